@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+// Tally: a self-hosted human-feedback labeling server. See Docs/ARCHITECTURE.md for the
+// module map; the arrows below follow it (each C module has exactly one Swift importer).
+import PackageDescription
+
+let package = Package(
+    name: "Tally",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tally", targets: ["tally"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // System libraries, reached through pkg-config. Each has a small header of static inline
+        // functions for what Swift cannot import (macros, variadic functions).
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "Cryptography", dependencies: ["COpenSSL"]),
+        .target(name: "HTTP", dependencies: [
+            "Cryptography",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Storage", dependencies: ["CSQLite"]),
+        .target(name: "Labeling", dependencies: ["Storage"]),
+        .target(name: "TallyServer", dependencies: [
+            "HTTP", "Storage", "Labeling", "Cryptography",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "tally", dependencies: [
+            "TallyServer", "Storage", "Labeling", "Cryptography",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "HTTP", "Storage", "Labeling", "Cryptography"]),
+    ]
+)

@@ -1,0 +1,70 @@
+import Foundation
+
+enum JSONHelpers {
+    /// Sorted keys make responses stable for tests and diffs; ISO 8601 is what browsers parse.
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+}
+
+extension Response {
+    /// `value` encoded as JSON.
+    public static func json(_ value: some Encodable, status: HTTPStatus = .ok) throws -> Response {
+        Response(status: status, contentType: "application/json", body: Array(try JSONHelpers.encoder.encode(value)))
+    }
+}
+
+extension Request {
+    /// The body decoded as JSON; a body that does not fit `type` is answered with 400 and a
+    /// message naming the field at fault.
+    public func decodeJSON<T: Decodable>(_ type: T.Type) throws -> T {
+        if let contentType = headers["Content-Type"], !contentType.lowercased().hasPrefix("application/json") {
+            throw HTTPError(.unsupportedMediaType, code: "unsupported_media_type",
+                            message: "Send the body as application/json, not \(contentType).")
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode(type, from: Data(body))
+        } catch let error as DecodingError {
+            throw HTTPError.badRequest(Self.describe(error), code: "invalid_json")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let names = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return names.isEmpty ? "the body" : "field '\(names.joined(separator: ".").replacingOccurrences(of: ".[", with: "["))'"
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "\(path(context.codingPath + [key])) is missing."
+        case .typeMismatch(let type, let context):
+            return "\(path(context.codingPath)) should be \(describe(type))."
+        case .valueNotFound(let type, let context):
+            return "\(path(context.codingPath)) should be \(describe(type)), not null."
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return "The body is not valid JSON." }
+            return "\(path(context.codingPath)) is invalid: \(context.debugDescription)"
+        @unknown default:
+            return "The body does not match the expected JSON."
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type, is Int64.Type, is Int32.Type: return "an integer"
+        case is Double.Type, is Float.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        default:
+            let name = String(describing: type)
+            if name.hasPrefix("Array") { return "an array" }
+            if name.hasPrefix("Dictionary") { return "an object" }
+            return "an object"
+        }
+    }
+}

@@ -1,0 +1,87 @@
+/// Routes a request by method and path pattern. Patterns are literal segments and `{name}`
+/// parameters, as in `GET /api/prompts/{id}`. A path that matches no pattern gets 404, or the
+/// fallback; one that matches under other methods gets 405 with `Allow`.
+public struct Router: Sendable {
+    private enum PatternSegment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    private struct Route: Sendable {
+        let method: HTTPMethod
+        let pattern: [PatternSegment]
+        let maxBodyBytes: Int?
+        let handler: Handler
+    }
+
+    private var routes: [Route] = []
+    /// Answers GET and HEAD requests no route matches (static files, say).
+    public var fallback: Handler?
+
+    public init() {}
+
+    /// Adds a route. `maxBodyBytes` overrides the server's default body limit for this route
+    /// (an import may be far larger than a ranking).
+    public mutating func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
+        let segments = pattern.split(separator: "/").map { segment -> PatternSegment in
+            if segment.hasPrefix("{"), segment.hasSuffix("}") { return .parameter(String(segment.dropFirst().dropLast())) }
+            return .literal(String(segment))
+        }
+        precondition(!routes.contains { $0.method == method && $0.pattern == segments }, "route \(method.rawValue) \(pattern) added twice")
+        routes.append(Route(method: method, pattern: segments, maxBodyBytes: maxBodyBytes, handler: handler))
+    }
+
+    public mutating func get(_ pattern: String, _ handler: @escaping Handler) { add(.get, pattern, handler) }
+    public mutating func post(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
+        add(.post, pattern, maxBodyBytes: maxBodyBytes, handler)
+    }
+    public mutating func put(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
+        add(.put, pattern, maxBodyBytes: maxBodyBytes, handler)
+    }
+    public mutating func patch(_ pattern: String, _ handler: @escaping Handler) { add(.patch, pattern, handler) }
+    public mutating func delete(_ pattern: String, _ handler: @escaping Handler) { add(.delete, pattern, handler) }
+
+    /// The body limit of the route a request head will reach, if that route sets one.
+    func maxBodyBytes(method: HTTPMethod, pathSegments: [String]) -> Int? {
+        routes.first { $0.method == method && Self.match($0.pattern, pathSegments) != nil }?.maxBodyBytes
+    }
+
+    /// Finds the route and calls its handler with the path parameters filled in.
+    public func respond(to request: Request) throws -> Response {
+        var allowed: Set<HTTPMethod> = []
+        // HEAD is answered by the GET route; the connection drops the content (RFC 9110 9.3.2).
+        let lookupMethod = request.method == .head ? HTTPMethod.get : request.method
+        for route in routes {
+            guard let parameters = Self.match(route.pattern, request.pathSegments) else { continue }
+            if route.method == lookupMethod {
+                var request = request
+                request.pathParameters = parameters
+                return try route.handler(request)
+            }
+            allowed.insert(route.method)
+            if route.method == .get { allowed.insert(.head) }
+        }
+        if let fallback, lookupMethod == .get, allowed.isEmpty {
+            return try fallback(request)
+        }
+        if !allowed.isEmpty {
+            let allow = HTTPMethod.allCases.filter(allowed.contains).map(\.rawValue).joined(separator: ", ")
+            throw HTTPError(.methodNotAllowed, code: "method_not_allowed",
+                            message: "\(request.method.rawValue) is not allowed on \(request.path); use \(allow).",
+                            headers: HTTPHeaders([("Allow", allow)]))
+        }
+        throw HTTPError.notFound("No route matches \(request.path).")
+    }
+
+    private static func match(_ pattern: [PatternSegment], _ segments: [String]) -> [String: String]? {
+        guard pattern.count == segments.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (patternSegment, segment) in zip(pattern, segments) {
+            switch patternSegment {
+            case .literal(let literal): if literal != segment { return nil }
+            case .parameter(let name): parameters[name] = segment
+            }
+        }
+        return parameters
+    }
+}

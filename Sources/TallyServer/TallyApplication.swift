@@ -1,0 +1,77 @@
+import Foundation
+import HTTP
+import Logging
+import Storage
+
+/// The web application: its routes and middleware over one database pool.
+public struct TallyApplication: Sendable {
+    public static let version = "0.1.0"
+
+    public struct Options: Sendable {
+        /// Adds `POST /bench/echo`, which parses a JSON body and answers a summary of it: the
+        /// route `make bench-http` measures. Off in normal use.
+        public var benchmarkRoutes = false
+        public init() {}
+    }
+
+    let database: DatabasePool
+    let staticFiles: StaticFiles
+    let logger: Logger
+    let options: Options
+    let startedAt = Date()
+
+    public init(database: DatabasePool, publicDirectory: String, logger: Logger, options: Options = Options()) throws {
+        self.database = database
+        self.staticFiles = try StaticFiles(root: publicDirectory)
+        self.logger = logger
+        self.options = options
+    }
+
+    public var middleware: [Middleware] {
+        [StandardMiddleware.requestID(), StandardMiddleware.accessLog(logger), StandardMiddleware.securityHeaders()]
+    }
+
+    public var router: Router {
+        var router = Router()
+        let startedAt = startedAt
+        router.get("/health") { _ in
+            try Response.json(Health(status: "ok", version: Self.version, uptimeSeconds: Int(Date().timeIntervalSince(startedAt))))
+        }
+        let database = database
+        router.get("/health/ready") { _ in
+            // Ready means the database answers a query, not only that the process is up.
+            do {
+                _ = try database.read { try $0.queryScalarInt("SELECT count(*) FROM schema_migrations") }
+            } catch {
+                throw HTTPError(.serviceUnavailable, code: "database_unavailable", message: "The database does not answer: \(error)")
+            }
+            return try Response.json(Health(status: "ready", version: Self.version, uptimeSeconds: Int(Date().timeIntervalSince(startedAt))))
+        }
+        if options.benchmarkRoutes {
+            router.post("/bench/echo") { request in
+                let body = try request.decodeJSON(EchoRequest.self)
+                return try Response.json(EchoResponse(name: body.name, count: body.values.count, sum: body.values.reduce(0, +)))
+            }
+        }
+        let staticFiles = staticFiles
+        router.fallback = { request in try staticFiles.respond(to: request) }
+        return router
+    }
+}
+
+struct Health: Encodable {
+    let status: String
+    let version: String
+    let uptimeSeconds: Int
+}
+
+struct EchoRequest: Decodable {
+    let name: String
+    let values: [Int]
+}
+
+struct EchoResponse: Encodable {
+    let name: String
+    let count: Int
+    let sum: Int
+}
