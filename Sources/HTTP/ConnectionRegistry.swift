@@ -1,8 +1,7 @@
-import Synchronization
 
 /// The open connections of a server, for the connection limit and for graceful shutdown.
 final class ConnectionRegistry: Sendable {
-    private let connections = Mutex<[Int: Connection]>([:])
+    private let connections = Locked<[Int: Connection]>([:])
 
     var count: Int { connections.withLock { $0.count } }
     var all: [Connection] { connections.withLock { Array($0.values) } }

@@ -1,9 +1,8 @@
 import Glibc
-import Synchronization
 
 /// The IMF-fixdate of RFC 9110 section 5.6.7 for the `Date` header, formatted at most once a second.
 enum HTTPDate {
-    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
+    private static let cache = Locked<(second: Int, text: String)>((-1, ""))
 
     static func now() -> String {
         let second = time(nil)

@@ -2,7 +2,6 @@ import Cryptography
 import Dispatch
 import Glibc
 import Logging
-import Synchronization
 
 /// An HTTP/1.1 server over non-blocking POSIX sockets driven by Dispatch.
 ///
@@ -17,10 +16,11 @@ public final class Server: @unchecked Sendable {
     private let acceptQueue = DispatchQueue(label: "tally.http.accept")
     private var listenerDescriptor: Int32 = -1
     private var acceptSource: DispatchSourceRead?
+    private var timeoutSweeper: DispatchSourceTimer?
     private let connections = ConnectionRegistry()
-    private let nextConnectionID = Atomic<Int>(0)
+    private let nextConnectionID = Locked<Int>(0)
     private let stopped = DispatchSemaphore(value: 0)
-    private let shutdownStarted = Atomic<Bool>(false)
+    private let shutdownStarted = Locked<Bool>(false)
     /// The port actually bound (differs from the configuration's when that asks for port 0).
     public private(set) var port = 0
 
@@ -62,6 +62,7 @@ public final class Server: @unchecked Sendable {
         source.setCancelHandler { Glibc.close(descriptor) }
         acceptSource = source
         source.activate()
+        startTimeoutSweeper()
         logger.info("listening", metadata: [
             "address": "\(tlsContext == nil ? "http" : "https")://\(configuration.host):\(port)",
         ])
@@ -84,7 +85,7 @@ public final class Server: @unchecked Sendable {
                 return
             }
             guard let (descriptor, remoteAddress) = accepted else { return }
-            if shutdownStarted.load(ordering: .acquiring) {
+            if shutdownStarted.load() {
                 Glibc.close(descriptor)
                 continue
             }
@@ -104,12 +105,32 @@ public final class Server: @unchecked Sendable {
             } else {
                 transport = PlainTransport(descriptor: descriptor)
             }
-            let id = nextConnectionID.add(1, ordering: .relaxed).newValue
+            let id = nextConnectionID.withLock { $0 += 1; return $0 }
             let connection = Connection(id: id, descriptor: descriptor, remoteAddress: remoteAddress,
                                         transport: transport, environment: environment)
             connections.insert(connection)
             connection.start()
         }
+    }
+
+    /// Checks every connection's deadline a few times a second and expires those past it. One
+    /// timer for the whole server costs far less than re-arming one timer per connection on
+    /// every request; timeouts fire up to one sweep interval late, which no client can exploit.
+    private func startTimeoutSweeper() {
+        let shortest = [configuration.readHeaderTimeout, configuration.readBodyTimeout, configuration.writeTimeout,
+                        configuration.idleTimeout, configuration.lingerTimeout].min() ?? 1
+        let interval = max(0.01, min(0.25, shortest / 4))
+        let sweeper = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "tally.http.timeouts", target: .global()))
+        sweeper.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(Int(interval * 250)))
+        let connections = connections
+        sweeper.setEventHandler {
+            let now = DispatchTime.now().uptimeNanoseconds
+            for connection in connections.all where connection.isPastDeadline(now) {
+                connection.expireIfPastDeadline()
+            }
+        }
+        sweeper.activate()
+        timeoutSweeper = sweeper
     }
 
     private static let refusal: [UInt8] = {
@@ -138,7 +159,7 @@ public final class Server: @unchecked Sendable {
     /// connections, let active ones finish their current request for up to `gracePeriod`
     /// seconds, then close what is left. Blocks until every connection is closed.
     public func shutdown(gracePeriod: Double? = nil) {
-        guard !shutdownStarted.exchange(true, ordering: .acquiringAndReleasing) else {
+        guard !shutdownStarted.withLock({ started in defer { started = true }; return started }) else {
             stopped.wait()
             stopped.signal()
             return
@@ -147,6 +168,7 @@ public final class Server: @unchecked Sendable {
             acceptSource?.cancel()
             acceptSource = nil
         }
+        environment.shutdownRequested.store(true)
         let open = connections.all
         logger.info("shutting down", metadata: ["open_connections": "\(open.count)"])
         for connection in open { connection.beginShutdown() }
@@ -161,6 +183,7 @@ public final class Server: @unchecked Sendable {
             let hardDeadline = DispatchTime.now() + 2
             while connectionCount > 0 && DispatchTime.now() < hardDeadline { usleep(5_000) }
         }
+        timeoutSweeper?.cancel()
         logger.info("stopped")
         stopped.signal()
     }

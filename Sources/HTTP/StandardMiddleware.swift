@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 
 /// The request id a request carries: the client's `X-Request-ID` when it is sane, else a new one.
 public enum RequestIDKey: RequestAttributeKey {
@@ -9,7 +8,7 @@ public enum RequestIDKey: RequestAttributeKey {
 
 /// Middleware every Tally server uses.
 public enum StandardMiddleware {
-    private static let counter = Atomic<UInt64>(0)
+    private static let counter = Locked<UInt64>(0)
     /// Ids are a per-process random prefix and a counter: unique, and cheap to make per request.
     private static let processPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
 
@@ -24,7 +23,7 @@ public enum StandardMiddleware {
                    incoming.utf8.allSatisfy({ $0.isTokenCharacter }) {
                     id = incoming
                 } else {
-                    let sequence = counter.add(1, ordering: .relaxed).newValue
+                    let sequence = counter.withLock { $0 += 1; return $0 }
                     id = "\(processPrefix)-\(String(sequence, radix: 36))"
                 }
                 request[RequestIDKey.self] = id

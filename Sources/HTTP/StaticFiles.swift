@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Synchronization
 
 /// Serves the files under one directory for GET and HEAD, with content types, `ETag` and
 /// `If-None-Match` revalidation (304), and no way out of the root: `..` segments, encoded
@@ -8,7 +7,7 @@ import Synchronization
 public final class StaticFiles: Sendable {
     /// The root after resolving symbolic links; every served file's real path starts with it.
     public let root: String
-    private let cache = Mutex<[String: CachedFile]>([:])
+    private let cache = Locked<[String: CachedFile]>([:])
     /// Files up to this size are kept in memory, revalidated against size and modification time.
     private static let maxCachedFileBytes = 1 << 20
 

@@ -1,5 +1,5 @@
 import Dispatch
-import Synchronization
+import Foundation
 
 /// The one writer connection and a pool of reader connections over one database file.
 ///
@@ -10,10 +10,12 @@ import Synchronization
 public final class DatabasePool: @unchecked Sendable {
     public let path: String
     private let writer: Database
-    private let writerLock = Mutex<Void>(())
-    private let readers: Mutex<[Database]>
+    private let writerLock = NSLock()
+    /// Guards `idleReaders` and `isClosed`.
+    private let stateLock = NSLock()
+    private var idleReaders: [Database]
+    private var isClosed = false
     private let readerSlots: DispatchSemaphore
-    private let closed = Atomic<Bool>(false)
 
     public init(path: String, readerCount: Int = 4, synchronous: SynchronousLevel = .full) throws {
         precondition(readerCount > 0, "a pool needs at least one reader")
@@ -21,7 +23,7 @@ public final class DatabasePool: @unchecked Sendable {
         writer = try Database(path: path, synchronous: synchronous)
         var readers: [Database] = []
         for _ in 0..<readerCount { readers.append(try Database(path: path, readOnly: true, synchronous: synchronous)) }
-        self.readers = Mutex(readers)
+        self.idleReaders = readers
         readerSlots = DispatchSemaphore(value: readerCount)
     }
 
@@ -33,16 +35,18 @@ public final class DatabasePool: @unchecked Sendable {
     /// Runs `body` on the writer connection outside any transaction (migrations open their own).
     public func withWriter<T>(_ body: (Database) throws -> T) throws -> T {
         try checkOpen()
-        return try writerLock.withLock { _ in try body(writer) }
+        writerLock.lock()
+        defer { writerLock.unlock() }
+        return try body(writer)
     }
 
     /// Runs `body` on a reader in a read transaction: one consistent snapshot for all its queries.
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
         try checkOpen()
         readerSlots.wait()
-        let reader = readers.withLock { $0.removeLast() }
+        let reader = stateLock.withLock { idleReaders.removeLast() }
         defer {
-            readers.withLock { $0.append(reader) }
+            stateLock.withLock { idleReaders.append(reader) }
             readerSlots.signal()
         }
         return try reader.transaction(immediate: false, body)
@@ -55,11 +59,13 @@ public final class DatabasePool: @unchecked Sendable {
 
     /// Refuses new work; connections close when the pool is released.
     public func close() {
-        closed.store(true, ordering: .releasing)
-        _ = try? writerLock.withLock { _ in try writer.execute("PRAGMA optimize") }
+        stateLock.withLock { isClosed = true }
+        writerLock.lock()
+        defer { writerLock.unlock() }
+        try? writer.execute("PRAGMA optimize")
     }
 
     private func checkOpen() throws {
-        if closed.load(ordering: .acquiring) { throw StorageError("the database pool is closed") }
+        if stateLock.withLock({ isClosed }) { throw StorageError("the database pool is closed") }
     }
 }

@@ -81,9 +81,9 @@ struct Serve: ParsableCommand {
             source.activate()
             return source
         }
-        server.waitUntilStopped()
+        // The signal sources must live until the server stops, or no signal is ever handled.
+        withExtendedLifetime(signals) { server.waitUntilStopped() }
         database.close()
-        _ = signals
         logger.info("database closed")
     }
 
