@@ -1,0 +1,176 @@
+import Foundation
+import Glibc
+import Testing
+
+/// The `tally` executable end to end: a real process, a real SQLite file, real sockets.
+@Suite("tally command line", .serialized)
+struct CommandLineTests {
+    /// The `tally` binary beside the test bundle in the build folder.
+    static let executable: String = {
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = folder.appendingPathComponent("tally").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            folder = folder.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/debug/tally").path
+    }()
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    struct Result {
+        let status: Int32
+        let output: String
+        let errorOutput: String
+    }
+
+    /// Runs tally to completion in the package root.
+    static func tally(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+                      errorOutput: String(decoding: errorData, as: UTF8.self))
+    }
+
+    static func temporaryDatabase() throws -> String {
+        let directory = NSTemporaryDirectory() + "tally-cli-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return directory + "/tally.sqlite"
+    }
+
+    @Test func migrateThenStatus() throws {
+        let database = try Self.temporaryDatabase()
+        let pending = try Self.tally(["migrate", "--status", "--database", database])
+        #expect(pending.output.contains("pending"))
+        let applied = try Self.tally(["migrate", "--database", database])
+        #expect(applied.status == 0)
+        #expect(applied.output.contains("Applied 0001 accounts"))
+        let status = try Self.tally(["migrate", "--status", "--database", database])
+        #expect(status.output.contains("applied"))
+        #expect(status.output.contains("Up to date."))
+        #expect(try Self.tally(["migrate", "--database", database]).output.contains("Up to date"))
+    }
+
+    @Test func userAddValidatesItsInput() throws {
+        let database = try Self.temporaryDatabase()
+        let created = try Self.tally(["user", "add", "ada", "--role", "admin", "--database", database], environment: ["TALLY_PASSWORD": "a long password"])
+        #expect(created.status == 0)
+        #expect(created.output.contains("Created admin 'ada'"))
+        #expect(!created.output.contains("Password:"))
+        let generated = try Self.tally(["user", "add", "grace", "--role", "labeler", "--database", database])
+        #expect(generated.output.contains("Password: "))
+        let duplicate = try Self.tally(["user", "add", "ADA", "--role", "labeler", "--password", "long enough", "--database", database])
+        #expect(duplicate.status != 0)
+        #expect(duplicate.errorOutput.contains("the username 'ADA' is taken"))
+        let badRole = try Self.tally(["user", "add", "x", "--role", "boss", "--database", database])
+        #expect(badRole.errorOutput.contains("the role 'boss' is not one of: admin, researcher, labeler"))
+        let shortPassword = try Self.tally(["user", "add", "y", "--role", "labeler", "--password", "short", "--database", database])
+        #expect(shortPassword.errorOutput.contains("at least 8 characters"))
+        let badName = try Self.tally(["user", "add", "a b", "--role", "labeler", "--database", database])
+        #expect(badName.errorOutput.contains("may hold only letters"))
+        let list = try Self.tally(["user", "list", "--database", database])
+        #expect(list.output.split(separator: "\n").count == 2)
+    }
+
+    @Test func badSettingsAreNamed() throws {
+        let database = try Self.temporaryDatabase()
+        let badPort = try Self.tally(["serve", "--database", database], environment: ["TALLY_PORT": "eighty"])
+        #expect(badPort.status != 0)
+        #expect(badPort.errorOutput.contains("the port 'eighty' is not a number"))
+        let badLevel = try Self.tally(["migrate", "--log-level", "loud", "--database", database])
+        #expect(badLevel.errorOutput.contains("the log level 'loud'"))
+        let missingKey = try Self.tally(["serve", "--database", database, "--tls-certificate", "/tmp/x.pem"])
+        #expect(missingKey.errorOutput.contains("HTTPS needs both"))
+        let missingPublic = try Self.tally(["serve", "--database", database, "--public", "/nonexistent/public"])
+        #expect(missingPublic.errorOutput.contains("cannot find the Public folder"))
+        #expect(missingPublic.errorOutput.contains("/nonexistent/public"))
+    }
+
+    @Test func serveAnswersOverSocketsAndStopsGracefullyOnSIGTERM() throws {
+        let database = try Self.temporaryDatabase()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = ["serve", "--database", database, "--port", "0", "--log-level", "warning"]
+        process.currentDirectoryURL = URL(fileURLWithPath: Self.packageRoot)
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        // The banner line names the port the system picked.
+        var banner = ""
+        while !banner.contains("\n") {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            banner += String(decoding: data, as: UTF8.self)
+        }
+        let port = try #require(banner.split(separator: ":").dropFirst(2).first.flatMap { Int($0.prefix { $0.isNumber }) })
+
+        let health = try HTTPProbe.get(port: port, path: "/health/ready")
+        #expect(health.status == 200)
+        #expect(health.body.contains("\"status\":\"ready\""))
+        #expect(health.headers.contains("content-security-policy:"))
+        let page = try HTTPProbe.get(port: port, path: "/")
+        #expect(page.status == 200)
+        #expect(page.body.contains("<title>Tally</title>"))
+
+        let backupPath = database + ".backup"
+        let backup = try Self.tally(["backup", backupPath, "--database", database])
+        #expect(backup.status == 0)
+        #expect(backup.output.contains("integrity check: ok"))
+
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        #expect(!process.isRunning)
+        #expect(process.terminationStatus == 0)
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a socket, enough to probe a running server.
+enum HTTPProbe {
+    struct Reply {
+        let status: Int
+        let headers: String
+        let body: String
+    }
+
+    static func get(port: Int, path: String) throws -> Reply {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw CocoaError(.fileReadUnknown) }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            received += buffer[..<count]
+        }
+        let text = String(decoding: received, as: UTF8.self)
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        let statusLine = parts[0].split(separator: "\r\n").first ?? ""
+        let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
+        return Reply(status: status, headers: parts[0].lowercased(), body: parts.dropFirst().joined(separator: "\r\n\r\n"))
+    }
+}
