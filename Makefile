@@ -1,0 +1,61 @@
+# Tally: the two commands a newcomer needs are `make run` and `make test`.
+# Everything they need is installed here when missing (Debian packages, as root or through sudo).
+
+SWIFT ?= swift
+HOST ?= 127.0.0.1
+PORT ?= 8080
+DATABASE ?= tally.sqlite
+
+# The system libraries the product links (see Package.swift).
+PRODUCT_PACKAGES := libsqlite3-dev libssl-dev libopenblas-dev pkg-config
+# What the tests drive besides the product: curl and openssl for the TLS tests.
+TEST_PACKAGES := curl openssl
+# What the benchmarks drive.
+BENCH_PACKAGES := wrk python3
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run build test bench bench-http install-product-packages install-test-packages install-bench-packages clean
+
+## Build in release mode, migrate, and serve on http://$(HOST):$(PORT)/.
+run: build
+	.build/release/tally migrate --database $(DATABASE)
+	.build/release/tally serve --database $(DATABASE) --host $(HOST) --port $(PORT)
+
+build: install-product-packages
+	$(SWIFT) build -c release --product tally
+
+## Build and run the whole test suite.
+test: install-product-packages install-test-packages
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## Every benchmark.
+bench: bench-http
+
+## The HTTP server beside a Hummingbird 2 peer under wrk; writes Benchmarks/results/http.md.
+bench-http: install-product-packages install-bench-packages
+	$(SWIFT) build -c release --product tally
+	$(SWIFT) build -c release --package-path Benchmarks/HummingbirdPeer
+	python3 Benchmarks/http/bench_http.py
+
+install-product-packages:
+	@$(call install_missing,$(PRODUCT_PACKAGES))
+
+install-test-packages:
+	@$(call install_missing,$(TEST_PACKAGES))
+
+install-bench-packages:
+	@$(call install_missing,$(BENCH_PACKAGES))
+
+clean:
+	rm -rf .build Benchmarks/HummingbirdPeer/.build Benchmarks/results
+
+# Installs the Debian packages of $(1) that are not installed yet; quiet when none is missing.
+define install_missing
+missing=""; for package in $(1); do dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "ok installed" || missing="$$missing $$package"; done; \
+if [ -n "$$missing" ]; then \
+	echo "Installing Debian packages:$$missing"; \
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+fi
+endef
