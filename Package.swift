@@ -20,8 +20,9 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "Cryptography", dependencies: ["COpenSSL"]),
+        .target(name: "JSON"),
         .target(name: "HTTP", dependencies: [
-            "Cryptography",
+            "Cryptography", "JSON",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Storage", dependencies: ["CSQLite"]),
@@ -37,6 +38,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "HTTP", "Storage", "Labeling", "Cryptography"]),

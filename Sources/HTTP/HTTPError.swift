@@ -45,7 +45,7 @@ extension Response {
     static func errorBody(status: HTTPStatus, code: String, message: String) -> Response {
         struct Body: Encodable { let error: Detail }
         struct Detail: Encodable { let code: String; let message: String }
-        let bytes = (try? JSONHelpers.encoder.encode(Body(error: Detail(code: code, message: message)))).map(Array.init) ?? []
+        let bytes = (try? JSONHelpers.encoder.encode(Body(error: Detail(code: code, message: message)))) ?? []
         return Response(status: status, contentType: "application/json", body: bytes)
     }
 }

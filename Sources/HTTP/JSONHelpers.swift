@@ -1,19 +1,15 @@
 import Foundation
+import JSON
 
 enum JSONHelpers {
     /// Sorted keys make responses stable for tests and diffs; ISO 8601 is what browsers parse.
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
+    static let encoder = JSONValueEncoder()
 }
 
 extension Response {
     /// `value` encoded as JSON.
     public static func json(_ value: some Encodable, status: HTTPStatus = .ok) throws -> Response {
-        Response(status: status, contentType: "application/json", body: Array(try JSONHelpers.encoder.encode(value)))
+        Response(status: status, contentType: "application/json", body: try JSONHelpers.encoder.encode(value))
     }
 }
 
@@ -25,10 +21,8 @@ extension Request {
             throw HTTPError(.unsupportedMediaType, code: "unsupported_media_type",
                             message: "Send the body as application/json, not \(contentType).")
         }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         do {
-            return try decoder.decode(type, from: Data(body))
+            return try JSONValueDecoder().decode(type, from: body)
         } catch let error as DecodingError {
             throw HTTPError.badRequest(Self.describe(error), code: "invalid_json")
         }
@@ -47,7 +41,7 @@ extension Request {
         case .valueNotFound(let type, let context):
             return "\(path(context.codingPath)) should be \(describe(type)), not null."
         case .dataCorrupted(let context):
-            if context.codingPath.isEmpty { return "The body is not valid JSON." }
+            if context.codingPath.isEmpty { return context.debugDescription }
             return "\(path(context.codingPath)) is invalid: \(context.debugDescription)"
         @unknown default:
             return "The body does not match the expected JSON."
