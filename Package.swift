@@ -18,11 +18,12 @@ let package = Package(
         // functions for what Swift cannot import (macros, variadic functions).
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLinux"),
 
         .target(name: "Cryptography", dependencies: ["COpenSSL"]),
         .target(name: "JSON"),
         .target(name: "HTTP", dependencies: [
-            "Cryptography", "JSON",
+            "Cryptography", "JSON", "CLinux",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Storage", dependencies: ["CSQLite"]),

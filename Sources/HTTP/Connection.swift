@@ -2,38 +2,41 @@ import Dispatch
 import Glibc
 import Logging
 
+import Dispatch
+import Glibc
+import Logging
+
 /// What a connection needs from its server; shared by every connection of one server.
 final class ConnectionEnvironment: Sendable {
     let configuration: ServerConfiguration
     let router: Router
     let handler: Handler
     let logger: Logger
-    let targetQueue: DispatchQueue
-    /// Set when the server begins a graceful shutdown; read by connections in the middle of a
-    /// request, whose queue is busy and cannot be told by a block of its own.
+    /// Where handlers that may block, and streamed responses, run: off the event loops.
+    let workerQueue: DispatchQueue
+    /// Set when the server begins a graceful shutdown.
     let shutdownRequested = Locked<Bool>(false)
-    /// Called on the connection's queue once its socket is closed.
+    /// Called on the connection's loop once its socket is closed.
     let onClose: @Sendable (Connection) -> Void
 
     init(configuration: ServerConfiguration, router: Router, handler: @escaping Handler, logger: Logger,
-         targetQueue: DispatchQueue, onClose: @escaping @Sendable (Connection) -> Void) {
+         workerQueue: DispatchQueue, onClose: @escaping @Sendable (Connection) -> Void) {
         self.configuration = configuration
         self.router = router
         self.handler = handler
         self.logger = logger
-        self.targetQueue = targetQueue
+        self.workerQueue = workerQueue
         self.onClose = onClose
     }
 }
 
 /// One client connection: reads requests, runs the handler, writes responses, in a loop.
 ///
-/// All state is confined to `queue`, a serial queue targeting the server's worker pool, so no
-/// lock is needed; Dispatch read and write sources wake it when the socket is ready, so a slow
-/// or idle client holds no thread. Each state sets one deadline; the server's `TimeoutSweeper`
-/// finds connections past theirs. (One Dispatch timer per connection was tried first: re-arming
-/// it twice per request woke Dispatch's timer thread each time and cost a fifth of the CPU.)
-final class Connection: @unchecked Sendable {
+/// All state is confined to the thread of `loop`, so no lock is needed; the loop calls it when
+/// the socket is ready, so a slow or idle client holds no thread. Handlers whose route may block
+/// run on the worker queue while the connection waits in `handling`, and so does the producer of
+/// a streamed response. Each state sets one deadline, which the loop checks a few times a second.
+final class Connection: EventHandler, @unchecked Sendable {
     private enum State {
         /// Between requests, no bytes of the next one received: the idle timeout runs.
         case idle
@@ -41,6 +44,8 @@ final class Connection: @unchecked Sendable {
         case readingHead
         /// The head is in; waiting for content: the body timeout runs.
         case readingBody(RequestHead, BodyProgress)
+        /// A handler or a streamed response runs on the worker queue; the loop leaves the socket alone.
+        case handling
         /// A response is partly written and the socket is full: the write timeout runs.
         case writing
         /// The last response is out and the sending side shut; discarding input until the peer closes.
@@ -55,7 +60,7 @@ final class Connection: @unchecked Sendable {
 
     let id: Int
     let remoteAddress: String
-    let queue: DispatchQueue
+    let loop: EventLoop
     private let descriptor: Int32
     private let transport: any Transport
     private let environment: ConnectionEnvironment
@@ -71,17 +76,13 @@ final class Connection: @unchecked Sendable {
     private var outboundStart = 0
     private var closeAfterWrite = false
     private var peerClosedInput = false
+    /// A close asked for while the worker queue owned the connection, done when it hands back.
+    private var closeWhenHandled = false
     private var shuttingDown: Bool { environment.shutdownRequested.load() }
-
-    private let readSource: DispatchSourceRead
-    private var readSourceSuspended = false
-    private var writeSource: DispatchSourceWrite?
-    private var writeSourceSuspended = true
+    private var interest = Interest.read
+    private var registered = false
     /// When the current state's timeout expires, in `DispatchTime` uptime nanoseconds; 0 for never.
-    /// Written on the connection's queue, read by the sweeper.
-    private let deadline = Locked<UInt64>(0)
-    /// Sources still to report their cancellation; the descriptor closes when none is left.
-    private var sourcesToCancel = 0
+    private var deadline: UInt64 = 0
 
     private static let readChunkBytes = 16 * 1024
     /// Input read in one wake-up at most, so one fast client cannot starve the others.
@@ -89,38 +90,63 @@ final class Connection: @unchecked Sendable {
     /// An idle connection keeps at most this much buffer capacity between requests.
     private static let idleBufferCapacity = 4 * 1024
 
-    init(id: Int, descriptor: Int32, remoteAddress: String, transport: any Transport, environment: ConnectionEnvironment) {
+    init(id: Int, descriptor: Int32, remoteAddress: String, transport: any Transport, loop: EventLoop, environment: ConnectionEnvironment) {
         self.id = id
         self.descriptor = descriptor
         self.remoteAddress = remoteAddress
         self.transport = transport
+        self.loop = loop
         self.environment = environment
         self.headParser = RequestHeadParser(limits: environment.configuration.headLimits)
-        queue = DispatchQueue(label: "tally.http.connection", target: environment.targetQueue)
-        readSource = DispatchSource.makeReadSource(fileDescriptor: descriptor, queue: queue)
     }
 
-    /// Starts reading; called once, right after accept.
+    /// Starts reading; called once, on the loop, right after accept.
     func start() {
-        queue.async { [self] in
-            readSource.setEventHandler { [unowned self] in readAvailable() }
-            readSource.setCancelHandler { [self] in sourceCancelled() }
-            sourcesToCancel = 1
-            arm(timeout: configuration.idleTimeout)
-            readSource.activate()
+        do {
+            try loop.register(descriptor, handler: self, interest: .read)
+            registered = true
+        } catch {
+            environment.logger.error("cannot watch a new connection", metadata: ["error": "\(error)"])
+            close()
+            return
         }
+        arm(timeout: configuration.idleTimeout)
     }
 
     /// Asks the connection to close after its current request; an idle one closes now.
     func beginShutdown() {
-        queue.async { [self] in
+        loop.execute { [self] in
             if case .idle = state, inboundStart == inbound.count { close() }
         }
     }
 
     /// Closes at once, whatever is in flight (the end of a graceful shutdown's grace period).
     func forceClose() {
-        queue.async { [self] in close() }
+        loop.execute { [self] in close() }
+    }
+
+    // MARK: Events
+
+    func handleEvent(readable: Bool, writable: Bool, failed: Bool) {
+        if case .handling = state {
+            // Only errors are reported while the worker owns the socket; stop watching it, the
+            // worker's next write fails and the connection closes when it hands back.
+            if failed { setInterest(.none) }
+            return
+        }
+        if writable, case .writing = state { writableAgain() }
+        if readable || failed, interest.readable { readAvailable() }
+    }
+
+    func checkDeadline(now: UInt64) {
+        guard deadline != 0, deadline <= now else { return }
+        timeoutFired()
+    }
+
+    private func setInterest(_ newInterest: Interest) {
+        guard registered, newInterest != interest else { return }
+        interest = newInterest
+        loop.change(descriptor, interest: newInterest)
     }
 
     // MARK: Reading
@@ -138,7 +164,7 @@ final class Connection: @unchecked Sendable {
                     return
                 case .closed:
                     peerClosedInput = true
-                    suspendReading()
+                    setInterest(.none)
                     return
                 case .failed(let reason):
                     environment.logger.debug("read failed", metadata: ["connection": "\(id)", "reason": "\(reason)"])
@@ -155,15 +181,12 @@ final class Connection: @unchecked Sendable {
     }
 
     private func suspendReading() {
-        guard !readSourceSuspended else { return }
-        readSource.suspend()
-        readSourceSuspended = true
+        setInterest(.none)
     }
 
     private func resumeReading() {
-        guard readSourceSuspended, !peerClosedInput else { return }
-        readSource.resume()
-        readSourceSuspended = false
+        guard !peerClosedInput else { return }
+        setInterest(.read)
     }
 
     // MARK: The request loop
@@ -173,7 +196,7 @@ final class Connection: @unchecked Sendable {
         while true {
             let available = inbound.count - inboundStart
             switch state {
-            case .closed, .lingering, .writing:
+            case .closed, .lingering, .writing, .handling:
                 return
             case .idle, .readingHead:
                 if available == 0 {
@@ -279,23 +302,42 @@ final class Connection: @unchecked Sendable {
         var request = head.request(body: body)
         request.remoteAddress = remoteAddress
         request.isSecure = transport.isSecure
-        let response: Response
-        do {
-            response = try environment.handler(request)
-        } catch let error as HTTPError {
-            response = error.response
-        } catch {
-            environment.logger.error("handler failed", metadata: [
-                "method": "\(head.method.rawValue)", "path": "\(head.path)", "error": "\(error)",
-            ])
-            response = Response.errorBody(status: .internalServerError, code: "internal_error",
-                                          message: "The server failed to answer this request; the error is in its log.")
+        let environment = environment
+        // A route that cannot block runs right here on the loop: no thread hop at all.
+        guard environment.router.mayBlock(method: head.method, pathSegments: head.pathSegments) else {
+            respond(with: Self.run(environment, request), to: head)
+            return
         }
-        let keepAlive = head.keepAlive && !shuttingDown && !peerClosedInput
-        send(response, for: head, keepAlive: keepAlive)
+        state = .handling
+        setInterest(.none)
+        let ready = request
+        environment.workerQueue.async { [self] in
+            let response = Self.run(environment, ready)
+            loop.execute { [self] in
+                state = .idle
+                if closeWhenHandled { close(); return }
+                respond(with: response, to: head)
+                if case .idle = state { resumeReading(); process() }
+            }
+        }
     }
 
-    private func send(_ response: Response, for head: RequestHead, keepAlive: Bool) {
+    private static func run(_ environment: ConnectionEnvironment, _ request: Request) -> Response {
+        do {
+            return try environment.handler(request)
+        } catch let error as HTTPError {
+            return error.response
+        } catch {
+            environment.logger.error("handler failed", metadata: [
+                "method": "\(request.method.rawValue)", "path": "\(request.path)", "error": "\(error)",
+            ])
+            return Response.errorBody(status: .internalServerError, code: "internal_error",
+                                      message: "The server failed to answer this request; the error is in its log.")
+        }
+    }
+
+    private func respond(with response: Response, to head: RequestHead) {
+        let keepAlive = head.keepAlive && !shuttingDown && !peerClosedInput
         let omitContent = head.method == .head || !response.status.allowsContent
         switch response.body {
         case .bytes(let content):
@@ -312,24 +354,38 @@ final class Connection: @unchecked Sendable {
             ResponseHead.encode(response, version: head.version, contentLength: nil, chunked: chunked && !omitContent,
                                 keepAlive: streamKeepAlive, into: &outbound)
             closeAfterWrite = !streamKeepAlive
-            let writer = BlockingBodyWriter(connection: self, chunked: chunked)
-            do {
-                try writeOutboundBlocking()
-                if !omitContent {
-                    try produce(writer)
-                    try writer.finish()
+            // The producer may take long and writes with blocking waits: it runs on the worker
+            // queue, which owns the socket until it hands the connection back.
+            state = .handling
+            setInterest(.none)
+            deadline = 0
+            let logger = environment.logger
+            environment.workerQueue.async { [self] in
+                let writer = BlockingBodyWriter(connection: self, chunked: chunked)
+                var failure: (any Error)?
+                do {
+                    try writeOutboundBlocking()
+                    if !omitContent {
+                        try produce(writer)
+                        try writer.finish()
+                    }
+                } catch {
+                    failure = error
                 }
-            } catch {
-                // The head is out, so no error status can follow: ending the connection without
-                // the last chunk tells the client the content is incomplete.
-                environment.logger.warning("streamed response ended early", metadata: [
-                    "path": "\(head.path)", "error": "\(error)",
-                ])
-                close()
-                return
+                loop.execute { [self] in
+                    state = .idle
+                    if let failure {
+                        // The head is out, so no error status can follow: ending the connection
+                        // without the last chunk tells the client the content is incomplete.
+                        logger.warning("streamed response ended early", metadata: ["path": "\(head.path)", "error": "\(failure)"])
+                        close()
+                        return
+                    }
+                    if closeWhenHandled { close(); return }
+                    flushOutbound()
+                    if case .idle = state { resumeReading(); process() }
+                }
             }
-            state = .idle
-            flushOutbound()
         }
     }
 
@@ -380,31 +436,17 @@ final class Connection: @unchecked Sendable {
             stateBeforeWriting = state
             state = .writing
         }
-        suspendReading()
         arm(timeout: configuration.writeTimeout)
-        if writeSource == nil {
-            let source = DispatchSource.makeWriteSource(fileDescriptor: descriptor, queue: queue)
-            source.setEventHandler { [unowned self] in writableAgain() }
-            source.setCancelHandler { [self] in sourceCancelled() }
-            sourcesToCancel += 1
-            writeSource = source
-        }
-        if writeSourceSuspended {
-            writeSourceSuspended = false
-            writeSource?.resume()
-        }
+        setInterest(.write)
     }
 
     private func writableAgain() {
-        if !writeSourceSuspended {
-            writeSource?.suspend()
-            writeSourceSuspended = true
-        }
         guard case .writing = state else { return }
         state = stateBeforeWriting
+        setInterest(.none)
         flushOutbound()
         switch state {
-        case .writing, .lingering, .closed:
+        case .writing, .lingering, .closed, .handling:
             return
         case .readingHead:
             arm(timeout: configuration.readHeaderTimeout)
@@ -419,7 +461,7 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Writes the whole outbound buffer, blocking with poll(2) when the socket is full. Used only
-    /// while streaming, where the producer runs synchronously on this queue.
+    /// while streaming, on the worker queue, which owns the connection meanwhile.
     fileprivate func writeOutboundBlocking() throws {
         defer {
             outbound.removeAll(keepingCapacity: true)
@@ -461,20 +503,6 @@ final class Connection: @unchecked Sendable {
         resumeReading()
     }
 
-    /// Whether the current deadline has passed at `now` (uptime nanoseconds). Called by the sweeper.
-    func isPastDeadline(_ now: UInt64) -> Bool {
-        let deadline = deadline.load()
-        return deadline != 0 && deadline <= now
-    }
-
-    /// Acts on an expired deadline; the sweeper calls it from any thread.
-    func expireIfPastDeadline() {
-        queue.async { [self] in
-            guard isPastDeadline(DispatchTime.now().uptimeNanoseconds) else { return }
-            timeoutFired()
-        }
-    }
-
     private func timeoutFired() {
         switch state {
         case .readingHead, .readingBody:
@@ -482,41 +510,34 @@ final class Connection: @unchecked Sendable {
             respondAndClose(.requestTimeout, code: "request_timeout", message: "The request did not arrive in time.")
         case .idle, .writing, .lingering:
             close()
-        case .closed:
+        case .handling, .closed:
             break
         }
     }
 
     private func arm(timeout seconds: Double) {
-        deadline.store(DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9))
+        deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
     }
 
-    /// Cancels the sources; the descriptor closes once every cancellation handler has run, as
-    /// Dispatch requires.
+    /// Stops watching the socket and closes it. While the worker queue owns the connection, the
+    /// close waits until it hands back.
     private func close() {
-        if case .closed = state { return }
+        switch state {
+        case .closed: return
+        case .handling:
+            closeWhenHandled = true
+            return
+        default: break
+        }
         state = .closed
-        if readSourceSuspended {
-            readSourceSuspended = false
-            readSource.resume()
+        deadline = 0
+        if registered {
+            loop.deregister(descriptor)
+            registered = false
         }
-        readSource.cancel()
-        if let writeSource {
-            if writeSourceSuspended {
-                writeSourceSuspended = false
-                writeSource.resume()
-            }
-            writeSource.cancel()
-        }
-        deadline.store(0)
+        Glibc.close(descriptor)
         inbound = []
         outbound = []
-    }
-
-    private func sourceCancelled() {
-        sourcesToCancel -= 1
-        guard sourcesToCancel == 0 else { return }
-        Glibc.close(descriptor)
         environment.onClose(self)
     }
 }

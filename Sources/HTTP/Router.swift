@@ -11,29 +11,37 @@ public struct Router: Sendable {
         let method: HTTPMethod
         let pattern: [PatternSegment]
         let maxBodyBytes: Int?
+        let mayBlock: Bool
         let handler: Handler
     }
 
     private var routes: [Route] = []
-    /// Answers GET and HEAD requests no route matches (static files, say).
+    /// Answers GET and HEAD requests no route matches (static files, say). It runs on the
+    /// event loop, so it must not block for long.
     public var fallback: Handler?
 
     public init() {}
 
     /// Adds a route. `maxBodyBytes` overrides the server's default body limit for this route
-    /// (an import may be far larger than a ranking).
-    public mutating func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
+    /// (an import may be far larger than a ranking). A handler that may block (on the database,
+    /// the disk, a lock) runs on the server's worker queue; one that never blocks
+    /// (`mayBlock: false`: a health check, a computation on the request alone) runs on the event
+    /// loop itself and saves two thread hops.
+    public mutating func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, mayBlock: Bool = true,
+                             _ handler: @escaping Handler) {
         let segments = pattern.split(separator: "/").map { segment -> PatternSegment in
             if segment.hasPrefix("{"), segment.hasSuffix("}") { return .parameter(String(segment.dropFirst().dropLast())) }
             return .literal(String(segment))
         }
         precondition(!routes.contains { $0.method == method && $0.pattern == segments }, "route \(method.rawValue) \(pattern) added twice")
-        routes.append(Route(method: method, pattern: segments, maxBodyBytes: maxBodyBytes, handler: handler))
+        routes.append(Route(method: method, pattern: segments, maxBodyBytes: maxBodyBytes, mayBlock: mayBlock, handler: handler))
     }
 
-    public mutating func get(_ pattern: String, _ handler: @escaping Handler) { add(.get, pattern, handler) }
-    public mutating func post(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
-        add(.post, pattern, maxBodyBytes: maxBodyBytes, handler)
+    public mutating func get(_ pattern: String, mayBlock: Bool = true, _ handler: @escaping Handler) {
+        add(.get, pattern, mayBlock: mayBlock, handler)
+    }
+    public mutating func post(_ pattern: String, maxBodyBytes: Int? = nil, mayBlock: Bool = true, _ handler: @escaping Handler) {
+        add(.post, pattern, maxBodyBytes: maxBodyBytes, mayBlock: mayBlock, handler)
     }
     public mutating func put(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
         add(.put, pattern, maxBodyBytes: maxBodyBytes, handler)
@@ -44,6 +52,13 @@ public struct Router: Sendable {
     /// The body limit of the route a request head will reach, if that route sets one.
     func maxBodyBytes(method: HTTPMethod, pathSegments: [String]) -> Int? {
         routes.first { $0.method == method && Self.match($0.pattern, pathSegments) != nil }?.maxBodyBytes
+    }
+
+    /// Whether the route a request head will reach may block. Unknown paths (404, 405) and the
+    /// fallback do not.
+    func mayBlock(method: HTTPMethod, pathSegments: [String]) -> Bool {
+        let lookupMethod = method == .head ? HTTPMethod.get : method
+        return routes.first { $0.method == lookupMethod && Self.match($0.pattern, pathSegments) != nil }?.mayBlock ?? false
     }
 
     /// Finds the route and calls its handler with the path parameters filled in.

@@ -3,22 +3,19 @@ import Dispatch
 import Glibc
 import Logging
 
-/// An HTTP/1.1 server over non-blocking POSIX sockets driven by Dispatch.
+/// An HTTP/1.1 server over non-blocking POSIX sockets.
 ///
-/// One read source on the listening socket accepts connections; each connection then runs on
-/// its own serial queue (see `Connection`). All those queues target one concurrent queue on
-/// Dispatch's non-overcommitting pool, which bounds how many handlers run at once.
+/// A few event loops (one per core, see `EventLoop`) wait on epoll and serve the connections;
+/// the first also accepts, handing new connections out in turn. Handlers that may block run on
+/// a Dispatch queue over the system's bounded worker pool, never on a loop.
 public final class Server: @unchecked Sendable {
     public let configuration: ServerConfiguration
     private let environment: ConnectionEnvironment
     private let tlsContext: TLSContext?
     private let logger: Logger
-    private let acceptQueue = DispatchQueue(label: "tally.http.accept")
-    private var listenerDescriptor: Int32 = -1
-    private var acceptSource: DispatchSourceRead?
-    private var timeoutSweeper: DispatchSourceTimer?
+    private var loops: [EventLoop] = []
+    private var acceptor: Acceptor?
     private let connections = ConnectionRegistry()
-    private let nextConnectionID = Locked<Int>(0)
     private let stopped = DispatchSemaphore(value: 0)
     private let shutdownStarted = Locked<Bool>(false)
     /// The port actually bound (differs from the configuration's when that asks for port 0).
@@ -36,14 +33,14 @@ public final class Server: @unchecked Sendable {
         let routerHandler: Handler = { request in try router.respond(to: request) }
         environment = ConnectionEnvironment(
             configuration: configuration, router: router, handler: chain(middleware, around: routerHandler), logger: logger,
-            targetQueue: DispatchQueue(label: "tally.http.handlers", attributes: .concurrent, target: .global()),
+            workerQueue: DispatchQueue(label: "tally.http.handlers", attributes: .concurrent, target: .global()),
             onClose: { connection in connections.remove(connection) })
     }
 
     /// The number of open connections.
     public var connectionCount: Int { connections.count }
 
-    /// Binds, listens and starts accepting; returns at once.
+    /// Binds, listens and starts the event loops; returns at once.
     public func start() throws {
         // A write to a peer that has gone must fail with EPIPE, not end the process (OpenSSL
         // writes with write(2), where MSG_NOSIGNAL cannot be passed).
@@ -54,94 +51,80 @@ public final class Server: @unchecked Sendable {
                 "open_file_limit": "\(openFileLimit)", "max_connections": "\(configuration.maxConnections)",
             ])
         }
-        listenerDescriptor = try Socket.makeListener(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
-        port = try Socket.localPort(of: listenerDescriptor)
-        let source = DispatchSource.makeReadSource(fileDescriptor: listenerDescriptor, queue: acceptQueue)
-        let descriptor = listenerDescriptor
-        source.setEventHandler { [unowned self] in acceptPending() }
-        source.setCancelHandler { Glibc.close(descriptor) }
-        acceptSource = source
-        source.activate()
-        startTimeoutSweeper()
+        let listener = try Socket.makeListener(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
+        port = try Socket.localPort(of: listener)
+        let shortest = [configuration.readHeaderTimeout, configuration.readBodyTimeout, configuration.writeTimeout,
+                        configuration.idleTimeout, configuration.lingerTimeout].min() ?? 1
+        let sweepInterval = max(0.01, min(0.25, shortest / 4))
+        for index in 0..<max(1, configuration.eventLoopCount) {
+            let loop = try EventLoop(name: "tally-http-\(index)", sweepInterval: sweepInterval)
+            loop.start()
+            loops.append(loop)
+        }
+        let acceptor = Acceptor(listener: listener, server: self)
+        self.acceptor = acceptor
+        let registered = DispatchSemaphore(value: 0)
+        var registrationError: (any Error)?
+        loops[0].execute { [loops] in
+            do { try loops[0].register(listener, handler: acceptor, interest: .read) } catch { registrationError = error }
+            registered.signal()
+        }
+        registered.wait()
+        if let registrationError { throw registrationError }
         logger.info("listening", metadata: [
             "address": "\(tlsContext == nil ? "http" : "https")://\(configuration.host):\(port)",
+            "event_loops": "\(loops.count)",
         ])
     }
 
-    private func acceptPending() {
-        while true {
-            let accepted: (descriptor: Int32, remoteAddress: String)?
+    private var nextLoop = 0
+
+    /// Called by the acceptor on the first loop for each accepted socket.
+    fileprivate func adopt(_ descriptor: Int32, remoteAddress: String) {
+        if shutdownStarted.load() {
+            Glibc.close(descriptor)
+            return
+        }
+        if connections.count >= configuration.maxConnections {
+            refuse(descriptor)
+            return
+        }
+        let transport: any Transport
+        if let tlsContext {
             do {
-                accepted = try Socket.accept(from: listenerDescriptor)
-            } catch let error as SocketError {
-                logger.error("accept failed", metadata: ["error": "\(error)"])
-                if error.errorNumber == EMFILE || error.errorNumber == ENFILE {
-                    // Out of descriptors: pause accepting briefly rather than spin on the listener.
-                    acceptSource?.suspend()
-                    acceptQueue.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in acceptSource?.resume() }
-                }
-                return
+                transport = TLSTransport(descriptor: descriptor, session: try tlsContext.makeSession(fileDescriptor: descriptor))
             } catch {
+                logger.error("TLS session setup failed", metadata: ["error": "\(error)"])
+                Glibc.close(descriptor)
                 return
             }
-            guard let (descriptor, remoteAddress) = accepted else { return }
-            if shutdownStarted.load() {
-                Glibc.close(descriptor)
-                continue
-            }
-            if connectionCount >= configuration.maxConnections {
-                refuse(descriptor)
-                continue
-            }
-            let transport: any Transport
-            if let tlsContext {
-                do {
-                    transport = TLSTransport(descriptor: descriptor, session: try tlsContext.makeSession(fileDescriptor: descriptor))
-                } catch {
-                    logger.error("TLS session setup failed", metadata: ["error": "\(error)"])
-                    Glibc.close(descriptor)
-                    continue
-                }
-            } else {
-                transport = PlainTransport(descriptor: descriptor)
-            }
-            let id = nextConnectionID.withLock { $0 += 1; return $0 }
-            let connection = Connection(id: id, descriptor: descriptor, remoteAddress: remoteAddress,
-                                        transport: transport, environment: environment)
-            connections.insert(connection)
+        } else {
+            transport = PlainTransport(descriptor: descriptor)
+        }
+        let loop = loops[nextLoop % loops.count]
+        nextLoop += 1
+        let connection = Connection(id: nextLoop, descriptor: descriptor, remoteAddress: remoteAddress,
+                                    transport: transport, loop: loop, environment: environment)
+        connections.insert(connection)
+        if loop.isCurrent {
             connection.start()
+        } else {
+            loop.execute { connection.start() }
         }
     }
 
-    /// Checks every connection's deadline a few times a second and expires those past it. One
-    /// timer for the whole server costs far less than re-arming one timer per connection on
-    /// every request; timeouts fire up to one sweep interval late, which no client can exploit.
-    private func startTimeoutSweeper() {
-        let shortest = [configuration.readHeaderTimeout, configuration.readBodyTimeout, configuration.writeTimeout,
-                        configuration.idleTimeout, configuration.lingerTimeout].min() ?? 1
-        let interval = max(0.01, min(0.25, shortest / 4))
-        let sweeper = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "tally.http.timeouts", target: .global()))
-        sweeper.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(Int(interval * 250)))
-        let connections = connections
-        sweeper.setEventHandler {
-            let now = DispatchTime.now().uptimeNanoseconds
-            for connection in connections.all where connection.isPastDeadline(now) {
-                connection.expireIfPastDeadline()
-            }
-        }
-        sweeper.activate()
-        timeoutSweeper = sweeper
+    fileprivate func acceptFailed(_ error: SocketError) {
+        logger.error("accept failed", metadata: ["error": "\(error)"])
     }
 
     private static let refusal: [UInt8] = {
         var bytes: [UInt8] = []
-        let response = Response.errorBody(status: .serviceUnavailable, code: "too_many_connections",
+        var response = Response.errorBody(status: .serviceUnavailable, code: "too_many_connections",
                                           message: "The server has too many open connections; try again shortly.")
-        var headers = response
-        headers.headers["Retry-After"] = "1"
-        ResponseHead.encode(headers, version: .http11, contentLength: { if case .bytes(let c) = response.body { return c.count }; return 0 }(),
-                            chunked: false, keepAlive: false, into: &bytes)
-        if case .bytes(let content) = response.body { bytes.append(contentsOf: content) }
+        response.headers["Retry-After"] = "1"
+        guard case .bytes(let content) = response.body else { return [] }
+        ResponseHead.encode(response, version: .http11, contentLength: content.count, chunked: false, keepAlive: false, into: &bytes)
+        bytes.append(contentsOf: content)
         return bytes
     }()
 
@@ -164,10 +147,16 @@ public final class Server: @unchecked Sendable {
             stopped.signal()
             return
         }
-        acceptQueue.sync {
-            acceptSource?.cancel()
-            acceptSource = nil
+        guard let firstLoop = loops.first else {
+            stopped.signal()
+            return
         }
+        let listenerClosed = DispatchSemaphore(value: 0)
+        firstLoop.execute { [acceptor] in
+            acceptor?.close(on: firstLoop)
+            listenerClosed.signal()
+        }
+        listenerClosed.wait()
         environment.shutdownRequested.store(true)
         let open = connections.all
         logger.info("shutting down", metadata: ["open_connections": "\(open.count)"])
@@ -183,7 +172,7 @@ public final class Server: @unchecked Sendable {
             let hardDeadline = DispatchTime.now() + 2
             while connectionCount > 0 && DispatchTime.now() < hardDeadline { usleep(5_000) }
         }
-        timeoutSweeper?.cancel()
+        for loop in loops { loop.stop() }
         logger.info("stopped")
         stopped.signal()
     }
@@ -192,5 +181,46 @@ public final class Server: @unchecked Sendable {
     public func waitUntilStopped() {
         stopped.wait()
         stopped.signal()
+    }
+}
+
+/// Accepts connections on the listening socket, on the first event loop.
+private final class Acceptor: EventHandler {
+    private var listener: Int32
+    private unowned let server: Server
+    /// While the process is out of descriptors, accepting pauses until this uptime.
+    private var pausedUntil: UInt64 = 0
+
+    init(listener: Int32, server: Server) {
+        self.listener = listener
+        self.server = server
+    }
+
+    func handleEvent(readable: Bool, writable: Bool, failed: Bool) {
+        guard listener >= 0, DispatchTime.now().uptimeNanoseconds >= pausedUntil else { return }
+        while true {
+            do {
+                guard let (descriptor, remoteAddress) = try Socket.accept(from: listener) else { return }
+                server.adopt(descriptor, remoteAddress: remoteAddress)
+            } catch let error as SocketError {
+                server.acceptFailed(error)
+                if error.errorNumber == EMFILE || error.errorNumber == ENFILE {
+                    // Out of descriptors: pause rather than spin on a listener that stays readable.
+                    pausedUntil = DispatchTime.now().uptimeNanoseconds + 100_000_000
+                }
+                return
+            } catch {
+                return
+            }
+        }
+    }
+
+    func checkDeadline(now: UInt64) {}
+
+    func close(on loop: EventLoop) {
+        guard listener >= 0 else { return }
+        loop.deregister(listener)
+        Glibc.close(listener)
+        listener = -1
     }
 }

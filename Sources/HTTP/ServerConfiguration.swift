@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything that bounds what clients can make the server do. Every limit has a default that
 /// is safe for a server on the open internet; tests and benchmarks shorten or lengthen them.
 public struct ServerConfiguration: Sendable {
@@ -23,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     public var maxConnections = 16_000
     /// Seconds a graceful shutdown waits for in-flight requests before closing them.
     public var shutdownGracePeriod = 10.0
+    /// Event-loop threads; each waits on its own epoll instance and serves its share of the
+    /// connections. One per processor core.
+    public var eventLoopCount = ProcessInfo.processInfo.activeProcessorCount
     /// Seconds to keep reading (and discarding) after a closing response, so the peer receives
     /// it before a TCP reset can destroy it (RFC 9112 section 9.6).
     public var lingerTimeout = 2.0

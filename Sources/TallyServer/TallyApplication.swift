@@ -34,7 +34,7 @@ public struct TallyApplication: Sendable {
     public var router: Router {
         var router = Router()
         let startedAt = startedAt
-        router.get("/health") { _ in
+        router.get("/health", mayBlock: false) { _ in
             try Response.json(Health(status: "ok", version: Self.version, uptimeSeconds: Int(Date().timeIntervalSince(startedAt))))
         }
         let database = database
@@ -48,7 +48,7 @@ public struct TallyApplication: Sendable {
             return try Response.json(Health(status: "ready", version: Self.version, uptimeSeconds: Int(Date().timeIntervalSince(startedAt))))
         }
         if options.benchmarkRoutes {
-            router.post("/bench/echo") { request in
+            router.post("/bench/echo", mayBlock: false) { request in
                 let body = try request.decodeJSON(EchoRequest.self)
                 return try Response.json(EchoResponse(name: body.name, count: body.values.count, sum: body.values.reduce(0, +)))
             }
