@@ -4,8 +4,22 @@ public struct HTTPHeaders: Sendable, Sequence {
     public struct Field: Sendable, Equatable {
         public let name: String
         public let value: String
-        /// The name in lowercase, kept so lookups do not lowercase on every call.
-        let lowercasedName: String
+
+        /// Whether this field is called `other`, ignoring ASCII case, without allocating.
+        func hasName(_ other: String) -> Bool {
+            var left = name.utf8.makeIterator(), right = other.utf8.makeIterator()
+            while true {
+                switch (left.next(), right.next()) {
+                case (nil, nil): return true
+                case (let a?, let b?):
+                    if a == b { continue }
+                    // Different bytes match only as the two cases of one ASCII letter.
+                    let lower = a | 0x20
+                    guard lower == b | 0x20, lower >= UInt8(ascii: "a"), lower <= UInt8(ascii: "z") else { return false }
+                default: return false
+                }
+            }
+        }
     }
 
     private var fields: [Field] = []
@@ -21,30 +35,24 @@ public struct HTTPHeaders: Sendable, Sequence {
     public func makeIterator() -> IndexingIterator<[Field]> { fields.makeIterator() }
 
     public mutating func add(name: String, value: String) {
-        fields.append(Field(name: name, value: value, lowercasedName: name.lowercased()))
+        fields.append(Field(name: name, value: value))
     }
 
     /// Replaces every field called `name` with one field, or removes them when `value` is nil.
     public subscript(name: String) -> String? {
-        get {
-            let key = name.lowercased()
-            return fields.first { $0.lowercasedName == key }?.value
-        }
+        get { fields.first { $0.hasName(name) }?.value }
         set {
-            let key = name.lowercased()
-            fields.removeAll { $0.lowercasedName == key }
-            if let newValue { fields.append(Field(name: name, value: newValue, lowercasedName: key)) }
+            fields.removeAll { $0.hasName(name) }
+            if let newValue { fields.append(Field(name: name, value: newValue)) }
         }
     }
 
     public func values(for name: String) -> [String] {
-        let key = name.lowercased()
-        return fields.filter { $0.lowercasedName == key }.map(\.value)
+        fields.filter { $0.hasName(name) }.map(\.value)
     }
 
     public func contains(_ name: String) -> Bool {
-        let key = name.lowercased()
-        return fields.contains { $0.lowercasedName == key }
+        fields.contains { $0.hasName(name) }
     }
 
     /// The comma-separated list elements of every field called `name`, trimmed and lowercased:
@@ -58,7 +66,7 @@ public struct HTTPHeaders: Sendable, Sequence {
     /// Mutating access for the parser, which appends continuation lines of obsolete line folding.
     mutating func appendToLastValue(_ continuation: String) -> Bool {
         guard let last = fields.popLast() else { return false }
-        fields.append(Field(name: last.name, value: last.value + " " + continuation, lowercasedName: last.lowercasedName))
+        fields.append(Field(name: last.name, value: last.value + " " + continuation))
         return true
     }
 }

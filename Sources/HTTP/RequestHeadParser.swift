@@ -230,13 +230,15 @@ struct RequestHeadParser {
     private func decodeTarget(_ target: String) throws(RequestParsingError) -> (String, [String], [QueryItem]) {
         var target = Substring(target)
         if target == "*" { return ("*", [], []) }
-        // Absolute form (RFC 9112 section 3.2.2): keep the path and query, drop scheme and authority.
-        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
-            let afterScheme = target.dropFirst(scheme.count)
-            target = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? "/"
+        if target.utf8.first != UInt8(ascii: "/") {
+            // Absolute form (RFC 9112 section 3.2.2): keep the path and query, drop scheme and authority.
+            for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
+                let afterScheme = target.dropFirst(scheme.count)
+                target = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? "/"
+            }
         }
-        guard target.first == "/" else { throw .badRequest("The request target must start with '/'.") }
-        guard !target.contains("#") else { throw .badRequest("The request target must not hold a fragment ('#').") }
+        guard target.utf8.first == UInt8(ascii: "/") else { throw .badRequest("The request target must start with '/'.") }
+        guard !target.utf8.contains(UInt8(ascii: "#")) else { throw .badRequest("The request target must not hold a fragment ('#').") }
         let rawPath: Substring
         let rawQuery: Substring?
         if let questionMark = target.firstIndex(of: "?") {

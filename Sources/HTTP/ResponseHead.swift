@@ -8,8 +8,7 @@ enum ResponseHead {
         output.append(contentsOf: "HTTP/1.1 \(response.status.code) \(response.status.reasonPhrase)\r\n".utf8)
         for field in response.headers {
             // Framing headers are the server's to set, never a handler's.
-            if field.lowercasedName == "content-length" || field.lowercasedName == "transfer-encoding"
-                || field.lowercasedName == "connection" { continue }
+            if field.hasName("Content-Length") || field.hasName("Transfer-Encoding") || field.hasName("Connection") { continue }
             appendField(field.name, field.value, into: &output)
         }
         appendField("Date", HTTPDate.now(), into: &output)
@@ -27,7 +26,11 @@ enum ResponseHead {
         output.append(contentsOf: name.utf8)
         output.append(contentsOf: ": ".utf8)
         // A handler-supplied value with CR or LF would let it inject header fields.
-        for byte in value.utf8 { output.append(byte == .carriageReturn || byte == .lineFeed ? .space : byte) }
+        if value.utf8.contains(where: { $0 == .carriageReturn || $0 == .lineFeed }) {
+            for byte in value.utf8 { output.append(byte == .carriageReturn || byte == .lineFeed ? .space : byte) }
+        } else {
+            output.append(contentsOf: value.utf8)
+        }
         output.append(contentsOf: "\r\n".utf8)
     }
 }

@@ -71,12 +71,11 @@ public enum StandardMiddleware {
             { request in
                 var response: Response
                 do { response = try next(request) } catch let error as HTTPError { response = error.response }
-                if response.headers["Content-Security-Policy"] == nil {
-                    response.headers["Content-Security-Policy"] = contentSecurityPolicy
+                for (name, value) in [("Content-Security-Policy", contentSecurityPolicy), ("X-Content-Type-Options", "nosniff"),
+                                      ("Referrer-Policy", "same-origin"), ("X-Frame-Options", "DENY")]
+                    where !response.headers.contains(name) {
+                    response.headers.add(name: name, value: value)
                 }
-                response.headers["X-Content-Type-Options"] = "nosniff"
-                response.headers["Referrer-Policy"] = "same-origin"
-                response.headers["X-Frame-Options"] = "DENY"
                 return response
             }
         }
