@@ -19,6 +19,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CLinux"),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         .target(name: "Cryptography", dependencies: ["COpenSSL"]),
         .target(name: "JSON"),
@@ -27,6 +28,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Storage", dependencies: ["CSQLite"]),
+        .target(name: "TransformerCore", dependencies: ["CBLAS", "JSON"]),
         .target(name: "Labeling", dependencies: ["Storage"]),
         .target(name: "TallyServer", dependencies: [
             "HTTP", "Storage", "Labeling", "Cryptography",
@@ -40,6 +42,7 @@ let package = Package(
 
         .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "TransformerCoreTests", dependencies: ["TransformerCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "HTTP", "Storage", "Labeling", "Cryptography"]),

@@ -1,0 +1,24 @@
+/// A fixed-size, 64-byte-aligned, zero-initialized block of floats that owns its memory. All of
+/// a model's parameters live in one (so do their gradients and optimizer moments), in the order
+/// of `ParameterLayout`, as in llm.c.
+public final class FloatBuffer: @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    public init(count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * MemoryLayout<Float>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(1, count))
+        pointer.initialize(repeating: 0, count: max(1, count))
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+
+    public func zero() { pointer.update(repeating: 0, count: count) }
+
+    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+
+    public subscript(range: Range<Int>) -> UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: pointer + range.lowerBound, count: range.count)
+    }
+}

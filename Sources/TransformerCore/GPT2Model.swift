@@ -1,0 +1,166 @@
+import Foundation
+
+/// GPT-2: token and learned position embeddings, pre-LayerNorm blocks of causal multi-head
+/// self-attention and a GELU feed-forward layer with residuals, a final LayerNorm, and an output
+/// head tied to the token embedding. Forward and backward over one parameter buffer, llm.c style.
+///
+/// Not thread-safe: one model instance trains or samples on one thread at a time (its kernels
+/// use every core themselves).
+public final class GPT2Model {
+    public let configuration: GPT2Configuration
+    public let layout: ParameterLayout
+    public let parameters: FloatBuffer
+    public private(set) var gradients: FloatBuffer?
+
+    private var activations: Activations?
+    private var activationGradients: Activations?
+    private var tokens: [Int32] = []
+    private var targets: [Int32] = []
+    private var targetCount = 0
+
+    public init(configuration: GPT2Configuration) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        layout = ParameterLayout(configuration)
+        parameters = FloatBuffer(count: layout.totalCount)
+    }
+
+    public var parameterCount: Int { layout.totalCount }
+
+    /// The result of a forward pass.
+    public struct Output {
+        /// Mean cross-entropy over the positions with a target; nil without targets.
+        public let loss: Float?
+    }
+
+    /// Runs the model on `tokens` ([B,T] row-major). With `targets` ([B,T], -1 where a position
+    /// has no target: padding, prompt tokens in fine-tuning) it also computes the mean loss.
+    @discardableResult
+    public func forward(tokens: [Int32], targets: [Int32]? = nil, batchSize B: Int, sequenceLength T: Int) throws -> Output {
+        let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
+        guard tokens.count == B * T else { throw CheckpointError("forward needs \(B * T) tokens for batch \(B) x length \(T), got \(tokens.count)") }
+        guard T <= configuration.contextLength else { throw CheckpointError("the sequence length \(T) exceeds the context length \(configuration.contextLength)") }
+        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= V }) { throw CheckpointError("token \(bad) is outside the vocabulary of \(V)") }
+        if let targets {
+            guard targets.count == B * T else { throw CheckpointError("targets must have \(B * T) entries, got \(targets.count)") }
+            if let bad = targets.first(where: { $0 < -1 || Int($0) >= V }) { throw CheckpointError("target \(bad) is outside the vocabulary of \(V)") }
+        }
+        if activations?.batchSize != B || activations?.sequenceLength != T {
+            activations = Activations(configuration: configuration, batchSize: B, sequenceLength: T)
+            activationGradients = nil
+        }
+        let a = activations!
+        let p = parameters.pointer
+        self.tokens = tokens
+        self.targets = targets ?? [Int32](repeating: -1, count: B * T)
+        let N = B * T
+
+        tokens.withUnsafeBufferPointer { Kernels.encoderForward(a.encoded, $0.baseAddress!, p + layout.tokenEmbedding, p + layout.positionEmbedding, B: B, T: T, C: C) }
+        for l in 0..<L {
+            let w = layout.blocks[l]
+            let residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * N * C
+            let ln1 = a.layerNorm1 + l * N * C, qkv = a.qkv + l * N * 3 * C, attention = a.attentionOutput + l * N * C
+            let weights = a.attentionWeights + l * B * NH * T * T, projection = a.attentionProjection + l * N * C
+            let residual2 = a.residual2 + l * N * C, ln2 = a.layerNorm2 + l * N * C
+            let feedForward = a.feedForward + l * N * 4 * C, gelu = a.feedForwardGelu + l * N * 4 * C
+            let feedForwardProjection = a.feedForwardProjection + l * N * C, residual3 = a.residual3 + l * N * C
+
+            Kernels.layerNormForward(ln1, a.layerNorm1Mean + l * N, a.layerNorm1Rstd + l * N, residual, p + w.layerNorm1Weight, p + w.layerNorm1Bias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
+            Kernels.matmulForward(qkv, ln1, p + w.attentionWeight, p + w.attentionBias, rows: N, C: C, OC: 3 * C)
+            Kernels.attentionForward(attention, weights, qkv, B: B, T: T, C: C, NH: NH)
+            Kernels.matmulForward(projection, attention, p + w.attentionProjectionWeight, p + w.attentionProjectionBias, rows: N, C: C, OC: C)
+            Kernels.residualForward(residual2, residual, projection, count: N * C)
+            Kernels.layerNormForward(ln2, a.layerNorm2Mean + l * N, a.layerNorm2Rstd + l * N, residual2, p + w.layerNorm2Weight, p + w.layerNorm2Bias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
+            Kernels.matmulForward(feedForward, ln2, p + w.feedForwardWeight, p + w.feedForwardBias, rows: N, C: C, OC: 4 * C)
+            Kernels.geluForward(gelu, feedForward, count: N * 4 * C)
+            Kernels.matmulForward(feedForwardProjection, gelu, p + w.feedForwardProjectionWeight, p + w.feedForwardProjectionBias, rows: N, C: 4 * C, OC: C)
+            Kernels.residualForward(residual3, residual2, feedForwardProjection, count: N * C)
+        }
+        let last = a.residual3 + (L - 1) * N * C
+        Kernels.layerNormForward(a.finalLayerNorm, a.finalLayerNormMean, a.finalLayerNormRstd, last, p + layout.finalLayerNormWeight, p + layout.finalLayerNormBias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
+        Kernels.tiedHeadForward(a.logits, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
+
+        guard targets != nil else {
+            targetCount = 0
+            return Output(loss: nil)
+        }
+        self.targets.withUnsafeBufferPointer { Kernels.crossEntropyForward(a.losses, a.probabilities, a.logits, $0.baseAddress!, rows: N, V: V) }
+        targetCount = self.targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+        var total: Double = 0
+        for i in 0..<N { total += Double(a.losses[i]) }
+        return Output(loss: targetCount > 0 ? Float(total / Double(targetCount)) : 0)
+    }
+
+    /// The logits of the last forward pass, [B,T,V].
+    public var logits: UnsafeBufferPointer<Float> {
+        guard let a = activations else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: a.logits, count: a.batchSize * a.sequenceLength * configuration.vocabularySize)
+    }
+
+    /// The final hidden states (after the last LayerNorm) of the last forward pass, [B,T,C].
+    public var finalHiddenStates: UnsafeBufferPointer<Float> {
+        guard let a = activations else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: a.finalLayerNorm, count: a.batchSize * a.sequenceLength * configuration.width)
+    }
+
+    public func zeroGradients() {
+        gradients?.zero()
+        activationGradients?.zero()
+    }
+
+    /// Accumulates d(mean loss)/d(parameter) into `gradients` for the last forward pass, which
+    /// must have had targets. Call `zeroGradients` between steps (or not, to accumulate).
+    public func backward() throws {
+        guard let a = activations, targetCount > 0 else { throw CheckpointError("backward needs a forward pass with targets first") }
+        let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
+        let (B, T) = (a.batchSize, a.sequenceLength)
+        let N = B * T
+        if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
+        if activationGradients == nil || activationGradients?.batchSize != B || activationGradients?.sequenceLength != T {
+            activationGradients = Activations(configuration: configuration, batchSize: B, sequenceLength: T)
+        } else {
+            activationGradients!.zero()
+        }
+        let g = gradients!.pointer, p = parameters.pointer, d = activationGradients!
+
+        targets.withUnsafeBufferPointer { Kernels.crossEntropyBackward(d.logits, a.probabilities, $0.baseAddress!, lossScale: 1 / Float(targetCount), rows: N, V: V) }
+        Kernels.tiedHeadBackward(d.finalLayerNorm, g + layout.tokenEmbedding, d.logits, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
+        let lastResidual = a.residual3 + (L - 1) * N * C, dLastResidual = d.residual3 + (L - 1) * N * C
+        Kernels.layerNormBackward(dLastResidual, g + layout.finalLayerNormWeight, g + layout.finalLayerNormBias, d.finalLayerNorm, lastResidual, p + layout.finalLayerNormWeight, a.finalLayerNormMean, a.finalLayerNormRstd, rows: N, C: C)
+
+        for l in stride(from: L - 1, through: 0, by: -1) {
+            let w = layout.blocks[l]
+            let residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * N * C
+            let dResidual = l == 0 ? d.encoded : d.residual3 + (l - 1) * N * C
+            let offsetC = l * N * C, offset3C = l * N * 3 * C, offset4C = l * N * 4 * C
+            let weights = a.attentionWeights + l * B * NH * T * T
+
+            Kernels.residualBackward(d.residual2 + offsetC, d.feedForwardProjection + offsetC, d.residual3 + offsetC, count: N * C)
+            Kernels.matmulBackward(d.feedForwardGelu + offset4C, g + w.feedForwardProjectionWeight, g + w.feedForwardProjectionBias, d.feedForwardProjection + offsetC, a.feedForwardGelu + offset4C, p + w.feedForwardProjectionWeight, rows: N, C: 4 * C, OC: C)
+            Kernels.geluBackward(d.feedForward + offset4C, a.feedForward + offset4C, d.feedForwardGelu + offset4C, count: N * 4 * C)
+            Kernels.matmulBackward(d.layerNorm2 + offsetC, g + w.feedForwardWeight, g + w.feedForwardBias, d.feedForward + offset4C, a.layerNorm2 + offsetC, p + w.feedForwardWeight, rows: N, C: C, OC: 4 * C)
+            Kernels.layerNormBackward(d.residual2 + offsetC, g + w.layerNorm2Weight, g + w.layerNorm2Bias, d.layerNorm2 + offsetC, a.residual2 + offsetC, p + w.layerNorm2Weight, a.layerNorm2Mean + l * N, a.layerNorm2Rstd + l * N, rows: N, C: C)
+            Kernels.residualBackward(dResidual, d.attentionProjection + offsetC, d.residual2 + offsetC, count: N * C)
+            Kernels.matmulBackward(d.attentionOutput + offsetC, g + w.attentionProjectionWeight, g + w.attentionProjectionBias, d.attentionProjection + offsetC, a.attentionOutput + offsetC, p + w.attentionProjectionWeight, rows: N, C: C, OC: C)
+            Kernels.attentionBackward(d.qkv + offset3C, d.attentionOutput + offsetC, a.qkv + offset3C, weights, B: B, T: T, C: C, NH: NH)
+            Kernels.matmulBackward(d.layerNorm1 + offsetC, g + w.attentionWeight, g + w.attentionBias, d.qkv + offset3C, a.layerNorm1 + offsetC, p + w.attentionWeight, rows: N, C: C, OC: 3 * C)
+            Kernels.layerNormBackward(dResidual, g + w.layerNorm1Weight, g + w.layerNorm1Bias, d.layerNorm1 + offsetC, residual, p + w.layerNorm1Weight, a.layerNorm1Mean + l * N, a.layerNorm1Rstd + l * N, rows: N, C: C)
+        }
+        tokens.withUnsafeBufferPointer { Kernels.encoderBackward(g + layout.tokenEmbedding, g + layout.positionEmbedding, d.encoded, $0.baseAddress!, B: B, T: T, C: C) }
+    }
+
+    /// The most likely next token after each step, recomputing the whole prefix each time.
+    public func greedyContinuation(of prompt: [Int32], newTokens: Int) throws -> [Int32] {
+        var sequence = prompt
+        let V = configuration.vocabularySize
+        for _ in 0..<newTokens {
+            let window = Array(sequence.suffix(configuration.contextLength))
+            try forward(tokens: window, batchSize: 1, sequenceLength: window.count)
+            let row = logits.baseAddress! + (window.count - 1) * V
+            var best = 0
+            for i in 1..<V where row[i] > row[best] { best = i }
+            sequence.append(Int32(best))
+        }
+        return Array(sequence.dropFirst(prompt.count))
+    }
+}

@@ -1,0 +1,323 @@
+import CBLAS
+import Foundation
+
+/// The layers of the transformer, each a forward and a backward function over raw float
+/// pointers, in llm.c's convention: outputs first, then inputs, then sizes. Shapes are in the
+/// doc comments; B is the batch, T the sequence length, C the width, OC an output width.
+/// Backward functions accumulate (+=) into gradients, so shared parameters (the tied token
+/// embedding) sum their contributions.
+typealias FloatPointer = UnsafeMutablePointer<Float>
+
+enum Kernels {
+    // MARK: Embeddings
+
+    /// out[B,T,C] = wte[tokens[b,t]] + wpe[t + positionOffset]
+    static func encoderForward(_ out: FloatPointer, _ tokens: UnsafePointer<Int32>, _ wte: FloatPointer, _ wpe: FloatPointer,
+                               B: Int, T: Int, C: Int, positionOffset: Int = 0) {
+        for b in 0..<B {
+            for t in 0..<T {
+                let destination = out + (b * T + t) * C
+                let token = wte + Int(tokens[b * T + t]) * C
+                let position = wpe + (t + positionOffset) * C
+                for i in 0..<C { destination[i] = token[i] + position[i] }
+            }
+        }
+    }
+
+    static func encoderBackward(_ dwte: FloatPointer, _ dwpe: FloatPointer, _ dout: FloatPointer, _ tokens: UnsafePointer<Int32>,
+                                B: Int, T: Int, C: Int) {
+        for b in 0..<B {
+            for t in 0..<T {
+                let gradient = dout + (b * T + t) * C
+                let token = dwte + Int(tokens[b * T + t]) * C
+                let position = dwpe + t * C
+                for i in 0..<C {
+                    token[i] += gradient[i]
+                    position[i] += gradient[i]
+                }
+            }
+        }
+    }
+
+    // MARK: LayerNorm
+
+    /// out[N,C] = (x - mean) * rstd * weight + bias, per row; keeps mean[N] and rstd[N] for backward.
+    static func layerNormForward(_ out: FloatPointer, _ mean: FloatPointer, _ rstd: FloatPointer,
+                                 _ input: FloatPointer, _ weight: FloatPointer, _ bias: FloatPointer,
+                                 rows N: Int, C: Int, epsilon: Float) {
+        parallelRows(N) { row in
+            let x = input + row * C
+            var sum: Float = 0
+            for i in 0..<C { sum += x[i] }
+            let m = sum / Float(C)
+            var variance: Float = 0
+            for i in 0..<C { let d = x[i] - m; variance += d * d }
+            let s = 1 / (variance / Float(C) + epsilon).squareRoot()
+            let y = out + row * C
+            for i in 0..<C { y[i] = (x[i] - m) * s * weight[i] + bias[i] }
+            mean[row] = m
+            rstd[row] = s
+        }
+    }
+
+    static func layerNormBackward(_ dinput: FloatPointer, _ dweight: FloatPointer, _ dbias: FloatPointer,
+                                  _ dout: FloatPointer, _ input: FloatPointer, _ weight: FloatPointer,
+                                  _ mean: FloatPointer, _ rstd: FloatPointer, rows N: Int, C: Int) {
+        // Input gradients are independent per row: parallel. Weight gradients sum over rows: serial.
+        parallelRows(N) { row in
+            let g = dout + row * C, x = input + row * C, dx = dinput + row * C
+            let m = mean[row], s = rstd[row]
+            var meanOfGradient: Float = 0, meanOfGradientTimesNorm: Float = 0
+            for i in 0..<C {
+                let norm = (x[i] - m) * s
+                let dnorm = weight[i] * g[i]
+                meanOfGradient += dnorm
+                meanOfGradientTimesNorm += dnorm * norm
+            }
+            meanOfGradient /= Float(C)
+            meanOfGradientTimesNorm /= Float(C)
+            for i in 0..<C {
+                let norm = (x[i] - m) * s
+                dx[i] += (weight[i] * g[i] - meanOfGradient - norm * meanOfGradientTimesNorm) * s
+            }
+        }
+        for row in 0..<N {
+            let g = dout + row * C, x = input + row * C
+            let m = mean[row], s = rstd[row]
+            for i in 0..<C {
+                dbias[i] += g[i]
+                dweight[i] += (x[i] - m) * s * g[i]
+            }
+        }
+    }
+
+    // MARK: Linear layers (cblas_sgemm)
+
+    /// out[N,OC] = input[N,C] · weight[C,OC] + bias[OC]
+    static func matmulForward(_ out: FloatPointer, _ input: FloatPointer, _ weight: FloatPointer, _ bias: FloatPointer?,
+                              rows N: Int, C: Int, OC: Int) {
+        if let bias {
+            for row in 0..<N { (out + row * OC).update(from: bias, count: OC) }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(N), Int32(OC), Int32(C),
+                    1, input, Int32(C), weight, Int32(OC), bias == nil ? 0 : 1, out, Int32(OC))
+    }
+
+    static func matmulBackward(_ dinput: FloatPointer, _ dweight: FloatPointer, _ dbias: FloatPointer?,
+                               _ dout: FloatPointer, _ input: FloatPointer, _ weight: FloatPointer,
+                               rows N: Int, C: Int, OC: Int) {
+        // dinput[N,C] += dout[N,OC] · weight^T
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(C), Int32(OC),
+                    1, dout, Int32(OC), weight, Int32(OC), 1, dinput, Int32(C))
+        // dweight[C,OC] += input^T · dout
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(C), Int32(OC), Int32(N),
+                    1, input, Int32(C), dout, Int32(OC), 1, dweight, Int32(OC))
+        if let dbias {
+            for row in 0..<N {
+                let g = dout + row * OC
+                for o in 0..<OC { dbias[o] += g[o] }
+            }
+        }
+    }
+
+    /// The language-model head tied to the token embedding: logits[N,V] = input[N,C] · wte[V,C]^T
+    static func tiedHeadForward(_ logits: FloatPointer, _ input: FloatPointer, _ wte: FloatPointer, rows N: Int, C: Int, V: Int) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(V), Int32(C),
+                    1, input, Int32(C), wte, Int32(C), 0, logits, Int32(V))
+    }
+
+    static func tiedHeadBackward(_ dinput: FloatPointer, _ dwte: FloatPointer, _ dlogits: FloatPointer,
+                                 _ input: FloatPointer, _ wte: FloatPointer, rows N: Int, C: Int, V: Int) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(N), Int32(C), Int32(V),
+                    1, dlogits, Int32(V), wte, Int32(C), 1, dinput, Int32(C))
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(V), Int32(C), Int32(N),
+                    1, dlogits, Int32(V), input, Int32(C), 1, dwte, Int32(C))
+    }
+
+    // MARK: Causal self-attention
+
+    /// out[B,T,C] from qkv[B,T,3C] (query, key, value side by side); keeps the attention
+    /// weights att[B,NH,T,T] for backward. Each (batch, head) pair is two sgemm calls and a
+    /// masked softmax: scores = Q·K^T / sqrt(hs), att = softmax over positions up to t, out = att·V.
+    static func attentionForward(_ out: FloatPointer, _ att: FloatPointer, _ qkv: FloatPointer,
+                                 B: Int, T: Int, C: Int, NH: Int) {
+        let hs = C / NH
+        let scale = 1 / Float(hs).squareRoot()
+        parallelRows(B * NH) { pair in
+            let b = pair / NH, h = pair % NH
+            let q = qkv + b * T * 3 * C + h * hs
+            let k = q + C, v = q + 2 * C
+            let weights = att + pair * T * T
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
+                        scale, q, Int32(3 * C), k, Int32(3 * C), 0, weights, Int32(T))
+            for t in 0..<T {
+                let row = weights + t * T
+                var maximum = -Float.infinity
+                for t2 in 0...t where row[t2] > maximum { maximum = row[t2] }
+                var sum: Float = 0
+                for t2 in 0...t {
+                    let e = expf(row[t2] - maximum)
+                    row[t2] = e
+                    sum += e
+                }
+                let inverse = 1 / sum
+                for t2 in 0...t { row[t2] *= inverse }
+                for t2 in (t + 1)..<max(t + 1, T) { row[t2] = 0 }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                        1, weights, Int32(T), v, Int32(3 * C), 0, out + b * T * C + h * hs, Int32(C))
+        }
+    }
+
+    static func attentionBackward(_ dqkv: FloatPointer, _ dout: FloatPointer, _ qkv: FloatPointer, _ att: FloatPointer,
+                                  B: Int, T: Int, C: Int, NH: Int) {
+        let hs = C / NH
+        let scale = 1 / Float(hs).squareRoot()
+        parallelRows(B * NH) { pair in
+            let b = pair / NH, h = pair % NH
+            let q = qkv + b * T * 3 * C + h * hs
+            let k = q + C, v = q + 2 * C
+            let dq = dqkv + b * T * 3 * C + h * hs
+            let dk = dq + C, dv = dq + 2 * C
+            let g = dout + b * T * C + h * hs
+            let weights = att + pair * T * T
+            let scratch = FloatPointer.allocate(capacity: T * T)
+            defer { scratch.deallocate() }
+            // d(weights) = dout · V^T
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
+                        1, g, Int32(C), v, Int32(3 * C), 0, scratch, Int32(T))
+            // dV += weights^T · dout
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                        1, weights, Int32(T), g, Int32(C), 1, dv, Int32(3 * C))
+            // Softmax backward in place: d(score) = w * (dw - sum(w * dw)), zero above the diagonal.
+            for t in 0..<T {
+                let w = weights + t * T, dw = scratch + t * T
+                var dot: Float = 0
+                for t2 in 0...t { dot += w[t2] * dw[t2] }
+                for t2 in 0...t { dw[t2] = w[t2] * (dw[t2] - dot) }
+                for t2 in (t + 1)..<max(t + 1, T) { dw[t2] = 0 }
+            }
+            // dQ += scale * d(score) · K ; dK += scale * d(score)^T · Q
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                        scale, scratch, Int32(T), k, Int32(3 * C), 1, dq, Int32(3 * C))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                        scale, scratch, Int32(T), q, Int32(3 * C), 1, dk, Int32(3 * C))
+        }
+    }
+
+    // MARK: GELU (tanh approximation) and residuals
+
+    private static let geluScale = Float((2.0 / Double.pi).squareRoot())
+
+    /// out[N] = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    static func geluForward(_ out: FloatPointer, _ input: FloatPointer, count N: Int) {
+        parallelChunks(N) { range in
+            for i in range {
+                let x = input[i]
+                out[i] = 0.5 * x * (1 + tanhf(geluScale * (x + 0.044715 * x * x * x)))
+            }
+        }
+    }
+
+    static func geluBackward(_ dinput: FloatPointer, _ input: FloatPointer, _ dout: FloatPointer, count N: Int) {
+        parallelChunks(N) { range in
+            for i in range {
+                let x = input[i]
+                let inner = geluScale * (x + 0.044715 * x * x * x)
+                let tanhInner = tanhf(inner)
+                let sech2 = 1 - tanhInner * tanhInner
+                let local = 0.5 * (1 + tanhInner) + 0.5 * x * sech2 * geluScale * (1 + 3 * 0.044715 * x * x)
+                dinput[i] += local * dout[i]
+            }
+        }
+    }
+
+    static func residualForward(_ out: FloatPointer, _ first: FloatPointer, _ second: FloatPointer, count N: Int) {
+        for i in 0..<N { out[i] = first[i] + second[i] }
+    }
+
+    static func residualBackward(_ dfirst: FloatPointer, _ dsecond: FloatPointer, _ dout: FloatPointer, count N: Int) {
+        for i in 0..<N {
+            dfirst[i] += dout[i]
+            dsecond[i] += dout[i]
+        }
+    }
+
+    // MARK: Softmax and cross-entropy
+
+    /// probabilities[N,V] = softmax(logits) per row; losses[n] = -log p[target] where a target
+    /// is given (targets[n] >= 0), else 0. Returns the number of positions with a target.
+    static func crossEntropyForward(_ losses: FloatPointer, _ probabilities: FloatPointer, _ logits: FloatPointer,
+                                    _ targets: UnsafePointer<Int32>, rows N: Int, V: Int) {
+        parallelRows(N) { row in
+            let x = logits + row * V, p = probabilities + row * V
+            var maximum = -Float.infinity
+            for i in 0..<V where x[i] > maximum { maximum = x[i] }
+            var sum: Float = 0
+            for i in 0..<V {
+                let e = expf(x[i] - maximum)
+                p[i] = e
+                sum += e
+            }
+            let inverse = 1 / sum
+            for i in 0..<V { p[i] *= inverse }
+            let target = Int(targets[row])
+            losses[row] = target >= 0 ? -logf(max(p[target], Float.leastNormalMagnitude)) : 0
+        }
+    }
+
+    /// dlogits[n] = (p - onehot(target)) * lossScale for rows with a target; zero elsewhere.
+    static func crossEntropyBackward(_ dlogits: FloatPointer, _ probabilities: FloatPointer, _ targets: UnsafePointer<Int32>,
+                                     lossScale: Float, rows N: Int, V: Int) {
+        parallelRows(N) { row in
+            let d = dlogits + row * V, p = probabilities + row * V
+            let target = Int(targets[row])
+            guard target >= 0 else { return }
+            for i in 0..<V { d[i] += p[i] * lossScale }
+            d[target] -= lossScale
+        }
+    }
+
+    // MARK: Parallel loops
+
+    /// Runs `body` for each row, split over the cores when the work is large enough to pay.
+    static func parallelRows(_ count: Int, _ body: (Int) -> Void) {
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        if count < 2 || workers < 2 {
+            for row in 0..<count { body(row) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UnsafeSendable(body)
+            DispatchQueue.concurrentPerform(iterations: min(workers, count)) { worker in
+                var row = worker
+                while row < count {
+                    box.value(row)
+                    row += workers
+                }
+            }
+        }
+    }
+
+    static func parallelChunks(_ count: Int, _ body: (Range<Int>) -> Void) {
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        if count < 16_384 || workers < 2 {
+            body(0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UnsafeSendable(body)
+            let chunk = (count + workers - 1) / workers
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let start = worker * chunk
+                box.value(start..<min(count, start + chunk))
+            }
+        }
+    }
+}
+
+/// Hands a closure to `concurrentPerform`; each worker touches only its own rows.
+private struct UnsafeSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
