@@ -23,6 +23,10 @@ HERE = os.path.join(ROOT, "Benchmarks", "http")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 IDLE_CONNECTIONS = int(os.environ.get("BENCH_IDLE_CONNECTIONS", "10000"))
+# Event-loop threads for both servers alike. wrk's two threads need a core of this 2-core
+# machine, so one loop per server leaves the servers the other core instead of making four
+# busy threads fight over two; set BENCH_EVENT_LOOPS=2 for the servers' own defaults.
+EVENT_LOOPS = int(os.environ.get("BENCH_EVENT_LOOPS", "1"))
 TALLY_PORT, PEER_PORT = 18080, 18081
 ROUTES = [
     ("GET /health", "/health", None, "/health"),
@@ -101,9 +105,9 @@ def main():
             os.remove(tally_database + suffix)
     tally = start([os.path.join(ROOT, ".build", "release", "tally"), "serve", "--port", str(TALLY_PORT),
                    "--database", tally_database, "--public", os.path.join(HERE, "public"), "--benchmark-routes",
-                   "--log-level", "warning", "--idle-timeout", "600"], TALLY_PORT, "tally-serve.log")
+                   "--log-level", "warning", "--idle-timeout", "600", "--event-loops", str(EVENT_LOOPS)], TALLY_PORT, "tally-serve.log")
     peer = start([os.path.join(ROOT, "Benchmarks", "HummingbirdPeer", ".build", "release", "HummingbirdPeer"),
-                  str(PEER_PORT), os.path.join(HERE, "public")], PEER_PORT, "hummingbird.log")
+                  str(PEER_PORT), os.path.join(HERE, "public"), str(EVENT_LOOPS)], PEER_PORT, "hummingbird.log")
     table = []
     try:
         for name, tally_path, script, peer_path in ROUTES:
@@ -138,7 +142,8 @@ def main():
         peer.wait(timeout=30)
 
     lines = [
-        f"wrk, 2 threads, {SECONDS} s per run, median of {RUNS} runs, loopback, on {os.cpu_count()} cores shared by client and servers.",
+        f"wrk, 2 threads, {SECONDS} s per run, median of {RUNS} runs, loopback, on {os.cpu_count()} cores shared by client and servers; "
+        f"{EVENT_LOOPS} event-loop thread(s) for each server.",
         "",
         "| row | Tally req/s | Tally p99 ms | Hummingbird req/s | Hummingbird p99 ms | ratio Tally/Hummingbird |",
         "|---|---:|---:|---:|---:|---:|",

@@ -12,7 +12,7 @@ public final class GPT2Model {
     public let parameters: FloatBuffer
     public private(set) var gradients: FloatBuffer?
 
-    private var activations: Activations?
+    private(set) var activations: Activations?
     private var activationGradients: Activations?
     private var tokens: [Int32] = []
     private var targets: [Int32] = []

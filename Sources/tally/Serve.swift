@@ -35,6 +35,9 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Open connections at most; more are answered 503. (default: 16000)", valueName: "count"))
     var maxConnections: Int?
 
+    @Option(help: ArgumentHelp("Event-loop threads serving connections. (default: one per core)", valueName: "count"))
+    var eventLoops: Int?
+
     @Flag(help: "Add POST /bench/echo, the route `make bench-http` measures.")
     var benchmarkRoutes = false
 
@@ -55,6 +58,10 @@ struct Serve: ParsableCommand {
         if let maxConnections {
             guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
             configuration.maxConnections = maxConnections
+        }
+        if let eventLoops {
+            guard (1...256).contains(eventLoops) else { throw ValidationError("--event-loops must be from 1 to 256") }
+            configuration.eventLoopCount = eventLoops
         }
         let tlsContext = try makeTLSContext()
         let publicPath = try ResourceLocator().locate("Public", explicitPath: setting(publicDirectory, "TALLY_PUBLIC"))

@@ -1,0 +1,119 @@
+import Foundation
+
+/// AdamW (Loshchilov and Hutter 2019): Adam with weight decay decoupled from the gradient.
+///
+/// Per parameter: m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
+/// m^ = m / (1 - beta1^t); v^ = v / (1 - beta2^t);
+/// theta -= lr (m^ / (sqrt(v^) + epsilon) + weightDecay theta).
+/// Epsilon is added after the square root, outside the bias correction of v, as in PyTorch.
+/// Weight decay applies to 2-D tensors (weight matrices and embeddings) only, not to biases or
+/// LayerNorm gains, as in nanoGPT's recipe.
+public final class AdamW {
+    public struct Hyperparameters: Sendable, Equatable, Codable {
+        public var beta1: Float = 0.9
+        public var beta2: Float = 0.95
+        public var epsilon: Float = 1e-8
+        public var weightDecay: Float = 0.1
+        public init() {}
+    }
+
+    public let hyperparameters: Hyperparameters
+    public let firstMoment: FloatBuffer
+    public let secondMoment: FloatBuffer
+    /// Steps taken so far; the bias correction uses it.
+    public private(set) var step = 0
+    /// Per parameter: whether weight decay applies (true for 2-D weight matrices).
+    private let decays: [Bool]
+
+    public init(layout: ParameterLayout, hyperparameters: Hyperparameters = Hyperparameters()) {
+        self.hyperparameters = hyperparameters
+        firstMoment = FloatBuffer(count: layout.totalCount)
+        secondMoment = FloatBuffer(count: layout.totalCount)
+        var decays = [Bool](repeating: false, count: layout.totalCount)
+        for tensor in layout.tensors where tensor.shape.count >= 2 {
+            for index in tensor.range { decays[index] = true }
+        }
+        self.decays = decays
+    }
+
+    /// Restores a saved state (resuming training).
+    public func restore(step: Int, firstMoment: [Float], secondMoment: [Float]) throws {
+        guard firstMoment.count == self.firstMoment.count, secondMoment.count == self.secondMoment.count, step >= 0 else {
+            throw CheckpointError("the optimizer state does not match the model: \(firstMoment.count) moments for \(self.firstMoment.count) parameters")
+        }
+        self.firstMoment.buffer.update(fromContentsOf: firstMoment)
+        self.secondMoment.buffer.update(fromContentsOf: secondMoment)
+        self.step = step
+    }
+
+    /// Updates `parameters` in place from `gradients` at `learningRate`.
+    public func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Float) {
+        precondition(parameters.count == gradients.count && parameters.count == firstMoment.count)
+        step += 1
+        let (beta1, beta2) = (hyperparameters.beta1, hyperparameters.beta2)
+        let correction1 = 1 - powf(beta1, Float(step))
+        let correction2 = 1 - powf(beta2, Float(step))
+        let (epsilon, weightDecay) = (hyperparameters.epsilon, hyperparameters.weightDecay)
+        let theta = parameters.pointer, g = gradients.pointer, m = firstMoment.pointer, v = secondMoment.pointer
+        decays.withUnsafeBufferPointer { decays in
+            Kernels.parallelChunks(parameters.count) { range in
+                for i in range {
+                    let gradient = g[i]
+                    m[i] = beta1 * m[i] + (1 - beta1) * gradient
+                    v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
+                    let mHat = m[i] / correction1
+                    let vHat = v[i] / correction2
+                    let decay = decays[i] ? weightDecay * theta[i] : 0
+                    theta[i] -= learningRate * (mHat / (vHat.squareRoot() + epsilon) + decay)
+                }
+            }
+        }
+    }
+}
+
+/// Scales gradients down so their global L2 norm is at most `maximumNorm`; returns the norm
+/// before clipping (a diagnostic worth logging every step).
+@discardableResult
+public func clipGradientNorm(_ gradients: FloatBuffer, maximumNorm: Float) -> Float {
+    var sum: Double = 0
+    let g = gradients.pointer
+    for i in 0..<gradients.count { sum += Double(g[i]) * Double(g[i]) }
+    let norm = Float(sum.squareRoot())
+    if norm > maximumNorm, norm > 0 {
+        let scale = maximumNorm / norm
+        for i in 0..<gradients.count { g[i] *= scale }
+    }
+    return norm
+}
+
+/// The learning rate at each step: linear warm-up from 0, then linear or cosine decay to
+/// `minimumRate` at `totalSteps`.
+public struct LearningRateSchedule: Sendable, Equatable, Codable {
+    public enum Decay: String, Sendable, Codable { case constant, linear, cosine }
+
+    public var peakRate: Float
+    public var minimumRate: Float
+    public var warmupSteps: Int
+    public var totalSteps: Int
+    public var decay: Decay
+
+    public init(peakRate: Float, minimumRate: Float = 0, warmupSteps: Int = 0, totalSteps: Int, decay: Decay = .cosine) {
+        self.peakRate = peakRate
+        self.minimumRate = minimumRate
+        self.warmupSteps = warmupSteps
+        self.totalSteps = totalSteps
+        self.decay = decay
+    }
+
+    /// The rate for step `step`, counted from 0.
+    public func rate(at step: Int) -> Float {
+        if step < warmupSteps { return peakRate * Float(step + 1) / Float(warmupSteps) }
+        guard decay != .constant, totalSteps > warmupSteps else { return peakRate }
+        let progress = min(1, Float(step - warmupSteps) / Float(totalSteps - warmupSteps))
+        switch decay {
+        case .constant: return peakRate
+        case .linear: return peakRate + (minimumRate - peakRate) * progress
+        case .cosine: return minimumRate + 0.5 * (peakRate - minimumRate) * (1 + cosf(Float.pi * progress))
+        }
+    }
+}

@@ -1,0 +1,248 @@
+import CBLAS
+import Foundation
+
+/// How to pick each next token.
+public struct SamplingOptions: Sendable, Equatable, Codable {
+    /// 0 picks the most likely token (greedy); otherwise logits are divided by it.
+    public var temperature: Float = 1
+    /// Keep only the k most likely tokens; 0 keeps all.
+    public var topK = 0
+    /// Keep the smallest set of most likely tokens whose probability reaches p; 1 keeps all.
+    public var topP: Float = 1
+    public var maximumNewTokens = 64
+    /// Sequences end after producing any of these (the token is kept in the output).
+    public var stopTokens: Set<Int32> = []
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    func validate() throws {
+        guard temperature >= 0, temperature.isFinite else { throw CheckpointError("the temperature must be zero or positive") }
+        guard topK >= 0 else { throw CheckpointError("top-k must be zero (off) or positive") }
+        guard topP > 0, topP <= 1 else { throw CheckpointError("top-p must be in (0, 1]") }
+        guard maximumNewTokens >= 0 else { throw CheckpointError("the maximum number of new tokens must not be negative") }
+    }
+}
+
+/// One sampled continuation.
+public struct SampledSequence: Sendable, Equatable {
+    public var tokens: [Int32] = []
+    /// log pi(token) of each sampled token under the temperature-scaled distribution before
+    /// top-k and top-p (what PPO's ratio and KL penalty need; greedy decoding uses temperature 1).
+    public var logProbabilities: [Float] = []
+    /// Whether the sequence ended at a stop token rather than at the length limit.
+    public var stopped = false
+}
+
+/// The keys and values of every position seen so far, per layer and sequence, so each new token
+/// costs one position's work instead of the whole prefix's.
+final class KeyValueCache {
+    let layerCount: Int, sequenceCount: Int, capacity: Int, width: Int
+    /// [L, S, capacity, C] each.
+    let keys: FloatBuffer
+    let values: FloatBuffer
+
+    init(layerCount: Int, sequenceCount: Int, capacity: Int, width: Int) {
+        (self.layerCount, self.sequenceCount, self.capacity, self.width) = (layerCount, sequenceCount, capacity, width)
+        keys = FloatBuffer(count: layerCount * sequenceCount * capacity * width)
+        values = FloatBuffer(count: layerCount * sequenceCount * capacity * width)
+    }
+
+    func key(layer: Int, sequence: Int, position: Int) -> FloatPointer {
+        keys.pointer + ((layer * sequenceCount + sequence) * capacity + position) * width
+    }
+
+    func value(layer: Int, sequence: Int, position: Int) -> FloatPointer {
+        values.pointer + ((layer * sequenceCount + sequence) * capacity + position) * width
+    }
+}
+
+extension GPT2Model {
+    /// Samples a continuation of each prompt, all prompts decoded together one token per step
+    /// with a key/value cache. Prompts may differ in length: each sequence keeps its own position,
+    /// so no padding is needed.
+    public func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence] {
+        try options.validate()
+        let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
+        guard !prompts.isEmpty else { return [] }
+        for (index, prompt) in prompts.enumerated() {
+            guard !prompt.isEmpty else { throw CheckpointError("prompt \(index) is empty") }
+            guard prompt.count + options.maximumNewTokens <= configuration.contextLength else {
+                throw CheckpointError("prompt \(index) has \(prompt.count) tokens; with \(options.maximumNewTokens) new ones it exceeds the context length \(configuration.contextLength)")
+            }
+        }
+        let S = prompts.count
+        let capacity = (prompts.map(\.count).max() ?? 0) + options.maximumNewTokens
+        let cache = KeyValueCache(layerCount: L, sequenceCount: S, capacity: capacity, width: C)
+        var random = SeededRandom(seed: options.seed)
+        var results = [SampledSequence](repeating: SampledSequence(), count: S)
+        var positions = prompts.map(\.count)
+        var lastLogits = [Float](repeating: 0, count: S * V)
+
+        // Prefill: one full forward pass per prompt, keeping its keys and values.
+        for (s, prompt) in prompts.enumerated() {
+            try forward(tokens: prompt, batchSize: 1, sequenceLength: prompt.count)
+            let a = activations!
+            let T = prompt.count
+            for l in 0..<L {
+                for t in 0..<T {
+                    let qkv = a.qkv + (l * T + t) * 3 * C
+                    cache.key(layer: l, sequence: s, position: t).update(from: qkv + C, count: C)
+                    cache.value(layer: l, sequence: s, position: t).update(from: qkv + 2 * C, count: C)
+                }
+            }
+            lastLogits.withUnsafeMutableBufferPointer { ($0.baseAddress! + s * V).update(from: a.logits + (T - 1) * V, count: V) }
+        }
+
+        var active = Array(0..<S)
+        let step = IncrementalStep(configuration: configuration, rows: S)
+        for _ in 0..<options.maximumNewTokens {
+            guard !active.isEmpty else { break }
+            var nextTokens: [Int32] = []
+            for s in active {
+                let (token, logProbability) = lastLogits.withUnsafeBufferPointer {
+                    Self.pick(from: $0.baseAddress! + s * V, vocabularySize: V, options: options, random: &random)
+                }
+                results[s].tokens.append(token)
+                results[s].logProbabilities.append(logProbability)
+                if options.stopTokens.contains(token) { results[s].stopped = true }
+                nextTokens.append(token)
+            }
+            let continuing = zip(active, nextTokens).filter { !results[$0.0].stopped && results[$0.0].tokens.count < options.maximumNewTokens }
+            if continuing.isEmpty { break }
+            active = continuing.map(\.0)
+            let rowPositions = active.map { positions[$0] }
+            step.run(model: self, cache: cache, sequences: active, tokens: continuing.map(\.1), positions: rowPositions)
+            for (row, s) in active.enumerated() {
+                positions[s] += 1
+                lastLogits.withUnsafeMutableBufferPointer { ($0.baseAddress! + s * V).update(from: step.logits + row * V, count: V) }
+            }
+        }
+        return results
+    }
+
+    /// Picks one token from `logits` ([V]) by the options; returns it with its log-probability.
+    static func pick(from logits: UnsafePointer<Float>, vocabularySize V: Int, options: SamplingOptions,
+                     random: inout SeededRandom) -> (Int32, Float) {
+        let temperature = options.temperature == 0 ? 1 : options.temperature
+        var maximum = -Float.infinity
+        for i in 0..<V where logits[i] > maximum { maximum = logits[i] }
+        var sum: Double = 0
+        for i in 0..<V { sum += Double(expf((logits[i] - maximum) / temperature)) }
+        let logNormalizer = Float(log(sum))
+        func logProbability(_ index: Int) -> Float { (logits[index] - maximum) / temperature - logNormalizer }
+
+        if options.temperature == 0 {
+            var best = 0
+            for i in 1..<V where logits[i] > logits[best] { best = i }
+            return (Int32(best), logProbability(best))
+        }
+        // Candidates by descending probability, cut by top-k and top-p, then drawn.
+        var order = Array(0..<V)
+        if options.topK > 0 || options.topP < 1 {
+            order.sort { logits[$0] > logits[$1] }
+            if options.topK > 0 { order = Array(order.prefix(options.topK)) }
+            if options.topP < 1 {
+                var cumulative: Float = 0
+                var kept = 0
+                for index in order {
+                    cumulative += expf(logProbability(index))
+                    kept += 1
+                    if cumulative >= options.topP { break }
+                }
+                order = Array(order.prefix(kept))
+            }
+        }
+        var mass: Float = 0
+        for index in order { mass += expf(logProbability(index)) }
+        var threshold = random.nextUniform() * mass
+        for index in order {
+            threshold -= expf(logProbability(index))
+            if threshold <= 0 { return (Int32(index), logProbability(index)) }
+        }
+        let last = order.last!
+        return (Int32(last), logProbability(last))
+    }
+}
+
+/// One decoding step for several sequences at once: each row is one sequence's newest token at
+/// its own position. Its buffers are sized once for the largest number of rows.
+final class IncrementalStep {
+    private let configuration: GPT2Configuration
+    private let buffers: FloatBuffer
+    let residual, normalized, qkv, attention, projection, feedForward, gelu, logits, scores: FloatPointer
+    private let mean, rstd: FloatPointer
+
+    init(configuration: GPT2Configuration, rows R: Int) {
+        self.configuration = configuration
+        let (C, V, T) = (configuration.width, configuration.vocabularySize, configuration.contextLength)
+        let sizes = [R * C, R * C, R * 3 * C, R * C, R * C, R * 4 * C, R * 4 * C, R * V, T, R, R]
+        buffers = FloatBuffer(count: sizes.reduce(0, +))
+        var offset = 0
+        var pointers: [FloatPointer] = []
+        for size in sizes {
+            pointers.append(buffers.pointer + offset)
+            offset += size
+        }
+        (residual, normalized, qkv, attention, projection, feedForward, gelu, logits, scores) =
+            (pointers[0], pointers[1], pointers[2], pointers[3], pointers[4], pointers[5], pointers[6], pointers[7], pointers[8])
+        (mean, rstd) = (pointers[9], pointers[10])
+    }
+
+    func run(model: GPT2Model, cache: KeyValueCache, sequences: [Int], tokens: [Int32], positions: [Int]) {
+        let (C, V, NH, L) = (configuration.width, configuration.vocabularySize, configuration.headCount, configuration.layerCount)
+        let hs = C / NH
+        let R = sequences.count
+        let p = model.parameters.pointer, layout = model.layout
+        let epsilon = configuration.layerNormEpsilon
+        for (row, token) in tokens.enumerated() {
+            let x = residual + row * C
+            let embedding = p + layout.tokenEmbedding + Int(token) * C, position = p + layout.positionEmbedding + positions[row] * C
+            for i in 0..<C { x[i] = embedding[i] + position[i] }
+        }
+        let scale = 1 / Float(hs).squareRoot()
+        for l in 0..<L {
+            let w = layout.blocks[l]
+            Kernels.layerNormForward(normalized, mean, rstd, residual, p + w.layerNorm1Weight, p + w.layerNorm1Bias, rows: R, C: C, epsilon: epsilon)
+            Kernels.matmulForward(qkv, normalized, p + w.attentionWeight, p + w.attentionBias, rows: R, C: C, OC: 3 * C)
+            for (row, s) in sequences.enumerated() {
+                let position = positions[row]
+                let q = qkv + row * 3 * C
+                cache.key(layer: l, sequence: s, position: position).update(from: q + C, count: C)
+                cache.value(layer: l, sequence: s, position: position).update(from: q + 2 * C, count: C)
+                for h in 0..<NH {
+                    let query = q + h * hs
+                    var maximum = -Float.infinity
+                    for t in 0...position {
+                        let key = cache.key(layer: l, sequence: s, position: t) + h * hs
+                        var dot: Float = 0
+                        for i in 0..<hs { dot += query[i] * key[i] }
+                        scores[t] = dot * scale
+                        maximum = max(maximum, scores[t])
+                    }
+                    var sum: Float = 0
+                    for t in 0...position {
+                        scores[t] = expf(scores[t] - maximum)
+                        sum += scores[t]
+                    }
+                    let out = attention + row * C + h * hs
+                    out.update(repeating: 0, count: hs)
+                    for t in 0...position {
+                        let weight = scores[t] / sum
+                        let value = cache.value(layer: l, sequence: s, position: t) + h * hs
+                        for i in 0..<hs { out[i] += weight * value[i] }
+                    }
+                }
+            }
+            Kernels.matmulForward(projection, attention, p + w.attentionProjectionWeight, p + w.attentionProjectionBias, rows: R, C: C, OC: C)
+            for i in 0..<(R * C) { residual[i] += projection[i] }
+            Kernels.layerNormForward(normalized, mean, rstd, residual, p + w.layerNorm2Weight, p + w.layerNorm2Bias, rows: R, C: C, epsilon: epsilon)
+            Kernels.matmulForward(feedForward, normalized, p + w.feedForwardWeight, p + w.feedForwardBias, rows: R, C: C, OC: 4 * C)
+            Kernels.geluForward(gelu, feedForward, count: R * 4 * C)
+            Kernels.matmulForward(projection, gelu, p + w.feedForwardProjectionWeight, p + w.feedForwardProjectionBias, rows: R, C: 4 * C, OC: C)
+            for i in 0..<(R * C) { residual[i] += projection[i] }
+        }
+        Kernels.layerNormForward(normalized, mean, rstd, residual, p + layout.finalLayerNormWeight, p + layout.finalLayerNormBias, rows: R, C: C, epsilon: epsilon)
+        Kernels.tiedHeadForward(logits, normalized, p + layout.tokenEmbedding, rows: R, C: C, V: V)
+    }
+}
