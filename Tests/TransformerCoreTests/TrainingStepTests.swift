@@ -15,8 +15,11 @@ struct TrainingStepTests {
         return model
     }
 
-    static let tokens: [Int32] = (0..<24).map { Int32(($0 * 7 + 3) % 37) }
-    static let targets: [Int32] = (0..<24).map { $0 % 12 == 11 ? -1 : Int32(($0 * 5 + 1) % 37) }
+    static let tokens: [Int32] = (0..<24).map { (index: Int) -> Int32 in Int32((index * 7 + 3) % 37) }
+    /// The last position of each sequence has no target (-1), as in next-token training.
+    static let targets: [Int32] = (0..<24).map { (index: Int) -> Int32 in
+        index % 12 == 11 ? -1 : Int32((index * 5 + 1) % 37)
+    }
 
     /// Central differences in float64 terms: (L(theta + h) - L(theta - h)) / 2h against the
     /// analytic gradient, for a sample of entries of every parameter tensor.
