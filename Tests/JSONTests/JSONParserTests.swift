@@ -125,3 +125,12 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("JSON parser on large objects")
+struct JSONLargeObjectTests {
+    @Test func duplicateKeysAreFoundInLargeObjectsToo() {
+        let members = (0..<100).map { "\"k\($0)\": \($0)" }.joined(separator: ", ")
+        #expect(throws: Never.self) { try JSONParser.parse("{\(members)}") }
+        #expect { try JSONParser.parse("{\(members), \"k50\": 1}") } throws: { "\($0)".contains("\"k50\" appears twice") }
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+@testable import TransformerCore
+
+@Suite("Byte-level BPE tokenizer")
+struct TokenizerTests {
+    static let fixtures = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path
+
+    static let gpt2: BytePairTokenizer = {
+        try! BytePairTokenizer(vocabularyPath: fixtures + "/gpt2-bpe/encoder.json", mergesPath: fixtures + "/gpt2-bpe/vocab.bpe")
+    }()
+
+    struct ReferenceCase: Decodable {
+        let text: String
+        let ids: [Int32]
+    }
+
+    /// Every case of gpt2-bpe-reference.json, computed by tiktoken (see make_bpe_fixture.py).
+    @Test func matchesTiktokenOnEveryReferenceCase() throws {
+        struct Reference: Decodable { let cases: [ReferenceCase] }
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/gpt2-bpe-reference.json"))
+        let reference = try JSONDecoder().decode(Reference.self, from: data)
+        #expect(reference.cases.count >= 19)
+        for item in reference.cases {
+            #expect(Self.gpt2.encode(item.text) == item.ids, "\(item.text.debugDescription)")
+            #expect(Self.gpt2.decode(item.ids) == item.text)
+        }
+    }
+
+    @Test func knownAnswers() {
+        #expect(Self.gpt2.vocabularySize == 50257)
+        #expect(Self.gpt2.encode("Hello world") == [15496, 995])
+        #expect(Self.gpt2.specialTokens["<|endoftext|>"] == 50256)
+    }
+
+    @Test func specialTokensOnlyWhenAllowed() {
+        let text = "a<|endoftext|>b"
+        #expect(Self.gpt2.encode(text, allowSpecialTokens: true).contains(50256))
+        #expect(!Self.gpt2.encode(text).contains(50256))
+        #expect(Self.gpt2.decode(Self.gpt2.encode(text, allowSpecialTokens: true)) == text)
+    }
+
+    @Test func randomUnicodeRoundTrips() {
+        var random = SeededRandom(seed: 5)
+        let alphabet = Array("abcXYZ 019 \n\t.,!?'s'll — é ß ж 中 🚀 👨‍👩‍👧 \u{0301}\u{00a0}")
+        for _ in 0..<200 {
+            let text = String((0..<Int(random.next() % 40)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] })
+            #expect(Self.gpt2.decode(Self.gpt2.encode(text)) == text)
+        }
+    }
+
+    @Test func trainsADeterministicVocabularyThatRoundTripsAndSaves() throws {
+        let corpus = String(repeating: "the cat sat on the mat. the dog sat on the log. ", count: 50) + "unseen words ünïcödé 🚀"
+        let tokenizer = try BytePairTrainer.train(corpus: corpus, vocabularySize: 300)
+        #expect(tokenizer.vocabularySize == 300)
+        #expect(tokenizer.specialTokens["<|endoftext|>"] == 299)
+        // Frequent words become single tokens; any text still round-trips through bytes.
+        #expect(tokenizer.encode(" the").count == 1)
+        #expect(tokenizer.encode(" sat").count == 1)
+        for text in [corpus, "never seen: qzx 中文 \n\n", ""] { #expect(tokenizer.decode(tokenizer.encode(text)) == text) }
+        let again = try BytePairTrainer.train(corpus: corpus, vocabularySize: 300)
+        #expect(again.tokenBytes == tokenizer.tokenBytes)
+
+        let directory = NSTemporaryDirectory() + "tally-bpe-" + UUID().uuidString
+        try tokenizer.save(toDirectory: directory)
+        let loaded = try BytePairTokenizer(vocabularyPath: directory + "/vocab.json", mergesPath: directory + "/merges.txt")
+        #expect(loaded.tokenBytes == tokenizer.tokenBytes)
+        #expect(loaded.encode(corpus) == tokenizer.encode(corpus))
+    }
+
+    @Test func badFilesAreNamed() throws {
+        let directory = NSTemporaryDirectory() + "tally-bpe-bad-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try "{\"a\": 0}".write(toFile: directory + "/vocab.json", atomically: true, encoding: .utf8)
+        try "#version: 0.2\n".write(toFile: directory + "/merges.txt", atomically: true, encoding: .utf8)
+        #expect { try BytePairTokenizer(vocabularyPath: directory + "/vocab.json", mergesPath: directory + "/merges.txt") } throws: {
+            "\($0)".contains("no token for the byte")
+        }
+        #expect { try BytePairTokenizer(vocabularyPath: directory + "/missing.json", mergesPath: directory + "/merges.txt") } throws: {
+            "\($0)".contains("missing.json")
+        }
+        try "#version: 0.2\nĠ nonexistent\n".write(toFile: directory + "/merges.txt", atomically: true, encoding: .utf8)
+        #expect { try BytePairTokenizer(vocabularyPath: Self.fixtures + "/gpt2-bpe/encoder.json", mergesPath: directory + "/merges.txt") } throws: {
+            "\($0)".contains("merges.txt, line 2")
+        }
+    }
+}
