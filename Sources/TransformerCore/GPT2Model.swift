@@ -15,6 +15,8 @@ public final class GPT2Model {
     private(set) var activations: Activations?
     private var activationGradients: Activations?
     private var tokens: [Int32] = []
+    private var positions: [Int32]?
+    private var keyMask: [UInt8]?
     private var targets: [Int32] = []
     private var targetCount = 0
 
@@ -35,12 +37,27 @@ public final class GPT2Model {
 
     /// Runs the model on `tokens` ([B,T] row-major). With `targets` ([B,T], -1 where a position
     /// has no target: padding, prompt tokens in fine-tuning) it also computes the mean loss.
+    ///
+    /// Padding: `attentionMask` ([B,T], 1 for a real token, 0 for padding) keeps padding out of
+    /// every attention; `positionIDs` ([B,T]) gives each token its position, so a left-padded
+    /// sequence's first real token is at position 0 (Hugging Face's cumsum(mask) - 1). Right
+    /// padding needs neither: causal attention never looks ahead.
     @discardableResult
-    public func forward(tokens: [Int32], targets: [Int32]? = nil, batchSize B: Int, sequenceLength T: Int) throws -> Output {
+    public func forward(tokens: [Int32], targets: [Int32]? = nil, attentionMask: [UInt8]? = nil, positionIDs: [Int32]? = nil,
+                        batchSize B: Int, sequenceLength T: Int) throws -> Output {
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         guard tokens.count == B * T else { throw CheckpointError("forward needs \(B * T) tokens for batch \(B) x length \(T), got \(tokens.count)") }
         guard T <= configuration.contextLength else { throw CheckpointError("the sequence length \(T) exceeds the context length \(configuration.contextLength)") }
         if let bad = tokens.first(where: { $0 < 0 || Int($0) >= V }) { throw CheckpointError("token \(bad) is outside the vocabulary of \(V)") }
+        if let attentionMask, attentionMask.count != B * T {
+            throw CheckpointError("the attention mask must have \(B * T) entries, got \(attentionMask.count)")
+        }
+        if let positionIDs {
+            guard positionIDs.count == B * T else { throw CheckpointError("position ids must have \(B * T) entries, got \(positionIDs.count)") }
+            if let bad = positionIDs.first(where: { $0 < 0 || Int($0) >= configuration.contextLength }) {
+                throw CheckpointError("position id \(bad) is outside the context length \(configuration.contextLength)")
+            }
+        }
         if let targets {
             guard targets.count == B * T else { throw CheckpointError("targets must have \(B * T) entries, got \(targets.count)") }
             if let bad = targets.first(where: { $0 < -1 || Int($0) >= V }) { throw CheckpointError("target \(bad) is outside the vocabulary of \(V)") }
@@ -52,10 +69,16 @@ public final class GPT2Model {
         let a = activations!
         let p = parameters.pointer
         self.tokens = tokens
+        self.positions = positionIDs
+        self.keyMask = attentionMask
         self.targets = targets ?? [Int32](repeating: -1, count: B * T)
         let N = B * T
 
-        tokens.withUnsafeBufferPointer { Kernels.encoderForward(a.encoded, $0.baseAddress!, p + layout.tokenEmbedding, p + layout.positionEmbedding, B: B, T: T, C: C) }
+        tokens.withUnsafeBufferPointer { tokens in
+            withOptionalPointer(positionIDs) { positions in
+                Kernels.encoderForward(a.encoded, tokens.baseAddress!, positions, p + layout.tokenEmbedding, p + layout.positionEmbedding, B: B, T: T, C: C)
+            }
+        }
         for l in 0..<L {
             let w = layout.blocks[l]
             let residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * N * C
@@ -67,7 +90,7 @@ public final class GPT2Model {
 
             Kernels.layerNormForward(ln1, a.layerNorm1Mean + l * N, a.layerNorm1Rstd + l * N, residual, p + w.layerNorm1Weight, p + w.layerNorm1Bias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
             Kernels.matmulForward(qkv, ln1, p + w.attentionWeight, p + w.attentionBias, rows: N, C: C, OC: 3 * C)
-            Kernels.attentionForward(attention, weights, qkv, B: B, T: T, C: C, NH: NH)
+            withOptionalPointer(attentionMask) { mask in Kernels.attentionForward(attention, weights, qkv, mask, B: B, T: T, C: C, NH: NH) }
             Kernels.matmulForward(projection, attention, p + w.attentionProjectionWeight, p + w.attentionProjectionBias, rows: N, C: C, OC: C)
             Kernels.residualForward(residual2, residual, projection, count: N * C)
             Kernels.layerNormForward(ln2, a.layerNorm2Mean + l * N, a.layerNorm2Rstd + l * N, residual2, p + w.layerNorm2Weight, p + w.layerNorm2Bias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
@@ -108,13 +131,22 @@ public final class GPT2Model {
         activationGradients?.zero()
     }
 
-    /// Accumulates d(mean loss)/d(parameter) into `gradients` for the last forward pass, which
-    /// must have had targets. Call `zeroGradients` between steps (or not, to accumulate).
-    public func backward() throws {
-        guard let a = activations, targetCount > 0 else { throw CheckpointError("backward needs a forward pass with targets first") }
+    /// Accumulates gradients into `gradients` for the last forward pass: of its mean
+    /// language-model loss when it had targets, plus, when given, of whatever produced
+    /// `finalHiddenGradient` ([B,T,C], d objective / d final hidden states: what a scalar head's
+    /// backward returns). Call `zeroGradients` between steps, or not, to accumulate over
+    /// micro-batches.
+    public func backward(finalHiddenGradient: [Float]? = nil) throws {
+        guard let a = activations else { throw CheckpointError("backward needs a forward pass first") }
+        guard targetCount > 0 || finalHiddenGradient != nil else {
+            throw CheckpointError("backward needs a forward pass with targets, or a gradient of the final hidden states")
+        }
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         let (B, T) = (a.batchSize, a.sequenceLength)
         let N = B * T
+        if let finalHiddenGradient, finalHiddenGradient.count != N * C {
+            throw CheckpointError("the final hidden gradient must have \(N * C) entries, got \(finalHiddenGradient.count)")
+        }
         if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
         if activationGradients == nil || activationGradients?.batchSize != B || activationGradients?.sequenceLength != T {
             activationGradients = Activations(configuration: configuration, batchSize: B, sequenceLength: T)
@@ -123,8 +155,13 @@ public final class GPT2Model {
         }
         let g = gradients!.pointer, p = parameters.pointer, d = activationGradients!
 
-        targets.withUnsafeBufferPointer { Kernels.crossEntropyBackward(d.logits, a.probabilities, $0.baseAddress!, lossScale: 1 / Float(targetCount), rows: N, V: V) }
-        Kernels.tiedHeadBackward(d.finalLayerNorm, g + layout.tokenEmbedding, d.logits, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
+        if targetCount > 0 {
+            targets.withUnsafeBufferPointer { Kernels.crossEntropyBackward(d.logits, a.probabilities, $0.baseAddress!, lossScale: 1 / Float(targetCount), rows: N, V: V) }
+            Kernels.tiedHeadBackward(d.finalLayerNorm, g + layout.tokenEmbedding, d.logits, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
+        }
+        if let finalHiddenGradient {
+            for i in 0..<(N * C) { d.finalLayerNorm[i] += finalHiddenGradient[i] }
+        }
         let lastResidual = a.residual3 + (L - 1) * N * C, dLastResidual = d.residual3 + (L - 1) * N * C
         Kernels.layerNormBackward(dLastResidual, g + layout.finalLayerNormWeight, g + layout.finalLayerNormBias, d.finalLayerNorm, lastResidual, p + layout.finalLayerNormWeight, a.finalLayerNormMean, a.finalLayerNormRstd, rows: N, C: C)
 
@@ -146,7 +183,11 @@ public final class GPT2Model {
             Kernels.matmulBackward(d.layerNorm1 + offsetC, g + w.attentionWeight, g + w.attentionBias, d.qkv + offset3C, a.layerNorm1 + offsetC, p + w.attentionWeight, rows: N, C: C, OC: 3 * C)
             Kernels.layerNormBackward(dResidual, g + w.layerNorm1Weight, g + w.layerNorm1Bias, d.layerNorm1 + offsetC, residual, p + w.layerNorm1Weight, a.layerNorm1Mean + l * N, a.layerNorm1Rstd + l * N, rows: N, C: C)
         }
-        tokens.withUnsafeBufferPointer { Kernels.encoderBackward(g + layout.tokenEmbedding, g + layout.positionEmbedding, d.encoded, $0.baseAddress!, B: B, T: T, C: C) }
+        tokens.withUnsafeBufferPointer { tokens in
+            withOptionalPointer(positions) { positions in
+                Kernels.encoderBackward(g + layout.tokenEmbedding, g + layout.positionEmbedding, d.encoded, tokens.baseAddress!, positions, B: B, T: T, C: C)
+            }
+        }
     }
 
     /// The most likely next token after each step, recomputing the whole prefix each time.
@@ -163,4 +204,10 @@ public final class GPT2Model {
         }
         return Array(sequence.dropFirst(prompt.count))
     }
+}
+
+/// Calls `body` with a pointer to the array's elements, or nil for a nil array.
+func withOptionalPointer<Element, Result>(_ array: [Element]?, _ body: (UnsafePointer<Element>?) throws -> Result) rethrows -> Result {
+    guard let array else { return try body(nil) }
+    return try array.withUnsafeBufferPointer { try body($0.baseAddress) }
 }

@@ -11,26 +11,26 @@ typealias FloatPointer = UnsafeMutablePointer<Float>
 enum Kernels {
     // MARK: Embeddings
 
-    /// out[B,T,C] = wte[tokens[b,t]] + wpe[t + positionOffset]
-    static func encoderForward(_ out: FloatPointer, _ tokens: UnsafePointer<Int32>, _ wte: FloatPointer, _ wpe: FloatPointer,
-                               B: Int, T: Int, C: Int, positionOffset: Int = 0) {
+    /// out[B,T,C] = wte[tokens[b,t]] + wpe[positions[b,t]] (positions default to t).
+    static func encoderForward(_ out: FloatPointer, _ tokens: UnsafePointer<Int32>, _ positions: UnsafePointer<Int32>?,
+                               _ wte: FloatPointer, _ wpe: FloatPointer, B: Int, T: Int, C: Int) {
         for b in 0..<B {
             for t in 0..<T {
                 let destination = out + (b * T + t) * C
                 let token = wte + Int(tokens[b * T + t]) * C
-                let position = wpe + (t + positionOffset) * C
+                let position = wpe + Int(positions?[b * T + t] ?? Int32(t)) * C
                 for i in 0..<C { destination[i] = token[i] + position[i] }
             }
         }
     }
 
     static func encoderBackward(_ dwte: FloatPointer, _ dwpe: FloatPointer, _ dout: FloatPointer, _ tokens: UnsafePointer<Int32>,
-                                B: Int, T: Int, C: Int) {
+                                _ positions: UnsafePointer<Int32>?, B: Int, T: Int, C: Int) {
         for b in 0..<B {
             for t in 0..<T {
                 let gradient = dout + (b * T + t) * C
                 let token = dwte + Int(tokens[b * T + t]) * C
-                let position = dwpe + t * C
+                let position = dwpe + Int(positions?[b * T + t] ?? Int32(t)) * C
                 for i in 0..<C {
                     token[i] += gradient[i]
                     position[i] += gradient[i]
@@ -138,8 +138,10 @@ enum Kernels {
 
     /// out[B,T,C] from qkv[B,T,3C] (query, key, value side by side); keeps the attention
     /// weights att[B,NH,T,T] for backward. Each (batch, head) pair is two sgemm calls and a
-    /// masked softmax: scores = Q·K^T / sqrt(hs), att = softmax over positions up to t, out = att·V.
-    static func attentionForward(_ out: FloatPointer, _ att: FloatPointer, _ qkv: FloatPointer,
+    /// masked softmax: scores = Q·K^T / sqrt(hs), att = softmax over positions up to t whose
+    /// keyMask[b,t2] is nonzero (padding excluded), out = att·V. A query with no visible key
+    /// (a left-padding position) gets zero weights and a zero output.
+    static func attentionForward(_ out: FloatPointer, _ att: FloatPointer, _ qkv: FloatPointer, _ keyMask: UnsafePointer<UInt8>?,
                                  B: Int, T: Int, C: Int, NH: Int) {
         let hs = C / NH
         let scale = 1 / Float(hs).squareRoot()
@@ -150,17 +152,22 @@ enum Kernels {
             let weights = att + pair * T * T
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
                         scale, q, Int32(3 * C), k, Int32(3 * C), 0, weights, Int32(T))
+            let mask = keyMask.map { $0 + b * T }
             for t in 0..<T {
                 let row = weights + t * T
                 var maximum = -Float.infinity
-                for t2 in 0...t where row[t2] > maximum { maximum = row[t2] }
+                for t2 in 0...t where (mask?[t2] ?? 1) != 0 && row[t2] > maximum { maximum = row[t2] }
                 var sum: Float = 0
                 for t2 in 0...t {
+                    if (mask?[t2] ?? 1) == 0 {
+                        row[t2] = 0
+                        continue
+                    }
                     let e = expf(row[t2] - maximum)
                     row[t2] = e
                     sum += e
                 }
-                let inverse = 1 / sum
+                let inverse: Float = sum > 0 ? 1 / sum : 0
                 for t2 in 0...t { row[t2] *= inverse }
                 for t2 in (t + 1)..<max(t + 1, T) { row[t2] = 0 }
             }
