@@ -56,3 +56,43 @@ final class Activations {
 
     func zero() { storage.zero() }
 }
+
+/// Gradients of the activations during backward. Backward walks the blocks from last to first
+/// and needs each block's intermediate gradients only while in that block, so one block's worth
+/// is kept and reused (as in llm.c's later versions), plus two residual-stream gradients that
+/// take turns: a fraction of the memory of a full copy of `Activations`.
+final class ActivationGradients {
+    let rows: Int
+    private let storage: FloatBuffer
+    let residualA, residualB: FloatPointer       // [N,C] each
+    let finalLayerNorm: FloatPointer             // [N,C]
+    let layerNorm: FloatPointer                  // [N,C], reused for ln_1 and ln_2
+    let qkv: FloatPointer                        // [N,3C]
+    let attentionOutput: FloatPointer            // [N,C]
+    let feedForward: FloatPointer                // [N,4C]
+    let feedForwardGelu: FloatPointer            // [N,4C]
+    private let layerStart: FloatPointer
+    private let layerCount: Int
+
+    var floatCount: Int { storage.count }
+
+    init(configuration: GPT2Configuration, rows N: Int) {
+        rows = N
+        let C = configuration.width
+        let sizes = [N * C, N * C, N * C, N * C, N * 3 * C, N * C, N * 4 * C, N * 4 * C]
+        storage = FloatBuffer(count: sizes.reduce(0, +))
+        var offset = 0
+        var pointers: [FloatPointer] = []
+        for size in sizes {
+            pointers.append(storage.pointer + offset)
+            offset += size
+        }
+        (residualA, residualB, finalLayerNorm, layerNorm) = (pointers[0], pointers[1], pointers[2], pointers[3])
+        (qkv, attentionOutput, feedForward, feedForwardGelu) = (pointers[4], pointers[5], pointers[6], pointers[7])
+        layerStart = layerNorm
+        layerCount = sizes[3...].reduce(0, +)
+    }
+
+    /// Zeroes the per-block gradients (backward functions accumulate into them).
+    func zeroLayerBuffers() { layerStart.update(repeating: 0, count: layerCount) }
+}

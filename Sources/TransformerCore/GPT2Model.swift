@@ -13,7 +13,7 @@ public final class GPT2Model {
     public private(set) var gradients: FloatBuffer?
 
     private(set) var activations: Activations?
-    private var activationGradients: Activations?
+    private var activationGradients: ActivationGradients?
     private var tokens: [Int32] = []
     private var positions: [Int32]?
     private var keyMask: [UInt8]?
@@ -128,14 +128,13 @@ public final class GPT2Model {
 
     public func zeroGradients() {
         gradients?.zero()
-        activationGradients?.zero()
     }
 
     /// Accumulates gradients into `gradients` for the last forward pass: of its mean
     /// language-model loss when it had targets, plus, when given, of whatever produced
     /// `finalHiddenGradient` ([B,T,C], d objective / d final hidden states: what a scalar head's
     /// backward returns). Call `zeroGradients` between steps, or not, to accumulate over
-    /// micro-batches.
+    /// micro-batches. Once per forward pass: the loss gradient reuses the probabilities' memory.
     public func backward(finalHiddenGradient: [Float]? = nil) throws {
         guard let a = activations else { throw CheckpointError("backward needs a forward pass first") }
         guard targetCount > 0 || finalHiddenGradient != nil else {
@@ -148,44 +147,50 @@ public final class GPT2Model {
             throw CheckpointError("the final hidden gradient must have \(N * C) entries, got \(finalHiddenGradient.count)")
         }
         if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
-        if activationGradients == nil || activationGradients?.batchSize != B || activationGradients?.sequenceLength != T {
-            activationGradients = Activations(configuration: configuration, batchSize: B, sequenceLength: T)
-        } else {
-            activationGradients!.zero()
-        }
+        if activationGradients?.rows != N { activationGradients = ActivationGradients(configuration: configuration, rows: N) }
         let g = gradients!.pointer, p = parameters.pointer, d = activationGradients!
+        d.finalLayerNorm.update(repeating: 0, count: N * C)
 
         if targetCount > 0 {
-            targets.withUnsafeBufferPointer { Kernels.crossEntropyBackward(d.logits, a.probabilities, $0.baseAddress!, lossScale: 1 / Float(targetCount), rows: N, V: V) }
-            Kernels.tiedHeadBackward(d.finalLayerNorm, g + layout.tokenEmbedding, d.logits, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
+            // d logits overwrite the probabilities (see crossEntropyBackwardInPlace).
+            targets.withUnsafeBufferPointer { Kernels.crossEntropyBackwardInPlace(a.probabilities, $0.baseAddress!, lossScale: 1 / Float(targetCount), rows: N, V: V) }
+            Kernels.tiedHeadBackward(d.finalLayerNorm, g + layout.tokenEmbedding, a.probabilities, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
+            targetCount = 0
         }
         if let finalHiddenGradient {
             for i in 0..<(N * C) { d.finalLayerNorm[i] += finalHiddenGradient[i] }
         }
-        let lastResidual = a.residual3 + (L - 1) * N * C, dLastResidual = d.residual3 + (L - 1) * N * C
-        Kernels.layerNormBackward(dLastResidual, g + layout.finalLayerNormWeight, g + layout.finalLayerNormBias, d.finalLayerNorm, lastResidual, p + layout.finalLayerNormWeight, a.finalLayerNormMean, a.finalLayerNormRstd, rows: N, C: C)
+        // Two residual-stream gradients take turns: `incoming` holds d(output of block l), the
+        // other becomes d(input of block l), which is block l-1's incoming gradient.
+        var incoming = d.residualA, outgoing = d.residualB
+        incoming.update(repeating: 0, count: N * C)
+        let lastResidual = a.residual3 + (L - 1) * N * C
+        Kernels.layerNormBackward(incoming, g + layout.finalLayerNormWeight, g + layout.finalLayerNormBias, d.finalLayerNorm, lastResidual, p + layout.finalLayerNormWeight, a.finalLayerNormMean, a.finalLayerNormRstd, rows: N, C: C)
 
         for l in stride(from: L - 1, through: 0, by: -1) {
             let w = layout.blocks[l]
             let residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * N * C
-            let dResidual = l == 0 ? d.encoded : d.residual3 + (l - 1) * N * C
             let offsetC = l * N * C, offset3C = l * N * 3 * C, offset4C = l * N * 4 * C
             let weights = a.attentionWeights + l * B * NH * T * T
+            d.zeroLayerBuffers()
 
-            Kernels.residualBackward(d.residual2 + offsetC, d.feedForwardProjection + offsetC, d.residual3 + offsetC, count: N * C)
-            Kernels.matmulBackward(d.feedForwardGelu + offset4C, g + w.feedForwardProjectionWeight, g + w.feedForwardProjectionBias, d.feedForwardProjection + offsetC, a.feedForwardGelu + offset4C, p + w.feedForwardProjectionWeight, rows: N, C: 4 * C, OC: C)
-            Kernels.geluBackward(d.feedForward + offset4C, a.feedForward + offset4C, d.feedForwardGelu + offset4C, count: N * 4 * C)
-            Kernels.matmulBackward(d.layerNorm2 + offsetC, g + w.feedForwardWeight, g + w.feedForwardBias, d.feedForward + offset4C, a.layerNorm2 + offsetC, p + w.feedForwardWeight, rows: N, C: C, OC: 4 * C)
-            Kernels.layerNormBackward(d.residual2 + offsetC, g + w.layerNorm2Weight, g + w.layerNorm2Bias, d.layerNorm2 + offsetC, a.residual2 + offsetC, p + w.layerNorm2Weight, a.layerNorm2Mean + l * N, a.layerNorm2Rstd + l * N, rows: N, C: C)
-            Kernels.residualBackward(dResidual, d.attentionProjection + offsetC, d.residual2 + offsetC, count: N * C)
-            Kernels.matmulBackward(d.attentionOutput + offsetC, g + w.attentionProjectionWeight, g + w.attentionProjectionBias, d.attentionProjection + offsetC, a.attentionOutput + offsetC, p + w.attentionProjectionWeight, rows: N, C: C, OC: C)
-            Kernels.attentionBackward(d.qkv + offset3C, d.attentionOutput + offsetC, a.qkv + offset3C, weights, B: B, T: T, C: C, NH: NH)
-            Kernels.matmulBackward(d.layerNorm1 + offsetC, g + w.attentionWeight, g + w.attentionBias, d.qkv + offset3C, a.layerNorm1 + offsetC, p + w.attentionWeight, rows: N, C: C, OC: 3 * C)
-            Kernels.layerNormBackward(dResidual, g + w.layerNorm1Weight, g + w.layerNorm1Bias, d.layerNorm1 + offsetC, residual, p + w.layerNorm1Weight, a.layerNorm1Mean + l * N, a.layerNorm1Rstd + l * N, rows: N, C: C)
+            // residual3 = residual2 + feedForwardProjection: both get d(residual3).
+            outgoing.update(from: incoming, count: N * C)
+            Kernels.matmulBackward(d.feedForwardGelu, g + w.feedForwardProjectionWeight, g + w.feedForwardProjectionBias, incoming, a.feedForwardGelu + offset4C, p + w.feedForwardProjectionWeight, rows: N, C: 4 * C, OC: C)
+            Kernels.geluBackward(d.feedForward, a.feedForward + offset4C, d.feedForwardGelu, count: N * 4 * C)
+            Kernels.matmulBackward(d.layerNorm, g + w.feedForwardWeight, g + w.feedForwardBias, d.feedForward, a.layerNorm2 + offsetC, p + w.feedForwardWeight, rows: N, C: C, OC: 4 * C)
+            Kernels.layerNormBackward(outgoing, g + w.layerNorm2Weight, g + w.layerNorm2Bias, d.layerNorm, a.residual2 + offsetC, p + w.layerNorm2Weight, a.layerNorm2Mean + l * N, a.layerNorm2Rstd + l * N, rows: N, C: C)
+            // residual2 = residual + attentionProjection: both get d(residual2), now in `outgoing`.
+            Kernels.matmulBackward(d.attentionOutput, g + w.attentionProjectionWeight, g + w.attentionProjectionBias, outgoing, a.attentionOutput + offsetC, p + w.attentionProjectionWeight, rows: N, C: C, OC: C)
+            Kernels.attentionBackward(d.qkv, d.attentionOutput, a.qkv + offset3C, weights, B: B, T: T, C: C, NH: NH)
+            d.layerNorm.update(repeating: 0, count: N * C)
+            Kernels.matmulBackward(d.layerNorm, g + w.attentionWeight, g + w.attentionBias, d.qkv, a.layerNorm1 + offsetC, p + w.attentionWeight, rows: N, C: C, OC: 3 * C)
+            Kernels.layerNormBackward(outgoing, g + w.layerNorm1Weight, g + w.layerNorm1Bias, d.layerNorm, residual, p + w.layerNorm1Weight, a.layerNorm1Mean + l * N, a.layerNorm1Rstd + l * N, rows: N, C: C)
+            swap(&incoming, &outgoing)
         }
         tokens.withUnsafeBufferPointer { tokens in
             withOptionalPointer(positions) { positions in
-                Kernels.encoderBackward(g + layout.tokenEmbedding, g + layout.positionEmbedding, d.encoded, tokens.baseAddress!, positions, B: B, T: T, C: C)
+                Kernels.encoderBackward(g + layout.tokenEmbedding, g + layout.positionEmbedding, incoming, tokens.baseAddress!, positions, B: B, T: T, C: C)
             }
         }
     }

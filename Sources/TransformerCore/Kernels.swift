@@ -96,10 +96,17 @@ enum Kernels {
     /// out[N,OC] = input[N,C] · weight[C,OC] + bias[OC]
     static func matmulForward(_ out: FloatPointer, _ input: FloatPointer, _ weight: FloatPointer, _ bias: FloatPointer?,
                               rows N: Int, C: Int, OC: Int) {
+        if N == 1 {
+            // One row (decoding a token) is a matrix-vector product, bound by memory bandwidth:
+            // sgemv is several times faster than sgemm with M = 1.
+            if let bias { out.update(from: bias, count: OC) }
+            gemv(CblasRowMajor, CblasTrans, Int32(C), Int32(OC), 1, weight, Int32(OC), input, 1, bias == nil ? 0 : 1, out, 1)
+            return
+        }
         if let bias {
             for row in 0..<N { (out + row * OC).update(from: bias, count: OC) }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(N), Int32(OC), Int32(C),
+        gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(N), Int32(OC), Int32(C),
                     1, input, Int32(C), weight, Int32(OC), bias == nil ? 0 : 1, out, Int32(OC))
     }
 
@@ -107,10 +114,10 @@ enum Kernels {
                                _ dout: FloatPointer, _ input: FloatPointer, _ weight: FloatPointer,
                                rows N: Int, C: Int, OC: Int) {
         // dinput[N,C] += dout[N,OC] · weight^T
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(C), Int32(OC),
+        gemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(C), Int32(OC),
                     1, dout, Int32(OC), weight, Int32(OC), 1, dinput, Int32(C))
         // dweight[C,OC] += input^T · dout
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(C), Int32(OC), Int32(N),
+        gemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(C), Int32(OC), Int32(N),
                     1, input, Int32(C), dout, Int32(OC), 1, dweight, Int32(OC))
         if let dbias {
             for row in 0..<N {
@@ -122,15 +129,19 @@ enum Kernels {
 
     /// The language-model head tied to the token embedding: logits[N,V] = input[N,C] · wte[V,C]^T
     static func tiedHeadForward(_ logits: FloatPointer, _ input: FloatPointer, _ wte: FloatPointer, rows N: Int, C: Int, V: Int) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(V), Int32(C),
+        if N == 1 {
+            gemv(CblasRowMajor, CblasNoTrans, Int32(V), Int32(C), 1, wte, Int32(C), input, 1, 0, logits, 1)
+            return
+        }
+        gemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(V), Int32(C),
                     1, input, Int32(C), wte, Int32(C), 0, logits, Int32(V))
     }
 
     static func tiedHeadBackward(_ dinput: FloatPointer, _ dwte: FloatPointer, _ dlogits: FloatPointer,
                                  _ input: FloatPointer, _ wte: FloatPointer, rows N: Int, C: Int, V: Int) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(N), Int32(C), Int32(V),
+        gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(N), Int32(C), Int32(V),
                     1, dlogits, Int32(V), wte, Int32(C), 1, dinput, Int32(C))
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(V), Int32(C), Int32(N),
+        gemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(V), Int32(C), Int32(N),
                     1, dlogits, Int32(V), input, Int32(C), 1, dwte, Int32(C))
     }
 
@@ -150,7 +161,7 @@ enum Kernels {
             let q = qkv + b * T * 3 * C + h * hs
             let k = q + C, v = q + 2 * C
             let weights = att + pair * T * T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
+            gemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
                         scale, q, Int32(3 * C), k, Int32(3 * C), 0, weights, Int32(T))
             let mask = keyMask.map { $0 + b * T }
             for t in 0..<T {
@@ -171,7 +182,7 @@ enum Kernels {
                 for t2 in 0...t { row[t2] *= inverse }
                 for t2 in (t + 1)..<max(t + 1, T) { row[t2] = 0 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+            gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
                         1, weights, Int32(T), v, Int32(3 * C), 0, out + b * T * C + h * hs, Int32(C))
         }
     }
@@ -191,10 +202,10 @@ enum Kernels {
             let scratch = FloatPointer.allocate(capacity: T * T)
             defer { scratch.deallocate() }
             // d(weights) = dout · V^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
+            gemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
                         1, g, Int32(C), v, Int32(3 * C), 0, scratch, Int32(T))
             // dV += weights^T · dout
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+            gemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
                         1, weights, Int32(T), g, Int32(C), 1, dv, Int32(3 * C))
             // Softmax backward in place: d(score) = w * (dw - sum(w * dw)), zero above the diagonal.
             for t in 0..<T {
@@ -205,9 +216,9 @@ enum Kernels {
                 for t2 in (t + 1)..<max(t + 1, T) { dw[t2] = 0 }
             }
             // dQ += scale * d(score) · K ; dK += scale * d(score)^T · Q
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+            gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
                         scale, scratch, Int32(T), k, Int32(3 * C), 1, dq, Int32(3 * C))
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+            gemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
                         scale, scratch, Int32(T), q, Int32(3 * C), 1, dk, Int32(3 * C))
         }
     }
@@ -273,15 +284,39 @@ enum Kernels {
         }
     }
 
-    /// dlogits[n] = (p - onehot(target)) * lossScale for rows with a target; zero elsewhere.
-    static func crossEntropyBackward(_ dlogits: FloatPointer, _ probabilities: FloatPointer, _ targets: UnsafePointer<Int32>,
-                                     lossScale: Float, rows N: Int, V: Int) {
+    /// Turns probabilities[N,V] into d loss / d logits in place: (p - onehot(target)) * lossScale
+    /// for rows with a target, zero for the others. The probabilities are not needed after the
+    /// loss, and reusing their buffer saves a [N,V] gradient (the largest activation of all).
+    static func crossEntropyBackwardInPlace(_ probabilities: FloatPointer, _ targets: UnsafePointer<Int32>,
+                                            lossScale: Float, rows N: Int, V: Int) {
         parallelRows(N) { row in
-            let d = dlogits + row * V, p = probabilities + row * V
+            let p = probabilities + row * V
             let target = Int(targets[row])
-            guard target >= 0 else { return }
-            for i in 0..<V { d[i] += p[i] * lossScale }
-            d[target] -= lossScale
+            guard target >= 0 else {
+                p.update(repeating: 0, count: V)
+                return
+            }
+            for i in 0..<V { p[i] *= lossScale }
+            p[target] -= lossScale
+        }
+    }
+
+    // MARK: BLAS calls, timed when asked
+
+    /// cblas_sgemm, with its time added to `MatrixProductClock` while that is enabled.
+    static func gemm(_ order: CBLAS_ORDER, _ transposeA: CBLAS_TRANSPOSE, _ transposeB: CBLAS_TRANSPOSE,
+                     _ m: Int32, _ n: Int32, _ k: Int32, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int32,
+                     _ b: UnsafePointer<Float>, _ ldb: Int32, _ beta: Float, _ c: FloatPointer, _ ldc: Int32) {
+        MatrixProductClock.shared.measure {
+            cblas_sgemm(order, transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        }
+    }
+
+    static func gemv(_ order: CBLAS_ORDER, _ transpose: CBLAS_TRANSPOSE, _ m: Int32, _ n: Int32, _ alpha: Float,
+                     _ a: UnsafePointer<Float>, _ lda: Int32, _ x: UnsafePointer<Float>, _ incx: Int32,
+                     _ beta: Float, _ y: FloatPointer, _ incy: Int32) {
+        MatrixProductClock.shared.measure {
+            cblas_sgemv(order, transpose, m, n, alpha, a, lda, x, incx, beta, y, incy)
         }
     }
 
