@@ -40,6 +40,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        .executableTarget(name: "TrainBenchmark", dependencies: ["TransformerCore"], path: "Benchmarks/train/TrainBenchmark"),
+
         .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TransformerCoreTests", dependencies: ["TransformerCore"], resources: [.copy("Fixtures")]),

@@ -22,12 +22,16 @@ public final class GPT2Model {
 
     public init(configuration: GPT2Configuration) throws {
         try configuration.validate()
+        BLASThreads.useTallysOwnParallelism()
         self.configuration = configuration
         layout = ParameterLayout(configuration)
         parameters = FloatBuffer(count: layout.totalCount)
     }
 
     public var parameterCount: Int { layout.totalCount }
+
+    /// Floats held for the last forward and backward pass (activations and their gradients).
+    public var activationFloatCount: Int { (activations?.floatCount ?? 0) + (activationGradients?.floatCount ?? 0) }
 
     /// The result of a forward pass.
     public struct Output {

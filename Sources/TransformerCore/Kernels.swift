@@ -161,7 +161,7 @@ enum Kernels {
             let q = qkv + b * T * 3 * C + h * hs
             let k = q + C, v = q + 2 * C
             let weights = att + pair * T * T
-            gemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
+            gemmUnsplit(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
                         scale, q, Int32(3 * C), k, Int32(3 * C), 0, weights, Int32(T))
             let mask = keyMask.map { $0 + b * T }
             for t in 0..<T {
@@ -182,7 +182,7 @@ enum Kernels {
                 for t2 in 0...t { row[t2] *= inverse }
                 for t2 in (t + 1)..<max(t + 1, T) { row[t2] = 0 }
             }
-            gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+            gemmUnsplit(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
                         1, weights, Int32(T), v, Int32(3 * C), 0, out + b * T * C + h * hs, Int32(C))
         }
     }
@@ -191,7 +191,10 @@ enum Kernels {
                                   B: Int, T: Int, C: Int, NH: Int) {
         let hs = C / NH
         let scale = 1 / Float(hs).squareRoot()
-        parallelRows(B * NH) { pair in
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        let scratch = FloatPointer.allocate(capacity: workers * T * T)
+        defer { scratch.deallocate() }
+        parallelRows(B * NH) { pair, worker in
             let b = pair / NH, h = pair % NH
             let q = qkv + b * T * 3 * C + h * hs
             let k = q + C, v = q + 2 * C
@@ -199,27 +202,26 @@ enum Kernels {
             let dk = dq + C, dv = dq + 2 * C
             let g = dout + b * T * C + h * hs
             let weights = att + pair * T * T
-            let scratch = FloatPointer.allocate(capacity: T * T)
-            defer { scratch.deallocate() }
+            let dweights = scratch + worker * T * T
             // d(weights) = dout · V^T
-            gemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
-                        1, g, Int32(C), v, Int32(3 * C), 0, scratch, Int32(T))
+            gemmUnsplit(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
+                        1, g, Int32(C), v, Int32(3 * C), 0, dweights, Int32(T))
             // dV += weights^T · dout
-            gemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+            gemmUnsplit(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
                         1, weights, Int32(T), g, Int32(C), 1, dv, Int32(3 * C))
             // Softmax backward in place: d(score) = w * (dw - sum(w * dw)), zero above the diagonal.
             for t in 0..<T {
-                let w = weights + t * T, dw = scratch + t * T
+                let w = weights + t * T, dw = dweights + t * T
                 var dot: Float = 0
                 for t2 in 0...t { dot += w[t2] * dw[t2] }
                 for t2 in 0...t { dw[t2] = w[t2] * (dw[t2] - dot) }
                 for t2 in (t + 1)..<max(t + 1, T) { dw[t2] = 0 }
             }
             // dQ += scale * d(score) · K ; dK += scale * d(score)^T · Q
-            gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
-                        scale, scratch, Int32(T), k, Int32(3 * C), 1, dq, Int32(3 * C))
-            gemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
-                        scale, scratch, Int32(T), q, Int32(3 * C), 1, dk, Int32(3 * C))
+            gemmUnsplit(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                        scale, dweights, Int32(T), k, Int32(3 * C), 1, dq, Int32(3 * C))
+            gemmUnsplit(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                        scale, dweights, Int32(T), q, Int32(3 * C), 1, dk, Int32(3 * C))
         }
     }
 
@@ -232,7 +234,7 @@ enum Kernels {
         parallelChunks(N) { range in
             for i in range {
                 let x = input[i]
-                out[i] = 0.5 * x * (1 + tanhf(geluScale * (x + 0.044715 * x * x * x)))
+                out[i] = 0.5 * x * (1 + fastTanh(geluScale * (x + 0.044715 * x * x * x)))
             }
         }
     }
@@ -242,12 +244,20 @@ enum Kernels {
             for i in range {
                 let x = input[i]
                 let inner = geluScale * (x + 0.044715 * x * x * x)
-                let tanhInner = tanhf(inner)
+                let tanhInner = fastTanh(inner)
                 let sech2 = 1 - tanhInner * tanhInner
                 let local = 0.5 * (1 + tanhInner) + 0.5 * x * sech2 * geluScale * (1 + 3 * 0.044715 * x * x)
                 dinput[i] += local * dout[i]
             }
         }
+    }
+
+    /// tanh through one expf: 1 - 2 / (e^(2x) + 1). libm's tanhf goes through expm1f and was
+    /// a tenth of a training step; this agrees with it to a few units in the last place, and
+    /// saturates correctly for large |x| (expf overflows to infinity, giving 1).
+    @inline(__always)
+    static func fastTanh(_ x: Float) -> Float {
+        1 - 2 / (expf(2 * x) + 1)
     }
 
     static func residualForward(_ out: FloatPointer, _ first: FloatPointer, _ second: FloatPointer, count N: Int) {
@@ -303,10 +313,36 @@ enum Kernels {
 
     // MARK: BLAS calls, timed when asked
 
-    /// cblas_sgemm, with its time added to `MatrixProductClock` while that is enabled.
+    /// A matrix product split over the cores by rows of the result, each part one
+    /// single-threaded cblas_sgemm: Tally does its own parallelism (see `BLASThreads`).
     static func gemm(_ order: CBLAS_ORDER, _ transposeA: CBLAS_TRANSPOSE, _ transposeB: CBLAS_TRANSPOSE,
                      _ m: Int32, _ n: Int32, _ k: Int32, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int32,
                      _ b: UnsafePointer<Float>, _ ldb: Int32, _ beta: Float, _ c: FloatPointer, _ ldc: Int32) {
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        let rows = Int(m)
+        // Splitting pays only for products large enough to keep each core busy.
+        guard workers > 1, rows >= 2 * 32, Int(m) * Int(n) * Int(k) >= 1 << 20 else {
+            gemmUnsplit(order, transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        let chunk = ((rows + workers - 1) / workers + 7) / 8 * 8
+        let pointers = UnsafeSendable((a, b, c))
+        MatrixProductClock.shared.measure {
+            DispatchQueue.concurrentPerform(iterations: (rows + chunk - 1) / chunk) { part in
+                let (a, b, c) = pointers.value
+                let first = part * chunk
+                let count = min(chunk, rows - first)
+                // Row `first` of op(A): a row of A, or a column of A when A is transposed.
+                let aPart = transposeA == CblasNoTrans ? a + first * Int(lda) : a + first
+                cblas_sgemm(order, transposeA, transposeB, Int32(count), n, k, alpha, aPart, lda, b, ldb, beta, c + first * Int(ldc), ldc)
+            }
+        }
+    }
+
+    /// cblas_sgemm on the calling thread, for callers already running in parallel.
+    static func gemmUnsplit(_ order: CBLAS_ORDER, _ transposeA: CBLAS_TRANSPOSE, _ transposeB: CBLAS_TRANSPOSE,
+                            _ m: Int32, _ n: Int32, _ k: Int32, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int32,
+                            _ b: UnsafePointer<Float>, _ ldb: Int32, _ beta: Float, _ c: FloatPointer, _ ldc: Int32) {
         MatrixProductClock.shared.measure {
             cblas_sgemm(order, transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         }
@@ -324,9 +360,15 @@ enum Kernels {
 
     /// Runs `body` for each row, split over the cores when the work is large enough to pay.
     static func parallelRows(_ count: Int, _ body: (Int) -> Void) {
+        parallelRows(count) { row, _ in body(row) }
+    }
+
+    /// Runs `body(row, worker)` for each row; `worker` (below the core count) lets a body use
+    /// scratch memory of its own.
+    static func parallelRows(_ count: Int, _ body: (Int, Int) -> Void) {
         let workers = ProcessInfo.processInfo.activeProcessorCount
         if count < 2 || workers < 2 {
-            for row in 0..<count { body(row) }
+            for row in 0..<count { body(row, 0) }
             return
         }
         withoutActuallyEscaping(body) { body in
@@ -334,7 +376,7 @@ enum Kernels {
             DispatchQueue.concurrentPerform(iterations: min(workers, count)) { worker in
                 var row = worker
                 while row < count {
-                    box.value(row)
+                    box.value(row, worker)
                     row += workers
                 }
             }

@@ -53,3 +53,13 @@ public enum BLASInformation {
     public static var configuration: String { String(cString: openblas_get_config()) }
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 }
+
+/// OpenBLAS's own threads, left running, spin between calls and fight Tally's workers for the
+/// cores (a quarter of a training step went to their spinning and to the scheduler). Tally
+/// splits matrix products over the cores itself, so OpenBLAS is told to use one thread.
+public enum BLASThreads {
+    private static let configured: Void = { openblas_set_num_threads(1) }()
+
+    /// Makes OpenBLAS single-threaded, once per process; every model does this on creation.
+    public static func useTallysOwnParallelism() { _ = configured }
+}
