@@ -9,13 +9,13 @@ DATABASE ?= tally.sqlite
 # The system libraries the product links (see Package.swift).
 PRODUCT_PACKAGES := libsqlite3-dev libssl-dev libopenblas-dev pkg-config
 # What the tests drive besides the product: curl and openssl for the TLS tests.
-TEST_PACKAGES := curl openssl
+TEST_PACKAGES := curl openssl python3 python3-venv
 # What the benchmarks drive.
-BENCH_PACKAGES := wrk python3
+BENCH_PACKAGES := wrk python3 python3-venv
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run build test bench bench-http install-product-packages install-test-packages install-bench-packages clean
+.PHONY: run build test bench bench-http bench-train install-product-packages install-test-packages install-bench-packages clean
 
 ## Build in release mode, migrate, and serve on http://$(HOST):$(PORT)/.
 run: build
@@ -26,12 +26,27 @@ build: install-product-packages
 	$(SWIFT) build -c release --product tally
 
 ## Build and run the whole test suite.
-test: install-product-packages install-test-packages
+test: install-product-packages install-test-packages .build-python/test/bin/python
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# The test tools' Python environment: Hugging Face's code reads Tally's checkpoints (pinned).
+.build-python/test/bin/python:
+	python3 -m venv .build-python/test
+	.build-python/test/bin/pip install --quiet transformers==5.23.0 safetensors==0.8.0 numpy==2.4.6 tokenizers==0.23.3
+
 ## Every benchmark.
-bench: bench-http
+bench: bench-http bench-train
+
+## The transformer core beside a JAX peer on the CPU; writes Benchmarks/results/train.md.
+bench-train: install-product-packages install-bench-packages .build-python/bench/bin/python
+	$(SWIFT) build -c release --product TrainBenchmark
+	python3 Benchmarks/train/bench_train.py
+
+# The benchmark's own Python environment with the JAX peer (CPU), pinned.
+.build-python/bench/bin/python:
+	python3 -m venv .build-python/bench
+	.build-python/bench/bin/pip install --quiet jax==0.10.2 jaxlib==0.10.2
 
 ## The HTTP server beside a Hummingbird 2 peer under wrk; writes Benchmarks/results/http.md.
 bench-http: install-product-packages install-bench-packages
@@ -49,7 +64,7 @@ install-bench-packages:
 	@$(call install_missing,$(BENCH_PACKAGES))
 
 clean:
-	rm -rf .build Benchmarks/HummingbirdPeer/.build Benchmarks/results
+	rm -rf .build .build-python Benchmarks/HummingbirdPeer/.build Benchmarks/results
 
 # Installs the Debian packages of $(1) that are not installed yet; quiet when none is missing.
 define install_missing

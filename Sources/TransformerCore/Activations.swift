@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every intermediate value the forward pass keeps for backward, for one batch size B and
 /// sequence length T, each a slice of one buffer. Shapes per field; L is the layer count.
 final class Activations {
@@ -63,6 +65,7 @@ final class Activations {
 /// take turns: a fraction of the memory of a full copy of `Activations`.
 final class ActivationGradients {
     let rows: Int
+    let sequenceLength: Int
     private let storage: FloatBuffer
     let residualA, residualB: FloatPointer       // [N,C] each
     let finalLayerNorm: FloatPointer             // [N,C]
@@ -71,15 +74,20 @@ final class ActivationGradients {
     let attentionOutput: FloatPointer            // [N,C]
     let feedForward: FloatPointer                // [N,4C]
     let feedForwardGelu: FloatPointer            // [N,4C]
+    /// Each core's d(attention weights) while attention backward runs: [cores, T, T]. Kept here
+    /// so backward allocates nothing (fresh half-megabyte blocks per layer cost page faults).
+    let attentionScratch: FloatPointer
     private let layerStart: FloatPointer
     private let layerCount: Int
 
     var floatCount: Int { storage.count }
 
-    init(configuration: GPT2Configuration, rows N: Int) {
+    init(configuration: GPT2Configuration, rows N: Int, sequenceLength T: Int) {
         rows = N
+        sequenceLength = T
         let C = configuration.width
-        let sizes = [N * C, N * C, N * C, N * C, N * 3 * C, N * C, N * 4 * C, N * 4 * C]
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let sizes = [N * C, N * C, N * C, N * C, N * 3 * C, N * C, N * 4 * C, N * 4 * C, cores * T * T]
         storage = FloatBuffer(count: sizes.reduce(0, +))
         var offset = 0
         var pointers: [FloatPointer] = []
@@ -89,8 +97,9 @@ final class ActivationGradients {
         }
         (residualA, residualB, finalLayerNorm, layerNorm) = (pointers[0], pointers[1], pointers[2], pointers[3])
         (qkv, attentionOutput, feedForward, feedForwardGelu) = (pointers[4], pointers[5], pointers[6], pointers[7])
+        attentionScratch = pointers[8]
         layerStart = layerNorm
-        layerCount = sizes[3...].reduce(0, +)
+        layerCount = sizes[3...7].reduce(0, +)
     }
 
     /// Zeroes the per-block gradients (backward functions accumulate into them).

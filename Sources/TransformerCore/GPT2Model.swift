@@ -151,7 +151,9 @@ public final class GPT2Model {
             throw CheckpointError("the final hidden gradient must have \(N * C) entries, got \(finalHiddenGradient.count)")
         }
         if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
-        if activationGradients?.rows != N { activationGradients = ActivationGradients(configuration: configuration, rows: N) }
+        if activationGradients?.rows != N || activationGradients?.sequenceLength != T {
+            activationGradients = ActivationGradients(configuration: configuration, rows: N, sequenceLength: T)
+        }
         let g = gradients!.pointer, p = parameters.pointer, d = activationGradients!
         d.finalLayerNorm.update(repeating: 0, count: N * C)
 
@@ -186,7 +188,7 @@ public final class GPT2Model {
             Kernels.layerNormBackward(outgoing, g + w.layerNorm2Weight, g + w.layerNorm2Bias, d.layerNorm, a.residual2 + offsetC, p + w.layerNorm2Weight, a.layerNorm2Mean + l * N, a.layerNorm2Rstd + l * N, rows: N, C: C)
             // residual2 = residual + attentionProjection: both get d(residual2), now in `outgoing`.
             Kernels.matmulBackward(d.attentionOutput, g + w.attentionProjectionWeight, g + w.attentionProjectionBias, outgoing, a.attentionOutput + offsetC, p + w.attentionProjectionWeight, rows: N, C: C, OC: C)
-            Kernels.attentionBackward(d.qkv, d.attentionOutput, a.qkv + offset3C, weights, B: B, T: T, C: C, NH: NH)
+            Kernels.attentionBackward(d.qkv, d.attentionOutput, a.qkv + offset3C, weights, scratch: d.attentionScratch, B: B, T: T, C: C, NH: NH)
             d.layerNorm.update(repeating: 0, count: N * C)
             Kernels.matmulBackward(d.layerNorm, g + w.attentionWeight, g + w.attentionBias, d.qkv, a.layerNorm1 + offsetC, p + w.attentionWeight, rows: N, C: C, OC: 3 * C)
             Kernels.layerNormBackward(outgoing, g + w.layerNorm1Weight, g + w.layerNorm1Bias, d.layerNorm, residual, p + w.layerNorm1Weight, a.layerNorm1Mean + l * N, a.layerNorm1Rstd + l * N, rows: N, C: C)

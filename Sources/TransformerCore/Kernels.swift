@@ -97,10 +97,10 @@ enum Kernels {
     static func matmulForward(_ out: FloatPointer, _ input: FloatPointer, _ weight: FloatPointer, _ bias: FloatPointer?,
                               rows N: Int, C: Int, OC: Int) {
         if N == 1 {
-            // One row (decoding a token) is a matrix-vector product, bound by memory bandwidth:
-            // sgemv is several times faster than sgemm with M = 1.
+            // One row (decoding one sequence) is a matrix-vector product, bound by reading the
+            // weights: sgemv reads the matrix as it is, where sgemm would pack it first.
             if let bias { out.update(from: bias, count: OC) }
-            gemv(CblasRowMajor, CblasTrans, Int32(C), Int32(OC), 1, weight, Int32(OC), input, 1, bias == nil ? 0 : 1, out, 1)
+            gemvSplit(weight, rows: C, columns: OC, input, out, beta: bias == nil ? 0 : 1, transposed: true)
             return
         }
         if let bias {
@@ -130,7 +130,7 @@ enum Kernels {
     /// The language-model head tied to the token embedding: logits[N,V] = input[N,C] · wte[V,C]^T
     static func tiedHeadForward(_ logits: FloatPointer, _ input: FloatPointer, _ wte: FloatPointer, rows N: Int, C: Int, V: Int) {
         if N == 1 {
-            gemv(CblasRowMajor, CblasNoTrans, Int32(V), Int32(C), 1, wte, Int32(C), input, 1, 0, logits, 1)
+            gemvSplit(wte, rows: V, columns: C, input, logits, beta: 0, transposed: false)
             return
         }
         gemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(V), Int32(C),
@@ -187,13 +187,11 @@ enum Kernels {
         }
     }
 
+    /// `scratch` holds T*T floats per core: each worker's d(weights).
     static func attentionBackward(_ dqkv: FloatPointer, _ dout: FloatPointer, _ qkv: FloatPointer, _ att: FloatPointer,
-                                  B: Int, T: Int, C: Int, NH: Int) {
+                                  scratch: FloatPointer, B: Int, T: Int, C: Int, NH: Int) {
         let hs = C / NH
         let scale = 1 / Float(hs).squareRoot()
-        let workers = ProcessInfo.processInfo.activeProcessorCount
-        let scratch = FloatPointer.allocate(capacity: workers * T * T)
-        defer { scratch.deallocate() }
         parallelRows(B * NH) { pair, worker in
             let b = pair / NH, h = pair % NH
             let q = qkv + b * T * 3 * C + h * hs
@@ -321,8 +319,25 @@ enum Kernels {
         let workers = ProcessInfo.processInfo.activeProcessorCount
         let rows = Int(m)
         // Splitting pays only for products large enough to keep each core busy.
-        guard workers > 1, rows >= 2 * 32, Int(m) * Int(n) * Int(k) >= 1 << 20 else {
+        guard workers > 1, Int(m) * Int(n) * Int(k) >= 1 << 20 else {
             gemmUnsplit(order, transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        guard rows >= 2 * 32 else {
+            // Few rows (decoding a handful of sequences): split the columns instead.
+            let columns = Int(n)
+            let chunk = ((columns + workers - 1) / workers + 15) / 16 * 16
+            let pointers = UnsafeSendable((a, b, c))
+            MatrixProductClock.shared.measure {
+                DispatchQueue.concurrentPerform(iterations: (columns + chunk - 1) / chunk) { part in
+                    let (a, b, c) = pointers.value
+                    let first = part * chunk
+                    let count = min(chunk, columns - first)
+                    // Column `first` of op(B): a column of B, or a row of B when B is transposed.
+                    let bPart = transposeB == CblasNoTrans ? b + first : b + first * Int(ldb)
+                    cblas_sgemm(order, transposeA, transposeB, m, Int32(count), k, alpha, a, lda, bPart, ldb, beta, c + first, ldc)
+                }
+            }
             return
         }
         let chunk = ((rows + workers - 1) / workers + 7) / 8 * 8
@@ -348,11 +363,26 @@ enum Kernels {
         }
     }
 
-    static func gemv(_ order: CBLAS_ORDER, _ transpose: CBLAS_TRANSPOSE, _ m: Int32, _ n: Int32, _ alpha: Float,
-                     _ a: UnsafePointer<Float>, _ lda: Int32, _ x: UnsafePointer<Float>, _ incx: Int32,
-                     _ beta: Float, _ y: FloatPointer, _ incy: Int32) {
+    /// y = A · x (`transposed` false, A [rows, columns]) or y = A^T · x (`transposed` true), plus
+    /// beta · y, with A row-major; the outputs are split over the cores, one sgemv each.
+    static func gemvSplit(_ a: UnsafePointer<Float>, rows: Int, columns: Int, _ x: UnsafePointer<Float>, _ y: FloatPointer,
+                          beta: Float, transposed: Bool) {
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        let outputs = transposed ? columns : rows
+        let chunk = ((outputs + workers - 1) / workers + 15) / 16 * 16
+        let pointers = UnsafeSendable((a, x, y))
         MatrixProductClock.shared.measure {
-            cblas_sgemv(order, transpose, m, n, alpha, a, lda, x, incx, beta, y, incy)
+            DispatchQueue.concurrentPerform(iterations: workers > 1 && outputs >= 1024 ? (outputs + chunk - 1) / chunk : 1) { part in
+                let (a, x, y) = pointers.value
+                let first = workers > 1 && outputs >= 1024 ? part * chunk : 0
+                let count = workers > 1 && outputs >= 1024 ? min(chunk, outputs - first) : outputs
+                if transposed {
+                    // Columns first..<first+count of A^T x: the sub-matrix A[:, first...] with A's row stride.
+                    cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(count), 1, a + first, Int32(columns), x, 1, beta, y + first, 1)
+                } else {
+                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(count), Int32(columns), 1, a + first * columns, Int32(columns), x, 1, beta, y + first, 1)
+                }
+            }
         }
     }
 

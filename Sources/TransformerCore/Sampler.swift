@@ -79,29 +79,34 @@ extension GPT2Model {
         var positions = prompts.map(\.count)
         var lastLogits = [Float](repeating: 0, count: S * V)
 
-        // Prefill: one full forward pass per prompt, keeping its keys and values.
+        // Prefill: one forward pass over all prompts, right-padded to the longest. Causal
+        // attention never looks ahead, so padding after a prompt changes nothing before it; each
+        // prompt's keys and values are kept up to its own length. One pass reads the weights
+        // once for all prompts, which is what decoding is bound by.
+        let longest = prompts.map(\.count).max()!
+        let padded = prompts.flatMap { $0 + [Int32](repeating: 0, count: longest - $0.count) }
+        try forward(tokens: padded, batchSize: S, sequenceLength: longest)
+        let a = activations!
         for (s, prompt) in prompts.enumerated() {
-            try forward(tokens: prompt, batchSize: 1, sequenceLength: prompt.count)
-            let a = activations!
-            let T = prompt.count
             for l in 0..<L {
-                for t in 0..<T {
-                    let qkv = a.qkv + (l * T + t) * 3 * C
+                for t in 0..<prompt.count {
+                    let qkv = a.qkv + ((l * S + s) * longest + t) * 3 * C
                     cache.key(layer: l, sequence: s, position: t).update(from: qkv + C, count: C)
                     cache.value(layer: l, sequence: s, position: t).update(from: qkv + 2 * C, count: C)
                 }
             }
-            lastLogits.withUnsafeMutableBufferPointer { ($0.baseAddress! + s * V).update(from: a.logits + (T - 1) * V, count: V) }
+            lastLogits.withUnsafeMutableBufferPointer { ($0.baseAddress! + s * V).update(from: a.logits + (s * longest + prompt.count - 1) * V, count: V) }
         }
 
         var active = Array(0..<S)
         let step = IncrementalStep(configuration: configuration, rows: S)
+        let scratch = FloatBuffer(count: V)
         for _ in 0..<options.maximumNewTokens {
             guard !active.isEmpty else { break }
             var nextTokens: [Int32] = []
             for s in active {
                 let (token, logProbability) = lastLogits.withUnsafeBufferPointer {
-                    Self.pick(from: $0.baseAddress! + s * V, vocabularySize: V, options: options, random: &random)
+                    Self.pick(from: $0.baseAddress! + s * V, vocabularySize: V, options: options, random: &random, scratch: scratch.pointer)
                 }
                 results[s].tokens.append(token)
                 results[s].logProbabilities.append(logProbability)
@@ -122,42 +127,56 @@ extension GPT2Model {
     }
 
     /// Picks one token from `logits` ([V]) by the options; returns it with its log-probability.
+    /// The exponentials are computed once into `scratch` ([V]) and reused for the draw.
     static func pick(from logits: UnsafePointer<Float>, vocabularySize V: Int, options: SamplingOptions,
-                     random: inout SeededRandom) -> (Int32, Float) {
+                     random: inout SeededRandom, scratch: FloatPointer) -> (Int32, Float) {
         let temperature = options.temperature == 0 ? 1 : options.temperature
         var maximum = -Float.infinity
         for i in 0..<V where logits[i] > maximum { maximum = logits[i] }
-        var sum: Double = 0
-        for i in 0..<V { sum += Double(expf((logits[i] - maximum) / temperature)) }
-        let logNormalizer = Float(log(sum))
-        func logProbability(_ index: Int) -> Float { (logits[index] - maximum) / temperature - logNormalizer }
+        var sum: Float = 0
+        let inverseTemperature = 1 / temperature
+        for i in 0..<V {
+            let e = expf((logits[i] - maximum) * inverseTemperature)
+            scratch[i] = e
+            sum += e
+        }
+        let logSum = logf(sum)
+        func logProbability(_ index: Int) -> Float { logf(scratch[index]) - logSum }
 
         if options.temperature == 0 {
             var best = 0
             for i in 1..<V where logits[i] > logits[best] { best = i }
             return (Int32(best), logProbability(best))
         }
+        if options.topK == 0 && options.topP >= 1 {
+            var threshold = random.nextUniform() * sum
+            for i in 0..<V {
+                threshold -= scratch[i]
+                if threshold <= 0 { return (Int32(i), logProbability(i)) }
+            }
+            var last = V - 1
+            while last > 0 && scratch[last] == 0 { last -= 1 }
+            return (Int32(last), logProbability(last))
+        }
         // Candidates by descending probability, cut by top-k and top-p, then drawn.
         var order = Array(0..<V)
-        if options.topK > 0 || options.topP < 1 {
-            order.sort { logits[$0] > logits[$1] }
-            if options.topK > 0 { order = Array(order.prefix(options.topK)) }
-            if options.topP < 1 {
-                var cumulative: Float = 0
-                var kept = 0
-                for index in order {
-                    cumulative += expf(logProbability(index))
-                    kept += 1
-                    if cumulative >= options.topP { break }
-                }
-                order = Array(order.prefix(kept))
+        order.sort { scratch[$0] > scratch[$1] }
+        if options.topK > 0 { order = Array(order.prefix(options.topK)) }
+        if options.topP < 1 {
+            var cumulative: Float = 0
+            var kept = 0
+            for index in order {
+                cumulative += scratch[index] / sum
+                kept += 1
+                if cumulative >= options.topP { break }
             }
+            order = Array(order.prefix(kept))
         }
         var mass: Float = 0
-        for index in order { mass += expf(logProbability(index)) }
+        for index in order { mass += scratch[index] }
         var threshold = random.nextUniform() * mass
         for index in order {
-            threshold -= expf(logProbability(index))
+            threshold -= scratch[index]
             if threshold <= 0 { return (Int32(index), logProbability(index)) }
         }
         let last = order.last!

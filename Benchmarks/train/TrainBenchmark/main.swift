@@ -57,6 +57,9 @@ for _ in 0..<steps {
     matrixSeconds += MatrixProductClock.shared.stop()
 }
 let medianStep = stepSeconds.sorted()[stepSeconds.count / 2]
+// Parameters, gradients, two AdamW moments, and the activations (and their gradients) that a
+// training step holds; measured here, before sampling replaces the activations.
+let expectedBytes = Double(model.parameterCount) * 4 * 4 + Double(model.activationFloatCount) * 4
 
 // Sampling: B prompts of 16 tokens, 64 new tokens each, temperature 1, with the cache.
 let prompts = (0..<B).map { b in Array(tokens[(b * T)..<(b * T + 16)]) }
@@ -68,13 +71,17 @@ let sampleStart = DispatchTime.now().uptimeNanoseconds
 let samples = try model.sample(prompts: prompts, options: options)
 let sampleSeconds = Double(DispatchTime.now().uptimeNanoseconds - sampleStart) / 1e9
 let sampledTokens = samples.map(\.tokens.count).reduce(0, +)
+if ProcessInfo.processInfo.environment["BENCH_TRACE"] != nil {
+    var single = options
+    single.maximumNewTokens = 1
+    let prefillStart = DispatchTime.now().uptimeNanoseconds
+    _ = try model.sample(prompts: prompts, options: single)
+    FileHandle.standardError.write(Data("prefill and one token: \(Double(DispatchTime.now().uptimeNanoseconds - prefillStart) / 1e9) s; all: \(sampleSeconds) s\n".utf8))
+}
 
 var usage = rusage()
 getrusage(RUSAGE_SELF.rawValue, &usage)
 let peakBytes = Double(usage.ru_maxrss) * 1024
-let parameterBytes = Double(model.parameterCount) * 4
-// Parameters, gradients, two AdamW moments, and the activations backward needs.
-let expectedBytes = parameterBytes * 4 + Double(model.activationFloatCount) * 4
 
 let report: [String: Any] = [
     "implementation": "tally",
