@@ -1,3 +1,4 @@
+import Cryptography
 import Foundation
 import HTTP
 import Logging
@@ -11,6 +12,10 @@ public struct TallyApplication: Sendable {
         /// Adds `POST /bench/echo`, which parses a JSON body and answers a summary of it: the
         /// route `make bench-http` measures. Off in normal use.
         public var benchmarkRoutes = false
+        /// PBKDF2 iterations for new passwords; tests lower it, nothing else should.
+        public var passwordIterations = PasswordHasher.defaultIterations
+        /// Seconds a browser session lasts.
+        public var sessionLifetime = 12 * 60 * 60
         public init() {}
     }
 
@@ -19,6 +24,7 @@ public struct TallyApplication: Sendable {
     let logger: Logger
     let options: Options
     let startedAt = Date()
+    let rateLimiter = LoginRateLimiter()
 
     public init(database: DatabasePool, publicDirectory: String, logger: Logger, options: Options = Options()) throws {
         self.database = database
@@ -53,6 +59,9 @@ public struct TallyApplication: Sendable {
                 return try Response.json(EchoResponse(name: body.name, count: body.values.count, sum: body.values.reduce(0, +)))
             }
         }
+        AccountRoutes(database: database, authenticator: Authenticator(database: database),
+                      passwordHasher: PasswordHasher(iterations: options.passwordIterations), rateLimiter: rateLimiter,
+                      sessionLifetime: options.sessionLifetime).register(in: &router)
         let staticFiles = staticFiles
         router.fallback = { request in try staticFiles.respond(to: request) }
         return router

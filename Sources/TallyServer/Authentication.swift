@@ -1,0 +1,76 @@
+import Cryptography
+import Foundation
+import HTTP
+import Labeling
+import Storage
+
+/// Who is making a request, once `Authenticator` has checked their credentials.
+public struct SignedInUser: Sendable {
+    public let user: User
+    /// The browser session, when the request came with the session cookie.
+    public let session: Session?
+    /// Whether the request came with an API token (scripts) rather than a cookie.
+    public var viaAPIToken: Bool { session == nil }
+}
+
+/// Checks credentials and roles. A browser signs in for a session cookie (a random 256-bit
+/// token, stored only as its SHA-256); a script sends `Authorization: Bearer <API token>`.
+/// Every state-changing request that relies on the cookie must also carry the session's CSRF
+/// token in `X-CSRF-Token`: a page on another site can make the browser send the cookie, but
+/// cannot read the token.
+public struct Authenticator: Sendable {
+    public static let cookieName = "tally_session"
+    public static let csrfHeader = "X-CSRF-Token"
+    let database: DatabasePool
+    let sessions = SessionRepository()
+
+    /// The signed-in user of `request`, or nil when it carries no credentials. Credentials that
+    /// are present but wrong (an expired session, a revoked token) are an error, so a client
+    /// learns to sign in again rather than being served as anonymous.
+    func signedInUser(for request: Request) throws -> SignedInUser? {
+        if let authorization = request.headers["Authorization"] {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                throw HTTPError.unauthorized("The Authorization header must be 'Bearer <API token>'.")
+            }
+            let hash = SHA256.hexDigest(String(parts[1]))
+            guard let (tokenID, user) = try database.read({ try sessions.findAPIToken(tokenHash: hash, in: $0) }) else {
+                throw HTTPError.unauthorized("The API token is unknown or revoked.")
+            }
+            try database.write { try sessions.touchAPIToken(id: tokenID, in: $0) }
+            return SignedInUser(user: user, session: nil)
+        }
+        guard let token = request.cookies[Self.cookieName], !token.isEmpty else { return nil }
+        let hash = SHA256.hexDigest(token)
+        guard let (session, user) = try database.read({ try sessions.find(tokenHash: hash, in: $0) }) else {
+            throw HTTPError.unauthorized("The session has expired; sign in again.")
+        }
+        return SignedInUser(user: user, session: session)
+    }
+
+    /// Wraps `handler` so it runs only for an active user whose role is in `roles`, and, for
+    /// cookie sessions, only with the CSRF token on state-changing methods. The handler gets
+    /// the user as a second argument.
+    public func require(_ roles: Set<Role>, _ handler: @escaping @Sendable (Request, SignedInUser) throws -> Response) -> Handler {
+        let authenticator = self
+        return { request in
+            guard let signedIn = try authenticator.signedInUser(for: request) else { throw HTTPError.unauthorized() }
+            guard signedIn.user.status == .active else {
+                throw HTTPError.forbidden("Your account is \(signedIn.user.status.rawValue); it cannot do this.")
+            }
+            guard roles.contains(signedIn.user.role) else {
+                throw HTTPError.forbidden("This needs the role \(roles.map(\.rawValue).sorted().joined(separator: " or ")); you are a \(signedIn.user.role.rawValue).")
+            }
+            try authenticator.checkCSRF(request, signedIn)
+            return try handler(request, signedIn)
+        }
+    }
+
+    func checkCSRF(_ request: Request, _ signedIn: SignedInUser) throws {
+        guard let session = signedIn.session, ![.get, .head, .options].contains(request.method) else { return }
+        guard let sent = request.headers[Self.csrfHeader],
+              ConstantTime.equal(Array(sent.utf8), Array(session.csrfToken.utf8)) else {
+            throw HTTPError(.forbidden, code: "csrf_token_missing", message: "Send the session's CSRF token in the \(Self.csrfHeader) header.")
+        }
+    }
+}
