@@ -41,13 +41,8 @@ final class Activations {
             L * B * T * C, L * B * T * C, L * B * T * C, L * B * T, L * B * T, L * B * T * 4 * C, L * B * T * 4 * C,
             L * B * T * C, L * B * T * C, B * T * C, B * T, B * T, B * T * V, B * T * V, B * T,
         ]
-        storage = FloatBuffer(count: sizes.reduce(0, +))
-        var pointers: [FloatPointer] = []
-        var offset = 0
-        for size in sizes {
-            pointers.append(storage.pointer + offset)
-            offset += size
-        }
+        let pointers: [FloatPointer]
+        (storage, pointers) = FloatBuffer.carved(into: sizes)
         (encoded, layerNorm1, layerNorm1Mean, layerNorm1Rstd, qkv, attentionOutput, attentionWeights) =
             (pointers[0], pointers[1], pointers[2], pointers[3], pointers[4], pointers[5], pointers[6])
         (attentionProjection, residual2, layerNorm2, layerNorm2Mean, layerNorm2Rstd, feedForward, feedForwardGelu) =
@@ -88,13 +83,8 @@ final class ActivationGradients {
         let C = configuration.width
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let sizes = [N * C, N * C, N * C, N * C, N * 3 * C, N * C, N * 4 * C, N * 4 * C, cores * T * T]
-        storage = FloatBuffer(count: sizes.reduce(0, +))
-        var offset = 0
-        var pointers: [FloatPointer] = []
-        for size in sizes {
-            pointers.append(storage.pointer + offset)
-            offset += size
-        }
+        let pointers: [FloatPointer]
+        (storage, pointers) = FloatBuffer.carved(into: sizes)
         (residualA, residualB, finalLayerNorm, layerNorm) = (pointers[0], pointers[1], pointers[2], pointers[3])
         (qkv, attentionOutput, feedForward, feedForwardGelu) = (pointers[4], pointers[5], pointers[6], pointers[7])
         attentionScratch = pointers[8]

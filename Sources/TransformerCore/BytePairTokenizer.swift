@@ -197,6 +197,23 @@ public final class BytePairTokenizer: @unchecked Sendable {
         return segments
     }
 
+    /// `symbols` with every occurrence of the pair (left, right), left to right, replaced by `merged`.
+    static func merging(_ left: Int32, _ right: Int32, into merged: Int32, in symbols: [Int32]) -> [Int32] {
+        var result: [Int32] = []
+        result.reserveCapacity(symbols.count)
+        var index = 0
+        while index < symbols.count {
+            if index + 1 < symbols.count, symbols[index] == left, symbols[index + 1] == right {
+                result.append(merged)
+                index += 2
+            } else {
+                result.append(symbols[index])
+                index += 1
+            }
+        }
+        return result
+    }
+
     private func encodePiece(_ piece: String) -> [Int32] {
         if let cached = cacheLock.withLock({ cache[piece] }) { return cached }
         var symbols = piece.utf8.map { byteTokens[Int($0)] }
@@ -209,21 +226,7 @@ public final class BytePairTokenizer: @unchecked Sendable {
                 }
             }
             guard bestIndex >= 0 else { break }
-            // Merge every occurrence of the best pair, left to right.
-            let (left, right) = (symbols[bestIndex], symbols[bestIndex + 1])
-            var merged: [Int32] = []
-            merged.reserveCapacity(symbols.count)
-            var index = 0
-            while index < symbols.count {
-                if index + 1 < symbols.count, symbols[index] == left, symbols[index + 1] == right {
-                    merged.append(bestMerged)
-                    index += 2
-                } else {
-                    merged.append(symbols[index])
-                    index += 1
-                }
-            }
-            symbols = merged
+            symbols = Self.merging(symbols[bestIndex], symbols[bestIndex + 1], into: bestMerged, in: symbols)
         }
         cacheLock.withLock {
             if cache.count >= Self.maxCachedPieces { cache.removeAll(keepingCapacity: true) }

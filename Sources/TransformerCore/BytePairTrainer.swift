@@ -48,17 +48,7 @@ public enum BytePairTrainer {
                     pairCounts[old, default: 0] -= frequency
                     changed.insert(old)
                 }
-                var rewritten: [Int32] = []
-                var position = 0
-                while position < word.count {
-                    if position + 1 < word.count, word[position] == left, word[position + 1] == right {
-                        rewritten.append(merged)
-                        position += 2
-                    } else {
-                        rewritten.append(word[position])
-                        position += 1
-                    }
-                }
+                let rewritten = BytePairTokenizer.merging(left, right, into: merged, in: word)
                 words[index] = rewritten
                 for position in 0..<max(0, rewritten.count - 1) {
                     let new = key(rewritten[position], rewritten[position + 1])

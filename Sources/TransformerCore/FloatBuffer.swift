@@ -18,6 +18,18 @@ public final class FloatBuffer: @unchecked Sendable {
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 
+    /// One buffer cut into consecutive pieces of the given sizes: the pointers to their starts.
+    static func carved(into sizes: [Int]) -> (buffer: FloatBuffer, pieces: [UnsafeMutablePointer<Float>]) {
+        let buffer = FloatBuffer(count: sizes.reduce(0, +))
+        var offset = 0
+        var pieces: [UnsafeMutablePointer<Float>] = []
+        for size in sizes {
+            pieces.append(buffer.pointer + offset)
+            offset += size
+        }
+        return (buffer, pieces)
+    }
+
     public subscript(range: Range<Int>) -> UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: pointer + range.lowerBound, count: range.count)
     }

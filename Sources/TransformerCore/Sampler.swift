@@ -196,13 +196,8 @@ final class IncrementalStep {
         self.configuration = configuration
         let (C, V, T) = (configuration.width, configuration.vocabularySize, configuration.contextLength)
         let sizes = [R * C, R * C, R * 3 * C, R * C, R * C, R * 4 * C, R * 4 * C, R * V, T, R, R]
-        buffers = FloatBuffer(count: sizes.reduce(0, +))
-        var offset = 0
-        var pointers: [FloatPointer] = []
-        for size in sizes {
-            pointers.append(buffers.pointer + offset)
-            offset += size
-        }
+        let pointers: [FloatPointer]
+        (buffers, pointers) = FloatBuffer.carved(into: sizes)
         (residual, normalized, qkv, attention, projection, feedForward, gelu, logits, scores) =
             (pointers[0], pointers[1], pointers[2], pointers[3], pointers[4], pointers[5], pointers[6], pointers[7], pointers[8])
         (mean, rstd) = (pointers[9], pointers[10])

@@ -118,11 +118,11 @@ struct CommandLineTests {
         }
         let port = try #require(banner.split(separator: ":").dropFirst(2).first.flatMap { Int($0.prefix { $0.isNumber }) })
 
-        let health = try HTTPProbe.get(port: port, path: "/health/ready")
+        let health = try call(port, "GET", "/health/ready")
         #expect(health.status == 200)
         #expect(health.body.contains("\"status\":\"ready\""))
-        #expect(health.headers.contains("content-security-policy:"))
-        let page = try HTTPProbe.get(port: port, path: "/")
+        #expect(health.header("Content-Security-Policy") != nil)
+        let page = try call(port, "GET", "/")
         #expect(page.status == 200)
         #expect(page.body.contains("<title>Tally</title>"))
 
@@ -139,38 +139,3 @@ struct CommandLineTests {
     }
 }
 
-/// A minimal HTTP/1.1 GET over a socket, enough to probe a running server.
-enum HTTPProbe {
-    struct Reply {
-        let status: Int
-        let headers: String
-        let body: String
-    }
-
-    static func get(port: Int, path: String) throws -> Reply {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw CocoaError(.fileReadUnknown) }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = recv(descriptor, &buffer, buffer.count, 0)
-            if count <= 0 { break }
-            received += buffer[..<count]
-        }
-        let text = String(decoding: received, as: UTF8.self)
-        let parts = text.components(separatedBy: "\r\n\r\n")
-        let statusLine = parts[0].split(separator: "\r\n").first ?? ""
-        let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
-        return Reply(status: status, headers: parts[0].lowercased(), body: parts.dropFirst().joined(separator: "\r\n\r\n"))
-    }
-}
