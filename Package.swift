@@ -29,9 +29,10 @@ let package = Package(
         ]),
         .target(name: "Storage", dependencies: ["CSQLite"]),
         .target(name: "TransformerCore", dependencies: ["CBLAS", "JSON"]),
-        .target(name: "Labeling", dependencies: ["Storage"]),
+        .target(name: "Labeling", dependencies: ["Storage", "JSON"]),
+        .target(name: "Datasets", dependencies: ["Labeling", "JSON", "Cryptography"]),
         .target(name: "TallyServer", dependencies: [
-            "HTTP", "Storage", "Labeling", "Cryptography",
+            "HTTP", "Storage", "Labeling", "Datasets", "Cryptography", "JSON",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "tally", dependencies: [

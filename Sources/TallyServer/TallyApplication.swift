@@ -59,6 +59,7 @@ public struct TallyApplication: Sendable {
                 return try Response.json(EchoResponse(name: body.name, count: body.values.count, sum: body.values.reduce(0, +)))
             }
         }
+        LabelingRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         AccountRoutes(database: database, authenticator: Authenticator(database: database),
                       passwordHasher: PasswordHasher(iterations: options.passwordIterations), rateLimiter: rateLimiter,
                       sessionLifetime: options.sessionLifetime).register(in: &router)

@@ -56,7 +56,7 @@ struct APIResponse {
     var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
 }
 
-func call(_ port: Int, _ method: String, _ path: String, headers: [String: String] = [:], json: String? = nil) throws -> APIResponse {
+func call(_ port: Int, _ method: String, _ path: String, headers: [String: String] = [:], json: String? = nil, rawBody: String? = nil) throws -> APIResponse {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(descriptor) }
     var address = sockaddr_in()
@@ -70,7 +70,7 @@ func call(_ port: Int, _ method: String, _ path: String, headers: [String: Strin
     var request = "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
     for (name, value) in headers { request += "\(name): \(value)\r\n" }
     if let json { request += "Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n" }
-    request += "\r\n" + (json ?? "")
+    request += "\r\n" + (json ?? rawBody ?? "")
     let bytes = Array(request.utf8)
     _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
     var received: [UInt8] = []
@@ -88,7 +88,18 @@ func call(_ port: Int, _ method: String, _ path: String, headers: [String: Strin
         let colon = line.firstIndex(of: ":")!
         return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
     }
-    return APIResponse(status: status, headers: headers, body: String(text[split.upperBound...]))
+    var body = String(text[split.upperBound...])
+    if headers.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1 == "chunked" }) {
+        // Undo the chunked coding: size line, data, CRLF, until the zero-size chunk.
+        var decoded = "", rest = Substring(body)
+        while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
+            let data = rest.utf8[lineEnd.upperBound...].prefix(size)
+            decoded += String(decoding: data, as: UTF8.self)
+            rest = Substring(String(decoding: rest.utf8[lineEnd.upperBound...].dropFirst(size + 2), as: UTF8.self))
+        }
+        body = decoded
+    }
+    return APIResponse(status: status, headers: headers, body: body)
 }
 
 /// Signs in and returns the cookie header value and the CSRF token.

@@ -1,0 +1,140 @@
+import Cryptography
+import JSON
+import Labeling
+import Storage
+
+/// Imports prompts and their candidate outputs from JSONL, one prompt per line:
+///
+///     {"prompt": "text" or [{"role": "user", "content": "..."}, ...],
+///      "category": "open_qa", "split": "train", "metadata": {...},
+///      "candidates": [{"text": "...", "model": "name", "model_version": "v1"}, ...]}
+///
+/// Only `prompt` is required (see Docs/formats.md). The whole file is validated first and every
+/// problem is reported with its line and field; if there is any, nothing is stored. Then all
+/// records are stored in one transaction. Prompts and candidates already in the project (same
+/// content hash) are found, not copied, so importing the same file twice changes nothing.
+public struct PromptImporter: Sendable {
+    public struct Summary: Sendable, Equatable, Codable {
+        public var promptsCreated = 0
+        public var promptsExisting = 0
+        public var candidatesAdded = 0
+    }
+
+    /// Problems reported at most; the rest are counted as "more".
+    static let maximumProblems = 50
+    static let knownFields: Set<String> = ["prompt", "category", "split", "metadata", "candidates"]
+
+    public init() {}
+
+    public func parse(_ bytes: [UInt8], fileName: String, source: String = "imported") throws -> [NewPrompt] {
+        var problems: [ImportProblem] = []
+        var truncated = false
+        var prompts: [NewPrompt] = []
+        func report(_ line: Int, _ field: String, _ message: String) {
+            if problems.count < Self.maximumProblems { problems.append(ImportProblem(file: fileName, line: line, field: field, message: message)) } else { truncated = true }
+        }
+        var lineNumber = 0
+        var start = 0
+        while start <= bytes.count {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+            lineNumber += 1
+            var line = Array(bytes[start..<end])
+            start = end + 1
+            if line.last == UInt8(ascii: "\r") { line.removeLast() }
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { if end == bytes.count { break } else { continue } }
+            let record: JSONValue
+            do { record = try JSONParser.parse(line) } catch {
+                report(lineNumber, "", "not valid JSON (\(error))")
+                continue
+            }
+            guard case .object(let fields) = record else {
+                report(lineNumber, "", "each line must be a JSON object")
+                continue
+            }
+            for (name, _) in fields where !Self.knownFields.contains(name) {
+                report(lineNumber, name, "unknown field; expected one of \(Self.knownFields.sorted().joined(separator: ", "))")
+            }
+            if let prompt = parseRecord(record, line: lineNumber, source: source, report: report) { prompts.append(prompt) }
+        }
+        if prompts.isEmpty && problems.isEmpty { report(lineNumber, "", "the file holds no prompts") }
+        if !problems.isEmpty { throw ImportRejected(problems: problems, truncated: truncated) }
+        return prompts
+    }
+
+    private func parseRecord(_ record: JSONValue, line: Int, source: String, report: (Int, String, String) -> Void) -> NewPrompt? {
+        var valid = true
+        let content: PromptContent
+        switch record["prompt"] {
+        case .string(let text)?:
+            if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { report(line, "prompt", "must not be empty"); valid = false }
+            content = .text(text)
+        case .array(let turns)?:
+            var parsed: [Turn] = []
+            for (index, turn) in turns.enumerated() {
+                guard case .string(let role)? = turn["role"], Turn.roles.contains(role) else {
+                    report(line, "prompt[\(index)].role", "must be one of system, user, assistant"); valid = false; continue
+                }
+                guard case .string(let text)? = turn["content"] else {
+                    report(line, "prompt[\(index)].content", "must be a string"); valid = false; continue
+                }
+                parsed.append(Turn(role: role, content: text))
+            }
+            if turns.isEmpty { report(line, "prompt", "a conversation needs at least one turn"); valid = false }
+            if parsed.last?.role == "assistant" { report(line, "prompt", "a conversation prompt must end with a user or system turn"); valid = false }
+            content = .conversation(parsed)
+        case nil:
+            report(line, "prompt", "is missing"); return nil
+        default:
+            report(line, "prompt", "must be a string or an array of {role, content}"); return nil
+        }
+        var category: PromptCategory?
+        if let value = record["category"], value != .null {
+            if case .string(let name) = value, let known = PromptCategory(rawValue: name) { category = known } else {
+                report(line, "category", "must be one of \(PromptCategory.allCases.map(\.rawValue).joined(separator: ", "))"); valid = false
+            }
+        }
+        var split = DataSplit.train
+        if let value = record["split"], value != .null {
+            if case .string(let name) = value, let known = DataSplit(rawValue: name) { split = known } else {
+                report(line, "split", "must be train, validation or test"); valid = false
+            }
+        }
+        var metadata = "{}"
+        if let value = record["metadata"], value != .null {
+            if case .object = value { metadata = JSONWriter.string(value) } else { report(line, "metadata", "must be an object"); valid = false }
+        }
+        var candidates: [NewCandidate] = []
+        if let value = record["candidates"], value != .null {
+            guard case .array(let items) = value else { report(line, "candidates", "must be an array"); return nil }
+            for (index, item) in items.enumerated() {
+                guard case .string(let text)? = item["text"] else { report(line, "candidates[\(index)].text", "must be a string"); valid = false; continue }
+                guard case .string(let model)? = item["model"], !model.isEmpty else {
+                    report(line, "candidates[\(index)].model", "must name the model that wrote it"); valid = false; continue
+                }
+                var version = ""
+                if let value = item["model_version"], value != .null {
+                    if case .string(let text) = value { version = text } else { report(line, "candidates[\(index)].model_version", "must be a string"); valid = false }
+                }
+                candidates.append(NewCandidate(text: text, modelName: model, modelVersion: version,
+                                               contentHash: SHA256.hexDigest(model + "\u{0}" + version + "\u{0}" + text)))
+            }
+        }
+        guard valid else { return nil }
+        return NewPrompt(content: content, category: category, split: split, source: source, metadataJSON: metadata,
+                         contentHash: SHA256.hexDigest(content.kind + "\u{0}" + content.storedContent), candidates: candidates)
+    }
+
+    /// Stores parsed prompts in one transaction of `database`'s writer.
+    public func store(_ prompts: [NewPrompt], projectID: Int, in database: Database) throws -> Summary {
+        var summary = Summary()
+        let repository = PromptRepository()
+        for prompt in prompts {
+            let result = try repository.insert(prompt, projectID: projectID, in: database)
+            if result.created { summary.promptsCreated += 1 } else { summary.promptsExisting += 1 }
+            summary.candidatesAdded += result.candidatesAdded
+        }
+        return summary
+    }
+}
+
+import Foundation

@@ -1,0 +1,120 @@
+import Foundation
+import JSON
+import Storage
+
+/// A labeler's ranking of every candidate of one prompt, as submitted.
+public struct RankingSubmission: Sendable, Decodable {
+    public struct Entry: Sendable, Decodable {
+        public let candidateId: Int
+        /// 1 is best; equal ranks are ties.
+        public let rank: Int
+        public let rating: Int?
+        public let flags: [String]?
+    }
+
+    public let entries: [Entry]
+    /// Candidate ids in the order the labeler saw them.
+    public let shownOrder: [Int]
+    public let noneAcceptable: Bool?
+    public let comment: String?
+    public let secondsSpent: Double?
+}
+
+public struct RankingRepository: Sendable {
+    public init() {}
+
+    /// Checks the submission against the prompt and its project, then stores it; returns its id.
+    /// Every candidate of the prompt must be ranked exactly once, ranks run from 1 to at most the
+    /// number of candidates (ties share a rank), ratings lie on the project's scale, flags are the
+    /// project's, and the shown order is a permutation of the candidates.
+    public func submit(_ submission: RankingSubmission, promptID: Int, labelerID: Int, in database: Database) throws -> Int {
+        guard let prompt = try PromptRepository().find(id: promptID, in: database) else {
+            throw LabelingError("there is no prompt \(promptID)", kind: .notFound)
+        }
+        guard let project = try ProjectRepository().find(id: prompt.projectID, in: database) else {
+            throw LabelingError("the prompt's project is gone", kind: .notFound)
+        }
+        let candidateIDs = Set(prompt.candidates.map(\.id))
+        guard candidateIDs.count >= 2 else { throw LabelingError("prompt \(promptID) has fewer than two candidates to rank") }
+        let ranked = submission.entries.map(\.candidateId)
+        guard Set(ranked) == candidateIDs, ranked.count == candidateIDs.count else {
+            throw LabelingError("field 'entries' must rank each of the candidates \(candidateIDs.sorted()) exactly once")
+        }
+        guard Set(submission.shownOrder) == candidateIDs, submission.shownOrder.count == candidateIDs.count else {
+            throw LabelingError("field 'shownOrder' must list each of the candidates \(candidateIDs.sorted()) once")
+        }
+        for (index, entry) in submission.entries.enumerated() {
+            guard (1...candidateIDs.count).contains(entry.rank) else {
+                throw LabelingError("field 'entries[\(index)].rank' must be from 1 to \(candidateIDs.count), not \(entry.rank)")
+            }
+            if let rating = entry.rating, !(project.ratingMinimum...project.ratingMaximum).contains(rating) {
+                throw LabelingError("field 'entries[\(index)].rating' must be from \(project.ratingMinimum) to \(project.ratingMaximum), not \(rating)")
+            }
+            if let unknown = entry.flags?.first(where: { !project.flags.contains($0) }) {
+                throw LabelingError("field 'entries[\(index)].flags' holds '\(unknown)', which is not one of the project's flags")
+            }
+        }
+        guard submission.entries.contains(where: { $0.rank == 1 }) else { throw LabelingError("field 'entries' must give some candidate rank 1") }
+        if let seconds = submission.secondsSpent, !(seconds >= 0 && seconds.isFinite) {
+            throw LabelingError("field 'secondsSpent' must be zero or more")
+        }
+        let shownOrder = JSONWriter.string(.array(submission.shownOrder.map { .integer(Int64($0)) }))
+        do {
+            try database.execute(
+                "INSERT INTO rankings (prompt_id, labeler_id, none_acceptable, comment, shown_order, seconds_spent) VALUES (?, ?, ?, ?, ?, ?)",
+                [promptID, labelerID, submission.noneAcceptable ?? false, submission.comment ?? "", shownOrder, submission.secondsSpent])
+        } catch let error as DatabaseError where error.isUniqueViolation {
+            throw LabelingError("you have ranked prompt \(promptID) already", kind: .conflict)
+        }
+        let rankingID = Int(database.lastInsertRowID)
+        for entry in submission.entries {
+            try database.execute("INSERT INTO ranking_entries (ranking_id, candidate_id, rank, rating, flags) VALUES (?, ?, ?, ?, ?)",
+                                 [rankingID, entry.candidateId, entry.rank, entry.rating,
+                                  JSONWriter.string(.array((entry.flags ?? []).map { .string($0) }))])
+        }
+        return rankingID
+    }
+}
+
+/// One ranking with its prompt and entries, as exports read them.
+public struct StoredRanking: Sendable {
+    public struct Entry: Sendable {
+        public let candidateID: Int
+        public let text: String
+        public let rank: Int
+    }
+
+    public let id: Int
+    public let labelerID: Int
+    public let promptID: Int
+    public let content: PromptContent
+    public let split: String
+    public let entries: [Entry]
+}
+
+extension RankingRepository {
+    /// Calls `body` with each ranking of the project in id order, reading a page at a time so an
+    /// export of millions runs in constant memory.
+    public func forEachRanking(projectID: Int, in database: Database, _ body: (StoredRanking) throws -> Void) throws {
+        var after = 0
+        while true {
+            let page = try database.query("""
+                SELECT r.id, r.labeler_id, r.prompt_id, p.kind, p.content, p.split
+                FROM rankings r JOIN prompts p ON p.id = r.prompt_id
+                WHERE p.project_id = ? AND r.id > ? ORDER BY r.id LIMIT 500
+                """, [projectID, after])
+            if page.isEmpty { return }
+            for row in page {
+                let id = try row.int("id")
+                let entries = try database.query("""
+                    SELECT e.candidate_id, e.rank, c.text FROM ranking_entries e JOIN candidates c ON c.id = e.candidate_id
+                    WHERE e.ranking_id = ? ORDER BY e.rank, e.candidate_id
+                    """, [id]).map { StoredRanking.Entry(candidateID: try $0.int("candidate_id"), text: try $0.string("text"), rank: try $0.int("rank")) }
+                try body(StoredRanking(id: id, labelerID: try row.int("labeler_id"), promptID: try row.int("prompt_id"),
+                                       content: try PromptContent.fromStorage(kind: try row.string("kind"), content: try row.string("content")),
+                                       split: try row.string("split"), entries: entries))
+                after = id
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Datasets
+import Foundation
+import HTTP
+import JSON
+import Labeling
+import Storage
+
+/// Projects, prompt imports, rankings and the comparisons export:
+///
+/// | route | who |
+/// |---|---|
+/// | `GET /api/projects` | any signed-in user |
+/// | `POST /api/projects` | admin, researcher |
+/// | `POST /api/projects/{id}/imports/prompts` (JSONL body, up to 256 MiB) | admin, researcher |
+/// | `GET /api/prompts/{id}` | any signed-in user |
+/// | `POST /api/prompts/{id}/rankings` | labeler |
+/// | `GET /api/projects/{id}/exports/comparisons` (streamed JSONL) | admin, researcher |
+struct LabelingRoutes: Sendable {
+    let database: DatabasePool
+    let authenticator: Authenticator
+    static let maximumImportBytes = 256 << 20
+
+    struct ProjectList: Encodable { let projects: [Project] }
+    struct PromptView: Encodable {
+        let id: Int
+        let projectId: Int
+        let prompt: JSONValue
+        let category: String?
+        let split: String
+        let candidates: [Candidate]
+    }
+    struct RankingCreated: Encodable { let id: Int }
+    struct ImportProblems: Encodable { let error: Detail; struct Detail: Encodable { let code: String; let message: String; let problems: [ImportProblem]; let truncated: Bool } }
+
+    func register(in router: inout Router) {
+        let routes = self
+        let everyone = Set(Role.allCases)
+        router.get("/api/projects", authenticator.require(everyone) { _, _ in
+            try .json(ProjectList(projects: try routes.database.read { try ProjectRepository().all(in: $0) }))
+        })
+        router.post("/api/projects", authenticator.require([.admin, .researcher]) { request, signedIn in
+            let body = try request.decodeJSON(NewProject.self)
+            let project = try routes.labeling { try routes.database.write { try ProjectRepository().create(body, createdBy: signedIn.user.id, in: $0) } }
+            return try .json(project, status: .created)
+        })
+        router.post("/api/projects/{id}/imports/prompts", maxBodyBytes: Self.maximumImportBytes, authenticator.require([.admin, .researcher]) { request, _ in
+            try routes.importPrompts(request)
+        })
+        router.get("/api/prompts/{id}", authenticator.require(everyone) { request, _ in
+            let id = try routes.identifier(request)
+            guard let prompt = try routes.database.read({ try PromptRepository().find(id: id, in: $0) }) else { throw HTTPError.notFound("There is no prompt \(id).") }
+            let content: JSONValue
+            switch prompt.content {
+            case .text(let text): content = .string(text)
+            case .conversation(let turns): content = .array(turns.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
+            }
+            return try .json(PromptView(id: prompt.id, projectId: prompt.projectID, prompt: content, category: prompt.category,
+                                        split: prompt.split, candidates: prompt.candidates))
+        })
+        router.post("/api/prompts/{id}/rankings", authenticator.require([.labeler]) { request, signedIn in
+            let id = try routes.identifier(request)
+            let submission = try request.decodeJSON(RankingSubmission.self)
+            let rankingID = try routes.labeling {
+                try routes.database.write { try RankingRepository().submit(submission, promptID: id, labelerID: signedIn.user.id, in: $0) }
+            }
+            return try .json(RankingCreated(id: rankingID), status: .created)
+        })
+        router.get("/api/projects/{id}/exports/comparisons", authenticator.require([.admin, .researcher]) { request, _ in
+            let id = try routes.identifier(request)
+            guard try routes.database.read({ try ProjectRepository().find(id: id, in: $0) }) != nil else { throw HTTPError.notFound("There is no project \(id).") }
+            let database = routes.database
+            var response = Response.stream(contentType: "application/jsonl") { writer in
+                // One read transaction: the export is one consistent snapshot, and labelers'
+                // submissions go on meanwhile (WAL).
+                try database.read { database in
+                    _ = try ComparisonExporter().export(projectID: id, from: database) { try writer.write($0) }
+                }
+            }
+            response.headers["Content-Disposition"] = "attachment; filename=\"project-\(id)-comparisons.jsonl\""
+            return response
+        })
+    }
+
+    private func identifier(_ request: Request) throws -> Int {
+        guard let text = request.pathParameters["id"], let id = Int(text), id > 0 else {
+            throw HTTPError.badRequest("The id in the path must be a positive integer.", code: "invalid_id")
+        }
+        return id
+    }
+
+    /// Runs `body`, answering `LabelingError`s with 400, 404 or 409.
+    private func labeling<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as LabelingError {
+            switch error.kind {
+            case .invalid: throw HTTPError(.badRequest, code: "invalid_field", message: error.description)
+            case .notFound: throw HTTPError.notFound(error.description)
+            case .conflict: throw HTTPError(.conflict, code: "conflict", message: error.description)
+            }
+        }
+    }
+
+    private func importPrompts(_ request: Request) throws -> Response {
+        let id = try identifier(request)
+        guard try database.read({ try ProjectRepository().find(id: id, in: $0) }) != nil else { throw HTTPError.notFound("There is no project \(id).") }
+        let fileName = request.queryValue("file") ?? "upload.jsonl"
+        let importer = PromptImporter()
+        let prompts: [NewPrompt]
+        do {
+            prompts = try importer.parse(request.body, fileName: fileName)
+        } catch let rejected as ImportRejected {
+            return try .json(ImportProblems(error: .init(code: "invalid_import", message: "Nothing was imported: \(rejected.problems.count) problem(s) found.",
+                                                         problems: rejected.problems, truncated: rejected.truncated)), status: .unprocessableContent)
+        }
+        let summary = try database.write { try importer.store(prompts, projectID: id, in: $0) }
+        return try .json(summary)
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+@testable import TallyServer
+
+@Suite("Projects, imports, rankings and exports over HTTP", .serialized)
+struct LabelingTests {
+    static let validImport = """
+        {"prompt": "Name three primes.", "category": "open_qa", "split": "train", "candidates": [{"text": "2, 3, 5", "model": "m1"}, {"text": "1, 2, 3", "model": "m2"}, {"text": "3, 5, 7", "model": "m3"}, {"text": "<script>alert(1)</script>", "model": "m4"}]}
+        {"prompt": [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Tell a joke."}], "split": "test", "candidates": [{"text": "A joke.", "model": "m1"}, {"text": "No.", "model": "m2"}]}
+
+        {"prompt": "Summarize: the cat sat.", "category": "summarization", "metadata": {"source": "unit test"}}
+        """
+
+    private func setUp() throws -> (TallyTestServer, researcher: (cookie: String, csrf: String), labeler: (cookie: String, csrf: String), project: Int) {
+        let app = try TallyTestServer()
+        let researcher = try signIn(app.port, "rita")
+        let labeler = try signIn(app.port, "lena")
+        let created = try call(app.port, "POST", "/api/projects", headers: ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf],
+                               json: #"{"name": "Helpfulness", "guidelines": "Prefer truthful answers.", "rankingSize": 4}"#)
+        #expect(created.status == 201, "\(created.body)")
+        let project = try #require(created.json["id"] as? Int)
+        #expect((created.json["flags"] as? [String])?.contains("hallucination") == true)
+        return (app, researcher, labeler, project)
+    }
+
+    private func importBody(_ app: TallyTestServer, _ session: (cookie: String, csrf: String), project: Int, _ body: String) throws -> APIResponse {
+        try call(app.port, "POST", "/api/projects/\(project)/imports/prompts?file=prompts.jsonl",
+                 headers: ["Cookie": session.cookie, "X-CSRF-Token": session.csrf, "Content-Type": "application/jsonl", "Content-Length": "\(body.utf8.count)"],
+                 rawBody: body)
+    }
+
+    @Test func importsAreValidatedWholeThenStoredOnceAndOnlyOnce() throws {
+        let (app, researcher, labeler, project) = try setUp()
+        #expect(try call(app.port, "POST", "/api/projects", headers: ["Cookie": labeler.cookie, "X-CSRF-Token": labeler.csrf], json: #"{"name": "x"}"#).status == 403)
+        let bad = """
+            {"prompt": "Fine line."}
+            {"prompt": "", "split": "holdout"}
+            not json
+            {"prompt": [{"role": "robot", "content": "x"}], "candidates": [{"text": 3, "model": "m"}]}
+            {"promt": "typo"}
+            """
+        let rejected = try importBody(app, researcher, project: project, bad)
+        #expect(rejected.status == 422)
+        let problems = try #require((rejected.json["error"] as? [String: Any])?["problems"] as? [[String: Any]])
+        let located = Set(problems.map { "\($0["line"] as! Int):\($0["field"] as! String)" })
+        #expect(located.isSuperset(of: ["2:prompt", "2:split", "3:", "4:prompt[0].role", "4:candidates[0].text", "5:promt", "5:prompt"]), "\(located)")
+        #expect(problems.allSatisfy { $0["file"] as? String == "prompts.jsonl" })
+        // All or nothing: the good first line was not stored either.
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM prompts") } == 0)
+
+        let first = try importBody(app, researcher, project: project, Self.validImport)
+        #expect(first.status == 200, "\(first.body)")
+        #expect(first.json["promptsCreated"] as? Int == 3 && first.json["candidatesAdded"] as? Int == 6)
+        let again = try importBody(app, researcher, project: project, Self.validImport)
+        #expect(again.json["promptsCreated"] as? Int == 0 && again.json["promptsExisting"] as? Int == 3 && again.json["candidatesAdded"] as? Int == 0)
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM candidates") } == 6)
+    }
+
+    @Test func rankingsAreCheckedAndExportedAsTRLPairsWithoutTies() throws {
+        let (app, researcher, labeler, project) = try setUp()
+        _ = try importBody(app, researcher, project: project, Self.validImport)
+        let prompt = try call(app.port, "GET", "/api/prompts/1", headers: ["Cookie": labeler.cookie])
+        let candidates = try #require(prompt.json["candidates"] as? [[String: Any]])
+        let ids = candidates.map { $0["id"] as! Int }
+        #expect(candidates.map { $0["text"] as! String }.contains("<script>alert(1)</script>"))
+        let headers = ["Cookie": labeler.cookie, "X-CSRF-Token": labeler.csrf]
+        func ranking(_ ranks: [Int], rating: Int = 5, flags: String = "[]", order: [Int]? = nil) -> String {
+            let entries = zip(ids, ranks).map { #"{"candidateId": \#($0), "rank": \#($1), "rating": \#(rating), "flags": \#(flags)}"# }
+            return #"{"entries": [\#(entries.joined(separator: ","))], "shownOrder": \#(order ?? ids.reversed()), "comment": "ok", "secondsSpent": 42.5}"#
+        }
+        let missing = try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers,
+                               json: #"{"entries": [{"candidateId": \#(ids[0]), "rank": 1}], "shownOrder": \#(ids)}"#)
+        #expect(missing.status == 400 && missing.body.contains("exactly once"))
+        #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: ranking([1, 2, 2, 3], rating: 9)).body.contains("entries[0].rating"))
+        #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: ranking([1, 2, 2, 3], flags: #"["rude"]"#)).body.contains("'rude'"))
+        #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: ranking([1, 2, 2, 3], order: [ids[0]])).body.contains("shownOrder"))
+        #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: ranking([2, 2, 3, 4])).body.contains("rank 1"))
+        let researcherRanking = try call(app.port, "POST", "/api/prompts/1/rankings", headers: ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf], json: ranking([1, 2, 2, 3]))
+        #expect(researcherRanking.status == 403)
+
+        let accepted = try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: ranking([1, 2, 2, 3], flags: #"["hallucination"]"#))
+        #expect(accepted.status == 201, "\(accepted.body)")
+        #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: ranking([1, 2, 2, 3])).status == 409)
+        let conversation = try call(app.port, "GET", "/api/prompts/2", headers: ["Cookie": labeler.cookie])
+        let conversationIDs = try #require(conversation.json["candidates"] as? [[String: Any]]).map { $0["id"] as! Int }
+        #expect(try call(app.port, "POST", "/api/prompts/2/rankings", headers: headers,
+                         json: #"{"entries": [{"candidateId": \#(conversationIDs[1]), "rank": 1}, {"candidateId": \#(conversationIDs[0]), "rank": 2}], "shownOrder": \#(conversationIDs)}"#).status == 201)
+
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons", headers: ["Cookie": labeler.cookie]).status == 403)
+        let export = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons", headers: ["Cookie": researcher.cookie])
+        #expect(export.status == 200)
+        #expect(export.header("Content-Type") == "application/jsonl")
+        let lines = export.body.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        // Ranks 1, 2, 2, 3: five pairs; the tie between the two second places is left out.
+        let textPairs = lines.filter { $0["prompt"] is String }.map { "\($0["chosen"]!)>\($0["rejected"]!):\($0["margin"]!)" }
+        #expect(Set(textPairs) == ["2, 3, 5>1, 2, 3:1", "2, 3, 5>3, 5, 7:1", "2, 3, 5><script>alert(1)</script>:2",
+                                   "1, 2, 3><script>alert(1)</script>:1", "3, 5, 7><script>alert(1)</script>:1"])
+        #expect(lines.filter { $0["prompt"] is String }.allSatisfy { $0["split"] as? String == "train" && $0["labeler_id"] as? Int == 3 })
+        let conversational = try #require(lines.first { $0["prompt"] is [Any] })
+        #expect((conversational["prompt"] as! [[String: String]]).last?["content"] == "Tell a joke.")
+        #expect((conversational["chosen"] as! [[String: String]]) == [["role": "assistant", "content": "No."]])
+        #expect(conversational["split"] as? String == "test")
+    }
+}
