@@ -17,9 +17,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run build test bench bench-http bench-train install-product-packages install-test-packages install-bench-packages clean
 
-## Build in release mode, migrate, and serve on http://$(HOST):$(PORT)/.
+## Build in release mode, migrate, load the demo, and serve on http://$(HOST):$(PORT)/.
 run: build
 	.build/release/tally migrate --database $(DATABASE)
+	.build/release/tally demo --database $(DATABASE)
 	.build/release/tally serve --database $(DATABASE) --host $(HOST) --port $(PORT)
 
 build: install-product-packages

@@ -1,4 +1,4 @@
-// Fills the status list from /health and /health/ready. textContent, never innerHTML: nothing
+// Fills the status list from /health and /health/ready, through textContent only: nothing
 // the server sends is ever parsed as markup.
 async function showStatus(url, elementId, okText) {
   const element = document.getElementById(elementId);

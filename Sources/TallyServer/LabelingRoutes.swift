@@ -30,6 +30,13 @@ struct LabelingRoutes: Sendable {
         let candidates: [Candidate]
     }
     struct RankingCreated: Encodable { let id: Int }
+    struct RankingTask: Encodable {
+        let project: Project
+        let prompt: PromptView
+        /// Prompts of the project this labeler can still rank, this one included.
+        let remaining: Int
+    }
+    struct NoTask: Encodable { let project: Project; let prompt: PromptView?; let remaining: Int }
     struct ImportProblems: Encodable { let error: Detail; struct Detail: Encodable { let code: String; let message: String; let problems: [ImportProblem]; let truncated: Bool } }
 
     func register(in router: inout Router) {
@@ -49,13 +56,10 @@ struct LabelingRoutes: Sendable {
         router.get("/api/prompts/{id}", authenticator.require(everyone) { request, _ in
             let id = try routes.identifier(request)
             guard let prompt = try routes.database.read({ try PromptRepository().find(id: id, in: $0) }) else { throw HTTPError.notFound("There is no prompt \(id).") }
-            let content: JSONValue
-            switch prompt.content {
-            case .text(let text): content = .string(text)
-            case .conversation(let turns): content = .array(turns.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
-            }
-            return try .json(PromptView(id: prompt.id, projectId: prompt.projectID, prompt: content, category: prompt.category,
-                                        split: prompt.split, candidates: prompt.candidates))
+            return try .json(Self.view(prompt, candidates: prompt.candidates))
+        })
+        router.get("/api/projects/{id}/next-ranking", authenticator.require([.labeler]) { request, signedIn in
+            try routes.nextRanking(request, labelerID: signedIn.user.id)
         })
         router.post("/api/prompts/{id}/rankings", authenticator.require([.labeler]) { request, signedIn in
             let id = try routes.identifier(request)
@@ -79,6 +83,40 @@ struct LabelingRoutes: Sendable {
             response.headers["Content-Disposition"] = "attachment; filename=\"project-\(id)-comparisons.jsonl\""
             return response
         })
+    }
+
+    /// The labeler's next ranking task in the project: a prompt with at least two candidates
+    /// that this labeler has not ranked and fewer labelers than the project's overlap have.
+    /// Candidates come in an order shuffled per labeler and prompt (seeded, so a reload shows the
+    /// same order), and the client sends back the order it showed.
+    private func nextRanking(_ request: Request, labelerID: Int) throws -> Response {
+        let projectID = try identifier(request)
+        return try database.read { database in
+            guard let project = try ProjectRepository().find(id: projectID, in: database) else { throw HTTPError.notFound("There is no project \(projectID).") }
+            let open = """
+                FROM prompts p WHERE p.project_id = ?
+                  AND (SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) >= 2
+                  AND NOT EXISTS (SELECT 1 FROM rankings r WHERE r.prompt_id = p.id AND r.labeler_id = ?)
+                  AND (SELECT count(*) FROM rankings r WHERE r.prompt_id = p.id) < ?
+                """
+            let remaining = try database.queryScalarInt("SELECT count(*) " + open, [projectID, labelerID, project.overlap]) ?? 0
+            guard let promptID = try database.queryScalarInt("SELECT p.id " + open + " ORDER BY p.id LIMIT 1", [projectID, labelerID, project.overlap]),
+                  let prompt = try PromptRepository().find(id: promptID, in: database) else {
+                return try .json(NoTask(project: project, prompt: nil, remaining: 0))
+            }
+            var generator = ShuffleGenerator(seed: UInt64(labelerID) << 32 | UInt64(promptID))
+            let shuffled = prompt.candidates.shuffled(using: &generator)
+            return try .json(RankingTask(project: project, prompt: Self.view(prompt, candidates: shuffled), remaining: remaining))
+        }
+    }
+
+    static func view(_ prompt: StoredPrompt, candidates: [Candidate]) -> PromptView {
+        let content: JSONValue
+        switch prompt.content {
+        case .text(let text): content = .string(text)
+        case .conversation(let turns): content = .array(turns.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
+        }
+        return PromptView(id: prompt.id, projectId: prompt.projectID, prompt: content, category: prompt.category, split: prompt.split, candidates: candidates)
     }
 
     private func identifier(_ request: Request) throws -> Int {
@@ -115,5 +153,18 @@ struct LabelingRoutes: Sendable {
         }
         let summary = try database.write { try importer.store(prompts, projectID: id, in: $0) }
         return try .json(summary)
+    }
+}
+
+/// SplitMix64 for the per-labeler candidate order: seeded, so the same task shows the same order.
+struct ShuffleGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

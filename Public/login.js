@@ -1,0 +1,23 @@
+// Signs in and goes to the labeling screen. The CSRF token is kept in sessionStorage: pages of
+// this origin send it with every write, pages of other sites cannot read it.
+document.getElementById("sign-in").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = document.getElementById("sign-in-error");
+  error.textContent = "";
+  try {
+    const response = await fetch("/api/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        username: document.getElementById("username").value,
+        password: document.getElementById("password").value,
+      }),
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
+    sessionStorage.setItem("csrfToken", body.csrfToken);
+    location.href = body.user.role === "labeler" ? "/label.html" : "/researcher.html";
+  } catch (failure) {
+    error.textContent = failure.message;
+  }
+});

@@ -1,0 +1,62 @@
+import Cryptography
+import Datasets
+import Foundation
+import Labeling
+import Storage
+
+/// Loads the embedded demo: a project of ranking tasks built from real public data
+/// (`Demo/self-instruct-ranking.jsonl`, see its PROVENANCE.md) and one account per role, so a
+/// fresh `make run` has work waiting. Running it again changes nothing.
+public struct DemoLoader: Sendable {
+    /// The demo accounts' password, printed at start-up. Demo accounts are for a local trial;
+    /// a real deployment creates its own with `tally user add`.
+    public static let password = "tally-demo"
+    public static let accounts: [(username: String, role: Role)] = [
+        ("demo-admin", .admin), ("demo-researcher", .researcher), ("demo-labeler", .labeler), ("demo-labeler-2", .labeler),
+    ]
+    public static let projectName = "Demo: rank Self-Instruct answers"
+    public static let dataFile = "self-instruct-ranking.jsonl"
+
+    public struct Summary: Sendable {
+        public let accountsCreated: Int
+        public let projectID: Int
+        public let imported: PromptImporter.Summary
+    }
+
+    let passwordHasher: PasswordHasher
+
+    public init(passwordHasher: PasswordHasher = PasswordHasher()) {
+        self.passwordHasher = passwordHasher
+    }
+
+    public func load(into database: DatabasePool, demoDirectory: String) throws -> Summary {
+        let path = demoDirectory + "/" + Self.dataFile
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StorageError("cannot read the demo data \(path)")
+        }
+        let prompts = try PromptImporter().parse(Array(data), fileName: Self.dataFile)
+        let users = UserRepository()
+        let missing = try database.read { database in try Self.accounts.filter { try users.find(username: $0.username, in: database) == nil } }
+        // Hash outside the transaction: 600,000 PBKDF2 rounds per password take a while.
+        let hashes = missing.map { _ in passwordHasher.hash(Self.password) }
+        return try database.write { database in
+            for (account, hash) in zip(missing, hashes) {
+                _ = try users.create(username: account.username, displayName: account.username.replacingOccurrences(of: "-", with: " ").capitalized,
+                                     role: account.role, passwordHash: hash, in: database)
+            }
+            let projects = ProjectRepository()
+            let project = try projects.all(in: database).first { $0.name == Self.projectName }
+                ?? projects.create({
+                    var project = NewProject(name: Self.projectName)
+                    project.guidelines = """
+                        Rate each answer from 1 (bad) to 7 (excellent) for how helpful, truthful and harmless it is, \
+                        flag any problem you see, then rank the answers from best to worst. Ties are allowed when two \
+                        answers are equally good. Prefer answers that follow the instruction exactly.
+                        """
+                    return project
+                }(), createdBy: nil, in: database)
+            let imported = try PromptImporter().store(prompts, projectID: project.id, in: database)
+            return Summary(accountsCreated: missing.count, projectID: project.id, imported: imported)
+        }
+    }
+}
