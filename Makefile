@@ -8,8 +8,9 @@ DATABASE ?= tally.sqlite
 
 # The system libraries the product links (see Package.swift).
 PRODUCT_PACKAGES := libsqlite3-dev libssl-dev libopenblas-dev pkg-config
-# What the tests drive besides the product: curl and openssl for the TLS tests.
-TEST_PACKAGES := curl openssl python3 python3-venv
+# What the tests drive besides the product: curl and openssl for the TLS tests, Chromium for the
+# browser test.
+TEST_PACKAGES := curl openssl python3 python3-venv chromium chromium-driver
 # What the benchmarks drive.
 BENCH_PACKAGES := wrk python3 python3-venv
 
@@ -26,15 +27,17 @@ run: build
 build: install-product-packages
 	$(SWIFT) build -c release --product tally
 
-## Build and run the whole test suite.
-test: install-product-packages install-test-packages .build-python/test/bin/python
+## Build and run the whole test suite: the Swift suites, then the browser test.
+test: install-product-packages install-test-packages .build-python/test/installed
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	.build-python/test/bin/python Tests/Browser/test_labeling.py
 
-# The test tools' Python environment: Hugging Face's code reads Tally's checkpoints (pinned).
-.build-python/test/bin/python:
+# The test tools' Python environment, pinned in Tests/requirements.txt; remade when that changes.
+.build-python/test/installed: Tests/requirements.txt
 	python3 -m venv .build-python/test
-	.build-python/test/bin/pip install --quiet transformers==5.23.0 safetensors==0.8.0 numpy==2.4.6 tokenizers==0.23.3
+	.build-python/test/bin/pip install --quiet -r Tests/requirements.txt
+	touch $@
 
 ## Every benchmark.
 bench: bench-http bench-train

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Browser test: a labeler signs in with real headless Chromium, ranks candidates by keyboard
+and by mouse (ratings clicked, answers dragged), submits, and the database holds exactly that;
+a candidate holding <script> renders as text and never runs. Takes the screenshots in
+Docs/screenshots/. Run by `make test` after the Swift suite, against a real `tally serve`.
+
+Test tooling only: Selenium drives Debian's chromium through chromium-driver.
+"""
+import json, os, socket, sqlite3, subprocess, sys, tempfile, time, urllib.request
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TALLY = os.environ.get("TALLY", os.path.join(ROOT, ".build", "debug", "tally"))
+SHOTS = os.path.join(ROOT, "Docs", "screenshots")
+passed, failed = 0, 0
+
+
+def check(condition, message):
+    global passed, failed
+    if condition:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAILED: {message}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def api(port, method, path, body=None, cookie=None, csrf=None, raw=None, content_type="application/json"):
+    data = raw.encode() if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", content_type)
+    if cookie:
+        request.add_header("Cookie", cookie)
+    if csrf:
+        request.add_header("X-CSRF-Token", csrf)
+    with urllib.request.urlopen(request) as response:
+        return response.headers, json.loads(response.read() or b"{}")
+
+
+DRAG = """
+const [source, target] = arguments;
+const data = new DataTransfer();
+source.dispatchEvent(new DragEvent('dragstart', {bubbles: true, dataTransfer: data}));
+target.dispatchEvent(new DragEvent('dragover', {bubbles: true, cancelable: true, dataTransfer: data}));
+target.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: data}));
+source.dispatchEvent(new DragEvent('dragend', {bubbles: true, dataTransfer: data}));
+"""
+
+
+def main():
+    folder = tempfile.mkdtemp(prefix="tally-browser-")
+    database = os.path.join(folder, "tally.sqlite")
+    subprocess.run([TALLY, "demo", "--database", database, "--log-level", "warning"], cwd=ROOT, check=True, capture_output=True)
+    port = free_port()
+    server = subprocess.Popen([TALLY, "serve", "--database", database, "--port", str(port), "--log-level", "warning"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = None
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        headers, session = api(port, "POST", "/api/session", {"username": "demo-researcher", "password": "tally-demo"})
+        cookie = headers["Set-Cookie"].split(";")[0]
+        _, project = api(port, "POST", "/api/projects", {"name": "Browser test", "rankingSize": 3, "flags": ["hallucination", "harmful_advice"]},
+                         cookie=cookie, csrf=session["csrfToken"])
+        lines = [
+            {"prompt": "Which answer is best?", "candidates": [
+                {"text": "<script>window.__pwned = true</script>Plain answer", "model": "evil"},
+                {"text": "<img src=x onerror=\"window.__pwned = true\"> second", "model": "evil"},
+                {"text": "A third, harmless answer.", "model": "good"}]},
+            {"prompt": [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "Pick one."}],
+             "candidates": [{"text": "one", "model": "a"}, {"text": "two", "model": "b"}, {"text": "three", "model": "c"}]},
+        ]
+        api(port, "POST", f"/api/projects/{project['id']}/imports/prompts", raw="\n".join(json.dumps(l) for l in lines),
+            cookie=cookie, csrf=session["csrfToken"], content_type="application/jsonl")
+
+        options = webdriver.ChromeOptions()
+        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1400"):
+            options.add_argument(argument)
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        wait = WebDriverWait(driver, 10)
+        driver.get(f"http://127.0.0.1:{port}/login.html")
+        driver.find_element(By.ID, "username").send_keys("demo-labeler")
+        driver.find_element(By.ID, "password").send_keys("tally-demo")
+        driver.save_screenshot(os.path.join(SHOTS, "sign-in.png"))
+        driver.find_element(By.CSS_SELECTOR, "#sign-in button").click()
+        wait.until(lambda d: d.current_url.endswith("/label.html"))
+        driver.get(f"http://127.0.0.1:{port}/label.html?project={project['id']}")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".candidate")) == 3)
+
+        # Hostile candidates render as text and never run.
+        texts = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".candidate .text")]
+        check(any("<script>window.__pwned = true</script>Plain answer" in t for t in texts), f"the <script> candidate shows as text: {texts}")
+        check(any("<img src=x" in t for t in texts), "the <img> candidate shows as text")
+        check(driver.execute_script("return window.__pwned === undefined"), "no candidate's script ran")
+        check(len(driver.find_elements(By.CSS_SELECTOR, ".candidate .text img, .candidate .text script")) == 0, "no element was made from a candidate")
+
+        # Keyboard: ratings 7, 3, 5 on the answers as shown; ranks follow (1, 3, 2); Ctrl+Enter submits.
+        cards = driver.find_elements(By.CSS_SELECTOR, ".candidate")
+        shown = [int(c.get_attribute("data-id")) for c in cards]
+        cards[0].click()
+        for key in ("7", Keys.ARROW_DOWN, "3", Keys.ARROW_DOWN, "5"):
+            driver.switch_to.active_element.send_keys(key)
+        ranks = [Select(c).first_selected_option.text for c in driver.find_elements(By.CSS_SELECTOR, ".candidate select")]
+        check(ranks == ["1", "3", "2"], f"ranks follow ratings: {ranks}")
+        driver.find_elements(By.CSS_SELECTOR, ".candidate .flags input")[0].click()
+        driver.save_screenshot(os.path.join(SHOTS, "rate-and-rank.png"))
+        driver.switch_to.active_element.send_keys(Keys.CONTROL, Keys.ENTER)
+        wait.until(lambda d: "Pick one." in d.find_element(By.ID, "prompt").text)
+
+        # Mouse: click ratings, then drag the last answer to the top: ranks become the list order.
+        cards = driver.find_elements(By.CSS_SELECTOR, ".candidate")
+        second_shown = [int(c.get_attribute("data-id")) for c in cards]
+        for card, value in zip(cards, ("4", "4", "2")):
+            card.find_element(By.CSS_SELECTOR, f".rating input[value='{value}']").click()
+        ranks = [Select(c).first_selected_option.text for c in driver.find_elements(By.CSS_SELECTOR, ".candidate select")]
+        check(ranks == ["1", "1", "3"], f"equal ratings tie: {ranks}")
+        driver.execute_script(DRAG, cards[2], cards[0])
+        order = [int(c.get_attribute("data-id")) for c in driver.find_elements(By.CSS_SELECTOR, ".candidate")]
+        check(order == [second_shown[2], second_shown[0], second_shown[1]], f"the dragged answer moved to the top: {order}")
+        driver.save_screenshot(os.path.join(SHOTS, "conversation-dragged.png"))
+        driver.find_element(By.ID, "submit").click()
+        wait.until(lambda d: d.find_element(By.ID, "empty").is_displayed())
+
+        # What the database holds.
+        connection = sqlite3.connect(database)
+        rows = connection.execute("""SELECT r.prompt_id, e.candidate_id, e.rank, e.rating, e.flags, r.shown_order
+                                     FROM rankings r JOIN ranking_entries e ON e.ranking_id = r.id ORDER BY r.id, e.rank, e.candidate_id""").fetchall()
+        first = {row[1]: (row[2], row[3]) for row in rows if json.loads(row[5]) == shown}
+        check(first == {shown[0]: (1, 7), shown[2]: (2, 5), shown[1]: (3, 3)}, f"keyboard ranking stored: {first}")
+        check(any(json.loads(row[4]) == ["hallucination"] for row in rows), "the flag was stored")
+        second = {row[1]: row[2] for row in rows if json.loads(row[5]) == second_shown}
+        check(second == {second_shown[2]: 1, second_shown[0]: 2, second_shown[1]: 3}, f"mouse ranking stored: {second}")
+        check(connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok", "database integrity")
+    finally:
+        if driver:
+            driver.quit()
+        server.terminate()
+        server.wait(timeout=15)
+    print(f"browser: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
