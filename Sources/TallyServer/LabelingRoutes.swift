@@ -17,6 +17,7 @@ import Storage
 /// | `GET /api/projects/{id}/exports/comparisons` (streamed JSONL) | admin, researcher |
 struct LabelingRoutes: Sendable {
     let database: DatabasePool
+    let submissions: GroupCommit
     let authenticator: Authenticator
     static let maximumImportBytes = 256 << 20
 
@@ -64,8 +65,9 @@ struct LabelingRoutes: Sendable {
         router.post("/api/prompts/{id}/rankings", authenticator.require([.labeler]) { request, signedIn in
             let id = try routes.identifier(request)
             let submission = try request.decodeJSON(RankingSubmission.self)
+            let labelerID = signedIn.user.id
             let rankingID = try routes.labeling {
-                try routes.database.write { try RankingRepository().submit(submission, promptID: id, labelerID: signedIn.user.id, in: $0) }
+                try routes.submissions.write { try RankingRepository().submit(submission, promptID: id, labelerID: labelerID, in: $0) }
             }
             return try .json(RankingCreated(id: rankingID), status: .created)
         })

@@ -25,12 +25,21 @@ public struct TallyApplication: Sendable {
     let options: Options
     let startedAt = Date()
     let rateLimiter = LoginRateLimiter()
+    /// Labelers' submissions share transactions (see `GroupCommit`): durable and fast.
+    let submissions: GroupCommit
 
     public init(database: DatabasePool, publicDirectory: String, logger: Logger, options: Options = Options()) throws {
         self.database = database
+        self.submissions = GroupCommit(pool: database)
         self.staticFiles = try StaticFiles(root: publicDirectory)
         self.logger = logger
         self.options = options
+    }
+
+    /// Finishes the submissions already received and refuses new ones; call after the server
+    /// has stopped and before the database closes.
+    public func stop() {
+        submissions.stop()
     }
 
     public var middleware: [Middleware] {
@@ -59,7 +68,7 @@ public struct TallyApplication: Sendable {
                 return try Response.json(EchoResponse(name: body.name, count: body.values.count, sum: body.values.reduce(0, +)))
             }
         }
-        LabelingRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
+        LabelingRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database)).register(in: &router)
         AccountRoutes(database: database, authenticator: Authenticator(database: database),
                       passwordHasher: PasswordHasher(iterations: options.passwordIterations), rateLimiter: rateLimiter,
                       sessionLifetime: options.sessionLifetime).register(in: &router)

@@ -90,6 +90,7 @@ struct Serve: ParsableCommand {
         }
         // The signal sources must live until the server stops, or no signal is ever handled.
         withExtendedLifetime(signals) { server.waitUntilStopped() }
+        application.stop()
         database.close()
         logger.info("database closed")
     }
