@@ -16,7 +16,7 @@ BENCH_PACKAGES := wrk python3 python3-venv
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run build test bench bench-http bench-train install-product-packages install-test-packages install-bench-packages clean
+.PHONY: run build test bench bench-http bench-train bench-submit install-product-packages install-test-packages install-bench-packages clean
 
 ## Build in release mode, migrate, load the demo, and serve on http://$(HOST):$(PORT)/.
 run: build
@@ -40,7 +40,12 @@ test: install-product-packages install-test-packages .build-python/test/installe
 	touch $@
 
 ## Every benchmark.
-bench: bench-http bench-train
+bench: bench-http bench-train bench-submit
+
+## Durable ranking submissions over HTTP beside raw SQLite's one-row-per-transaction ceiling.
+bench-submit: install-product-packages install-bench-packages
+	$(SWIFT) build -c release --product tally
+	python3 Benchmarks/submit/bench_submit.py
 
 ## The transformer core beside a JAX peer on the CPU; writes Benchmarks/results/train.md.
 bench-train: install-product-packages install-bench-packages .build-python/bench/bin/python

@@ -347,6 +347,30 @@ final class Connection: EventHandler, @unchecked Sendable {
             closeAfterWrite = !keepAlive
             state = .idle
             flushOutbound()
+        case .deferred(let start):
+            // The connection waits, reading nothing, until the completion hands it the response.
+            state = .handling
+            setInterest(.none)
+            deadline = 0
+            let wrapperHeaders = response.headers
+            start { [self] final in
+                loop.execute { [self] in
+                    state = .idle
+                    if closeWhenHandled { close(); return }
+                    // Headers middleware set on the placeholder (request id, security) carry over.
+                    var response = final
+                    for field in wrapperHeaders where !response.headers.contains(field.name) {
+                        response.headers.add(name: field.name, value: field.value)
+                    }
+                    if case .deferred = response.body {
+                        respond(with: Response.errorBody(status: .internalServerError, code: "internal_error",
+                                                         message: "A deferred response completed with another deferred response."), to: head)
+                    } else {
+                        respond(with: response, to: head)
+                    }
+                    if case .idle = state { resumeReading(); process() }
+                }
+            }
         case .stream(let produce):
             // HTTP/1.0 has no chunked coding: its stream ends when the connection closes.
             let chunked = head.version == .http11

@@ -17,6 +17,9 @@ extension ResponseBodyWriter {
 public enum ResponseBody: Sendable {
     case bytes([UInt8])
     case stream(@Sendable (any ResponseBodyWriter) throws -> Void)
+    /// The answer comes later, from whoever calls the completion (once) with the real response:
+    /// no thread waits meanwhile. For work that completes elsewhere, such as a group commit.
+    case deferred(@Sendable (@escaping @Sendable (Response) -> Void) -> Void)
 }
 
 /// An HTTP response as a handler returns it.
@@ -43,6 +46,11 @@ public struct Response: Sendable {
     public static func stream(contentType: String, status: HTTPStatus = .ok,
                               _ produce: @escaping @Sendable (any ResponseBodyWriter) throws -> Void) -> Response {
         Response(status: status, headers: HTTPHeaders([("Content-Type", contentType)]), body: .stream(produce))
+    }
+
+    /// A response given later by calling the completion `start` receives.
+    public static func deferred(_ start: @escaping @Sendable (@escaping @Sendable (Response) -> Void) -> Void) -> Response {
+        Response(body: .deferred(start))
     }
 
     /// A Server-Sent Events stream (text/event-stream); caches and proxies are told not to buffer it.

@@ -23,11 +23,18 @@ public struct RankingSubmission: Sendable, Decodable {
 public struct RankingRepository: Sendable {
     public init() {}
 
-    /// Checks the submission against the prompt and its project, then stores it; returns its id.
-    /// Every candidate of the prompt must be ranked exactly once, ranks run from 1 to at most the
-    /// number of candidates (ties share a rank), ratings lie on the project's scale, flags are the
-    /// project's, and the shown order is a permutation of the candidates.
-    public func submit(_ submission: RankingSubmission, promptID: Int, labelerID: Int, in database: Database) throws -> Int {
+    /// A submission checked against its prompt and project, ready to store.
+    public struct CheckedRanking: Sendable {
+        let submission: RankingSubmission
+        let promptID: Int
+    }
+
+    /// Checks the submission against the prompt and its project (on any connection: a reader
+    /// will do, so the checks run in parallel outside the writer). Every candidate of the prompt
+    /// must be ranked exactly once, ranks run from 1 to at most the number of candidates (ties
+    /// share a rank), ratings lie on the project's scale, flags are the project's, and the shown
+    /// order is a permutation of the candidates.
+    public func check(_ submission: RankingSubmission, promptID: Int, in database: Database) throws -> CheckedRanking {
         guard let prompt = try PromptRepository().find(id: promptID, in: database) else {
             throw LabelingError("there is no prompt \(promptID)", kind: .notFound)
         }
@@ -58,13 +65,20 @@ public struct RankingRepository: Sendable {
         if let seconds = submission.secondsSpent, !(seconds >= 0 && seconds.isFinite) {
             throw LabelingError("field 'secondsSpent' must be zero or more")
         }
+        return CheckedRanking(submission: submission, promptID: promptID)
+    }
+
+    /// Stores a checked ranking on the writer; returns its id. A second ranking of the same
+    /// prompt by the same labeler is a conflict.
+    public func store(_ checked: CheckedRanking, labelerID: Int, in database: Database) throws -> Int {
+        let submission = checked.submission
         let shownOrder = JSONWriter.string(.array(submission.shownOrder.map { .integer(Int64($0)) }))
         do {
             try database.execute(
                 "INSERT INTO rankings (prompt_id, labeler_id, none_acceptable, comment, shown_order, seconds_spent) VALUES (?, ?, ?, ?, ?, ?)",
-                [promptID, labelerID, submission.noneAcceptable ?? false, submission.comment ?? "", shownOrder, submission.secondsSpent])
+                [checked.promptID, labelerID, submission.noneAcceptable ?? false, submission.comment ?? "", shownOrder, submission.secondsSpent])
         } catch let error as DatabaseError where error.isUniqueViolation {
-            throw LabelingError("you have ranked prompt \(promptID) already", kind: .conflict)
+            throw LabelingError("you have ranked prompt \(checked.promptID) already", kind: .conflict)
         }
         let rankingID = Int(database.lastInsertRowID)
         for entry in submission.entries {
@@ -73,6 +87,11 @@ public struct RankingRepository: Sendable {
                                   JSONWriter.string(.array((entry.flags ?? []).map { .string($0) }))])
         }
         return rankingID
+    }
+
+    /// Checks and stores in one go, on the writer.
+    public func submit(_ submission: RankingSubmission, promptID: Int, labelerID: Int, in database: Database) throws -> Int {
+        try store(check(submission, promptID: promptID, in: database), labelerID: labelerID, in: database)
     }
 }
 

@@ -49,14 +49,17 @@ public struct SessionRepository: Sendable {
         return Int(database.lastInsertRowID)
     }
 
-    /// The user of an unrevoked API token; records its use.
-    public func findAPIToken(tokenHash: String, in database: Database) throws -> (tokenID: Int, user: User)? {
+    /// The user of an unrevoked API token, and whether its last recorded use is over a minute
+    /// old (so the caller records this one; recording every use would cost a durable write per
+    /// request).
+    public func findAPIToken(tokenHash: String, in database: Database) throws -> (tokenID: Int, user: User, useIsStale: Bool)? {
         guard let row = try database.queryOne("""
-            SELECT t.id AS token_id, u.id, u.username, u.display_name, u.role, u.status, u.labeler_group, u.created_at
+            SELECT t.id AS token_id, u.id, u.username, u.display_name, u.role, u.status, u.labeler_group, u.created_at,
+                   (t.last_used_at IS NULL OR t.last_used_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds')) AS stale
             FROM api_tokens t JOIN users u ON u.id = t.user_id
             WHERE t.token_hash = ? AND t.revoked_at IS NULL
             """, [tokenHash]) else { return nil }
-        return (try row.int("token_id"), try User(row: row))
+        return (try row.int("token_id"), try User(row: row), try row.int("stale") == 1)
     }
 
     public func touchAPIToken(id: Int, in database: Database) throws {

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Commits many small writes together without weakening durability.
@@ -13,8 +14,12 @@ public final class GroupCommit: @unchecked Sendable {
     private final class Job {
         let body: (Database) throws -> Void
         var error: (any Error)?
-        var finished = false
-        init(_ body: @escaping (Database) throws -> Void) { self.body = body }
+        /// Called on the committing thread once the job's transaction has committed (or failed).
+        let finish: ((any Error)?) -> Void
+        init(_ body: @escaping (Database) throws -> Void, finish: @escaping ((any Error)?) -> Void) {
+            self.body = body
+            self.finish = finish
+        }
     }
 
     private let pool: DatabasePool
@@ -38,19 +43,34 @@ public final class GroupCommit: @unchecked Sendable {
     /// Runs `body` in the next group transaction and returns once that transaction is durable.
     /// `body`'s error rolls back its own changes only, and is rethrown here.
     public func write<T>(_ body: @escaping (Database) throws -> T) throws -> T {
-        var result: T?
-        let job = Job { database in result = try body(database) }
+        // Each caller sleeps on its own semaphore, so a commit wakes exactly the callers it finished.
+        let finished = DispatchSemaphore(value: 0)
+        var outcome: Result<T, any Error>?
+        write(body) { result in
+            outcome = result
+            finished.signal()
+        }
+        finished.wait()
+        return try outcome!.get()
+    }
+
+    /// Hands `body` to the next group transaction and returns at once; `completion` gets its
+    /// result on the committing thread once that transaction is durable (or has failed). No
+    /// thread waits meanwhile: this is what an event-loop server wants.
+    public func write<T>(_ body: @escaping (Database) throws -> T, completion: @escaping (Result<T, any Error>) -> Void) {
+        var value: T?
+        let job = Job({ database in value = try body(database) }, finish: { error in
+            if let error { completion(.failure(error)) } else { completion(.success(value!)) }
+        })
         condition.lock()
         guard !stopped else {
             condition.unlock()
-            throw StorageError("the database is closing")
+            completion(.failure(StorageError("the database is closing")))
+            return
         }
         waiting.append(job)
-        condition.broadcast()
-        while !job.finished { condition.wait() }
+        condition.signal()
         condition.unlock()
-        if let error = job.error { throw error }
-        return result!
     }
 
     /// Finishes the writes already handed in, then refuses new ones.
@@ -76,11 +96,10 @@ public final class GroupCommit: @unchecked Sendable {
             commit(batch)
 
             condition.lock()
-            for job in batch { job.finished = true }
             transactionCount += 1
             writeCount += batch.count
-            condition.broadcast()
             condition.unlock()
+            for job in batch { job.finish(job.error) }
         }
     }
 

@@ -34,10 +34,10 @@ public struct Authenticator: Sendable {
                 throw HTTPError.unauthorized("The Authorization header must be 'Bearer <API token>'.")
             }
             let hash = SHA256.hexDigest(String(parts[1]))
-            guard let (tokenID, user) = try database.read({ try sessions.findAPIToken(tokenHash: hash, in: $0) }) else {
+            guard let (tokenID, user, useIsStale) = try database.read({ try sessions.findAPIToken(tokenHash: hash, in: $0) }) else {
                 throw HTTPError.unauthorized("The API token is unknown or revoked.")
             }
-            try database.write { try sessions.touchAPIToken(id: tokenID, in: $0) }
+            if useIsStale { try database.write { try sessions.touchAPIToken(id: tokenID, in: $0) } }
             return SignedInUser(user: user, session: nil)
         }
         guard let token = request.cookies[Self.cookieName], !token.isEmpty else { return nil }

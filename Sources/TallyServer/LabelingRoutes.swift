@@ -62,14 +62,26 @@ struct LabelingRoutes: Sendable {
         router.get("/api/projects/{id}/next-ranking", authenticator.require([.labeler]) { request, signedIn in
             try routes.nextRanking(request, labelerID: signedIn.user.id)
         })
-        router.post("/api/prompts/{id}/rankings", authenticator.require([.labeler]) { request, signedIn in
+        // Runs on the event loop (short reads only) and answers when the group commit has made
+        // the ranking durable, so no thread waits for the disk.
+        router.post("/api/prompts/{id}/rankings", mayBlock: false, authenticator.require([.labeler]) { request, signedIn in
             let id = try routes.identifier(request)
             let submission = try request.decodeJSON(RankingSubmission.self)
             let labelerID = signedIn.user.id
-            let rankingID = try routes.labeling {
-                try routes.submissions.write { try RankingRepository().submit(submission, promptID: id, labelerID: labelerID, in: $0) }
+            let checked = try routes.labeling { try routes.database.read { try RankingRepository().check(submission, promptID: id, in: $0) } }
+            let submissions = routes.submissions
+            return .deferred { respond in
+                submissions.write({ try RankingRepository().store(checked, labelerID: labelerID, in: $0) }) { result in
+                    do {
+                        let rankingID = try routes.labeling { try result.get() }
+                        respond(try .json(RankingCreated(id: rankingID), status: .created))
+                    } catch let error as HTTPError {
+                        respond(error.response)
+                    } catch {
+                        respond(HTTPError(.internalServerError, code: "internal_error", message: "The ranking could not be stored: \(error)").response)
+                    }
+                }
             }
-            return try .json(RankingCreated(id: rankingID), status: .created)
         })
         router.get("/api/projects/{id}/exports/comparisons", authenticator.require([.admin, .researcher]) { request, _ in
             let id = try routes.identifier(request)
