@@ -100,38 +100,73 @@ public struct StoredRanking: Sendable {
     public struct Entry: Sendable {
         public let candidateID: Int
         public let text: String
+        public let modelName: String
         public let rank: Int
+        public let rating: Int?
+        public let flagsJSON: String
     }
 
     public let id: Int
     public let labelerID: Int
+    public let labelerGroup: String
     public let promptID: Int
     public let content: PromptContent
     public let split: String
     public let entries: [Entry]
+    public let shownOrderJSON: String
+    public let noneAcceptable: Bool
+    public let comment: String
+    public let secondsSpent: Double?
+    public let submittedAt: String
+}
+
+/// Which rankings an export takes. Every field is optional; `until` bounds the snapshot, so an
+/// export and its manifest made with the same filter describe the same rankings.
+public struct RankingFilter: Sendable, Equatable, Codable {
+    public var split: String?
+    public var labelerGroup: String?
+    /// Submitted at or after this ISO 8601 time.
+    public var since: String?
+    /// Submitted before this ISO 8601 time.
+    public var until: String?
+
+    public init(split: String? = nil, labelerGroup: String? = nil, since: String? = nil, until: String? = nil) {
+        (self.split, self.labelerGroup, self.since, self.until) = (split, labelerGroup, since, until)
+    }
 }
 
 extension RankingRepository {
-    /// Calls `body` with each ranking of the project in id order, reading a page at a time so an
-    /// export of millions runs in constant memory.
-    public func forEachRanking(projectID: Int, in database: Database, _ body: (StoredRanking) throws -> Void) throws {
+    /// Calls `body` with each ranking of the project that passes `filter`, in id order, reading a
+    /// page at a time so an export of millions runs in constant memory.
+    public func forEachRanking(projectID: Int, filter: RankingFilter = RankingFilter(), in database: Database,
+                               _ body: (StoredRanking) throws -> Void) throws {
         var after = 0
         while true {
             let page = try database.query("""
-                SELECT r.id, r.labeler_id, r.prompt_id, p.kind, p.content, p.split
-                FROM rankings r JOIN prompts p ON p.id = r.prompt_id
-                WHERE p.project_id = ? AND r.id > ? ORDER BY r.id LIMIT 500
-                """, [projectID, after])
+                SELECT r.id, r.labeler_id, u.labeler_group, r.prompt_id, p.kind, p.content, p.split, r.shown_order, r.none_acceptable,
+                       r.comment, r.seconds_spent, r.submitted_at
+                FROM rankings r JOIN prompts p ON p.id = r.prompt_id JOIN users u ON u.id = r.labeler_id
+                WHERE p.project_id = ? AND r.id > ?
+                  AND (?3 IS NULL OR p.split = ?3) AND (?4 IS NULL OR u.labeler_group = ?4)
+                  AND (?5 IS NULL OR r.submitted_at >= ?5) AND (?6 IS NULL OR r.submitted_at < ?6)
+                ORDER BY r.id LIMIT 500
+                """, [projectID, after, filter.split, filter.labelerGroup, filter.since, filter.until])
             if page.isEmpty { return }
             for row in page {
                 let id = try row.int("id")
                 let entries = try database.query("""
-                    SELECT e.candidate_id, e.rank, c.text FROM ranking_entries e JOIN candidates c ON c.id = e.candidate_id
-                    WHERE e.ranking_id = ? ORDER BY e.rank, e.candidate_id
-                    """, [id]).map { StoredRanking.Entry(candidateID: try $0.int("candidate_id"), text: try $0.string("text"), rank: try $0.int("rank")) }
-                try body(StoredRanking(id: id, labelerID: try row.int("labeler_id"), promptID: try row.int("prompt_id"),
-                                       content: try PromptContent.fromStorage(kind: try row.string("kind"), content: try row.string("content")),
-                                       split: try row.string("split"), entries: entries))
+                    SELECT e.candidate_id, e.rank, e.rating, e.flags, c.text, c.model_name FROM ranking_entries e
+                    JOIN candidates c ON c.id = e.candidate_id WHERE e.ranking_id = ? ORDER BY e.rank, e.candidate_id
+                    """, [id]).map {
+                        StoredRanking.Entry(candidateID: try $0.int("candidate_id"), text: try $0.string("text"), modelName: try $0.string("model_name"),
+                                            rank: try $0.int("rank"), rating: $0.optionalInt("rating"), flagsJSON: try $0.string("flags"))
+                    }
+                try body(StoredRanking(
+                    id: id, labelerID: try row.int("labeler_id"), labelerGroup: try row.string("labeler_group"), promptID: try row.int("prompt_id"),
+                    content: try PromptContent.fromStorage(kind: try row.string("kind"), content: try row.string("content")),
+                    split: try row.string("split"), entries: entries, shownOrderJSON: try row.string("shown_order"),
+                    noneAcceptable: try row.int("none_acceptable") == 1, comment: try row.string("comment"),
+                    secondsSpent: row.optionalDouble("seconds_spent"), submittedAt: try row.string("submitted_at")))
                 after = id
             }
         }

@@ -83,19 +83,25 @@ struct LabelingRoutes: Sendable {
                 }
             }
         })
-        router.get("/api/projects/{id}/exports/comparisons", authenticator.require([.admin, .researcher]) { request, _ in
-            let id = try routes.identifier(request)
-            guard try routes.database.read({ try ProjectRepository().find(id: id, in: $0) }) != nil else { throw HTTPError.notFound("There is no project \(id).") }
+        router.get("/api/projects/{id}/exports/{format}", authenticator.require([.admin, .researcher]) { request, _ in
+            let (id, format, filter, tiesOnly) = try routes.exportRequest(request)
             let database = routes.database
-            var response = Response.stream(contentType: "application/jsonl") { writer in
+            var response = Response.stream(contentType: format.contentType) { writer in
                 // One read transaction: the export is one consistent snapshot, and labelers'
                 // submissions go on meanwhile (WAL).
                 try database.read { database in
-                    _ = try ComparisonExporter().export(projectID: id, from: database) { try writer.write($0) }
+                    _ = try RankingExporter().export(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly, from: database) { try writer.write($0) }
                 }
             }
-            response.headers["Content-Disposition"] = "attachment; filename=\"project-\(id)-comparisons.jsonl\""
+            response.headers["Content-Disposition"] = "attachment; filename=\"project-\(id)-\(format.rawValue)\(tiesOnly ? "-ties" : "").\(format.fileExtension)\""
             return response
+        })
+        router.get("/api/projects/{id}/exports/{format}/manifest", authenticator.require([.admin, .researcher]) { request, _ in
+            let (id, format, filter, tiesOnly) = try routes.exportRequest(request)
+            let manifest = try routes.database.read { database in
+                try RankingExporter().export(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly, from: database) { _ in }
+            }
+            return try .json(manifest)
         })
     }
 
@@ -131,6 +137,38 @@ struct LabelingRoutes: Sendable {
         case .conversation(let turns): content = .array(turns.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
         }
         return PromptView(id: prompt.id, projectId: prompt.projectID, prompt: content, category: prompt.category, split: prompt.split, candidates: candidates)
+    }
+
+    /// The project, format and filter of an export request. Without `until`, the filter is bound
+    /// to now, and the manifest echoes it: repeating the request with that `until` gives the same
+    /// bytes, whatever was submitted since.
+    private func exportRequest(_ request: Request) throws -> (Int, ExportFormat, RankingFilter, Bool) {
+        let id = try identifier(request)
+        guard let name = request.pathParameters["format"], let format = ExportFormat(rawValue: name) else {
+            throw HTTPError.notFound("There is no export format '\(request.pathParameters["format"] ?? "")'; use \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        guard try database.read({ try ProjectRepository().find(id: id, in: $0) }) != nil else { throw HTTPError.notFound("There is no project \(id).") }
+        var filter = RankingFilter()
+        if let split = request.queryValue("split") {
+            guard DataSplit(rawValue: split) != nil else { throw HTTPError.badRequest("The query parameter 'split' must be train, validation or test.", code: "invalid_query") }
+            filter.split = split
+        }
+        if let group = request.queryValue("group") {
+            guard LabelerGroup(rawValue: group) != nil else { throw HTTPError.badRequest("The query parameter 'group' must be training or held_out.", code: "invalid_query") }
+            filter.labelerGroup = group
+        }
+        for (name, keyPath) in [("since", \RankingFilter.since), ("until", \RankingFilter.until)] {
+            guard let value = request.queryValue(name) else { continue }
+            guard let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(value)) ?? (try? Date.ISO8601FormatStyle().parse(value)) else {
+                throw HTTPError.badRequest("The query parameter '\(name)' must be an ISO 8601 time such as 2026-01-31T00:00:00Z.", code: "invalid_query")
+            }
+            // Written as the database writes times (milliseconds, Z), so they compare as text.
+            filter[keyPath: keyPath] = date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        }
+        if filter.until == nil { filter.until = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)) }
+        let ties = request.queryValue("ties")
+        guard ties == nil || ties == "only" else { throw HTTPError.badRequest("The query parameter 'ties' may only be 'only'.", code: "invalid_query") }
+        return (id, format, filter, ties == "only")
     }
 
     private func identifier(_ request: Request) throws -> Int {

@@ -70,6 +70,7 @@ func call(_ port: Int, _ method: String, _ path: String, headers: [String: Strin
     var request = "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
     for (name, value) in headers { request += "\(name): \(value)\r\n" }
     if let json { request += "Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n" }
+    if let rawBody, headers["Content-Length"] == nil { request += "Content-Length: \(rawBody.utf8.count)\r\n" }
     request += "\r\n" + (json ?? rawBody ?? "")
     let bytes = Array(request.utf8)
     _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }

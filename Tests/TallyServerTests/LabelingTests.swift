@@ -1,3 +1,4 @@
+import Cryptography
 import Foundation
 import Testing
 @testable import TallyServer
@@ -100,5 +101,66 @@ struct LabelingTests {
         #expect((conversational["prompt"] as! [[String: String]]).last?["content"] == "Tell a joke.")
         #expect((conversational["chosen"] as! [[String: String]]) == [["role": "assistant", "content": "No."]])
         #expect(conversational["split"] as? String == "test")
+    }
+}
+
+@Suite("Export formats, filters and manifests over HTTP", .serialized)
+struct ExportTests {
+    @Test func everyFormatWithFiltersAndAManifestThatMatchesTheDownload() throws {
+        let app = try TallyTestServer()
+        let researcher = try signIn(app.port, "rita"), labeler = try signIn(app.port, "lena")
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf],
+                                            json: #"{"name": "Exports", "rankingSize": 3}"#).json["id"] as? Int)
+        let body = """
+            {"prompt": "Say \\"hi\\", politely.", "split": "train", "candidates": [{"text": "Hi, there", "model": "a"}, {"text": "Hello", "model": "b"}, {"text": "yo", "model": "c"}]}
+            {"prompt": [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "Pick one."}], "split": "test", "candidates": [{"text": "one", "model": "a"}, {"text": "two", "model": "b"}]}
+            """
+        _ = try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf], rawBody: body)
+        let headers = ["Cookie": labeler.cookie, "X-CSRF-Token": labeler.csrf]
+        // Prompt 1: "Hi, there" 1, "Hello" 1 (a tie), "yo" 3; prompt 2: "two" over "one".
+        #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers,
+                         json: #"{"entries": [{"candidateId": 1, "rank": 1, "rating": 6, "flags": ["hallucination", "expresses_opinion"]}, {"candidateId": 2, "rank": 1, "rating": 6}, {"candidateId": 3, "rank": 3, "rating": 2}], "shownOrder": [3, 1, 2], "secondsSpent": 30}"#).status == 201)
+        #expect(try call(app.port, "POST", "/api/prompts/2/rankings", headers: headers,
+                         json: #"{"entries": [{"candidateId": 4, "rank": 2}, {"candidateId": 5, "rank": 1}], "shownOrder": [4, 5]}"#).status == 201)
+        let cookie = ["Cookie": researcher.cookie]
+        func lines(_ path: String) throws -> [[String: Any]] {
+            try call(app.port, "GET", path, headers: cookie).body.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        }
+
+        let hh = try lines("/api/projects/\(project)/exports/hh-rlhf")
+        #expect(hh.count == 3)
+        #expect(hh.contains { $0["chosen"] as? String == "\n\nHuman: Say \"hi\", politely.\n\nAssistant: Hi, there" && $0["rejected"] as? String == "\n\nHuman: Say \"hi\", politely.\n\nAssistant: yo" })
+        #expect(hh.contains { $0["chosen"] as? String == "\n\nHuman: Hello\n\nAssistant: Hi!\n\nHuman: Pick one.\n\nAssistant: two" })
+
+        let ties = try lines("/api/projects/\(project)/exports/comparisons?ties=only")
+        #expect(ties.count == 1 && ties[0]["margin"] as? Int == 0)
+        let testOnly = try lines("/api/projects/\(project)/exports/comparisons?split=test")
+        #expect(testOnly.count == 1 && testOnly[0]["split"] as? String == "test")
+        #expect(try lines("/api/projects/\(project)/exports/comparisons?group=held_out").isEmpty)
+        #expect(try lines("/api/projects/\(project)/exports/comparisons?until=2000-01-01T00:00:00Z").isEmpty)
+
+        let raw = try lines("/api/projects/\(project)/exports/rankings")
+        #expect(raw.count == 2)
+        let first = try #require(raw.first { $0["prompt_id"] as? Int == 1 })
+        #expect(first["shown_order"] as? [Int] == [3, 1, 2] && first["seconds_spent"] as? Double == 30 && first["labeler_group"] as? String == "training")
+        #expect((first["candidates"] as? [[String: Any]])?.first?["flags"] as? [String] == ["hallucination", "expresses_opinion"])
+
+        let csv = try call(app.port, "GET", "/api/projects/\(project)/exports/ratings-csv", headers: cookie)
+        #expect(csv.header("Content-Type") == "text/csv; charset=utf-8")
+        let rows = csv.body.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(rows.count == 6)
+        #expect(rows[0].hasPrefix("ranking_id,prompt_id,candidate_id,model"))
+        #expect(rows.contains { $0.contains(",1,6,hallucination;expresses_opinion,train,") })
+
+        // The manifest describes exactly the bytes of the same request.
+        let manifest = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons/manifest", headers: cookie).json
+        let until = try #require((manifest["filter"] as? [String: Any])?["until"] as? String)
+        let download = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?until=\(until)", headers: cookie)
+        #expect(manifest["sha256"] as? String == SHA256.hexDigest(download.body))
+        #expect(manifest["records"] as? Int == 3 && manifest["rankings"] as? Int == 2 && manifest["schemaVersion"] as? Int == 1)
+
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/parquet", headers: cookie).status == 404)
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?split=dev", headers: cookie).status == 400)
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?since=yesterday", headers: cookie).status == 400)
     }
 }
