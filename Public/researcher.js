@@ -20,11 +20,13 @@ async function start() {
       cell.textContent = String(value);
       row.append(cell);
     }
-    const link = document.createElement("a");
-    link.href = `/api/projects/${project.id}/exports/comparisons`;
-    link.textContent = "Comparisons (TRL, JSONL)";
     const cell = document.createElement("td");
-    cell.append(link);
+    for (const [format, label] of [["comparisons", "TRL comparisons"], ["hh-rlhf", "HH-RLHF"], ["rankings", "raw rankings"], ["ratings-csv", "ratings CSV"]]) {
+      const link = document.createElement("a");
+      link.href = `/api/projects/${project.id}/exports/${format}`;
+      link.textContent = label;
+      cell.append(link, document.createTextNode(" "));
+    }
     row.append(cell);
     rows.append(row);
   }
