@@ -49,6 +49,30 @@ struct CommandLineTests {
         return directory + "/tally.sqlite"
     }
 
+    /// Starts `tally serve` on a free port over `database`; returns the process and the port its
+    /// banner line names.
+    static func startServing(database: String, logLevel: String = "warning") throws -> (Process, Int) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["serve", "--database", database, "--port", "0", "--log-level", logLevel]
+        process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var banner = ""
+        while !banner.contains("\n") {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            banner += String(decoding: data, as: UTF8.self)
+        }
+        guard let port = banner.split(separator: ":").dropFirst(2).first.flatMap({ Int($0.prefix { $0.isNumber }) }) else {
+            process.terminate()
+            throw CocoaError(.fileReadCorruptFile)
+        }
+        return (process, port)
+    }
+
     @Test func migrateThenStatus() throws {
         let database = try Self.temporaryDatabase()
         let pending = try Self.tally(["migrate", "--status", "--database", database])
@@ -99,24 +123,8 @@ struct CommandLineTests {
 
     @Test func serveAnswersOverSocketsAndStopsGracefullyOnSIGTERM() throws {
         let database = try Self.temporaryDatabase()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["serve", "--database", database, "--port", "0", "--log-level", "warning"]
-        process.currentDirectoryURL = URL(fileURLWithPath: Self.packageRoot)
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let (process, port) = try Self.startServing(database: database)
         defer { if process.isRunning { process.terminate() } }
-
-        // The banner line names the port the system picked.
-        var banner = ""
-        while !banner.contains("\n") {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            banner += String(decoding: data, as: UTF8.self)
-        }
-        let port = try #require(banner.split(separator: ":").dropFirst(2).first.flatMap { Int($0.prefix { $0.isNumber }) })
 
         let health = try call(port, "GET", "/health/ready")
         #expect(health.status == 200)

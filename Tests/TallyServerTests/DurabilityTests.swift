@@ -33,22 +33,8 @@ struct DurabilityTests {
                 .map { (try $0.int("id"), try $0.string("candidates").split(separator: ",").map { Int($0)! }) }
         }
 
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: CommandLineTests.executable)
-        server.arguments = ["serve", "--database", databasePath, "--port", "0", "--log-level", "error"]
-        server.currentDirectoryURL = URL(fileURLWithPath: CommandLineTests.packageRoot)
-        let output = Pipe()
-        server.standardOutput = output
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let (server, port) = try CommandLineTests.startServing(database: databasePath, logLevel: "error")
         defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
-        var banner = ""
-        while !banner.contains("\n") {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            banner += String(decoding: data, as: UTF8.self)
-        }
-        let port = try #require(banner.split(separator: ":").dropFirst(2).first.flatMap { Int($0.prefix { $0.isNumber }) })
 
         let acknowledged = Locked<[Int]>([])
         let stop = Locked<Bool>(false)
