@@ -9,6 +9,7 @@ public struct Router: Sendable {
 
     private struct Route: Sendable {
         let method: HTTPMethod
+        let path: String
         let pattern: [PatternSegment]
         let maxBodyBytes: Int?
         let mayBlock: Bool
@@ -34,7 +35,7 @@ public struct Router: Sendable {
             return .literal(String(segment))
         }
         precondition(!routes.contains { $0.method == method && $0.pattern == segments }, "route \(method.rawValue) \(pattern) added twice")
-        routes.append(Route(method: method, pattern: segments, maxBodyBytes: maxBodyBytes, mayBlock: mayBlock, handler: handler))
+        routes.append(Route(method: method, path: pattern, pattern: segments, maxBodyBytes: maxBodyBytes, mayBlock: mayBlock, handler: handler))
     }
 
     public mutating func get(_ pattern: String, mayBlock: Bool = true, _ handler: @escaping Handler) {
@@ -48,6 +49,9 @@ public struct Router: Sendable {
     }
     public mutating func patch(_ pattern: String, _ handler: @escaping Handler) { add(.patch, pattern, handler) }
     public mutating func delete(_ pattern: String, _ handler: @escaping Handler) { add(.delete, pattern, handler) }
+
+    /// Every route as (method, pattern), in the order added: for documentation checks.
+    public var routeList: [(method: HTTPMethod, pattern: String)] { routes.map { ($0.method, $0.path) } }
 
     /// The body limit of the route a request head will reach, if that route sets one.
     func maxBodyBytes(method: HTTPMethod, pathSegments: [String]) -> Int? {
