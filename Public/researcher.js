@@ -1,6 +1,17 @@
-// The researcher's project list with the comparisons export of each (a plain link: a GET needs
-// no CSRF token). Text from the server goes through textContent only.
+// The researcher's view: each project's counts and exports (plain links: a GET needs no CSRF
+// token), each labeler's output, and rankings per day. Text from the server goes through
+// textContent only.
 "use strict";
+
+function tableRow(values) {
+  const row = document.createElement("tr");
+  for (const value of values) {
+    const cell = document.createElement("td");
+    cell.textContent = String(value);
+    row.append(cell);
+  }
+  return row;
+}
 
 async function start() {
   const session = await fetch("/api/session");
@@ -14,11 +25,14 @@ async function start() {
   if (!response.ok) throw new Error(body.error.message);
   const rows = document.querySelector("#projects tbody");
   for (const project of body.projects) {
-    const row = document.createElement("tr");
-    for (const value of [project.name, project.rankingSize, project.overlap]) {
-      const cell = document.createElement("td");
-      cell.textContent = String(value);
-      row.append(cell);
+    const statistics = await (await fetch(`/api/projects/${project.id}/statistics`)).json();
+    const row = tableRow([project.name, statistics.prompts, statistics.rankings, statistics.promptsOpen, statistics.promptsComplete]);
+    for (const labeler of statistics.labelers) {
+      document.querySelector("#labelers tbody").append(tableRow([project.name, labeler.username, labeler.labelerGroup, labeler.rankings,
+        labeler.averageSeconds === null ? "–" : labeler.averageSeconds.toFixed(1), labeler.lastSubmittedAt || "–"]));
+    }
+    for (const day of statistics.rankingsPerDay) {
+      document.querySelector("#days tbody").append(tableRow([project.name, day.day, day.rankings]));
     }
     const cell = document.createElement("td");
     for (const [format, label] of [["comparisons", "TRL comparisons"], ["hh-rlhf", "HH-RLHF"], ["rankings", "raw rankings"], ["ratings-csv", "ratings CSV"]]) {

@@ -59,6 +59,13 @@ struct LabelingRoutes: Sendable {
             guard let prompt = try routes.database.read({ try PromptRepository().find(id: id, in: $0) }) else { throw HTTPError.notFound("There is no prompt \(id).") }
             return try .json(Self.view(prompt, candidates: prompt.candidates))
         })
+        router.get("/api/projects/{id}/statistics", authenticator.require([.admin, .researcher]) { request, _ in
+            let id = try routes.identifier(request)
+            guard let statistics = try routes.database.read({ try ProjectStatistics.compute(projectID: id, in: $0) }) else {
+                throw HTTPError.notFound("There is no project \(id).")
+            }
+            return try .json(statistics)
+        })
         router.get("/api/projects/{id}/next-ranking", authenticator.require([.labeler]) { request, signedIn in
             try routes.nextRanking(request, labelerID: signedIn.user.id)
         })

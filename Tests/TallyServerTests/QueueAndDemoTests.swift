@@ -59,3 +59,30 @@ struct QueueAndDemoTests {
         }
     }
 }
+
+@Suite("Project statistics over HTTP", .serialized)
+struct StatisticsTests {
+    @Test func countsRankingsPerDayAndPerLabeler() throws {
+        let app = try TallyTestServer()
+        let project = try DemoLoader(passwordHasher: .init(iterations: 1000))
+            .load(into: app.database, demoDirectory: QueueAndDemoTests.root.appendingPathComponent("Demo").path).projectID
+        let lena = try signIn(app.port, "lena")
+        for _ in 0..<3 {
+            let task = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
+            let prompt = try #require(task.json["prompt"] as? [String: Any])
+            let ids = try #require(prompt["candidates"] as? [[String: Any]]).map { $0["id"] as! Int }
+            let entries = ids.enumerated().map { #"{"candidateId": \#($1), "rank": \#($0 + 1)}"# }.joined(separator: ",")
+            #expect(try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/rankings", headers: ["Cookie": lena.cookie, "X-CSRF-Token": lena.csrf],
+                             json: #"{"entries": [\#(entries)], "shownOrder": \#(ids), "secondsSpent": 20}"#).status == 201)
+        }
+        let rita = try signIn(app.port, "rita")
+        let statistics = try call(app.port, "GET", "/api/projects/\(project)/statistics", headers: ["Cookie": rita.cookie])
+        #expect(statistics.status == 200)
+        #expect(statistics.json["prompts"] as? Int == 60 && statistics.json["candidates"] as? Int == 240 && statistics.json["rankings"] as? Int == 3)
+        #expect(statistics.json["promptsComplete"] as? Int == 3 && statistics.json["promptsOpen"] as? Int == 57)
+        #expect((statistics.json["rankingsPerDay"] as? [[String: Any]])?.first?["rankings"] as? Int == 3)
+        let labeler = try #require((statistics.json["labelers"] as? [[String: Any]])?.first)
+        #expect(labeler["username"] as? String == "lena" && labeler["rankings"] as? Int == 3 && labeler["averageSeconds"] as? Double == 20)
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/statistics", headers: ["Cookie": lena.cookie]).status == 403)
+    }
+}
