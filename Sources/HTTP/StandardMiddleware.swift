@@ -49,8 +49,18 @@ public enum StandardMiddleware {
                     ])
                 }
                 do {
-                    let response = try next(request)
-                    log(response.status.code)
+                    var response = try next(request)
+                    if case .deferred(let start) = response.body {
+                        // Logged when the real response arrives, with the whole wait in its duration.
+                        response.body = .deferred { respond in
+                            start { final in
+                                log(final.status.code)
+                                respond(final)
+                            }
+                        }
+                    } else {
+                        log(response.status.code)
+                    }
                     return response
                 } catch let error as HTTPError {
                     log(error.status.code)
