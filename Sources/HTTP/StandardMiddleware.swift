@@ -39,7 +39,7 @@ public enum StandardMiddleware {
         { next in
             { request in
                 let start = DispatchTime.now().uptimeNanoseconds
-                func log(_ status: Int) {
+                @Sendable func log(_ status: Int) {
                     guard logger.logLevel <= .info else { return }
                     let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
                     logger.info("\(request.method.rawValue) \(request.path) \(status)", metadata: [
