@@ -10,6 +10,10 @@ public struct RankingSubmission: Sendable, Decodable {
         public let rank: Int
         public let rating: Int?
         public let flags: [String]?
+
+        public init(candidateId: Int, rank: Int, rating: Int?, flags: [String]?) {
+            (self.candidateId, self.rank, self.rating, self.flags) = (candidateId, rank, rating, flags)
+        }
     }
 
     public let entries: [Entry]
@@ -18,6 +22,10 @@ public struct RankingSubmission: Sendable, Decodable {
     public let noneAcceptable: Bool?
     public let comment: String?
     public let secondsSpent: Double?
+
+    public init(entries: [Entry], shownOrder: [Int], noneAcceptable: Bool?, comment: String?, secondsSpent: Double?) {
+        (self.entries, self.shownOrder, self.noneAcceptable, self.comment, self.secondsSpent) = (entries, shownOrder, noneAcceptable, comment, secondsSpent)
+    }
 }
 
 public struct RankingRepository: Sendable {
@@ -170,5 +178,15 @@ extension RankingRepository {
                 after = id
             }
         }
+    }
+}
+
+extension RankingRepository {
+    /// Stores a ranking that arrived in an import, without the checks of a labeler's submission
+    /// (an imported ranking may cover some of a prompt's candidates only). A second ranking of
+    /// the same prompt by the same labeler is still a conflict.
+    public func storeImported(promptID: Int, labelerID: Int, entries: [RankingSubmission.Entry], in database: Database) throws -> Int {
+        let submission = RankingSubmission(entries: entries, shownOrder: entries.map(\.candidateId), noneAcceptable: false, comment: "imported", secondsSpent: nil)
+        return try store(CheckedRanking(submission: submission, promptID: promptID), labelerID: labelerID, in: database)
     }
 }

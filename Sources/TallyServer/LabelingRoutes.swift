@@ -12,6 +12,7 @@ import Storage
 /// | `GET /api/projects` | any signed-in user |
 /// | `POST /api/projects` | admin, researcher |
 /// | `POST /api/projects/{id}/imports/prompts` (JSONL body, up to 256 MiB) | admin, researcher |
+/// | `POST /api/projects/{id}/imports/comparisons` (TRL JSONL) | admin, researcher |
 /// | `GET /api/prompts/{id}` | any signed-in user |
 /// | `POST /api/prompts/{id}/rankings` | labeler |
 /// | `GET /api/projects/{id}/exports/comparisons` (streamed JSONL) | admin, researcher |
@@ -53,6 +54,21 @@ struct LabelingRoutes: Sendable {
         })
         router.post("/api/projects/{id}/imports/prompts", maxBodyBytes: Self.maximumImportBytes, authenticator.require([.admin, .researcher]) { request, _ in
             try routes.importPrompts(request)
+        })
+        router.post("/api/projects/{id}/imports/comparisons", maxBodyBytes: Self.maximumImportBytes, authenticator.require([.admin, .researcher]) { request, _ in
+            let id = try routes.identifier(request)
+            guard try routes.database.read({ try ProjectRepository().find(id: id, in: $0) }) != nil else { throw HTTPError.notFound("There is no project \(id).") }
+            do {
+                let summary = try routes.database.write { database in
+                    try ComparisonImporter().importComparisons(request.body, fileName: request.queryValue("file") ?? "upload.jsonl", projectID: id, in: database)
+                }
+                return try .json(summary)
+            } catch let rejected as ImportRejected {
+                return try .json(ImportProblems(error: .init(code: "invalid_import", message: "Nothing was imported: \(rejected.problems.count) problem(s) found.",
+                                                             problems: rejected.problems, truncated: rejected.truncated)), status: .unprocessableContent)
+            } catch let error as LabelingError {
+                throw HTTPError(.conflict, code: "conflict", message: "Nothing was imported: \(error.description).")
+            }
         })
         router.get("/api/prompts/{id}", authenticator.require(everyone) { request, _ in
             let id = try routes.identifier(request)

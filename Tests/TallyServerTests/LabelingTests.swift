@@ -164,3 +164,61 @@ struct ExportTests {
         #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?since=yesterday", headers: cookie).status == 400)
     }
 }
+
+@Suite("Comparison round trip over HTTP", .serialized)
+struct RoundTripTests {
+    @Test func exportedComparisonsImportIntoAFreshProjectAsTheSamePairs() throws {
+        let app = try TallyTestServer()
+        let researcher = try signIn(app.port, "rita"), labeler = try signIn(app.port, "lena")
+        let write = ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf]
+        let source = try #require(try call(app.port, "POST", "/api/projects", headers: write, json: #"{"name": "Source"}"#).json["id"] as? Int)
+        _ = try call(app.port, "POST", "/api/projects/\(source)/imports/prompts", headers: write, rawBody: LabelingTests.validImport)
+        let headers = ["Cookie": labeler.cookie, "X-CSRF-Token": labeler.csrf]
+        // Dense ranks with a tie (1, 2, 2, 3) and a two-answer conversation.
+        #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers,
+                         json: #"{"entries": [{"candidateId": 1, "rank": 2}, {"candidateId": 2, "rank": 1}, {"candidateId": 3, "rank": 2}, {"candidateId": 4, "rank": 3}], "shownOrder": [1, 2, 3, 4]}"#).status == 201)
+        #expect(try call(app.port, "POST", "/api/prompts/2/rankings", headers: headers,
+                         json: #"{"entries": [{"candidateId": 5, "rank": 2}, {"candidateId": 6, "rank": 1}], "shownOrder": [5, 6]}"#).status == 201)
+        let exported = try call(app.port, "GET", "/api/projects/\(source)/exports/comparisons", headers: ["Cookie": researcher.cookie]).body
+
+        let copy = try #require(try call(app.port, "POST", "/api/projects", headers: write, json: #"{"name": "Copy"}"#).json["id"] as? Int)
+        let imported = try call(app.port, "POST", "/api/projects/\(copy)/imports/comparisons?file=export.jsonl", headers: write, rawBody: exported)
+        #expect(imported.status == 200, "\(imported.body)")
+        #expect(imported.json["rankingsCreated"] as? Int == 2 && imported.json["pairs"] as? Int == 6)
+        let again = try call(app.port, "GET", "/api/projects/\(copy)/exports/comparisons", headers: ["Cookie": researcher.cookie]).body
+
+        func pairs(_ text: String) -> Set<String> {
+            Set(text.split(separator: "\n").map { line in
+                let object = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                let prompt = String(data: try! JSONSerialization.data(withJSONObject: object["prompt"]!, options: [.sortedKeys, .fragmentsAllowed]), encoding: .utf8)!
+                let chosen = String(data: try! JSONSerialization.data(withJSONObject: object["chosen"]!, options: [.sortedKeys, .fragmentsAllowed]), encoding: .utf8)!
+                let rejected = String(data: try! JSONSerialization.data(withJSONObject: object["rejected"]!, options: [.sortedKeys, .fragmentsAllowed]), encoding: .utf8)!
+                return "\(prompt)|\(chosen)|\(rejected)|\(object["margin"]!)|\(object["split"]!)"
+            })
+        }
+        #expect(pairs(exported).count == 6)
+        #expect(pairs(again) == pairs(exported))
+        // The imported rankings belong to a placeholder that cannot sign in.
+        let placeholder = try call(app.port, "POST", "/api/session", json: #"{"username": "imported-3", "password": "anything at all"}"#)
+        #expect(placeholder.status == 401 || placeholder.status == 403)
+    }
+
+    @Test func contradictionsAndBadLinesAreRefusedWhole() throws {
+        let app = try TallyTestServer()
+        let researcher = try signIn(app.port, "rita")
+        let write = ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf]
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: write, json: #"{"name": "Target"}"#).json["id"] as? Int)
+        let cycle = """
+            {"prompt": "p", "chosen": "a", "rejected": "b", "ranking_id": 1}
+            {"prompt": "p", "chosen": "b", "rejected": "a", "ranking_id": 1}
+            {"prompt": "q", "chosen": "x", "rejected": "x"}
+            {"prompt": "r", "chosen": "x"}
+            """
+        let response = try call(app.port, "POST", "/api/projects/\(project)/imports/comparisons", headers: write, rawBody: cycle)
+        #expect(response.status == 422)
+        let problems = try #require((response.json["error"] as? [String: Any])?["problems"] as? [[String: Any]])
+        let located = Set(problems.map { "\($0["line"] as! Int):\($0["field"] as! String)" })
+        #expect(located.isSuperset(of: ["3:rejected", "4:rejected", "1:"]), "\(located)")
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM prompts") } == 0)
+    }
+}
