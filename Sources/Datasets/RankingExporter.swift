@@ -14,6 +14,12 @@ public enum ExportFormat: String, Sendable, CaseIterable, Codable {
     case rankings
     /// CSV, one row per rated candidate.
     case ratingsCSV = "ratings-csv"
+    /// Demonstrations for supervised fine-tuning in TRL's conversational `messages` form.
+    case sftMessages = "sft-messages"
+    /// Demonstrations as TRL's `prompt` / `completion` pairs.
+    case sftPromptCompletion = "sft-prompt-completion"
+
+    var isDemonstrations: Bool { self == .sftMessages || self == .sftPromptCompletion }
 
     public var contentType: String { self == .ratingsCSV ? "text/csv; charset=utf-8" : "application/jsonl" }
     public var fileExtension: String { self == .ratingsCSV ? "csv" : "jsonl" }
@@ -28,6 +34,7 @@ public struct ExportManifest: Sendable, Codable, Equatable {
     public let filter: RankingFilter
     public let tiedPairsOnly: Bool
     public let rankings: Int
+    public let demonstrations: Int
     public let records: Int
     public let bytes: Int
     public let sha256: String
@@ -55,7 +62,7 @@ public struct RankingExporter: Sendable {
     public func export(_ format: ExportFormat, projectID: Int, filter: RankingFilter, tiedPairsOnly: Bool = false,
                        from database: Database, _ write: ([UInt8]) throws -> Void) throws -> ExportManifest {
         let hasher = SHA256Hasher()
-        var (rankings, records, bytes) = (0, 0, 0)
+        var (rankings, demonstrations, records, bytes) = (0, 0, 0, 0)
         func emit(_ line: [UInt8]) throws {
             hasher.update(line)
             bytes += line.count
@@ -68,8 +75,23 @@ public struct RankingExporter: Sendable {
             bytes += header.count
             try write(header)
         }
+        if format.isDemonstrations {
+            try DemonstrationRepository().forEachDemonstration(projectID: projectID, filter: filter, in: database) { demonstration in
+                demonstrations += 1
+                try emit(Self.line(Self.sftRecord(demonstration, messages: format == .sftMessages)))
+            }
+        }
+        if !format.isDemonstrations {
+            try exportRankings(format, projectID: projectID, filter: filter, tiedPairsOnly: tiedPairsOnly, from: database, emit: emit) { rankings += 1 }
+        }
+        return ExportManifest(format: format.rawValue, projectId: projectID, filter: filter, tiedPairsOnly: tiedPairsOnly,
+                              rankings: rankings, demonstrations: demonstrations, records: records, bytes: bytes, sha256: Hex.encode(hasher.finalize()))
+    }
+
+    private func exportRankings(_ format: ExportFormat, projectID: Int, filter: RankingFilter, tiedPairsOnly: Bool, from database: Database,
+                                emit: ([UInt8]) throws -> Void, counted: () -> Void) throws {
         try RankingRepository().forEachRanking(projectID: projectID, filter: filter, in: database) { ranking in
-            rankings += 1
+            counted()
             switch format {
             case .comparisons:
                 for pair in Self.pairs(of: ranking, tiedOnly: tiedPairsOnly) { try emit(Self.line(Self.trlPair(ranking, pair))) }
@@ -79,10 +101,34 @@ public struct RankingExporter: Sendable {
                 try emit(Self.line(Self.rawRanking(ranking)))
             case .ratingsCSV:
                 for entry in ranking.entries { try emit(Self.csvRow(ranking, entry)) }
+            case .sftMessages, .sftPromptCompletion:
+                break
             }
         }
-        return ExportManifest(format: format.rawValue, projectId: projectID, filter: filter, tiedPairsOnly: tiedPairsOnly,
-                              rankings: rankings, records: records, bytes: bytes, sha256: Hex.encode(hasher.finalize()))
+    }
+
+    /// One SFT example: the prompt's messages then the demonstration as the assistant's turn
+    /// (`messages`), or the prompt and the demonstration side by side (`prompt`/`completion`,
+    /// conversational when the prompt is a conversation).
+    static func sftRecord(_ demonstration: StoredDemonstration, messages: Bool) -> JSONValue {
+        let turns: [Turn]
+        switch demonstration.content {
+        case .text(let text): turns = [Turn(role: "user", content: text)]
+        case .conversation(let conversation): turns = conversation
+        }
+        let answer = Turn(role: "assistant", content: demonstration.text)
+        var fields: [(key: String, value: JSONValue)]
+        if messages {
+            fields = [("messages", Self.messages(turns + [answer]))]
+        } else if case .text(let text) = demonstration.content {
+            fields = [("prompt", .string(text)), ("completion", .string(demonstration.text))]
+        } else {
+            fields = [("prompt", Self.messages(turns)), ("completion", Self.messages([answer]))]
+        }
+        fields += [("demonstration_id", .integer(Int64(demonstration.id))), ("prompt_id", .integer(Int64(demonstration.promptID))),
+                   ("labeler_id", .integer(Int64(demonstration.labelerID))), ("prefilled", .bool(demonstration.prefilled)),
+                   ("split", .string(demonstration.split))]
+        return .object(fields)
     }
 
     static func line(_ value: JSONValue) -> [UInt8] {

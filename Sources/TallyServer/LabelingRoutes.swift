@@ -82,6 +82,26 @@ struct LabelingRoutes: Sendable {
             }
             return try .json(statistics)
         })
+        router.get("/api/projects/{id}/next-demonstration", authenticator.require([.labeler]) { request, signedIn in
+            let projectID = try routes.identifier(request)
+            return try routes.database.read { database in
+                guard let project = try ProjectRepository().find(id: projectID, in: database) else { throw HTTPError.notFound("There is no project \(projectID).") }
+                let next = try DemonstrationRepository().nextPromptID(projectID: projectID, labelerID: signedIn.user.id, overlap: project.overlap, in: database)
+                guard let promptID = next.id, let prompt = try PromptRepository().find(id: promptID, in: database) else {
+                    return try .json(NoTask(project: project, prompt: nil, remaining: 0))
+                }
+                // The candidates come along as suggestions the labeler may start from.
+                return try .json(RankingTask(project: project, prompt: Self.view(prompt, candidates: prompt.candidates), remaining: next.remaining))
+            }
+        })
+        router.post("/api/prompts/{id}/demonstrations", authenticator.require([.labeler]) { request, signedIn in
+            let id = try routes.identifier(request)
+            let submission = try request.decodeJSON(DemonstrationSubmission.self)
+            let demonstrationID = try routes.labeling {
+                try routes.submissions.write { try DemonstrationRepository().submit(submission, promptID: id, labelerID: signedIn.user.id, in: $0) }
+            }
+            return try .json(RankingCreated(id: demonstrationID), status: .created)
+        })
         router.get("/api/projects/{id}/next-ranking", authenticator.require([.labeler]) { request, signedIn in
             try routes.nextRanking(request, labelerID: signedIn.user.id)
         })

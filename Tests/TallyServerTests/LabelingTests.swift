@@ -222,3 +222,40 @@ struct RoundTripTests {
         #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM prompts") } == 0)
     }
 }
+
+@Suite("Demonstrations over HTTP", .serialized)
+struct DemonstrationTests {
+    @Test func labelersWriteDemonstrationsThatExportForSFT() throws {
+        let app = try TallyTestServer()
+        let researcher = try signIn(app.port, "rita"), labeler = try signIn(app.port, "lena")
+        let write = ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf]
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: write, json: #"{"name": "Demos"}"#).json["id"] as? Int)
+        _ = try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: write, rawBody: LabelingTests.validImport)
+        let headers = ["Cookie": labeler.cookie, "X-CSRF-Token": labeler.csrf]
+        let task = try call(app.port, "GET", "/api/projects/\(project)/next-demonstration", headers: headers)
+        #expect(task.json["remaining"] as? Int == 3)
+        let prompt = try #require(task.json["prompt"] as? [String: Any])
+        let promptID = try #require(prompt["id"] as? Int)
+        let suggestion = try #require((prompt["candidates"] as? [[String: Any]])?.first?["id"] as? Int)
+        #expect(try call(app.port, "POST", "/api/prompts/\(promptID)/demonstrations", headers: headers, json: #"{"text": "   "}"#).status == 400)
+        #expect(try call(app.port, "POST", "/api/prompts/\(promptID)/demonstrations", headers: headers, json: #"{"text": "x", "prefilledFromCandidateId": 999}"#).status == 400)
+        #expect(try call(app.port, "POST", "/api/prompts/\(promptID)/demonstrations", headers: headers,
+                         json: #"{"text": "2, 3 and 5.", "prefilledFromCandidateId": \#(suggestion), "secondsSpent": 40}"#).status == 201)
+        #expect(try call(app.port, "POST", "/api/prompts/\(promptID)/demonstrations", headers: headers, json: #"{"text": "again"}"#).status == 409)
+        #expect(try call(app.port, "POST", "/api/prompts/2/demonstrations", headers: headers, json: #"{"text": "Why did the chicken cross the road?"}"#).status == 201)
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/next-demonstration", headers: headers).json["remaining"] as? Int == 1)
+
+        let cookie = ["Cookie": researcher.cookie]
+        let messages = try call(app.port, "GET", "/api/projects/\(project)/exports/sft-messages", headers: cookie).body.split(separator: "\n")
+            .map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(messages.count == 2)
+        #expect((messages[0]["messages"] as? [[String: String]]) == [["role": "user", "content": "Name three primes."], ["role": "assistant", "content": "2, 3 and 5."]])
+        #expect(messages[0]["prefilled"] as? Bool == true)
+        #expect((messages[1]["messages"] as? [[String: String]])?.count == 4)
+        let pairs = try call(app.port, "GET", "/api/projects/\(project)/exports/sft-prompt-completion?split=train", headers: cookie).body.split(separator: "\n")
+            .map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(pairs.count == 1 && pairs[0]["prompt"] as? String == "Name three primes." && pairs[0]["completion"] as? String == "2, 3 and 5.")
+        let manifest = try call(app.port, "GET", "/api/projects/\(project)/exports/sft-messages/manifest", headers: cookie).json
+        #expect(manifest["demonstrations"] as? Int == 2 && manifest["records"] as? Int == 2)
+    }
+}

@@ -1,0 +1,76 @@
+import Storage
+
+/// A labeler's demonstration, as submitted.
+public struct DemonstrationSubmission: Sendable, Decodable {
+    public let text: String
+    /// The candidate whose text the labeler started from, when they edited a model suggestion.
+    public let prefilledFromCandidateId: Int?
+    public let secondsSpent: Double?
+}
+
+/// One stored demonstration with its prompt, as the SFT export reads it.
+public struct StoredDemonstration: Sendable {
+    public let id: Int
+    public let promptID: Int
+    public let labelerID: Int
+    public let content: PromptContent
+    public let split: String
+    public let text: String
+    public let prefilled: Bool
+}
+
+public struct DemonstrationRepository: Sendable {
+    public init() {}
+
+    public func submit(_ submission: DemonstrationSubmission, promptID: Int, labelerID: Int, in database: Database) throws -> Int {
+        guard let prompt = try PromptRepository().find(id: promptID, in: database) else {
+            throw LabelingError("there is no prompt \(promptID)", kind: .notFound)
+        }
+        guard !submission.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw LabelingError("field 'text' must not be empty")
+        }
+        if let candidate = submission.prefilledFromCandidateId, !prompt.candidates.contains(where: { $0.id == candidate }) {
+            throw LabelingError("field 'prefilledFromCandidateId' is not a candidate of prompt \(promptID)")
+        }
+        if let seconds = submission.secondsSpent, !(seconds >= 0 && seconds.isFinite) {
+            throw LabelingError("field 'secondsSpent' must be zero or more")
+        }
+        do {
+            try database.execute(
+                "INSERT INTO demonstrations (prompt_id, labeler_id, text, prefilled_from_candidate_id, seconds_spent) VALUES (?, ?, ?, ?, ?)",
+                [promptID, labelerID, submission.text, submission.prefilledFromCandidateId, submission.secondsSpent])
+        } catch let error as DatabaseError where error.isUniqueViolation {
+            throw LabelingError("you have written a demonstration for prompt \(promptID) already", kind: .conflict)
+        }
+        return Int(database.lastInsertRowID)
+    }
+
+    /// The next prompt of the project this labeler has not demonstrated, with fewer
+    /// demonstrations than the project's overlap.
+    public func nextPromptID(projectID: Int, labelerID: Int, overlap: Int, in database: Database) throws -> (id: Int?, remaining: Int) {
+        let open = """
+            FROM prompts p WHERE p.project_id = ?
+              AND NOT EXISTS (SELECT 1 FROM demonstrations d WHERE d.prompt_id = p.id AND d.labeler_id = ?)
+              AND (SELECT count(*) FROM demonstrations d WHERE d.prompt_id = p.id) < ?
+            """
+        let remaining = try database.queryScalarInt("SELECT count(*) " + open, [projectID, labelerID, overlap]) ?? 0
+        return (try database.queryScalarInt("SELECT p.id " + open + " ORDER BY p.id LIMIT 1", [projectID, labelerID, overlap]), remaining)
+    }
+
+    public func forEachDemonstration(projectID: Int, filter: RankingFilter, in database: Database, _ body: (StoredDemonstration) throws -> Void) throws {
+        try database.forEachRow("""
+            SELECT d.id, d.prompt_id, d.labeler_id, d.text, d.prefilled_from_candidate_id, p.kind, p.content, p.split
+            FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id JOIN users u ON u.id = d.labeler_id
+            WHERE p.project_id = ?1 AND (?2 IS NULL OR p.split = ?2) AND (?3 IS NULL OR u.labeler_group = ?3)
+              AND (?4 IS NULL OR d.submitted_at >= ?4) AND (?5 IS NULL OR d.submitted_at < ?5)
+            ORDER BY d.id
+            """, [projectID, filter.split, filter.labelerGroup, filter.since, filter.until]) { row in
+            try body(StoredDemonstration(
+                id: try row.int("id"), promptID: try row.int("prompt_id"), labelerID: try row.int("labeler_id"),
+                content: try PromptContent.fromStorage(kind: try row.string("kind"), content: try row.string("content")),
+                split: try row.string("split"), text: try row.string("text"), prefilled: row.optionalInt("prefilled_from_candidate_id") != nil))
+        }
+    }
+}
+
+import Foundation
