@@ -145,6 +145,20 @@ def main():
         second = {row[1]: row[2] for row in rows if json.loads(row[5]) == second_shown}
         check(second == {second_shown[2]: 1, second_shown[0]: 2, second_shown[1]: 3}, f"mouse ranking stored: {second}")
         check(connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok", "database integrity")
+
+        # Demonstrations: start from a suggestion, edit it, submit with Ctrl+Enter.
+        driver.get(f"http://127.0.0.1:{port}/demonstrate.html?project={project['id']}")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#suggestions button")) == 3)
+        suggestion_texts = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#suggestions .text")]
+        check(any("<script>" in t for t in suggestion_texts), "suggestions show hostile text as text")
+        driver.find_elements(By.CSS_SELECTOR, "#suggestions button")[2].click()
+        editor = driver.find_element(By.ID, "response")
+        editor.send_keys(" Edited.")
+        driver.save_screenshot(os.path.join(SHOTS, "demonstration.png"))
+        editor.send_keys(Keys.CONTROL, Keys.ENTER)
+        wait.until(lambda d: "Pick one." in d.find_element(By.ID, "prompt").text)
+        row = connection.execute("SELECT text, prefilled_from_candidate_id FROM demonstrations").fetchone()
+        check(row is not None and row[0].endswith(" Edited.") and row[1] is not None, f"demonstration stored with its pre-fill: {row}")
     finally:
         if driver:
             driver.quit()

@@ -1,0 +1,114 @@
+// The demonstration screen: the prompt, a response editor, and the model's answers as
+// suggestions the labeler may start from (recorded as pre-filled). Server text goes through
+// textContent only.
+"use strict";
+
+const state = { csrf: null, project: null, task: null, prefilledFrom: null, startedAt: 0 };
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-CSRF-Token"] = state.csrf;
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (response.status === 401) {
+    location.href = "/login.html";
+    throw new Error("signed out");
+  }
+  const json = await response.json();
+  if (!response.ok) throw new Error(json.error ? json.error.message : response.statusText);
+  return json;
+}
+
+function showPrompt(prompt) {
+  const element = document.getElementById("prompt");
+  element.replaceChildren();
+  const turns = typeof prompt === "string" ? [{ role: "user", content: prompt }] : prompt;
+  for (const turn of turns) {
+    const row = document.createElement("div");
+    row.className = `turn ${turn.role}`;
+    const role = document.createElement("strong");
+    role.textContent = turn.role;
+    const content = document.createElement("div");
+    content.className = "text";
+    content.textContent = turn.content;
+    row.append(role, content);
+    element.append(row);
+  }
+}
+
+async function loadTask() {
+  const task = await api("GET", `/api/projects/${state.project.id}/next-demonstration`);
+  if (!task.prompt) {
+    document.getElementById("task").hidden = true;
+    document.getElementById("empty").hidden = false;
+    return;
+  }
+  state.task = task;
+  state.prefilledFrom = null;
+  state.startedAt = performance.now();
+  document.getElementById("guidelines").textContent = task.project.guidelines || "No guidelines were given for this project.";
+  document.getElementById("remaining").textContent = `${task.remaining} to write`;
+  showPrompt(task.prompt.prompt);
+  const editor = document.getElementById("response");
+  editor.value = "";
+  const list = document.getElementById("suggestions");
+  list.replaceChildren();
+  for (const candidate of task.prompt.candidates) {
+    const item = document.createElement("li");
+    item.className = "candidate card";
+    const text = document.createElement("div");
+    text.className = "text";
+    text.textContent = candidate.text;
+    const use = document.createElement("button");
+    use.type = "button";
+    use.className = "quiet";
+    use.textContent = "Start from this";
+    use.addEventListener("click", () => {
+      editor.value = candidate.text;
+      state.prefilledFrom = candidate.id;
+      editor.focus();
+    });
+    item.append(text, use);
+    list.append(item);
+  }
+  document.getElementById("task").hidden = false;
+  editor.focus();
+}
+
+async function submit() {
+  const error = document.getElementById("task-error");
+  error.textContent = "";
+  try {
+    await api("POST", `/api/prompts/${state.task.prompt.id}/demonstrations`, {
+      text: document.getElementById("response").value,
+      prefilledFromCandidateId: state.prefilledFrom,
+      secondsSpent: (performance.now() - state.startedAt) / 1000,
+    });
+    await loadTask();
+  } catch (failure) {
+    error.textContent = failure.message;
+  }
+}
+
+async function start() {
+  const session = await api("GET", "/api/session");
+  state.csrf = session.csrfToken;
+  document.getElementById("who").textContent = session.user.displayName;
+  const { projects } = await api("GET", "/api/projects");
+  const wanted = Number(new URLSearchParams(location.search).get("project"));
+  state.project = projects.find((p) => p.id === wanted) || projects[0];
+  if (!state.project) {
+    document.getElementById("empty").hidden = false;
+    return;
+  }
+  await loadTask();
+}
+
+document.getElementById("submit").addEventListener("click", submit);
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    submit();
+  }
+});
+start().catch((failure) => (document.getElementById("task-error").textContent = failure.message));
