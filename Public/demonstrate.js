@@ -1,23 +1,10 @@
 // The demonstration screen: the prompt, a response editor, and the model's answers as
 // suggestions the labeler may start from (recorded as pre-filled). Server text goes through
 // textContent only.
-"use strict";
+import { api, signedInProject, onSubmitShortcut } from "/api.js";
 
-const state = { csrf: null, project: null, task: null, prefilledFrom: null, startedAt: 0 };
+const state = { project: null, task: null, prefilledFrom: null, startedAt: 0 };
 
-async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET") headers["X-CSRF-Token"] = state.csrf;
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (response.status === 401) {
-    location.href = "/login.html";
-    throw new Error("signed out");
-  }
-  const json = await response.json();
-  if (!response.ok) throw new Error(json.error ? json.error.message : response.statusText);
-  return json;
-}
 
 function showPrompt(prompt) {
   const element = document.getElementById("prompt");
@@ -91,12 +78,8 @@ async function submit() {
 }
 
 async function start() {
-  const session = await api("GET", "/api/session");
-  state.csrf = session.csrfToken;
-  document.getElementById("who").textContent = session.user.displayName;
-  const { projects } = await api("GET", "/api/projects");
-  const wanted = Number(new URLSearchParams(location.search).get("project"));
-  state.project = projects.find((p) => p.id === wanted) || projects[0];
+  const { project } = await signedInProject();
+  state.project = project;
   if (!state.project) {
     document.getElementById("empty").hidden = false;
     return;
@@ -105,10 +88,5 @@ async function start() {
 }
 
 document.getElementById("submit").addEventListener("click", submit);
-document.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-    event.preventDefault();
-    submit();
-  }
-});
+onSubmitShortcut(submit);
 start().catch((failure) => (document.getElementById("task-error").textContent = failure.message));

@@ -2,24 +2,10 @@
 // answers, a 1-7 rating and flags per answer, and a full ranking with ties that follows the
 // ratings until the labeler changes it. Every text from the server is set with textContent,
 // never parsed as markup: prompts and model outputs are hostile input.
-"use strict";
+import { api, signedInProject, onSubmitShortcut } from "/api.js";
 
-const state = { csrf: null, project: null, task: null, candidates: [], manualRanks: false, startedAt: 0 };
+const state = { project: null, task: null, candidates: [], manualRanks: false, startedAt: 0 };
 
-async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET") headers["X-CSRF-Token"] = state.csrf;
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (response.status === 401) {
-    location.href = "/login.html";
-    throw new Error("signed out");
-  }
-  const text = await response.text();
-  const json = text ? JSON.parse(text) : {};
-  if (!response.ok) throw new Error(json.error ? json.error.message : response.statusText);
-  return json;
-}
 
 function letter(index) { return String.fromCharCode(65 + index); }
 function flagLabel(flag) { return flag.replace(/_/g, " "); }
@@ -194,12 +180,8 @@ async function loadTask() {
 }
 
 async function start() {
-  const session = await api("GET", "/api/session");
-  state.csrf = session.csrfToken;
-  document.getElementById("who").textContent = session.user.displayName;
-  const { projects } = await api("GET", "/api/projects");
-  const wanted = Number(new URLSearchParams(location.search).get("project"));
-  state.project = projects.find((p) => p.id === wanted) || projects[0];
+  const { project } = await signedInProject();
+  state.project = project;
   if (!state.project) {
     document.getElementById("empty").hidden = false;
     return;
@@ -208,12 +190,7 @@ async function start() {
 }
 
 document.getElementById("submit").addEventListener("click", submit);
-document.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-    event.preventDefault();
-    submit();
-  }
-});
+onSubmitShortcut(submit);
 document.getElementById("sign-out").addEventListener("click", async () => {
   await api("DELETE", "/api/session");
   location.href = "/login.html";
