@@ -37,3 +37,56 @@ export function onSubmitShortcut(action) {
     }
   });
 }
+
+/// Shows a prompt (a text, or a conversation's turns) in `element`, as text only: prompts are
+/// hostile input.
+export function showPrompt(element, prompt) {
+  element.replaceChildren();
+  const turns = typeof prompt === "string" ? [{ role: "user", content: prompt }] : prompt;
+  for (const turn of turns) {
+    const row = document.createElement("div");
+    row.className = `turn ${turn.role}`;
+    const role = document.createElement("strong");
+    role.textContent = turn.role;
+    const content = document.createElement("div");
+    content.className = "text";
+    content.textContent = turn.content;
+    row.append(role, content);
+    element.append(row);
+  }
+}
+
+/// The time an assignment returns to the queue, as the labeler's clock shows it.
+export function heldUntil(assignment) {
+  return new Date(assignment.expiresAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/// Wires the page's `#skip` form: the labeler gives the current task back with a reason (a
+/// listed one, and any details), then `afterSkip` loads the next task.
+export function wireSkip(currentAssignment, afterSkip) {
+  const form = document.getElementById("skip");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById("task-error");
+    error.textContent = "";
+    const listed = form.elements.reason.value;
+    const detail = form.elements.detail.value.trim();
+    const reason = listed === "other" ? detail : detail ? `${listed}: ${detail}` : listed;
+    try {
+      await api("POST", `/api/assignments/${currentAssignment().id}/skip`, { reason });
+      form.reset();
+      form.closest("details").open = false;
+      await afterSkip();
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  });
+}
+
+/// The `#sign-out` button ends the session and returns to the sign-in page.
+export function wireSignOut() {
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    await api("DELETE", "/api/session");
+    location.href = "/login.html";
+  });
+}

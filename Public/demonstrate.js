@@ -1,27 +1,10 @@
 // The demonstration screen: the prompt, a response editor, and the model's answers as
 // suggestions the labeler may start from (recorded as pre-filled). Server text goes through
 // textContent only.
-import { api, signedInProject, onSubmitShortcut } from "/api.js";
+import { api, signedInProject, onSubmitShortcut, showPrompt, heldUntil, wireSkip } from "/api.js";
 
 const state = { project: null, task: null, prefilledFrom: null, startedAt: 0 };
 
-
-function showPrompt(prompt) {
-  const element = document.getElementById("prompt");
-  element.replaceChildren();
-  const turns = typeof prompt === "string" ? [{ role: "user", content: prompt }] : prompt;
-  for (const turn of turns) {
-    const row = document.createElement("div");
-    row.className = `turn ${turn.role}`;
-    const role = document.createElement("strong");
-    role.textContent = turn.role;
-    const content = document.createElement("div");
-    content.className = "text";
-    content.textContent = turn.content;
-    row.append(role, content);
-    element.append(row);
-  }
-}
 
 async function loadTask() {
   const task = await api("GET", `/api/projects/${state.project.id}/next-demonstration`);
@@ -34,8 +17,8 @@ async function loadTask() {
   state.prefilledFrom = null;
   state.startedAt = performance.now();
   document.getElementById("guidelines").textContent = task.project.guidelines || "No guidelines were given for this project.";
-  document.getElementById("remaining").textContent = `${task.remaining} to write`;
-  showPrompt(task.prompt.prompt);
+  document.getElementById("remaining").textContent = `${task.remaining} to write · held until ${heldUntil(task.assignment)}`;
+  showPrompt(document.getElementById("prompt"), task.prompt.prompt);
   const editor = document.getElementById("response");
   editor.value = "";
   const list = document.getElementById("suggestions");
@@ -88,5 +71,6 @@ async function start() {
 }
 
 document.getElementById("submit").addEventListener("click", submit);
+wireSkip(() => state.task.assignment, loadTask);
 onSubmitShortcut(submit);
 start().catch((failure) => (document.getElementById("task-error").textContent = failure.message));

@@ -2,7 +2,7 @@
 // answers, a 1-7 rating and flags per answer, and a full ranking with ties that follows the
 // ratings until the labeler changes it. Every text from the server is set with textContent,
 // never parsed as markup: prompts and model outputs are hostile input.
-import { api, signedInProject, onSubmitShortcut } from "/api.js";
+import { api, signedInProject, onSubmitShortcut, showPrompt, heldUntil, wireSkip, wireSignOut } from "/api.js";
 
 const state = { project: null, task: null, candidates: [], manualRanks: false, startedAt: 0 };
 
@@ -21,27 +21,8 @@ function ranksFromRatings() {
 function render() {
   const { task, project } = state;
   document.getElementById("guidelines").textContent = project.guidelines || "No guidelines were given for this project.";
-  document.getElementById("remaining").textContent = `${task.remaining} to rank`;
-  const promptElement = document.getElementById("prompt");
-  promptElement.replaceChildren();
-  if (typeof task.prompt.prompt === "string") {
-    const text = document.createElement("div");
-    text.className = "text";
-    text.textContent = task.prompt.prompt;
-    promptElement.append(text);
-  } else {
-    for (const turn of task.prompt.prompt) {
-      const row = document.createElement("div");
-      row.className = `turn ${turn.role}`;
-      const role = document.createElement("strong");
-      role.textContent = turn.role;
-      const content = document.createElement("div");
-      content.className = "text";
-      content.textContent = turn.content;
-      row.append(role, content);
-      promptElement.append(row);
-    }
-  }
+  document.getElementById("remaining").textContent = `${task.remaining} to rank · held until ${heldUntil(task.assignment)}`;
+  showPrompt(document.getElementById("prompt"), task.prompt.prompt);
   const list = document.getElementById("candidates");
   list.replaceChildren();
   const template = document.getElementById("candidate-template");
@@ -190,9 +171,7 @@ async function start() {
 }
 
 document.getElementById("submit").addEventListener("click", submit);
+wireSkip(() => state.task.assignment, loadTask);
 onSubmitShortcut(submit);
-document.getElementById("sign-out").addEventListener("click", async () => {
-  await api("DELETE", "/api/session");
-  location.href = "/login.html";
-});
+wireSignOut();
 start().catch((failure) => (document.getElementById("task-error").textContent = failure.message));

@@ -16,7 +16,7 @@ document.getElementById("sign-in").addEventListener("submit", async (event) => {
     const body = await response.json();
     if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
     sessionStorage.setItem("csrfToken", body.csrfToken);
-    location.href = body.user.role === "labeler" ? "/label.html" : "/researcher.html";
+    location.href = body.user.role === "labeler" ? "/home.html" : "/researcher.html";
   } catch (failure) {
     error.textContent = failure.message;
   }

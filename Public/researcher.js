@@ -1,7 +1,11 @@
-// The researcher's view: each project's counts and exports (plain links: a GET needs no CSRF
-// token), each labeler's output, and rankings per day. Text from the server goes through
-// textContent only.
-"use strict";
+// The researcher's view: create a project, import prompts and candidates (JSONL or CSV, checked
+// whole: a refused file lists every problem by line and field), each project's counts and
+// exports (plain links: a GET needs no CSRF token), tasks by kind and status, each labeler's
+// output, and rankings per day. Text from the server goes through textContent only.
+import { api, session } from "/api.js";
+
+const exportFormats = [["comparisons", "TRL comparisons"], ["hh-rlhf", "HH-RLHF"], ["rankings", "raw rankings"], ["ratings-csv", "ratings CSV"],
+  ["sft-messages", "SFT messages"], ["sft-prompt-completion", "SFT prompt/completion"]];
 
 function tableRow(values) {
   const row = document.createElement("tr");
@@ -13,37 +17,96 @@ function tableRow(values) {
   return row;
 }
 
-async function start() {
-  const session = await fetch("/api/session");
-  if (session.status === 401) {
-    location.href = "/login.html";
-    return;
-  }
-  document.getElementById("who").textContent = (await session.json()).user.displayName;
-  const response = await fetch("/api/projects");
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.error.message);
-  const rows = document.querySelector("#projects tbody");
-  for (const project of body.projects) {
-    const statistics = await (await fetch(`/api/projects/${project.id}/statistics`)).json();
-    const row = tableRow([project.name, statistics.prompts, statistics.rankings, statistics.promptsOpen, statistics.promptsComplete]);
+async function showProjects() {
+  const { projects } = await api("GET", "/api/projects");
+  for (const id of ["projects", "tasks", "labelers", "days"]) document.querySelector(`#${id} tbody`).replaceChildren();
+  const choice = document.getElementById("import-project");
+  choice.replaceChildren(...projects.map((project) => {
+    const option = document.createElement("option");
+    option.value = String(project.id);
+    option.textContent = project.name;
+    return option;
+  }));
+  for (const project of projects) {
+    const statistics = await api("GET", `/api/projects/${project.id}/statistics`);
+    const row = tableRow([project.name, statistics.prompts, statistics.rankings, statistics.promptsOpen, statistics.promptsComplete,
+      statistics.demonstrations, statistics.promptsWritten]);
+    for (const task of statistics.tasks) {
+      document.querySelector("#tasks tbody").append(tableRow([project.name, task.kind, task.active, task.expired, task.submitted, task.skipped]));
+    }
     for (const labeler of statistics.labelers) {
       document.querySelector("#labelers tbody").append(tableRow([project.name, labeler.username, labeler.labelerGroup, labeler.rankings,
-        labeler.averageSeconds === null ? "–" : labeler.averageSeconds.toFixed(1), labeler.lastSubmittedAt || "–"]));
+        labeler.averageSeconds === null ? "–" : labeler.averageSeconds.toFixed(1), labeler.demonstrations, labeler.promptsWritten, labeler.skipped,
+        labeler.lastSubmittedAt || "–"]));
     }
     for (const day of statistics.rankingsPerDay) {
       document.querySelector("#days tbody").append(tableRow([project.name, day.day, day.rankings]));
     }
     const cell = document.createElement("td");
-    for (const [format, label] of [["comparisons", "TRL comparisons"], ["hh-rlhf", "HH-RLHF"], ["rankings", "raw rankings"], ["ratings-csv", "ratings CSV"]]) {
+    for (const [format, label] of exportFormats) {
       const link = document.createElement("a");
       link.href = `/api/projects/${project.id}/exports/${format}`;
       link.textContent = label;
       cell.append(link, document.createTextNode(" "));
     }
     row.append(cell);
-    rows.append(row);
+    document.querySelector("#projects tbody").append(row);
   }
+}
+
+async function createProject(event) {
+  event.preventDefault();
+  const form = event.target;
+  const result = document.getElementById("create-result");
+  result.textContent = "";
+  try {
+    const project = await api("POST", "/api/projects", {
+      name: form.elements.name.value,
+      guidelines: form.elements.guidelines.value,
+      rankingSize: Number(form.elements.rankingSize.value),
+      overlap: Number(form.elements.overlap.value),
+      promptsWanted: Number(form.elements.promptsWanted.value),
+    });
+    form.reset();
+    result.textContent = `Project “${project.name}” created.`;
+    await showProjects();
+  } catch (failure) {
+    result.textContent = failure.message;
+  }
+}
+
+/// Sends the chosen file as the request body; the server reads CSV or JSONL by its name.
+async function importFile(event) {
+  event.preventDefault();
+  const form = event.target;
+  const file = form.elements.file.files[0];
+  const summary = document.getElementById("import-result");
+  const problems = document.querySelector("#import-problems tbody");
+  summary.textContent = "";
+  problems.replaceChildren();
+  if (!file) return;
+  const response = await fetch(`/api/projects/${form.elements.project.value}/imports/prompts?file=${encodeURIComponent(file.name)}`, {
+    method: "POST",
+    headers: { "X-CSRF-Token": session.csrf, "Content-Type": file.name.toLowerCase().endsWith(".csv") ? "text/csv" : "application/jsonl" },
+    body: file,
+  });
+  const body = await response.json();
+  if (response.ok) {
+    summary.textContent = `Imported: ${body.promptsCreated} new prompts, ${body.promptsExisting} already present, ${body.candidatesAdded} candidates added.`;
+    await showProjects();
+    return;
+  }
+  summary.textContent = body.error.message;
+  for (const problem of body.error.problems || []) problems.append(tableRow([problem.file, problem.line, problem.field || "–", problem.message]));
+}
+
+async function start() {
+  const current = await api("GET", "/api/session");
+  session.csrf = current.csrfToken;
+  document.getElementById("who").textContent = current.user.displayName;
+  document.getElementById("create-project").addEventListener("submit", createProject);
+  document.getElementById("import").addEventListener("submit", importFile);
+  await showProjects();
 }
 
 start().catch((failure) => (document.getElementById("error").textContent = failure.message));

@@ -48,10 +48,8 @@ public struct ComparisonImporter: Sendable {
     }
 
     public func importComparisons(_ bytes: [UInt8], fileName: String, projectID: Int, in database: Database) throws -> Summary {
-        var problems: [ImportProblem] = []
-        func report(_ line: Int, _ field: String, _ message: String) {
-            if problems.count < PromptImporter.maximumProblems { problems.append(ImportProblem(file: fileName, line: line, field: field, message: message)) }
-        }
+        var problems = ProblemList(fileName: fileName)
+        func report(_ line: Int, _ field: String, _ message: String) { problems.report(line, field, message) }
         var pairs: [Pair] = []
         for (index, line) in Self.lines(bytes).enumerated() {
             let number = index + 1
@@ -126,7 +124,7 @@ public struct ComparisonImporter: Sendable {
             guard let ranks = Self.ranks(of: group) else { report(group[0].line, "", "the pairs of this ranking contradict each other (a cycle)"); continue }
             rankings.append((group, ranks))
         }
-        if !problems.isEmpty { throw ImportRejected(problems: problems, truncated: false) }
+        if !problems.isEmpty { throw problems.rejection }
 
         var summary = Summary()
         let promptRepository = PromptRepository()

@@ -19,3 +19,20 @@ public struct ImportRejected: Error, Sendable, CustomStringConvertible {
         problems.map(\.description).joined(separator: "\n") + (truncated ? "\n(and more)" : "")
     }
 }
+
+/// Collects an import's problems, keeping the first `maximum` and noting whether there were more.
+struct ProblemList {
+    let fileName: String
+    var maximum = 50
+    private(set) var problems: [ImportProblem] = []
+    private(set) var truncated = false
+
+    init(fileName: String) { self.fileName = fileName }
+
+    var isEmpty: Bool { problems.isEmpty }
+    var rejection: ImportRejected { ImportRejected(problems: problems, truncated: truncated) }
+
+    mutating func report(_ line: Int, _ field: String, _ message: String) {
+        if problems.count < maximum { problems.append(ImportProblem(file: fileName, line: line, field: field, message: message)) } else { truncated = true }
+    }
+}

@@ -20,19 +20,14 @@ public struct PromptImporter: Sendable {
         public var candidatesAdded = 0
     }
 
-    /// Problems reported at most; the rest are counted as "more".
-    static let maximumProblems = 50
-    static let knownFields: Set<String> = ["prompt", "category", "split", "metadata", "candidates"]
+    public static let knownFields: Set<String> = ["prompt", "category", "split", "metadata", "candidates"]
 
     public init() {}
 
     public func parse(_ bytes: [UInt8], fileName: String, source: String = "imported") throws -> [NewPrompt] {
-        var problems: [ImportProblem] = []
-        var truncated = false
+        var problems = ProblemList(fileName: fileName)
         var prompts: [NewPrompt] = []
-        func report(_ line: Int, _ field: String, _ message: String) {
-            if problems.count < Self.maximumProblems { problems.append(ImportProblem(file: fileName, line: line, field: field, message: message)) } else { truncated = true }
-        }
+        func report(_ line: Int, _ field: String, _ message: String) { problems.report(line, field, message) }
         var lineNumber = 0
         var start = 0
         while start <= bytes.count {
@@ -57,7 +52,7 @@ public struct PromptImporter: Sendable {
             if let prompt = parseRecord(record, line: lineNumber, source: source, report: report) { prompts.append(prompt) }
         }
         if prompts.isEmpty && problems.isEmpty { report(lineNumber, "", "the file holds no prompts") }
-        if !problems.isEmpty { throw ImportRejected(problems: problems, truncated: truncated) }
+        if !problems.isEmpty { throw problems.rejection }
         return prompts
     }
 
@@ -122,6 +117,94 @@ public struct PromptImporter: Sendable {
         guard valid else { return nil }
         return NewPrompt(content: content, category: category, split: split, source: source, metadataJSON: metadata,
                          contentHash: SHA256.hexDigest(content.kind + "\u{0}" + content.storedContent), candidates: candidates)
+    }
+
+    /// The columns of a CSV import: one row per candidate, the prompt's columns repeated on each of
+    /// its rows (a prompt without candidates takes one row with the candidate columns empty).
+    static let csvColumns = ["prompt", "category", "split", "metadata", "candidate", "model", "model_version"]
+
+    /// Parses CSV with a header row naming its columns (see `csvColumns`; only `prompt` is
+    /// required). Rows of the same prompt are gathered into one prompt with their candidates; its
+    /// category, split and metadata must agree on every row. CSV prompts are texts: conversations
+    /// come in JSONL.
+    public func parseCSV(_ bytes: [UInt8], fileName: String, source: String = "imported") throws -> [NewPrompt] {
+        var problems = ProblemList(fileName: fileName)
+        let records: [CSVReader.Record]
+        do { records = try CSVReader.records(bytes) } catch {
+            problems.report(error.line, "", error.message)
+            throw problems.rejection
+        }
+        guard let header = records.first else {
+            problems.report(1, "", "the file holds no header row")
+            throw problems.rejection
+        }
+        for name in header.fields where !Self.csvColumns.contains(name) {
+            problems.report(header.line, name, "unknown column; expected some of \(Self.csvColumns.joined(separator: ", "))")
+        }
+        guard header.fields.contains("prompt") else {
+            problems.report(header.line, "prompt", "the header must name a 'prompt' column")
+            throw problems.rejection
+        }
+        // Each prompt's first row, in file order, then its candidates.
+        struct Gathered { let line: Int; var fields: [String: String]; var candidates: [JSONValue] }
+        var gathered: [Gathered] = []
+        var indexByPrompt: [String: Int] = [:]
+        for record in records.dropFirst() {
+            guard record.fields.count == header.fields.count else {
+                problems.report(record.line, "", "has \(record.fields.count) fields; the header has \(header.fields.count)")
+                continue
+            }
+            let row = Dictionary(zip(header.fields, record.fields), uniquingKeysWith: { first, _ in first })
+            let prompt = row["prompt"] ?? ""
+            var candidates: [JSONValue] = []
+            let text = row["candidate"] ?? "", model = row["model"] ?? "", version = row["model_version"] ?? ""
+            if !text.isEmpty {
+                if model.isEmpty { problems.report(record.line, "model", "must name the model that wrote the candidate"); continue }
+                candidates.append(.object([("text", .string(text)), ("model", .string(model)), ("model_version", .string(version))]))
+            } else if !model.isEmpty || !version.isEmpty {
+                problems.report(record.line, "candidate", "is empty, but the row names a model")
+            }
+            if let index = indexByPrompt[prompt] {
+                for column in ["category", "split", "metadata"] where (row[column] ?? "") != (gathered[index].fields[column] ?? "") {
+                    problems.report(record.line, column, "differs from line \(gathered[index].line), an earlier row of the same prompt")
+                }
+                gathered[index].candidates += candidates
+            } else {
+                indexByPrompt[prompt] = gathered.count
+                gathered.append(Gathered(line: record.line, fields: row, candidates: candidates))
+            }
+        }
+        var prompts: [NewPrompt] = []
+        for item in gathered {
+            var fields: [(String, JSONValue)] = [("prompt", .string(item.fields["prompt"] ?? ""))]
+            for column in ["category", "split"] { if let value = item.fields[column], !value.isEmpty { fields.append((column, .string(value))) } }
+            if let metadata = item.fields["metadata"], !metadata.isEmpty {
+                do { fields.append(("metadata", try JSONParser.parse(metadata))) } catch {
+                    problems.report(item.line, "metadata", "must be a JSON object (\(error))")
+                    continue
+                }
+            }
+            fields.append(("candidates", .array(item.candidates)))
+            if let prompt = parseRecord(.object(fields), line: item.line, source: source, report: { problems.report($0, $1, $2) }) { prompts.append(prompt) }
+        }
+        if prompts.isEmpty && problems.isEmpty { problems.report(header.line, "", "the file holds no prompts") }
+        if !problems.isEmpty { throw problems.rejection }
+        return prompts
+    }
+
+    /// One prompt sent as a JSON object (the fields of one JSONL line), for the API and for
+    /// labelers who write prompts. Problems are named by field.
+    public func parseOne(_ record: JSONValue, source: String, allowedFields: Set<String> = knownFields) throws -> NewPrompt {
+        var problems = ProblemList(fileName: "request body")
+        guard case .object(let fields) = record else { throw LabelingError("the body must be a JSON object") }
+        for (name, _) in fields where !allowedFields.contains(name) {
+            problems.report(1, name, "is not accepted here; send \(allowedFields.sorted().joined(separator: ", "))")
+        }
+        let prompt = parseRecord(record, line: 1, source: source, report: { problems.report($0, $1, $2) })
+        guard problems.isEmpty, let prompt else {
+            throw LabelingError(problems.rejection.problems.map { "field '\($0.field)' \($0.message)" }.joined(separator: "; "))
+        }
+        return prompt
     }
 
     /// Stores parsed prompts in one transaction of `database`'s writer.

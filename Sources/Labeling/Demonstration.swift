@@ -35,6 +35,10 @@ public struct DemonstrationRepository: Sendable {
         if let seconds = submission.secondsSpent, !(seconds >= 0 && seconds.isFinite) {
             throw LabelingError("field 'secondsSpent' must be zero or more")
         }
+        guard let project = try ProjectRepository().find(id: prompt.projectID, in: database) else {
+            throw LabelingError("the prompt's project is gone", kind: .notFound)
+        }
+        _ = try AssignmentRepository().claim(.demonstration, promptID: promptID, labelerID: labelerID, overlap: project.overlap, in: database)
         do {
             try database.execute(
                 "INSERT INTO demonstrations (prompt_id, labeler_id, text, prefilled_from_candidate_id, seconds_spent) VALUES (?, ?, ?, ?, ?)",
@@ -43,18 +47,6 @@ public struct DemonstrationRepository: Sendable {
             throw LabelingError("you have written a demonstration for prompt \(promptID) already", kind: .conflict)
         }
         return Int(database.lastInsertRowID)
-    }
-
-    /// The next prompt of the project this labeler has not demonstrated, with fewer
-    /// demonstrations than the project's overlap.
-    public func nextPromptID(projectID: Int, labelerID: Int, overlap: Int, in database: Database) throws -> (id: Int?, remaining: Int) {
-        let open = """
-            FROM prompts p WHERE p.project_id = ?
-              AND NOT EXISTS (SELECT 1 FROM demonstrations d WHERE d.prompt_id = p.id AND d.labeler_id = ?)
-              AND (SELECT count(*) FROM demonstrations d WHERE d.prompt_id = p.id) < ?
-            """
-        let remaining = try database.queryScalarInt("SELECT count(*) " + open, [projectID, labelerID, overlap]) ?? 0
-        return (try database.queryScalarInt("SELECT p.id " + open + " ORDER BY p.id LIMIT 1", [projectID, labelerID, overlap]), remaining)
     }
 
     public func forEachDemonstration(projectID: Int, filter: RankingFilter, in database: Database, _ body: (StoredDemonstration) throws -> Void) throws {

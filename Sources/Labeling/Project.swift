@@ -13,6 +13,10 @@ public struct Project: Sendable, Equatable, Codable {
     public let ratingMinimum: Int
     public let ratingMaximum: Int
     public let flags: [String]
+    /// Minutes an assignment stays with its labeler before it returns to the queue.
+    public let assignmentMinutes: Int
+    /// How many prompts the project wants its labelers to write.
+    public let promptsWanted: Int
     public let createdAt: String
 
     /// InstructGPT's flags (Ouyang et al. 2022, appendix B).
@@ -34,6 +38,8 @@ public struct Project: Sendable, Equatable, Codable {
             throw StorageError("project \(id) has flags that are not a JSON array")
         }
         flags = values.compactMap { if case .string(let flag) = $0 { return flag }; return nil }
+        assignmentMinutes = try row.int("assignment_minutes")
+        promptsWanted = try row.int("prompts_wanted")
         createdAt = try row.string("created_at")
     }
 }
@@ -47,6 +53,8 @@ public struct NewProject: Sendable, Decodable {
     public var ratingMinimum: Int?
     public var ratingMaximum: Int?
     public var flags: [String]?
+    public var assignmentMinutes: Int?
+    public var promptsWanted: Int?
 
     public init(name: String) { self.name = name }
 }
@@ -63,7 +71,7 @@ public struct LabelingError: Error, CustomStringConvertible, Sendable, Equatable
 }
 
 public struct ProjectRepository: Sendable {
-    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, created_at"
+    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, created_at"
 
     public init() {}
 
@@ -80,10 +88,16 @@ public struct ProjectRepository: Sendable {
         guard Set(flags).count == flags.count, flags.allSatisfy({ !$0.isEmpty && $0.count <= 100 }) else {
             throw LabelingError("field 'flags' must be distinct names of 1 to 100 characters")
         }
+        let minutes = project.assignmentMinutes ?? 60
+        guard (1...10080).contains(minutes) else { throw LabelingError("field 'assignmentMinutes' must be from 1 to 10080 (a week), not \(minutes)") }
+        let promptsWanted = project.promptsWanted ?? 0
+        guard (0...1_000_000).contains(promptsWanted) else { throw LabelingError("field 'promptsWanted' must be from 0 to 1000000, not \(promptsWanted)") }
         do {
-            try database.execute(
-                "INSERT INTO projects (name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [name, project.guidelines ?? "", size, overlap, minimum, maximum, JSONWriter.string(.array(flags.map { .string($0) })), createdBy])
+            try database.execute("""
+                INSERT INTO projects (name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, created_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [name, project.guidelines ?? "", size, overlap, minimum, maximum, JSONWriter.string(.array(flags.map { .string($0) })),
+                      minutes, promptsWanted, createdBy])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("a project named '\(name)' exists already", kind: .conflict)
         }

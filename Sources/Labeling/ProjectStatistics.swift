@@ -14,7 +14,20 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
         public let rankings: Int
         /// Average seconds per ranking, over rankings that reported their time.
         public let averageSeconds: Double?
+        public let demonstrations: Int
+        public let promptsWritten: Int
+        public let skipped: Int
         public let lastSubmittedAt: String?
+    }
+
+    /// Tasks of one kind by status: handed out and live, handed out and expired (back in the
+    /// queue), submitted, skipped.
+    public struct TaskCounts: Sendable, Codable, Equatable {
+        public let kind: String
+        public let active: Int
+        public let expired: Int
+        public let submitted: Int
+        public let skipped: Int
     }
 
     public let prompts: Int
@@ -24,6 +37,11 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
     public let promptsComplete: Int
     /// Prompts with at least two candidates that still need rankings.
     public let promptsOpen: Int
+    public let demonstrations: Int
+    /// Prompts written by the project's labelers, and how many more the project wants.
+    public let promptsWritten: Int
+    public let promptsWanted: Int
+    public let tasks: [TaskCounts]
     public let rankingsPerDay: [Day]
     public let labelers: [Labeler]
 
@@ -44,15 +62,40 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
             WHERE p.project_id = ? GROUP BY day ORDER BY day
             """, [projectID]).map { Day(day: try $0.string("day"), rankings: try $0.int("rankings")) }
         let labelers = try database.query("""
-            SELECT u.id, u.username, u.labeler_group, count(*) AS rankings, avg(r.seconds_spent) AS seconds, max(r.submitted_at) AS last
-            FROM rankings r JOIN prompts p ON p.id = r.prompt_id JOIN users u ON u.id = r.labeler_id
-            WHERE p.project_id = ? GROUP BY u.id ORDER BY rankings DESC, u.id
+            SELECT * FROM (
+              SELECT u.id, u.username, u.labeler_group,
+                     (SELECT count(*) FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id) AS rankings,
+                     (SELECT avg(r.seconds_spent) FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id) AS seconds,
+                     (SELECT count(*) FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?1 AND d.labeler_id = u.id) AS demonstrations,
+                     (SELECT count(*) FROM prompts p WHERE p.project_id = ?1 AND p.source = 'labeler' AND p.author_id = u.id) AS prompts_written,
+                     (SELECT count(*) FROM assignments a JOIN prompts p ON p.id = a.prompt_id WHERE p.project_id = ?1 AND a.labeler_id = u.id
+                        AND a.status = 'skipped') AS skipped,
+                     max((SELECT max(r.submitted_at) FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id),
+                         (SELECT max(d.submitted_at) FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?1 AND d.labeler_id = u.id)) AS last
+              FROM users u)
+            WHERE rankings + demonstrations + prompts_written + skipped > 0
+            ORDER BY rankings + demonstrations DESC, id
             """, [projectID]).map {
                 Labeler(labelerId: try $0.int("id"), username: try $0.string("username"), labelerGroup: try $0.string("labeler_group"),
-                        rankings: try $0.int("rankings"), averageSeconds: $0.optionalDouble("seconds"), lastSubmittedAt: $0.optionalString("last"))
+                        rankings: try $0.int("rankings"), averageSeconds: $0.optionalDouble("seconds"), demonstrations: try $0.int("demonstrations"),
+                        promptsWritten: try $0.int("prompts_written"), skipped: try $0.int("skipped"), lastSubmittedAt: $0.optionalString("last"))
             }
+        let tasks = try TaskKind.allCases.map { kind in
+            let row = try database.queryOne("""
+                SELECT coalesce(sum(a.status = 'active' AND a.expires_at > \(AssignmentRepository.now)), 0) AS active,
+                       coalesce(sum(a.status = 'active' AND a.expires_at <= \(AssignmentRepository.now)), 0) AS expired,
+                       coalesce(sum(a.status = 'skipped'), 0) AS skipped,
+                       (SELECT count(*) FROM \(kind.submissionTable) s JOIN prompts p ON p.id = s.prompt_id WHERE p.project_id = ?1) AS submitted
+                FROM assignments a JOIN prompts p ON p.id = a.prompt_id WHERE p.project_id = ?1 AND a.kind = ?2
+                """, [projectID, kind.rawValue])!
+            return TaskCounts(kind: kind.rawValue, active: try row.int("active"), expired: try row.int("expired"),
+                              submitted: try row.int("submitted"), skipped: try row.int("skipped"))
+        }
+        let written = try database.queryScalarInt("SELECT count(*) FROM prompts WHERE project_id = ? AND source = 'labeler'", [projectID]) ?? 0
         return ProjectStatistics(prompts: try counts.int("prompts"), candidates: try counts.int("candidates"), rankings: try counts.int("rankings"),
                                  promptsComplete: try counts.int("complete"), promptsOpen: try counts.int("open"),
-                                 rankingsPerDay: days, labelers: labelers)
+                                 demonstrations: tasks.first { $0.kind == "demonstration" }?.submitted ?? 0,
+                                 promptsWritten: written, promptsWanted: max(0, project.promptsWanted - written),
+                                 tasks: tasks, rankingsPerDay: days, labelers: labelers)
     }
 }

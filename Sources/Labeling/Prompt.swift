@@ -62,6 +62,8 @@ public struct NewPrompt: Sendable {
     public var category: PromptCategory?
     public var split: DataSplit
     public var source: String
+    /// The labeler who wrote it, or the user whose API call sent it; nil for imports.
+    public var authorID: Int?
     public var metadataJSON: String
     /// SHA-256 of kind and content, computed by the caller (this module holds no cryptography).
     public var contentHash: String
@@ -108,10 +110,10 @@ public struct PromptRepository: Sendable {
     /// candidates it lacks. Returns the prompt id, whether it is new, and how many candidates were added.
     public func insert(_ prompt: NewPrompt, projectID: Int, in database: Database) throws -> (id: Int, created: Bool, candidatesAdded: Int) {
         try database.execute("""
-            INSERT INTO prompts (project_id, kind, content, category, split, source, metadata, content_hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, content_hash) DO NOTHING
+            INSERT INTO prompts (project_id, kind, content, category, split, source, metadata, content_hash, author_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, content_hash) DO NOTHING
             """, [projectID, prompt.content.kind, prompt.content.storedContent, prompt.category?.rawValue, prompt.split.rawValue,
-                  prompt.source, prompt.metadataJSON, prompt.contentHash])
+                  prompt.source, prompt.metadataJSON, prompt.contentHash, prompt.authorID])
         let created = database.changes == 1
         let id = try database.queryScalarInt("SELECT id FROM prompts WHERE project_id = ? AND content_hash = ?", [projectID, prompt.contentHash])!
         var added = 0

@@ -35,6 +35,8 @@ public struct RankingRepository: Sendable {
     public struct CheckedRanking: Sendable {
         let submission: RankingSubmission
         let promptID: Int
+        /// The project's overlap, for the claim on a slot when the ranking is stored.
+        let overlap: Int
     }
 
     /// Checks the submission against the prompt and its project (on any connection: a reader
@@ -73,12 +75,23 @@ public struct RankingRepository: Sendable {
         if let seconds = submission.secondsSpent, !(seconds >= 0 && seconds.isFinite) {
             throw LabelingError("field 'secondsSpent' must be zero or more")
         }
-        return CheckedRanking(submission: submission, promptID: promptID)
+        return CheckedRanking(submission: submission, promptID: promptID, overlap: project.overlap)
     }
 
-    /// Stores a checked ranking on the writer; returns its id. A second ranking of the same
-    /// prompt by the same labeler is a conflict.
+    /// Stores a checked ranking on the writer, claiming the labeler's slot on the prompt (see
+    /// `AssignmentRepository.claim`); returns its id. The shown order must be the one the queue
+    /// recorded for the labeler's assignment, when there was one.
     public func store(_ checked: CheckedRanking, labelerID: Int, in database: Database) throws -> Int {
+        let recordedOrder = try AssignmentRepository().claim(.ranking, promptID: checked.promptID, labelerID: labelerID, overlap: checked.overlap, in: database)
+        if let recordedOrder, recordedOrder != checked.submission.shownOrder {
+            throw LabelingError("field 'shownOrder' must be the order you were shown, \(recordedOrder)")
+        }
+        return try insert(checked, labelerID: labelerID, in: database)
+    }
+
+    /// Inserts the ranking and its entries. A second ranking of the same prompt by the same
+    /// labeler is a conflict.
+    private func insert(_ checked: CheckedRanking, labelerID: Int, in database: Database) throws -> Int {
         let submission = checked.submission
         let shownOrder = JSONWriter.string(.array(submission.shownOrder.map { .integer(Int64($0)) }))
         do {
@@ -187,6 +200,6 @@ extension RankingRepository {
     /// the same prompt by the same labeler is still a conflict.
     public func storeImported(promptID: Int, labelerID: Int, entries: [RankingSubmission.Entry], in database: Database) throws -> Int {
         let submission = RankingSubmission(entries: entries, shownOrder: entries.map(\.candidateId), noneAcceptable: false, comment: "imported", secondsSpent: nil)
-        return try store(CheckedRanking(submission: submission, promptID: promptID), labelerID: labelerID, in: database)
+        return try insert(CheckedRanking(submission: submission, promptID: promptID, overlap: 0), labelerID: labelerID, in: database)
     }
 }

@@ -53,6 +53,8 @@ public struct DemoLoader: Sendable {
                         flag any problem you see, then rank the answers from best to worst. Ties are allowed when two \
                         answers are equally good. Prefer answers that follow the instruction exactly.
                         """
+                    // InstructGPT's labelers also wrote prompts; the demo asks for a few.
+                    project.promptsWanted = 20
                     return project
                 }(), createdBy: nil, in: database)
             let imported = try PromptImporter().store(prompts, projectID: project.id, in: database)

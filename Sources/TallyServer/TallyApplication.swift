@@ -68,7 +68,9 @@ public struct TallyApplication: Sendable {
                 return try Response.json(EchoResponse(name: body.name, count: body.values.count, sum: body.values.reduce(0, +)))
             }
         }
-        LabelingRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database)).register(in: &router)
+        ProjectRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
+        QueueRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database)).register(in: &router)
+        ExportRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         AccountRoutes(database: database, authenticator: Authenticator(database: database),
                       passwordHasher: PasswordHasher(iterations: options.passwordIterations), rateLimiter: rateLimiter,
                       sessionLifetime: options.sessionLifetime).register(in: &router)

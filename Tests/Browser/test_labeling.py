@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Browser test: a labeler signs in with real headless Chromium, ranks candidates by keyboard
-and by mouse (ratings clicked, answers dragged), submits, and the database holds exactly that;
-a candidate holding <script> renders as text and never runs. Takes the screenshots in
-Docs/screenshots/. Run by `make test` after the Swift suite, against a real `tally serve`.
+"""Browser test: a labeler signs in with real headless Chromium, lands on their home page, ranks
+candidates by keyboard and by mouse (ratings clicked, answers dragged), submits, and the database
+holds exactly that; a candidate holding <script> renders as text and never runs. The labeler
+also writes a demonstration, skips a task with a reason, writes a prompt, and ranks nine long
+answers (the time to show them is printed); a researcher imports a CSV through the page. Takes
+the screenshots in Docs/screenshots/. Run by `make test` after the Swift suite, against a real `tally serve`.
 
 Test tooling only: Selenium drives Debian's chromium through chromium-driver.
 """
@@ -74,7 +76,8 @@ def main():
                 time.sleep(0.1)
         headers, session = api(port, "POST", "/api/session", {"username": "demo-researcher", "password": "tally-demo"})
         cookie = headers["Set-Cookie"].split(";")[0]
-        _, project = api(port, "POST", "/api/projects", {"name": "Browser test", "rankingSize": 3, "flags": ["hallucination", "harmful_advice"]},
+        _, project = api(port, "POST", "/api/projects", {"name": "Browser test", "rankingSize": 3, "flags": ["hallucination", "harmful_advice"],
+                                                         "promptsWanted": 3, "guidelines": "Prefer the answer a careful expert would give."},
                          cookie=cookie, csrf=session["csrfToken"])
         lines = [
             {"prompt": "Which answer is best?", "candidates": [
@@ -97,8 +100,10 @@ def main():
         driver.find_element(By.ID, "password").send_keys("tally-demo")
         driver.save_screenshot(os.path.join(SHOTS, "sign-in.png"))
         driver.find_element(By.CSS_SELECTOR, "#sign-in button").click()
-        wait.until(lambda d: d.current_url.endswith("/label.html"))
-        driver.get(f"http://127.0.0.1:{port}/label.html?project={project['id']}")
+        wait.until(lambda d: d.current_url.endswith("/home.html"))
+        wait.until(lambda d: "Browser test" in d.find_element(By.ID, "queues").text)
+        check("Rank answers: 2 waiting" in driver.find_element(By.ID, "queues").text, "the home page counts the project's ranking queue")
+        driver.find_element(By.CSS_SELECTOR, f"a[href='/label.html?project={project['id']}']").click()
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".candidate")) == 3)
 
         # Hostile candidates render as text and never run.
@@ -159,6 +164,87 @@ def main():
         wait.until(lambda d: "Pick one." in d.find_element(By.ID, "prompt").text)
         row = connection.execute("SELECT text, prefilled_from_candidate_id FROM demonstrations").fetchone()
         check(row is not None and row[0].endswith(" Edited.") and row[1] is not None, f"demonstration stored with its pre-fill: {row}")
+
+        # Skip the second prompt with a reason: the queue is then empty for this labeler.
+        driver.find_element(By.CSS_SELECTOR, "details.skip summary").click()
+        Select(driver.find_element(By.CSS_SELECTOR, "#skip select")).select_by_index(0)
+        driver.find_element(By.CSS_SELECTOR, "#skip input[name=detail]").send_keys("no context given")
+        driver.find_element(By.CSS_SELECTOR, "#skip button").click()
+        wait.until(lambda d: d.find_element(By.ID, "empty").is_displayed())
+        skipped = connection.execute("SELECT status, skip_reason FROM assignments WHERE kind = 'demonstration' AND status = 'skipped'").fetchone()
+        check(skipped == ("skipped", "I lack the expertise to judge this: no context given"), f"skip stored with its reason: {skipped}")
+
+        # Write a prompt.
+        driver.get(f"http://127.0.0.1:{port}/write.html?project={project['id']}")
+        wait.until(lambda d: d.find_element(By.ID, "wanted").text == "3 wanted")
+        driver.find_element(By.ID, "prompt-text").send_keys("Explain <b>tides</b> to a child.")
+        Select(driver.find_element(By.ID, "category")).select_by_value("open_qa")
+        driver.find_element(By.ID, "prompt-text").send_keys(Keys.CONTROL, Keys.ENTER)
+        wait.until(lambda d: d.find_element(By.ID, "wanted").text == "2 wanted")
+        driver.save_screenshot(os.path.join(SHOTS, "write-prompt.png"))
+        written = connection.execute("SELECT content, category, source FROM prompts WHERE source = 'labeler'").fetchone()
+        check(written == ("Explain <b>tides</b> to a child.", "open_qa", "labeler"), f"written prompt stored: {written}")
+
+        # Nine long answers stay fast: every one rated by keyboard, then submitted.
+        words = " ".join(["The tide rises and falls twice a day as the moon pulls on the oceans."] * 300)
+        _, nine = api(port, "POST", "/api/projects", {"name": "Nine long answers", "rankingSize": 9}, cookie=cookie, csrf=session["csrfToken"])
+        api(port, "POST", f"/api/projects/{nine['id']}/imports/prompts", cookie=cookie, csrf=session["csrfToken"], content_type="application/jsonl",
+            raw=json.dumps({"prompt": "Explain tides at length.", "candidates": [{"text": f"Answer {i}. {words}", "model": f"m{i}"} for i in range(9)]}))
+        started = time.perf_counter()
+        driver.get(f"http://127.0.0.1:{port}/label.html?project={nine['id']}")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".candidate")) == 9)
+        shown_after = time.perf_counter() - started
+        key_ms = driver.execute_script("""
+            const card = document.querySelector('.candidate'); card.focus();
+            const begin = performance.now();
+            card.dispatchEvent(new KeyboardEvent('keydown', {key: '6', bubbles: true}));
+            return performance.now() - begin;""")
+        print(f"browser: nine answers of {len(words.split()) + 2} words shown {shown_after * 1000:.0f} ms after navigation; "
+              f"a rating key handled in {key_ms:.1f} ms", flush=True)
+        cards = driver.find_elements(By.CSS_SELECTOR, ".candidate")
+        cards[0].click()
+        for index in range(9):
+            driver.switch_to.active_element.send_keys(str(7 - index % 7))
+            driver.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
+        driver.switch_to.active_element.send_keys(Keys.CONTROL, Keys.ENTER)
+        wait.until(lambda d: d.find_element(By.ID, "empty").is_displayed())
+        entries = connection.execute("""SELECT count(*) FROM ranking_entries e JOIN rankings r ON r.id = e.ranking_id
+                                        JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?""", (nine["id"],)).fetchone()[0]
+        check(entries == 9, f"all nine answers ranked: {entries}")
+
+        # The home page counts today's work.
+        driver.get(f"http://127.0.0.1:{port}/home.html")
+        wait.until(lambda d: d.find_element(By.ID, "today-rankings").text == "3")
+        check(driver.find_element(By.ID, "today-demonstrations").text == "1" and driver.find_element(By.ID, "today-prompts").text == "1"
+              and driver.find_element(By.ID, "today-skipped").text == "1", "today's work is counted")
+        driver.save_screenshot(os.path.join(SHOTS, "labeler-home.png"))
+
+        # A researcher imports a CSV through the page: a bad file lists its problems, a good one imports.
+        driver.delete_all_cookies()
+        driver.get(f"http://127.0.0.1:{port}/login.html")
+        driver.find_element(By.ID, "username").send_keys("demo-researcher")
+        driver.find_element(By.ID, "password").send_keys("tally-demo")
+        driver.find_element(By.CSS_SELECTOR, "#sign-in button").click()
+        wait.until(lambda d: d.current_url.endswith("/researcher.html"))
+        wait.until(lambda d: "Browser test" in d.find_element(By.ID, "projects").text)
+        Select(driver.find_element(By.ID, "import-project")).select_by_visible_text("Browser test")
+        bad_csv = os.path.join(folder, "bad.csv")
+        with open(bad_csv, "w") as f:
+            f.write("prompt,split,candidate,model\nGood row.,train,an answer,m1\nBad split.,holdout,,\n")
+        driver.find_element(By.CSS_SELECTOR, "#import input[type=file]").send_keys(bad_csv)
+        driver.find_element(By.CSS_SELECTOR, "#import button").click()
+        wait.until(lambda d: "bad.csv" in d.find_element(By.ID, "import-problems").text)
+        problem_rows = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#import-problems tbody tr")]
+        check(problem_rows == ["bad.csv 3 split must be train, validation or test"], f"the CSV's problem is listed by line and field: {problem_rows}")
+        driver.save_screenshot(os.path.join(SHOTS, "researcher.png"))
+        good_csv = os.path.join(folder, "good.csv")
+        with open(good_csv, "w") as f:
+            f.write("prompt,split,candidate,model\nGood row.,train,an answer,m1\nGood row.,train,another,m2\n")
+        driver.find_element(By.CSS_SELECTOR, "#import input[type=file]").send_keys(good_csv)
+        driver.find_element(By.CSS_SELECTOR, "#import button").click()
+        wait.until(lambda d: "Imported: 1 new prompts" in d.find_element(By.ID, "import-result").text)
+        check(connection.execute("SELECT count(*) FROM candidates c JOIN prompts p ON p.id = c.prompt_id WHERE p.content = 'Good row.'").fetchone()[0] == 2,
+              "the CSV's candidates were stored")
     finally:
         if driver:
             driver.quit()

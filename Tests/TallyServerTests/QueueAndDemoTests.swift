@@ -39,10 +39,12 @@ struct QueueAndDemoTests {
         let next = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
         #expect(next.json["remaining"] as? Int == 59)
         #expect((next.json["prompt"] as? [String: Any])?["id"] as? Int != promptID)
-        // Overlap 1: the ranked prompt is done for every labeler, not only for lena.
+        // Overlap 1: the ranked prompt is done for every labeler, not only for lena, and the
+        // prompt lena now holds is not offered to anyone else.
         let other = try signIn(app.port, "demo-labeler", password: DemoLoader.password)
         let othersTask = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": other.cookie])
-        #expect(othersTask.json["remaining"] as? Int == 59)
+        #expect(othersTask.json["remaining"] as? Int == 58)
+        #expect((othersTask.json["prompt"] as? [String: Any])?["id"] as? Int != (next.json["prompt"] as? [String: Any])?["id"] as? Int)
         #expect(try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": (try signIn(app.port, "rita")).cookie]).status == 403)
     }
 

@@ -1,0 +1,47 @@
+// The labeler's home: what they did today and, per project, the work waiting in each queue,
+// the guidelines, and the tasks they hold (with when each returns to the queue).
+import { api, session, heldUntil, wireSignOut } from "/api.js";
+
+function minutes(seconds) {
+  const total = Math.round(seconds / 60);
+  return total < 60 ? `${total} min` : `${Math.floor(total / 60)} h ${total % 60} min`;
+}
+
+function showQueue(queue) {
+  const card = document.getElementById("queue-template").content.firstElementChild.cloneNode(true);
+  const { project } = queue;
+  card.querySelector(".name").textContent = project.name;
+  card.querySelector(".guidelines-text").textContent = project.guidelines || "No guidelines were given for this project.";
+  const links = [
+    [".rank", `/label.html?project=${project.id}`, `Rank answers: ${queue.rankingsRemaining} waiting`],
+    [".demonstrate", `/demonstrate.html?project=${project.id}`, `Write demonstrations: ${queue.demonstrationsRemaining} waiting`],
+    [".write", `/write.html?project=${project.id}`, `Write prompts: ${queue.promptsWanted} wanted`],
+  ];
+  for (const [selector, href, text] of links) {
+    const link = card.querySelector(selector);
+    link.href = href;
+    link.textContent = text;
+  }
+  if (queue.promptsWanted === 0) card.querySelector(".write").closest("li").hidden = true;
+  card.querySelector(".held").textContent = queue.held.length === 0 ? ""
+    : `You hold ${queue.held.map((a) => `a ${a.kind} task until ${heldUntil(a)}`).join(", ")}.`;
+  return card;
+}
+
+async function start() {
+  const current = await api("GET", "/api/session");
+  session.csrf = current.csrfToken;
+  document.getElementById("who").textContent = current.user.displayName;
+  const work = await api("GET", "/api/me/work");
+  document.getElementById("today-rankings").textContent = String(work.today.rankings);
+  document.getElementById("today-demonstrations").textContent = String(work.today.demonstrations);
+  document.getElementById("today-prompts").textContent = String(work.today.promptsWritten);
+  document.getElementById("today-skipped").textContent = String(work.today.skipped);
+  document.getElementById("today-time").textContent = minutes(work.today.secondsSpent);
+  const queues = document.getElementById("queues");
+  queues.replaceChildren(...work.projects.map(showQueue));
+  document.getElementById("no-projects").hidden = work.projects.length > 0;
+}
+
+wireSignOut();
+start().catch((failure) => (document.getElementById("error").textContent = failure.message));

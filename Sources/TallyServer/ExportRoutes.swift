@@ -1,0 +1,74 @@
+import Datasets
+import Foundation
+import HTTP
+import Labeling
+import Storage
+
+/// Datasets out of a project, streamed, each with its manifest (see Docs/formats.md):
+///
+/// | route | who |
+/// |---|---|
+/// | `GET /api/projects/{id}/exports/{format}` | admin, researcher |
+/// | `GET /api/projects/{id}/exports/{format}/manifest` | admin, researcher |
+///
+/// Query parameters filter what is exported: `split`, `group`, `since`, `until`, `ties=only`.
+struct ExportRoutes: Sendable {
+    let database: DatabasePool
+    let authenticator: Authenticator
+
+    func register(in router: inout Router) {
+        let routes = self
+        router.get("/api/projects/{id}/exports/{format}", authenticator.require([.admin, .researcher]) { request, _ in
+            let (id, format, filter, tiesOnly) = try routes.exportRequest(request)
+            let database = routes.database
+            var response = Response.stream(contentType: format.contentType) { writer in
+                // One read transaction: the export is one consistent snapshot, and labelers'
+                // submissions go on meanwhile (WAL).
+                try database.read { database in
+                    _ = try RankingExporter().export(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly, from: database) { try writer.write($0) }
+                }
+            }
+            response.headers["Content-Disposition"] = "attachment; filename=\"project-\(id)-\(format.rawValue)\(tiesOnly ? "-ties" : "").\(format.fileExtension)\""
+            return response
+        })
+        router.get("/api/projects/{id}/exports/{format}/manifest", authenticator.require([.admin, .researcher]) { request, _ in
+            let (id, format, filter, tiesOnly) = try routes.exportRequest(request)
+            let manifest = try routes.database.read { database in
+                try RankingExporter().export(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly, from: database) { _ in }
+            }
+            return try .json(manifest)
+        })
+    }
+
+    /// The project, format and filter of an export request. Without `until`, the filter is bound
+    /// to now, and the manifest echoes it: repeating the request with that `until` gives the same
+    /// bytes, whatever was submitted since.
+    private func exportRequest(_ request: Request) throws -> (Int, ExportFormat, RankingFilter, Bool) {
+        let id = try pathIdentifier(request)
+        guard let name = request.pathParameters["format"], let format = ExportFormat(rawValue: name) else {
+            throw HTTPError.notFound("There is no export format '\(request.pathParameters["format"] ?? "")'; use \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        guard try database.read({ try ProjectRepository().find(id: id, in: $0) }) != nil else { throw HTTPError.notFound("There is no project \(id).") }
+        var filter = RankingFilter()
+        if let split = request.queryValue("split") {
+            guard DataSplit(rawValue: split) != nil else { throw HTTPError.badRequest("The query parameter 'split' must be train, validation or test.", code: "invalid_query") }
+            filter.split = split
+        }
+        if let group = request.queryValue("group") {
+            guard LabelerGroup(rawValue: group) != nil else { throw HTTPError.badRequest("The query parameter 'group' must be training or held_out.", code: "invalid_query") }
+            filter.labelerGroup = group
+        }
+        for (name, keyPath) in [("since", \RankingFilter.since), ("until", \RankingFilter.until)] {
+            guard let value = request.queryValue(name) else { continue }
+            guard let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(value)) ?? (try? Date.ISO8601FormatStyle().parse(value)) else {
+                throw HTTPError.badRequest("The query parameter '\(name)' must be an ISO 8601 time such as 2026-01-31T00:00:00Z.", code: "invalid_query")
+            }
+            // Written as the database writes times (milliseconds, Z), so they compare as text.
+            filter[keyPath: keyPath] = date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        }
+        if filter.until == nil { filter.until = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)) }
+        let ties = request.queryValue("ties")
+        guard ties == nil || ties == "only" else { throw HTTPError.badRequest("The query parameter 'ties' may only be 'only'.", code: "invalid_query") }
+        return (id, format, filter, ties == "only")
+    }
+}
