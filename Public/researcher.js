@@ -39,8 +39,8 @@ async function showProjects() {
         labeler.averageSeconds === null ? "–" : labeler.averageSeconds.toFixed(1), labeler.demonstrations, labeler.promptsWritten, labeler.skipped,
         labeler.lastSubmittedAt || "–"]));
     }
-    for (const day of statistics.rankingsPerDay) {
-      document.querySelector("#days tbody").append(tableRow([project.name, day.day, day.rankings]));
+    for (const day of statistics.labelsPerDay) {
+      document.querySelector("#days tbody").append(tableRow([project.name, day.day, day.rankings, day.demonstrations]));
     }
     const cell = document.createElement("td");
     for (const [format, label] of exportFormats) {

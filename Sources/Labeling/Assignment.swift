@@ -134,7 +134,7 @@ public struct AssignmentRepository: Sendable {
     /// one, else it is a conflict: nobody labels an item beyond its overlap.
     public func claim(_ kind: TaskKind, promptID: Int, labelerID: Int, overlap: Int, in database: Database) throws -> [Int]? {
         let held = try database.queryOne("""
-            SELECT status, shown_order, expires_at > \(Self.now) AS live FROM assignments WHERE prompt_id = ? AND labeler_id = ? AND kind = ?
+            SELECT id, status, shown_order, expires_at > \(Self.now) AS live FROM assignments WHERE prompt_id = ? AND labeler_id = ? AND kind = ?
             """, [promptID, labelerID, kind.rawValue])
         if let held {
             switch try held.string("status") {
@@ -152,10 +152,10 @@ public struct AssignmentRepository: Sendable {
                 throw LabelingError("prompt \(promptID) has all the \(kind.rawValue)s it needs; \(held == nil ? "take tasks from the queue" : "your assignment expired")", kind: .conflict)
             }
         }
-        try database.execute("""
-            INSERT INTO assignments (prompt_id, labeler_id, kind, status, expires_at, finished_at) VALUES (?1, ?2, ?3, 'submitted', \(Self.now), \(Self.now))
-            ON CONFLICT (prompt_id, labeler_id, kind) DO UPDATE SET status = 'submitted', finished_at = \(Self.now)
-            """, [promptID, labelerID, kind.rawValue])
-        return try held?.optionalString("shown_order").map(Assignment.decodeOrder)
+        // The submission itself records that the item is done; a submission without an
+        // assignment needs no row here.
+        guard let held else { return nil }
+        try database.execute("UPDATE assignments SET status = 'submitted', finished_at = \(Self.now) WHERE id = ?", [try held.int("id")])
+        return try held.optionalString("shown_order").map(Assignment.decodeOrder)
     }
 }

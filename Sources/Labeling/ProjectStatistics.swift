@@ -2,9 +2,11 @@ import Storage
 
 /// What a researcher watches while data grows: counts, labels per day, and each labeler's output.
 public struct ProjectStatistics: Sendable, Codable, Equatable {
+    /// Labels submitted on one UTC day.
     public struct Day: Sendable, Codable, Equatable {
         public let day: String
         public let rankings: Int
+        public let demonstrations: Int
     }
 
     public struct Labeler: Sendable, Codable, Equatable {
@@ -42,7 +44,7 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
     public let promptsWritten: Int
     public let promptsWanted: Int
     public let tasks: [TaskCounts]
-    public let rankingsPerDay: [Day]
+    public let labelsPerDay: [Day]
     public let labelers: [Labeler]
 
     public static func compute(projectID: Int, in database: Database) throws -> ProjectStatistics? {
@@ -58,9 +60,12 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
                       AND (SELECT count(*) FROM rankings r WHERE r.prompt_id = p.id) < ?2) AS open
             """, [projectID, project.overlap])!
         let days = try database.query("""
-            SELECT substr(r.submitted_at, 1, 10) AS day, count(*) AS rankings FROM rankings r JOIN prompts p ON p.id = r.prompt_id
-            WHERE p.project_id = ? GROUP BY day ORDER BY day
-            """, [projectID]).map { Day(day: try $0.string("day"), rankings: try $0.int("rankings")) }
+            SELECT day, sum(kind = 'ranking') AS rankings, sum(kind = 'demonstration') AS demonstrations FROM (
+              SELECT substr(r.submitted_at, 1, 10) AS day, 'ranking' AS kind FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1
+              UNION ALL
+              SELECT substr(d.submitted_at, 1, 10), 'demonstration' FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?1)
+            GROUP BY day ORDER BY day
+            """, [projectID]).map { Day(day: try $0.string("day"), rankings: try $0.int("rankings"), demonstrations: try $0.int("demonstrations")) }
         let labelers = try database.query("""
             SELECT * FROM (
               SELECT u.id, u.username, u.labeler_group,
@@ -96,6 +101,6 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
                                  promptsComplete: try counts.int("complete"), promptsOpen: try counts.int("open"),
                                  demonstrations: tasks.first { $0.kind == "demonstration" }?.submitted ?? 0,
                                  promptsWritten: written, promptsWanted: max(0, project.promptsWanted - written),
-                                 tasks: tasks, rankingsPerDay: days, labelers: labelers)
+                                 tasks: tasks, labelsPerDay: days, labelers: labelers)
     }
 }

@@ -82,7 +82,7 @@ struct StatisticsTests {
         #expect(statistics.status == 200)
         #expect(statistics.json["prompts"] as? Int == 60 && statistics.json["candidates"] as? Int == 240 && statistics.json["rankings"] as? Int == 3)
         #expect(statistics.json["promptsComplete"] as? Int == 3 && statistics.json["promptsOpen"] as? Int == 57)
-        #expect((statistics.json["rankingsPerDay"] as? [[String: Any]])?.first?["rankings"] as? Int == 3)
+        #expect((statistics.json["labelsPerDay"] as? [[String: Any]])?.first?["rankings"] as? Int == 3)
         let labeler = try #require((statistics.json["labelers"] as? [[String: Any]])?.first)
         #expect(labeler["username"] as? String == "lena" && labeler["rankings"] as? Int == 3 && labeler["averageSeconds"] as? Double == 20)
         #expect(try call(app.port, "GET", "/api/projects/\(project)/statistics", headers: ["Cookie": lena.cookie]).status == 403)
