@@ -4,8 +4,55 @@
 // output, and rankings per day. Text from the server goes through textContent only.
 import { api, session } from "/api.js";
 
+const state = { role: null };
+
 const exportFormats = [["comparisons", "TRL comparisons"], ["hh-rlhf", "HH-RLHF"], ["rankings", "raw rankings"], ["ratings-csv", "ratings CSV"],
   ["sft-messages", "SFT messages"], ["sft-prompt-completion", "SFT prompt/completion"]];
+
+function percent(value) { return `${(value * 100).toFixed(1)}%`; }
+function rate(agreement) {
+  return agreement ? `${percent(agreement.estimate)} (${percent(agreement.lower)}–${percent(agreement.upper)}, ${agreement.pairs} pairs)` : "–";
+}
+
+/// Admins act on a labeler from the quality table: suspend or reactivate, move between groups.
+function adminButtons(labeler) {
+  const cell = document.createElement("td");
+  if (state.role !== "admin") return cell;
+  const actions = [labeler.status === "active" ? ["Suspend", { status: "suspended" }] : ["Reactivate", { status: "active" }],
+    labeler.labelerGroup === "training" ? ["Hold out", { labelerGroup: "held_out" }] : ["Move to training", { labelerGroup: "training" }]];
+  for (const [label, change] of actions) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "quiet";
+    button.textContent = label;
+    button.addEventListener("click", async () => {
+      try {
+        await api("PATCH", `/api/users/${labeler.labelerId}`, { ...change, note: "from the quality table" });
+        await showProjects();
+      } catch (failure) {
+        document.getElementById("error").textContent = failure.message;
+      }
+    });
+    cell.append(button, document.createTextNode(" "));
+  }
+  return cell;
+}
+
+function showQuality(project, quality) {
+  const line = document.createElement("span");
+  line.textContent = `${project.name}: agreement ${rate(quality.agreement)}; training ${rate(quality.trainingAgreement)}; held-out ${rate(quality.heldOutAgreement)}; `
+    + `Kendall's tau ${quality.kendallTau === undefined ? "–" : quality.kendallTau.toFixed(3)}; `
+    + `rating alpha ${quality.ratingAlpha === undefined ? "–" : quality.ratingAlpha.toFixed(3)}. `;
+  document.getElementById("project-agreement").append(line);
+  for (const labeler of quality.labelers) {
+    const bias = labeler.positionBias ? `${percent(labeler.positionBias.firstShownRankedFirst)} (chance ${percent(labeler.positionBias.chance)})` : "–";
+    const row = tableRow([project.name, labeler.username, labeler.labelerGroup, labeler.status, labeler.rankings, rate(labeler.agreement),
+      labeler.kendallTau === undefined ? "–" : labeler.kendallTau.toFixed(3), bias, labeler.needsReview ? "review" : ""]);
+    if (labeler.needsReview) row.className = "failed";
+    row.append(adminButtons(labeler));
+    document.querySelector("#quality tbody").append(row);
+  }
+}
 
 function tableRow(values) {
   const row = document.createElement("tr");
@@ -19,7 +66,8 @@ function tableRow(values) {
 
 async function showProjects() {
   const { projects } = await api("GET", "/api/projects");
-  for (const id of ["projects", "tasks", "labelers", "days"]) document.querySelector(`#${id} tbody`).replaceChildren();
+  for (const id of ["projects", "tasks", "quality", "labelers", "days"]) document.querySelector(`#${id} tbody`).replaceChildren();
+  document.getElementById("project-agreement").replaceChildren();
   const choice = document.getElementById("import-project");
   choice.replaceChildren(...projects.map((project) => {
     const option = document.createElement("option");
@@ -29,6 +77,7 @@ async function showProjects() {
   }));
   for (const project of projects) {
     const statistics = await api("GET", `/api/projects/${project.id}/statistics`);
+    showQuality(project, await api("GET", `/api/projects/${project.id}/quality`));
     const row = tableRow([project.name, statistics.prompts, statistics.rankings, statistics.promptsOpen, statistics.promptsComplete,
       statistics.demonstrations, statistics.promptsWritten]);
     for (const task of statistics.tasks) {
@@ -103,6 +152,7 @@ async function importFile(event) {
 async function start() {
   const current = await api("GET", "/api/session");
   session.csrf = current.csrfToken;
+  state.role = current.user.role;
   document.getElementById("who").textContent = current.user.displayName;
   document.getElementById("create-project").addEventListener("submit", createProject);
   document.getElementById("import").addEventListener("submit", importFile);

@@ -55,8 +55,9 @@ public struct DemonstrationRepository: Sendable {
             FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id JOIN users u ON u.id = d.labeler_id
             WHERE p.project_id = ?1 AND (?2 IS NULL OR p.split = ?2) AND (?3 IS NULL OR u.labeler_group = ?3)
               AND (?4 IS NULL OR d.submitted_at >= ?4) AND (?5 IS NULL OR d.submitted_at < ?5)
+              AND (?6 IS NULL OR d.labeler_id IN (SELECT value FROM json_each(?6)))
             ORDER BY d.id
-            """, [projectID, filter.split, filter.labelerGroup, filter.since, filter.until]) { row in
+            """, [projectID, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON]) { row in
             try body(StoredDemonstration(
                 id: try row.int("id"), promptID: try row.int("prompt_id"), labelerID: try row.int("labeler_id"),
                 content: try PromptContent.fromStorage(kind: try row.string("kind"), content: try row.string("content")),

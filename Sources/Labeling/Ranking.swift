@@ -150,10 +150,17 @@ public struct RankingFilter: Sendable, Equatable, Codable {
     public var since: String?
     /// Submitted before this ISO 8601 time.
     public var until: String?
+    /// Only labelers whose agreement with others (`QualityReport`) is at least this; the export
+    /// resolves it into `labelerIds` when it starts, and the manifest echoes both.
+    public var minimumAgreement: Double?
+    public var labelerIds: [Int]?
 
     public init(split: String? = nil, labelerGroup: String? = nil, since: String? = nil, until: String? = nil) {
         (self.split, self.labelerGroup, self.since, self.until) = (split, labelerGroup, since, until)
     }
+
+    /// `labelerIds` as SQL binds them: a JSON array read with `json_each`, or NULL for everyone.
+    var labelerIdsJSON: String? { labelerIds.map { JSONWriter.string(.array($0.map { .integer(Int64($0)) })) } }
 }
 
 extension RankingRepository {
@@ -170,8 +177,9 @@ extension RankingRepository {
                 WHERE p.project_id = ? AND r.id > ?
                   AND (?3 IS NULL OR p.split = ?3) AND (?4 IS NULL OR u.labeler_group = ?4)
                   AND (?5 IS NULL OR r.submitted_at >= ?5) AND (?6 IS NULL OR r.submitted_at < ?6)
+                  AND (?7 IS NULL OR r.labeler_id IN (SELECT value FROM json_each(?7)))
                 ORDER BY r.id LIMIT 500
-                """, [projectID, after, filter.split, filter.labelerGroup, filter.since, filter.until])
+                """, [projectID, after, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON])
             if page.isEmpty { return }
             for row in page {
                 let id = try row.int("id")
@@ -199,7 +207,9 @@ extension RankingRepository {
     /// (an imported ranking may cover some of a prompt's candidates only). A second ranking of
     /// the same prompt by the same labeler is still a conflict.
     public func storeImported(promptID: Int, labelerID: Int, entries: [RankingSubmission.Entry], in database: Database) throws -> Int {
-        let submission = RankingSubmission(entries: entries, shownOrder: entries.map(\.candidateId), noneAcceptable: false, comment: "imported", secondsSpent: nil)
+        // The order the original labeler saw is unknown: an empty shown order says so (and keeps
+        // the ranking out of position-bias measures).
+        let submission = RankingSubmission(entries: entries, shownOrder: [], noneAcceptable: false, comment: "imported", secondsSpent: nil)
         return try insert(CheckedRanking(submission: submission, promptID: promptID, overlap: 0), labelerID: labelerID, in: database)
     }
 }

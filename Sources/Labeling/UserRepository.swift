@@ -61,4 +61,12 @@ public struct UserRepository: Sendable {
             throw AccountError("the username '\(username)' may hold only letters, digits, '.', '_' and '-'")
         }
     }
+
+    /// Changes a user's status and labeler group (an admin's decision; the caller audits it).
+    /// Returns the updated user, nil when there is none.
+    public func update(id: Int, status: UserStatus?, labelerGroup: LabelerGroup?, in database: Database) throws -> User? {
+        try database.execute("UPDATE users SET status = coalesce(?, status), labeler_group = coalesce(?, labeler_group) WHERE id = ?",
+                             [status?.rawValue, labelerGroup?.rawValue, id])
+        return try find(id: id, in: database)
+    }
 }

@@ -42,6 +42,7 @@ struct AccountRoutes: Sendable {
             try .json(UserList(users: try routes.database.read { try routes.users.all(in: $0) }))
         })
         router.post("/api/users", authenticator.require([.admin]) { request, signedIn in try routes.createUser(request, signedIn) })
+        router.patch("/api/users/{id}", authenticator.require([.admin]) { request, signedIn in try routes.updateUser(request, signedIn) })
     }
 
     private func clientAddress(_ request: Request) -> String {
@@ -125,6 +126,35 @@ struct AccountRoutes: Sendable {
         } catch let error as AccountError {
             throw HTTPError(.conflict, code: "invalid_account", message: error.description)
         }
+    }
+
+    struct UserUpdate: Decodable {
+        let status: UserStatus?
+        let labelerGroup: LabelerGroup?
+        let note: String?
+    }
+
+    /// An admin suspends, reactivates, accepts or rejects a user, or moves a labeler between the
+    /// training and held-out groups; audit-logged with the admin's note.
+    private func updateUser(_ request: Request, _ signedIn: SignedInUser) throws -> Response {
+        let id = try pathIdentifier(request)
+        let body = try request.decodeJSON(UserUpdate.self)
+        guard body.status != nil || body.labelerGroup != nil else {
+            throw HTTPError.badRequest("Send 'status' (\(UserStatus.allCases.map(\.rawValue).joined(separator: ", "))) or 'labelerGroup' (training, held_out).", code: "invalid_field")
+        }
+        guard id != signedIn.user.id || body.status == nil || body.status == .active else {
+            throw HTTPError(.conflict, code: "conflict", message: "An admin cannot suspend or reject their own account.")
+        }
+        let user = try database.write { database -> User? in
+            guard let user = try users.update(id: id, status: body.status, labelerGroup: body.labelerGroup, in: database) else { return nil }
+            let detail = [body.status.map { "status=\($0.rawValue)" }, body.labelerGroup.map { "group=\($0.rawValue)" }, body.note.map { "note=\($0)" }]
+                .compactMap { $0 }.joined(separator: " ")
+            try audit.record(action: "user.update", actorUserID: signedIn.user.id, subject: "user:\(id)", detail: detail,
+                             remoteAddress: request.remoteAddress, in: database)
+            return user
+        }
+        guard let user else { throw HTTPError.notFound("There is no user \(id).") }
+        return try .json(user)
     }
 
     private func cookie(_ token: String, maxAge: Int, secure: Bool) -> String {

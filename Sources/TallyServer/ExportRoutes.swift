@@ -11,7 +11,7 @@ import Storage
 /// | `GET /api/projects/{id}/exports/{format}` | admin, researcher |
 /// | `GET /api/projects/{id}/exports/{format}/manifest` | admin, researcher |
 ///
-/// Query parameters filter what is exported: `split`, `group`, `since`, `until`, `ties=only`.
+/// Query parameters filter what is exported: `split`, `group`, `since`, `until`, `minimumAgreement`, `ties=only`.
 struct ExportRoutes: Sendable {
     let database: DatabasePool
     let authenticator: Authenticator
@@ -67,6 +67,13 @@ struct ExportRoutes: Sendable {
             filter[keyPath: keyPath] = date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
         }
         if filter.until == nil { filter.until = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)) }
+        if let text = request.queryValue("minimumAgreement") {
+            guard let minimum = Double(text), (0...1).contains(minimum) else {
+                throw HTTPError.badRequest("The query parameter 'minimumAgreement' must be a number from 0 to 1.", code: "invalid_query")
+            }
+            filter.minimumAgreement = minimum
+            filter.labelerIds = try database.read { try QualityReport.labelers(projectID: id, agreementAtLeast: minimum, in: $0) }.sorted()
+        }
         let ties = request.queryValue("ties")
         guard ties == nil || ties == "only" else { throw HTTPError.badRequest("The query parameter 'ties' may only be 'only'.", code: "invalid_query") }
         return (id, format, filter, ties == "only")

@@ -71,6 +71,7 @@ public struct TallyApplication: Sendable {
         ProjectRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         QueueRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database)).register(in: &router)
         ExportRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
+        QualityRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         AccountRoutes(database: database, authenticator: Authenticator(database: database),
                       passwordHasher: PasswordHasher(iterations: options.passwordIterations), rateLimiter: rateLimiter,
                       sessionLifetime: options.sessionLifetime).register(in: &router)

@@ -3,7 +3,8 @@
 candidates by keyboard and by mouse (ratings clicked, answers dragged), submits, and the database
 holds exactly that; a candidate holding <script> renders as text and never runs. The labeler
 also writes a demonstration, skips a task with a reason, writes a prompt, and ranks nine long
-answers (the time to show them is printed); a researcher imports a CSV through the page. Takes
+answers (the time to show them is printed); a researcher imports a CSV through the page; an
+admin holds a labeler out from the quality table. Takes
 the screenshots in Docs/screenshots/. Run by `make test` after the Swift suite, against a real `tally serve`.
 
 Test tooling only: Selenium drives Debian's chromium through chromium-driver.
@@ -245,6 +246,19 @@ def main():
         wait.until(lambda d: "Imported: 1 new prompts" in d.find_element(By.ID, "import-result").text)
         check(connection.execute("SELECT count(*) FROM candidates c JOIN prompts p ON p.id = c.prompt_id WHERE p.content = 'Good row.'").fetchone()[0] == 2,
               "the CSV's candidates were stored")
+
+        # An admin sees the labeler in the quality table and holds them out.
+        driver.delete_all_cookies()
+        driver.get(f"http://127.0.0.1:{port}/login.html")
+        driver.find_element(By.ID, "username").send_keys("demo-admin")
+        driver.find_element(By.ID, "password").send_keys("tally-demo")
+        driver.find_element(By.CSS_SELECTOR, "#sign-in button").click()
+        wait.until(lambda d: "demo-labeler" in d.find_element(By.ID, "quality").text)
+        row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "#quality tbody tr") if "Browser test" in r.text and "demo-labeler" in r.text)
+        row.find_element(By.XPATH, ".//button[text()='Hold out']").click()
+        wait.until(lambda d: connection.execute("SELECT labeler_group FROM users WHERE username = 'demo-labeler'").fetchone()[0] == "held_out")
+        check(connection.execute("SELECT count(*) FROM audit_log WHERE action = 'user.update'").fetchone()[0] == 1, "the change is audited")
+        driver.save_screenshot(os.path.join(SHOTS, "quality.png"))
     finally:
         if driver:
             driver.quit()
