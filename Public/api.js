@@ -61,21 +61,51 @@ export function heldUntil(assignment) {
   return new Date(assignment.expiresAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
-/// Wires the page's `#skip` form: the labeler gives the current task back with a reason (a
-/// listed one, and any details), then `afterSkip` loads the next task.
+/// Reasons a labeler may give for skipping, besides their own words.
+const skipReasons = ["I lack the expertise to judge this", "The prompt is unclear or broken", "The content is too disturbing for me"];
+
+/// Fills the page's `#skip-task` element with a form to give the current task back with a
+/// reason (a listed one, and any details); `afterSkip` then loads the next task.
 export function wireSkip(currentAssignment, afterSkip) {
-  const form = document.getElementById("skip");
+  const details = document.getElementById("skip-task");
+  const summary = document.createElement("summary");
+  summary.textContent = "Skip this task";
+  const form = document.createElement("form");
+  form.id = "skip";
+  form.className = "narrow";
+  const reason = document.createElement("select");
+  reason.name = "reason";
+  for (const text of [...skipReasons, "other"]) {
+    const option = document.createElement("option");
+    option.value = text;
+    option.textContent = text === "other" ? "Other (say why below)" : text;
+    reason.append(option);
+  }
+  const detail = document.createElement("input");
+  detail.name = "detail";
+  detail.maxLength = 900;
+  const button = document.createElement("button");
+  button.type = "submit";
+  button.className = "quiet";
+  button.textContent = "Skip";
+  const labelled = (text, control) => {
+    const label = document.createElement("label");
+    label.append(document.createTextNode(`${text} `), control);
+    return label;
+  };
+  form.append(labelled("Reason", reason), labelled("Details", detail), button);
+  details.append(summary, form);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const error = document.getElementById("task-error");
     error.textContent = "";
-    const listed = form.elements.reason.value;
-    const detail = form.elements.detail.value.trim();
-    const reason = listed === "other" ? detail : detail ? `${listed}: ${detail}` : listed;
+    const listed = reason.value;
+    const words = detail.value.trim();
+    const text = listed === "other" ? words : words ? `${listed}: ${words}` : listed;
     try {
-      await api("POST", `/api/assignments/${currentAssignment().id}/skip`, { reason });
+      await api("POST", `/api/assignments/${currentAssignment().id}/skip`, { reason: text });
       form.reset();
-      form.closest("details").open = false;
+      details.open = false;
       await afterSkip();
     } catch (failure) {
       error.textContent = failure.message;
