@@ -133,6 +133,7 @@ async function importFile(event) {
   const problems = document.querySelector("#import-problems tbody");
   summary.textContent = "";
   problems.replaceChildren();
+  problems.closest("table").hidden = true;
   if (!file) return;
   const response = await fetch(`/api/projects/${form.elements.project.value}/imports/prompts?file=${encodeURIComponent(file.name)}`, {
     method: "POST",
@@ -147,6 +148,7 @@ async function importFile(event) {
   }
   summary.textContent = body.error.message;
   for (const problem of body.error.problems || []) problems.append(tableRow([problem.file, problem.line, problem.field || "–", problem.message]));
+  problems.closest("table").hidden = problems.children.length === 0;
 }
 
 async function start() {

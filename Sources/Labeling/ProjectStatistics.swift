@@ -75,8 +75,11 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
                      (SELECT count(*) FROM prompts p WHERE p.project_id = ?1 AND p.source = 'labeler' AND p.author_id = u.id) AS prompts_written,
                      (SELECT count(*) FROM assignments a JOIN prompts p ON p.id = a.prompt_id WHERE p.project_id = ?1 AND a.labeler_id = u.id
                         AND a.status = 'skipped') AS skipped,
-                     max((SELECT max(r.submitted_at) FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id),
-                         (SELECT max(d.submitted_at) FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?1 AND d.labeler_id = u.id)) AS last
+                     -- max() of several arguments is NULL when any is: compare with '' in place of none.
+                     nullif(max(coalesce((SELECT max(r.submitted_at) FROM rankings r JOIN prompts p ON p.id = r.prompt_id
+                                          WHERE p.project_id = ?1 AND r.labeler_id = u.id), ''),
+                                coalesce((SELECT max(d.submitted_at) FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id
+                                          WHERE p.project_id = ?1 AND d.labeler_id = u.id), '')), '') AS last
               FROM users u)
             WHERE rankings + demonstrations + prompts_written + skipped > 0
             ORDER BY rankings + demonstrations DESC, id

@@ -258,6 +258,8 @@ def main():
         row.find_element(By.XPATH, ".//button[text()='Hold out']").click()
         wait.until(lambda d: connection.execute("SELECT labeler_group FROM users WHERE username = 'demo-labeler'").fetchone()[0] == "held_out")
         check(connection.execute("SELECT count(*) FROM audit_log WHERE action = 'user.update'").fetchone()[0] == 1, "the change is audited")
+        wait.until(lambda d: "held_out" in d.find_element(By.ID, "quality").text and "Nine long answers" in d.find_element(By.ID, "days").text)
+        driver.execute_script("document.getElementById('quality').scrollIntoView()")
         driver.save_screenshot(os.path.join(SHOTS, "quality.png"))
     finally:
         if driver:

@@ -93,6 +93,7 @@ struct QueueTests {
         #expect(ranking["active"] as? Int == 1 && ranking["expired"] as? Int == 1 && ranking["skipped"] as? Int == 1 && ranking["submitted"] as? Int == 3, "\(ranking)")
         let larsRow = try #require((statistics.json["labelers"] as? [[String: Any]])?.first { $0["username"] as? String == "lars" })
         #expect(larsRow["rankings"] as? Int == 1 && larsRow["skipped"] as? Int == 1)
+        #expect(larsRow["lastSubmittedAt"] is String, "a ranking without any demonstration still has a last submission")
     }
 
     @Test func demonstrationQueueHandsOutAssignmentsToo() throws {
