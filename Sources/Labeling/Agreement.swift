@@ -101,6 +101,9 @@ public enum Agreement {
         -> (estimate: Double, lower: Double, upper: Double)? {
         let numerator = groups.reduce(0) { $0 + $1.numerator }, denominator = groups.reduce(0) { $0 + $1.denominator }
         guard denominator > 0 else { return nil }
+        let estimate = Double(numerator) / Double(denominator)
+        // Without resamples (a caller that needs only the rate) the interval is the estimate.
+        guard resamples > 0 else { return (estimate, estimate, estimate) }
         var generator = SplitMix(seed: seed)
         var ratios: [Double] = []
         ratios.reserveCapacity(resamples)
@@ -115,7 +118,7 @@ public enum Agreement {
         }
         ratios.sort()
         func percentile(_ p: Double) -> Double { ratios[min(ratios.count - 1, max(0, Int((p * Double(ratios.count)).rounded(.down))))] }
-        return (Double(numerator) / Double(denominator), percentile(0.025), percentile(0.975))
+        return (estimate, percentile(0.025), percentile(0.975))
     }
 
     /// SplitMix64: a small seeded generator, so a bootstrap gives the same interval every time.

@@ -18,9 +18,9 @@ public struct QualityReport: Sendable, Encodable {
         /// Prompts labeled by at least two of the labelers counted.
         public let prompts: Int
 
-        init?(_ byPrompt: [Int: (agreeing: Int, pairs: Int)]) {
+        init?(_ byPrompt: [Int: (agreeing: Int, pairs: Int)], resamples: Int) {
             let groups = byPrompt.keys.sorted().map { (numerator: byPrompt[$0]!.agreeing, denominator: byPrompt[$0]!.pairs) }
-            guard let (estimate, lower, upper) = Agreement.bootstrapRatio(groups) else { return nil }
+            guard let (estimate, lower, upper) = Agreement.bootstrapRatio(groups, resamples: resamples) else { return nil }
             (self.estimate, self.lower, self.upper) = (estimate, lower, upper)
             agreeingPairs = groups.reduce(0) { $0 + $1.numerator }
             pairs = groups.reduce(0) { $0 + $1.denominator }
@@ -85,7 +85,10 @@ public struct QualityReport: Sendable, Encodable {
         var meanTau: Double? { tauCount > 0 ? tauSum / Double(tauCount) : nil }
     }
 
-    public static func compute(projectID: Int, reviewBelow: Double = 0.6, minimumPairs: Int = 20, in database: Database) throws -> QualityReport? {
+    /// `resamples` is the bootstrap's; 0 gives the rates without intervals, for callers that
+    /// need only the rates.
+    public static func compute(projectID: Int, reviewBelow: Double = 0.6, minimumPairs: Int = 20, resamples: Int = 1000,
+                               in database: Database) throws -> QualityReport? {
         guard let project = try ProjectRepository().find(id: projectID, in: database) else { return nil }
         var rankingsByPrompt: [Int: [StoredRanking]] = [:]
         var rankingsByLabeler: [Int: [StoredRanking]] = [:]
@@ -131,7 +134,7 @@ public struct QualityReport: Sendable, Encodable {
         let labelers = try rankingsByLabeler.keys.sorted().map { labelerID -> Labeler in
             let rankings = rankingsByLabeler[labelerID]!
             let tally = perLabeler[labelerID]
-            let agreement = tally.flatMap { Rate($0.byPrompt) }
+            let agreement = tally.flatMap { Rate($0.byPrompt, resamples: resamples) }
             let person = people[labelerID]
             let seconds = rankings.compactMap(\.secondsSpent)
             return Labeler(labelerId: labelerID, username: try person?.string("username") ?? "", labelerGroup: rankings[0].labelerGroup,
@@ -141,8 +144,9 @@ public struct QualityReport: Sendable, Encodable {
                            needsReview: agreement.map { $0.pairs >= minimumPairs && $0.estimate < reviewBelow } ?? false)
         }
         return QualityReport(
-            projectId: projectID, agreement: Rate(overall.byPrompt), trainingAgreement: Rate(training.byPrompt), heldOutAgreement: Rate(heldOut.byPrompt),
-            betweenGroupsAgreement: Rate(between.byPrompt), kendallTau: overall.meanTau,
+            projectId: projectID, agreement: Rate(overall.byPrompt, resamples: resamples), trainingAgreement: Rate(training.byPrompt, resamples: resamples),
+            heldOutAgreement: Rate(heldOut.byPrompt, resamples: resamples),
+            betweenGroupsAgreement: Rate(between.byPrompt, resamples: resamples), kendallTau: overall.meanTau,
             ratingAlpha: Agreement.krippendorffAlpha(units: ratingUnits, level: .interval),
             flagAlpha: project.flags.map { FlagAlpha(flag: $0, alpha: Agreement.krippendorffAlpha(units: flagUnits[$0] ?? [], level: .nominal)) },
             labelers: labelers, reviewBelow: reviewBelow, minimumPairs: minimumPairs)
@@ -151,7 +155,7 @@ public struct QualityReport: Sendable, Encodable {
     /// The labelers whose agreement with others is at least `minimum` (measured on at least
     /// one pair); labelers never compared with anyone are not among them.
     public static func labelers(projectID: Int, agreementAtLeast minimum: Double, in database: Database) throws -> Set<Int> {
-        guard let report = try compute(projectID: projectID, in: database) else { return [] }
+        guard let report = try compute(projectID: projectID, resamples: 0, in: database) else { return [] }
         return Set(report.labelers.filter { ($0.agreement?.estimate ?? -1) >= minimum }.map(\.labelerId))
     }
 

@@ -47,6 +47,8 @@ struct AgreementTests {
         #expect(first.lower < first.estimate && first.estimate < first.upper)
         #expect(first.lower == second.lower && first.upper == second.upper, "seeded")
         #expect(Agreement.bootstrapRatio([(0, 0)]) == nil)
+        let rateOnly = Agreement.bootstrapRatio(mixed, resamples: 0)!
+        #expect(rateOnly.estimate == first.estimate && rateOnly.lower == first.estimate && rateOnly.upper == first.estimate)
     }
 
     /// Random rankings with ties, ratings and flags, computed here and by scipy's `kendalltau`,
