@@ -20,7 +20,8 @@ public enum TaskKind: String, Sendable, CaseIterable, Codable {
     /// What makes a prompt labelable by this kind of task, as SQL over the prompt `p`.
     var promptCondition: String {
         switch self {
-        case .ranking: return "(SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) >= 2"
+        // Gold prompts are served only at the project's gold rate (see `AssignmentRepository.next`).
+        case .ranking: return "(SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) >= 2 AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id)"
         case .demonstration: return "1"
         }
     }
@@ -97,8 +98,15 @@ public struct AssignmentRepository: Sendable {
             """, [labelerID, kind.rawValue, project.id]) {
             return try Assignment(row: held)
         }
-        guard let promptID = try database.queryScalarInt("SELECT p.id " + openPrompts(kind) + " ORDER BY p.id LIMIT 1",
+        guard var promptID = try database.queryScalarInt("SELECT p.id " + openPrompts(kind) + " ORDER BY p.id LIMIT 1",
                                                          [project.id, labelerID, project.overlap]) else { return nil }
+        // A gold prompt takes the place of the next task at the gold rate, while there is work to
+        // mix it into: a labeler whose queue is empty is not served gold alone, which would show
+        // what it is.
+        if kind == .ranking, project.goldRate > 0, Double.random(in: 0..<1) < project.goldRate,
+           let goldPromptID = try goldPrompt(project: project, labelerID: labelerID, in: database) {
+            promptID = goldPromptID
+        }
         var order: String?
         if kind == .ranking {
             let candidates = try database.query("SELECT id FROM candidates WHERE prompt_id = ? ORDER BY id", [promptID]).map { try $0.int("id") }
@@ -112,6 +120,17 @@ public struct AssignmentRepository: Sendable {
             """, [promptID, labelerID, kind.rawValue, order, project.assignmentMinutes])
         return try database.queryOne("SELECT \(Self.columns) FROM assignments WHERE prompt_id = ? AND labeler_id = ? AND kind = ?",
                                      [promptID, labelerID, kind.rawValue]).map(Assignment.init(row:))
+    }
+
+    /// A gold prompt of the project this labeler has neither ranked nor skipped, chosen at random.
+    /// Gold prompts have no overlap limit: every labeler may be scored on each.
+    private func goldPrompt(project: Project, labelerID: Int, in database: Database) throws -> Int? {
+        try database.queryScalarInt("""
+            SELECT p.id FROM prompts p WHERE p.project_id = ?1 AND EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id)
+              AND NOT EXISTS (SELECT 1 FROM rankings r WHERE r.prompt_id = p.id AND r.labeler_id = ?2)
+              AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.prompt_id = p.id AND a.labeler_id = ?2 AND a.kind = 'ranking' AND a.status <> 'active')
+            ORDER BY random() LIMIT 1
+            """, [project.id, labelerID])
     }
 
     /// The labeler gives the task back with a reason; the item is not offered to them again and

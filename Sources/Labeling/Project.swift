@@ -17,6 +17,8 @@ public struct Project: Sendable, Equatable, Codable {
     public let assignmentMinutes: Int
     /// How many prompts the project wants its labelers to write.
     public let promptsWanted: Int
+    /// The chance that a ranking task served from the queue is a gold prompt instead.
+    public let goldRate: Double
     public let createdAt: String
 
     /// InstructGPT's flags (Ouyang et al. 2022, appendix B).
@@ -40,6 +42,7 @@ public struct Project: Sendable, Equatable, Codable {
         flags = values.compactMap { if case .string(let flag) = $0 { return flag }; return nil }
         assignmentMinutes = try row.int("assignment_minutes")
         promptsWanted = try row.int("prompts_wanted")
+        goldRate = try row.double("gold_rate")
         createdAt = try row.string("created_at")
     }
 }
@@ -55,8 +58,19 @@ public struct NewProject: Sendable, Decodable {
     public var flags: [String]?
     public var assignmentMinutes: Int?
     public var promptsWanted: Int?
+    public var goldRate: Double?
 
     public init(name: String) { self.name = name }
+}
+
+/// The settings of a project that may change while it runs; absent fields stay as they are.
+public struct ProjectChange: Sendable, Decodable {
+    public var guidelines: String?
+    public var goldRate: Double?
+    public var promptsWanted: Int?
+    public var assignmentMinutes: Int?
+
+    public init() {}
 }
 
 /// Why labeling data was refused, in words for the person who sent it, naming the field.
@@ -71,7 +85,7 @@ public struct LabelingError: Error, CustomStringConvertible, Sendable, Equatable
 }
 
 public struct ProjectRepository: Sendable {
-    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, created_at"
+    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, created_at"
 
     public init() {}
 
@@ -89,19 +103,44 @@ public struct ProjectRepository: Sendable {
             throw LabelingError("field 'flags' must be distinct names of 1 to 100 characters")
         }
         let minutes = project.assignmentMinutes ?? 60
-        guard (1...10080).contains(minutes) else { throw LabelingError("field 'assignmentMinutes' must be from 1 to 10080 (a week), not \(minutes)") }
         let promptsWanted = project.promptsWanted ?? 0
-        guard (0...1_000_000).contains(promptsWanted) else { throw LabelingError("field 'promptsWanted' must be from 0 to 1000000, not \(promptsWanted)") }
+        let goldRate = project.goldRate ?? 0
+        try Self.check(goldRate: goldRate, promptsWanted: promptsWanted, assignmentMinutes: minutes)
         do {
             try database.execute("""
-                INSERT INTO projects (name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, created_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO projects (name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted,
+                                      gold_rate, created_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [name, project.guidelines ?? "", size, overlap, minimum, maximum, JSONWriter.string(.array(flags.map { .string($0) })),
-                      minutes, promptsWanted, createdBy])
+                      minutes, promptsWanted, goldRate, createdBy])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("a project named '\(name)' exists already", kind: .conflict)
         }
         return try find(id: Int(database.lastInsertRowID), in: database)!
+    }
+
+    private static func check(goldRate: Double?, promptsWanted: Int?, assignmentMinutes: Int?) throws {
+        if let minutes = assignmentMinutes, !(1...10080).contains(minutes) {
+            throw LabelingError("field 'assignmentMinutes' must be from 1 to 10080 (a week), not \(minutes)")
+        }
+        if let wanted = promptsWanted, !(0...1_000_000).contains(wanted) {
+            throw LabelingError("field 'promptsWanted' must be from 0 to 1000000, not \(wanted)")
+        }
+        if let rate = goldRate, !(0...1).contains(rate) {
+            throw LabelingError("field 'goldRate' must be a fraction from 0 to 1, not \(rate)")
+        }
+    }
+
+    /// Changes the settings named in `change`; returns the project, nil when there is none.
+    public func update(id: Int, _ change: ProjectChange, in database: Database) throws -> Project? {
+        try Self.check(goldRate: change.goldRate, promptsWanted: change.promptsWanted, assignmentMinutes: change.assignmentMinutes)
+        if let guidelines = change.guidelines, guidelines.count > 100_000 { throw LabelingError("field 'guidelines' must have at most 100000 characters") }
+        try database.execute("""
+            UPDATE projects SET guidelines = coalesce(?, guidelines), gold_rate = coalesce(?, gold_rate), prompts_wanted = coalesce(?, prompts_wanted),
+                                assignment_minutes = coalesce(?, assignment_minutes)
+            WHERE id = ?
+            """, [change.guidelines, change.goldRate, change.promptsWanted, change.assignmentMinutes, id])
+        return try find(id: id, in: database)
     }
 
     public func find(id: Int, in database: Database) throws -> Project? {

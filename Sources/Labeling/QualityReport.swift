@@ -53,6 +53,9 @@ public struct QualityReport: Sendable, Encodable {
         public let kendallTau: Double?
         public let positionBias: PositionBias?
         public let averageSeconds: Double?
+        /// Gold prompts this labeler ranked, and their pairwise agreement with the gold rankings.
+        public let goldRankings: Int
+        public let goldAgreement: Rate?
         /// Agreement measured on enough pairs and below the threshold.
         public let needsReview: Bool
     }
@@ -130,6 +133,7 @@ public struct QualityReport: Sendable, Encodable {
             }
         }
 
+        let goldRanks = try GoldAnswerRepository().ranks(projectID: projectID, in: database)
         let people = try database.query("SELECT id, username, labeler_group, status FROM users").reduce(into: [Int: Row]()) { $0[try $1.int("id")] = $1 }
         let labelers = try rankingsByLabeler.keys.sorted().map { labelerID -> Labeler in
             let rankings = rankingsByLabeler[labelerID]!
@@ -137,10 +141,16 @@ public struct QualityReport: Sendable, Encodable {
             let agreement = tally.flatMap { Rate($0.byPrompt, resamples: resamples) }
             let person = people[labelerID]
             let seconds = rankings.compactMap(\.secondsSpent)
+            var gold: [Int: (agreeing: Int, pairs: Int)] = [:]
+            for ranking in rankings {
+                guard let goldRanks = goldRanks[ranking.promptID] else { continue }
+                gold[ranking.promptID] = Agreement.pairwise(goldRanks, Dictionary(uniqueKeysWithValues: ranking.entries.map { ($0.candidateID, $0.rank) }))
+            }
             return Labeler(labelerId: labelerID, username: try person?.string("username") ?? "", labelerGroup: rankings[0].labelerGroup,
                            status: try person?.string("status") ?? "", rankings: rankings.count, agreement: agreement, kendallTau: tally?.meanTau,
                            positionBias: Self.positionBias(rankings),
                            averageSeconds: seconds.isEmpty ? nil : seconds.reduce(0, +) / Double(seconds.count),
+                           goldRankings: gold.count, goldAgreement: Rate(gold, resamples: resamples),
                            needsReview: agreement.map { $0.pairs >= minimumPairs && $0.estimate < reviewBelow } ?? false)
         }
         return QualityReport(

@@ -75,7 +75,9 @@ public struct RankingRepository: Sendable {
         if let seconds = submission.secondsSpent, !(seconds >= 0 && seconds.isFinite) {
             throw LabelingError("field 'secondsSpent' must be zero or more")
         }
-        return CheckedRanking(submission: submission, promptID: promptID, overlap: project.overlap)
+        // Gold prompts have no overlap limit: every labeler may be scored on each.
+        let overlap = try GoldAnswerRepository().isGold(promptID: promptID, in: database) ? Int(Int32.max) : project.overlap
+        return CheckedRanking(submission: submission, promptID: promptID, overlap: overlap)
     }
 
     /// Stores a checked ranking on the writer, claiming the labeler's slot on the prompt (see

@@ -24,7 +24,7 @@ struct AccountRoutes: Sendable {
     private let audit = AuditLog()
 
     struct SignInRequest: Decodable { let username: String; let password: String }
-    struct SessionResponse: Encodable { let user: User; let csrfToken: String?; let expiresAt: String? }
+    typealias SessionResponse = SessionStarter.SessionResponse
     struct TokenRequest: Decodable { let name: String }
     struct TokenResponse: Encodable { let id: Int; let name: String; let token: String }
     struct NewUserRequest: Decodable { let username: String; let displayName: String?; let role: Role; let password: String }
@@ -33,10 +33,11 @@ struct AccountRoutes: Sendable {
     func register(in router: inout Router) {
         let routes = self
         router.post("/api/session") { request in try routes.signIn(request) }
-        router.get("/api/session", authenticator.require(Set(Role.allCases)) { request, signedIn in
+        // Applicants have sessions too: they sign in to take the screening test.
+        router.get("/api/session", authenticator.require(Set(Role.allCases), statuses: [.active, .applicant]) { request, signedIn in
             try .json(SessionResponse(user: signedIn.user, csrfToken: signedIn.session?.csrfToken, expiresAt: signedIn.session?.expiresAt))
         })
-        router.delete("/api/session", authenticator.require(Set(Role.allCases)) { request, signedIn in try routes.signOut(request, signedIn) })
+        router.delete("/api/session", authenticator.require(Set(Role.allCases), statuses: [.active, .applicant]) { request, signedIn in try routes.signOut(request, signedIn) })
         router.post("/api/tokens", authenticator.require([.admin, .researcher]) { request, signedIn in try routes.createToken(request, signedIn) })
         router.get("/api/users", authenticator.require([.admin]) { _, _ in
             try .json(UserList(users: try routes.database.read { try routes.users.all(in: $0) }))
@@ -45,15 +46,9 @@ struct AccountRoutes: Sendable {
         router.patch("/api/users/{id}", authenticator.require([.admin]) { request, signedIn in try routes.updateUser(request, signedIn) })
     }
 
-    private func clientAddress(_ request: Request) -> String {
-        // "host:port", or "[v6]:port": the rate limit is per host.
-        guard let colon = request.remoteAddress.lastIndex(of: ":") else { return request.remoteAddress }
-        return String(request.remoteAddress[..<colon])
-    }
-
     private func signIn(_ request: Request) throws -> Response {
         let body = try request.decodeJSON(SignInRequest.self)
-        let keys = ["user:" + body.username.lowercased(), "address:" + clientAddress(request)]
+        let keys = ["user:" + body.username.lowercased(), "address:" + request.remoteHost]
         if let wait = rateLimiter.retryAfter(keys: keys) {
             throw HTTPError(.tooManyRequests, code: "too_many_sign_in_attempts",
                             message: "Too many failed sign-ins; try again in \(wait) seconds.",
@@ -74,17 +69,7 @@ struct AccountRoutes: Sendable {
             throw HTTPError.forbidden("This account is \(user.status.rawValue).")
         }
         rateLimiter.recordSuccess(keys: keys)
-        let token = SecureRandom.token()
-        let session = try database.write { database -> Session in
-            let session = try sessions.create(userID: user.id, tokenHash: SHA256.hexDigest(token), csrfToken: SecureRandom.token(),
-                                              lifetimeSeconds: sessionLifetime, in: database)
-            try audit.record(action: "sign_in", actorUserID: user.id, remoteAddress: request.remoteAddress, in: database)
-            return session
-        }
-        var response = try Response.json(SessionResponse(user: user, csrfToken: session.csrfToken, expiresAt: session.expiresAt))
-        response.headers.add(name: "Set-Cookie", value: cookie(token, maxAge: sessionLifetime, secure: request.isSecure))
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return try SessionStarter(database: database, sessionLifetime: sessionLifetime).start(request) { _ in user }
     }
 
     private func signOut(_ request: Request, _ signedIn: SignedInUser) throws -> Response {
@@ -93,7 +78,7 @@ struct AccountRoutes: Sendable {
             try audit.record(action: "sign_out", actorUserID: signedIn.user.id, remoteAddress: request.remoteAddress, in: database)
         }
         var response = Response(status: .noContent)
-        response.headers.add(name: "Set-Cookie", value: cookie("", maxAge: 0, secure: request.isSecure))
+        response.headers.add(name: "Set-Cookie", value: SessionStarter.cookie("", maxAge: 0, secure: request.isSecure))
         return response
     }
 
@@ -155,11 +140,6 @@ struct AccountRoutes: Sendable {
         }
         guard let user else { throw HTTPError.notFound("There is no user \(id).") }
         return try .json(user)
-    }
-
-    private func cookie(_ token: String, maxAge: Int, secure: Bool) -> String {
-        // HttpOnly: scripts cannot read it; SameSite=Strict: other sites' pages do not send it.
-        "\(Authenticator.cookieName)=\(token); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
     }
 
     /// A well-formed hash of no one's password, verified against when the username is unknown.

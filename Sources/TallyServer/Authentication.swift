@@ -48,14 +48,16 @@ public struct Authenticator: Sendable {
         return SignedInUser(user: user, session: session)
     }
 
-    /// Wraps `handler` so it runs only for an active user whose role is in `roles`, and, for
-    /// cookie sessions, only with the CSRF token on state-changing methods. The handler gets
-    /// the user as a second argument.
-    public func require(_ roles: Set<Role>, _ handler: @escaping @Sendable (Request, SignedInUser) throws -> Response) -> Handler {
+    /// Wraps `handler` so it runs only for a user whose role is in `roles` and whose status is in
+    /// `statuses` (active users, unless the route is for applicants), and, for cookie sessions,
+    /// only with the CSRF token on state-changing methods. The handler gets the user as a
+    /// second argument.
+    public func require(_ roles: Set<Role>, statuses: Set<UserStatus> = [.active],
+                        _ handler: @escaping @Sendable (Request, SignedInUser) throws -> Response) -> Handler {
         let authenticator = self
         return { request in
             guard let signedIn = try authenticator.signedInUser(for: request) else { throw HTTPError.unauthorized() }
-            guard signedIn.user.status == .active else {
+            guard statuses.contains(signedIn.user.status) else {
                 throw HTTPError.forbidden("Your account is \(signedIn.user.status.rawValue); it cannot do this.")
             }
             guard roles.contains(signedIn.user.role) else {

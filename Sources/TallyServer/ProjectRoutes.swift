@@ -11,6 +11,7 @@ import Storage
 /// |---|---|
 /// | `GET /api/projects` | any signed-in user |
 /// | `POST /api/projects` | admin, researcher |
+/// | `PATCH /api/projects/{id}` (guidelines, goldRate, promptsWanted, assignmentMinutes) | admin, researcher |
 /// | `POST /api/projects/{id}/imports/prompts` (JSONL or CSV body, up to 256 MiB) | admin, researcher |
 /// | `POST /api/projects/{id}/imports/comparisons` (TRL JSONL) | admin, researcher |
 /// | `GET /api/prompts/{id}` | any signed-in user |
@@ -41,6 +42,22 @@ struct ProjectRoutes: Sendable {
             let body = try request.decodeJSON(NewProject.self)
             let project = try answeringLabelingErrors { try routes.database.write { try ProjectRepository().create(body, createdBy: signedIn.user.id, in: $0) } }
             return try .json(project, status: .created)
+        })
+        router.patch("/api/projects/{id}", authenticator.require([.admin, .researcher]) { request, signedIn in
+            let id = try pathIdentifier(request)
+            let change = try request.decodeJSON(ProjectChange.self)
+            let project = try answeringLabelingErrors {
+                try routes.database.write { database -> Project? in
+                    guard let project = try ProjectRepository().update(id: id, change, in: database) else { return nil }
+                    let detail = [change.goldRate.map { "goldRate=\($0)" }, change.promptsWanted.map { "promptsWanted=\($0)" },
+                                  change.assignmentMinutes.map { "assignmentMinutes=\($0)" }, change.guidelines.map { _ in "guidelines" }]
+                    try AuditLog().record(action: "project.update", actorUserID: signedIn.user.id, subject: "project:\(id)",
+                                          detail: detail.compactMap { $0 }.joined(separator: " "), remoteAddress: request.remoteAddress, in: database)
+                    return project
+                }
+            }
+            guard let project else { throw HTTPError.notFound("There is no project \(id).") }
+            return try .json(project)
         })
         router.post("/api/projects/{id}/imports/prompts", maxBodyBytes: Self.maximumImportBytes, authenticator.require([.admin, .researcher]) { request, _ in
             try routes.importPrompts(request)

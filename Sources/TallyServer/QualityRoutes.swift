@@ -7,12 +7,16 @@ import Storage
 /// | route | who |
 /// |---|---|
 /// | `GET /api/projects/{id}/quality` | admin, researcher |
+/// | `GET`, `PUT`, `DELETE /api/prompts/{id}/gold` (a gold prompt's ranking) | admin, researcher |
 ///
 /// `reviewBelow` (0 to 1, default 0.6) and `minimumPairs` (default 20) choose which labelers are
 /// marked for review: those whose agreement, measured on at least that many pairs, is below.
 struct QualityRoutes: Sendable {
     let database: DatabasePool
     let authenticator: Authenticator
+    private let gold = GoldAnswerRepository()
+
+    struct GoldAnswer: Codable { let entries: [GoldEntry] }
 
     func register(in router: inout Router) {
         let routes = self
@@ -33,6 +37,33 @@ struct QualityRoutes: Sendable {
                 throw HTTPError.notFound("There is no project \(id).")
             }
             return try .json(report)
+        })
+        router.get("/api/prompts/{id}/gold", authenticator.require([.admin, .researcher]) { request, _ in
+            let id = try pathIdentifier(request)
+            let entries = try routes.database.read { try routes.gold.entries(promptID: id, in: $0) }
+            guard !entries.isEmpty else { throw HTTPError.notFound("Prompt \(id) is not a gold prompt.") }
+            return try .json(GoldAnswer(entries: entries))
+        })
+        router.put("/api/prompts/{id}/gold", authenticator.require([.admin, .researcher]) { request, signedIn in
+            let id = try pathIdentifier(request)
+            let body = try request.decodeJSON(GoldAnswer.self)
+            try answeringLabelingErrors {
+                try routes.database.write { database in
+                    try routes.gold.set(promptID: id, entries: body.entries, createdBy: signedIn.user.id, in: database)
+                    try AuditLog().record(action: "gold.set", actorUserID: signedIn.user.id, subject: "prompt:\(id)", remoteAddress: request.remoteAddress, in: database)
+                }
+            }
+            return try .json(GoldAnswer(entries: try routes.database.read { try routes.gold.entries(promptID: id, in: $0) }))
+        })
+        router.delete("/api/prompts/{id}/gold", authenticator.require([.admin, .researcher]) { request, signedIn in
+            let id = try pathIdentifier(request)
+            try answeringLabelingErrors {
+                try routes.database.write { database in
+                    try routes.gold.remove(promptID: id, in: database)
+                    try AuditLog().record(action: "gold.remove", actorUserID: signedIn.user.id, subject: "prompt:\(id)", remoteAddress: request.remoteAddress, in: database)
+                }
+            }
+            return Response(status: .noContent)
         })
     }
 }

@@ -21,3 +21,11 @@ func answeringLabelingErrors<T>(_ body: () throws -> T) throws -> T {
         }
     }
 }
+
+extension Request {
+    /// The client's host without its port ("host:port" or "[v6]:port"): rate limits are per host.
+    var remoteHost: String {
+        guard let colon = remoteAddress.lastIndex(of: ":") else { return remoteAddress }
+        return String(remoteAddress[..<colon])
+    }
+}

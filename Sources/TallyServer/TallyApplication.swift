@@ -25,6 +25,8 @@ public struct TallyApplication: Sendable {
     let options: Options
     let startedAt = Date()
     let rateLimiter = LoginRateLimiter()
+    /// Twenty applications per address an hour: enough for a classroom behind one address.
+    let applicationLimiter = LoginRateLimiter(maximumFailures: 20, window: 60 * 60)
     /// Labelers' submissions share transactions (see `GroupCommit`): durable and fast.
     let submissions: GroupCommit
 
@@ -72,9 +74,13 @@ public struct TallyApplication: Sendable {
         QueueRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database)).register(in: &router)
         ExportRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         QualityRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
-        AccountRoutes(database: database, authenticator: Authenticator(database: database),
-                      passwordHasher: PasswordHasher(iterations: options.passwordIterations), rateLimiter: rateLimiter,
+        ScreeningRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
+        let passwordHasher = PasswordHasher(iterations: options.passwordIterations)
+        AccountRoutes(database: database, authenticator: Authenticator(database: database), passwordHasher: passwordHasher, rateLimiter: rateLimiter,
                       sessionLifetime: options.sessionLifetime).register(in: &router)
+        RegistrationRoutes(database: database, authenticator: Authenticator(database: database), passwordHasher: passwordHasher,
+                           sessionStarter: SessionStarter(database: database, sessionLifetime: options.sessionLifetime),
+                           applicationLimiter: applicationLimiter).register(in: &router)
         let staticFiles = staticFiles
         router.fallback = { request in try staticFiles.respond(to: request) }
         return router
