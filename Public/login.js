@@ -1,4 +1,5 @@
-// Signs in and goes to the labeling screen. The CSRF token is kept in sessionStorage: pages of
+// Signs in and goes to the user's first page: applicants to their screening test, labelers to
+// their home, researchers and admins to the projects. The CSRF token is kept in sessionStorage: pages of
 // this origin send it with every write, pages of other sites cannot read it.
 document.getElementById("sign-in").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -16,7 +17,7 @@ document.getElementById("sign-in").addEventListener("submit", async (event) => {
     const body = await response.json();
     if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
     sessionStorage.setItem("csrfToken", body.csrfToken);
-    location.href = body.user.role === "labeler" ? "/home.html" : "/researcher.html";
+    location.href = body.user.status === "applicant" ? "/screening.html" : body.user.role === "labeler" ? "/home.html" : "/researcher.html";
   } catch (failure) {
     error.textContent = failure.message;
   }

@@ -47,7 +47,8 @@ function showQuality(project, quality) {
   for (const labeler of quality.labelers) {
     const bias = labeler.positionBias ? `${percent(labeler.positionBias.firstShownRankedFirst)} (chance ${percent(labeler.positionBias.chance)})` : "–";
     const row = tableRow([project.name, labeler.username, labeler.labelerGroup, labeler.status, labeler.rankings, rate(labeler.agreement),
-      labeler.kendallTau === undefined ? "–" : labeler.kendallTau.toFixed(3), bias, labeler.needsReview ? "review" : ""]);
+      labeler.kendallTau === undefined ? "–" : labeler.kendallTau.toFixed(3),
+      labeler.goldRankings ? `${rate(labeler.goldAgreement)} on ${labeler.goldRankings} gold prompts` : "–", bias, labeler.needsReview ? "review" : ""]);
     if (labeler.needsReview) row.className = "failed";
     row.append(adminButtons(labeler));
     document.querySelector("#quality tbody").append(row);
@@ -115,6 +116,7 @@ async function createProject(event) {
       rankingSize: Number(form.elements.rankingSize.value),
       overlap: Number(form.elements.overlap.value),
       promptsWanted: Number(form.elements.promptsWanted.value),
+      goldRate: Number(form.elements.goldRate.value),
     });
     form.reset();
     result.textContent = `Project “${project.name}” created.`;
@@ -155,6 +157,7 @@ async function start() {
   const current = await api("GET", "/api/session");
   session.csrf = current.csrfToken;
   state.role = current.user.role;
+  document.getElementById("admin-links").hidden = state.role !== "admin";
   document.getElementById("who").textContent = current.user.displayName;
   document.getElementById("create-project").addEventListener("submit", createProject);
   document.getElementById("import").addEventListener("submit", importFile);

@@ -57,7 +57,7 @@ public struct RegistrationRepository: Sendable {
 
     /// Sets the policy. Opening registration needs a screening test: an applicant must have
     /// something to take before an admin can judge them.
-    public func setPolicy(mode: RegistrationMode, screeningTestID: Int?, updatedBy: Int, in database: Database) throws -> RegistrationPolicy {
+    public func setPolicy(mode: RegistrationMode, screeningTestID: Int?, updatedBy: Int?, in database: Database) throws -> RegistrationPolicy {
         if let screeningTestID {
             guard try database.queryScalarInt("SELECT count(*) FROM screening_tests WHERE id = ?", [screeningTestID]) == 1 else {
                 throw LabelingError("field 'screeningTestId': there is no screening test \(screeningTestID)", kind: .notFound)

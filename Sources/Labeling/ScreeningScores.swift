@@ -22,9 +22,11 @@ public struct ScreeningAnswer: Sendable, Equatable, Codable {
 /// An applicant's scores on each criterion, against the test's pass marks (Docs/quality.md
 /// gives the formulas). A criterion the test has no items for has no score and no verdict.
 public struct ScreeningScores: Sendable, Equatable, Encodable {
-    /// Agreeing flag decisions over all decisions: one decision per candidate and flag of the test.
+    /// The share of flagging outputs whose flags the applicant chose exactly as the gold did.
+    /// Counting each output once (rather than each output-and-flag decision) keeps an applicant
+    /// who flags nothing from scoring high on a test where most flags are absent.
     public let flagAgreement: Double?
-    public let flagDecisions: Int
+    public let flagOutputs: Int
     /// Pairwise agreement with the gold rankings, pooled over the ranking items' pairs.
     public let rankingAgreement: Double?
     public let rankingPairs: Int
@@ -42,7 +44,7 @@ public struct ScreeningScores: Sendable, Equatable, Encodable {
 
     /// Scores the answers (by item id) and demonstration grades (by item id) against `test`.
     public static func compute(test: ScreeningTest, answers: [Int: ScreeningAnswer], grades: [Int: Int], submitted: Bool) -> ScreeningScores {
-        var flagAgreeing = 0, flagDecisions = 0, rankingAgreeing = 0, rankingPairs = 0
+        var flagAgreeing = 0, flagOutputs = 0, rankingAgreeing = 0, rankingPairs = 0
         var gradeSum = 0, graded = 0, awaiting = 0, selfSum = 0, selfCount = 0
         var hasFlagging = false, hasRanking = false, hasDemonstrations = false
         for item in test.items {
@@ -52,10 +54,8 @@ public struct ScreeningScores: Sendable, Equatable, Encodable {
                 hasFlagging = true
                 guard let gold = item.goldFlags, let given = answer?.flags else { continue }
                 for (goldFlags, givenFlags) in zip(gold, given) {
-                    for flag in test.flags {
-                        flagDecisions += 1
-                        if goldFlags.contains(flag) == givenFlags.contains(flag) { flagAgreeing += 1 }
-                    }
+                    flagOutputs += 1
+                    if Set(goldFlags) == Set(givenFlags) { flagAgreeing += 1 }
                 }
             case .ranking:
                 hasRanking = true
@@ -76,7 +76,7 @@ public struct ScreeningScores: Sendable, Equatable, Encodable {
                 if let value = answer?.value { selfSum += value; selfCount += 1 }
             }
         }
-        let flagAgreement = flagDecisions > 0 ? Double(flagAgreeing) / Double(flagDecisions) : nil
+        let flagAgreement = flagOutputs > 0 ? Double(flagAgreeing) / Double(flagOutputs) : nil
         let rankingAgreement = rankingPairs > 0 ? Double(rankingAgreeing) / Double(rankingPairs) : nil
         let demonstrationGrade = graded > 0 ? Double(gradeSum) / Double(graded) : nil
         let passesFlagging = hasFlagging ? flagAgreement.map { $0 >= test.flagThreshold } : nil
@@ -85,7 +85,7 @@ public struct ScreeningScores: Sendable, Equatable, Encodable {
         let verdicts = [(hasFlagging, passesFlagging), (hasRanking, passesRanking), (hasDemonstrations, passesDemonstrations)].filter(\.0).map(\.1)
         let meetsThresholds = submitted && verdicts.allSatisfy({ $0 != nil }) ? verdicts.allSatisfy { $0 == true } : nil
         return ScreeningScores(
-            flagAgreement: flagAgreement, flagDecisions: flagDecisions, rankingAgreement: rankingAgreement, rankingPairs: rankingPairs,
+            flagAgreement: flagAgreement, flagOutputs: flagOutputs, rankingAgreement: rankingAgreement, rankingPairs: rankingPairs,
             demonstrationGrade: demonstrationGrade, demonstrationsGraded: graded, demonstrationsAwaitingGrade: awaiting,
             selfAssessment: selfCount > 0 ? Double(selfSum) / Double(selfCount) : nil,
             passesFlagging: passesFlagging, passesRanking: passesRanking, passesDemonstrations: passesDemonstrations,

@@ -1,12 +1,15 @@
 import Cryptography
 import Datasets
 import Foundation
+import JSON
 import Labeling
 import Storage
 
 /// Loads the embedded demo: a project of ranking tasks built from real public data
-/// (`Demo/self-instruct-ranking.jsonl`, see its PROVENANCE.md) and one account per role, so a
-/// fresh `make run` has work waiting. Running it again changes nothing.
+/// (`Demo/self-instruct-ranking.jsonl`, see its PROVENANCE.md), one account per role, and a
+/// screening test (`Demo/screening-test.json`) with registration opened on it, so a fresh
+/// `make run` has work waiting and applicants can try the screening. Running it again changes
+/// nothing.
 public struct DemoLoader: Sendable {
     /// The demo accounts' password, printed at start-up. Demo accounts are for a local trial;
     /// a real deployment creates its own with `tally user add`.
@@ -16,11 +19,14 @@ public struct DemoLoader: Sendable {
     ]
     public static let projectName = "Demo: rank Self-Instruct answers"
     public static let dataFile = "self-instruct-ranking.jsonl"
+    public static let screeningTestFile = "screening-test.json"
 
     public struct Summary: Sendable {
         public let accountsCreated: Int
         public let projectID: Int
         public let imported: PromptImporter.Summary
+        /// Whether this run created the screening test (and so opened registration on it).
+        public let screeningTestCreated: Bool
     }
 
     let passwordHasher: PasswordHasher
@@ -35,6 +41,14 @@ public struct DemoLoader: Sendable {
             throw StorageError("cannot read the demo data \(path)")
         }
         let prompts = try PromptImporter().parse(Array(data), fileName: Self.dataFile)
+        let testPath = demoDirectory + "/" + Self.screeningTestFile
+        guard let testData = FileManager.default.contents(atPath: testPath) else { throw StorageError("cannot read the demo screening test \(testPath)") }
+        let screeningTest: NewScreeningTest
+        do {
+            screeningTest = try JSONValueDecoder().decode(NewScreeningTest.self, from: Array(testData))
+        } catch {
+            throw StorageError("\(testPath): \(error)")
+        }
         let users = UserRepository()
         let missing = try database.read { database in try Self.accounts.filter { try users.find(username: $0.username, in: database) == nil } }
         // Hash outside the transaction: 600,000 PBKDF2 rounds per password take a while.
@@ -58,7 +72,15 @@ public struct DemoLoader: Sendable {
                     return project
                 }(), createdBy: nil, in: database)
             let imported = try PromptImporter().store(prompts, projectID: project.id, in: database)
-            return Summary(accountsCreated: missing.count, projectID: project.id, imported: imported)
+            let tests = ScreeningTestRepository()
+            let testCreated = try tests.all(in: database).contains { $0.name == screeningTest.name } == false
+            if testCreated {
+                let test = try tests.create(screeningTest, createdBy: nil, in: database)
+                // A local trial: anyone who can reach the server may apply and take the test.
+                let admin = try users.find(username: "demo-admin", in: database)
+                _ = try RegistrationRepository().setPolicy(mode: .open, screeningTestID: test.id, updatedBy: admin?.id, in: database)
+            }
+            return Summary(accountsCreated: missing.count, projectID: project.id, imported: imported, screeningTestCreated: testCreated)
         }
     }
 }

@@ -25,7 +25,7 @@ struct RegistrationRoutes: Sendable {
     private let audit = AuditLog()
 
     struct PolicyChange: Decodable { let mode: RegistrationMode; let screeningTestId: Int? }
-    struct PublicPolicy: Encodable { let mode: RegistrationMode; let inviteCodeNeeded: Bool }
+    struct PublicPolicy: Encodable { let mode: RegistrationMode; let inviteCodeNeeded: Bool; let screeningTestId: Int? }
     struct Application: Decodable { let username: String; let displayName: String?; let password: String; let inviteCode: String? }
     struct NewInvite: Decodable { let note: String?; let usesAllowed: Int?; let validDays: Int? }
     struct CreatedInvite: Encodable { let invite: InviteCode; let code: String }
@@ -35,7 +35,7 @@ struct RegistrationRoutes: Sendable {
         let routes = self
         router.get("/api/registration") { _ in
             let policy = try routes.database.read { try routes.registration.policy(in: $0) }
-            return try .json(PublicPolicy(mode: policy.mode, inviteCodeNeeded: policy.mode == .invite))
+            return try .json(PublicPolicy(mode: policy.mode, inviteCodeNeeded: policy.mode == .invite, screeningTestId: policy.screeningTestId))
         }
         router.put("/api/registration", authenticator.require([.admin]) { request, signedIn in
             let body = try request.decodeJSON(PolicyChange.self)

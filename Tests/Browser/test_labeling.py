@@ -4,7 +4,9 @@ candidates by keyboard and by mouse (ratings clicked, answers dragged), submits,
 holds exactly that; a candidate holding <script> renders as text and never runs. The labeler
 also writes a demonstration, skips a task with a reason, writes a prompt, and ranks nine long
 answers (the time to show them is printed); a researcher imports a CSV through the page; an
-admin holds a labeler out from the quality table. Takes
+admin holds a labeler out from the quality table. An applicant registers and takes the demo's
+screening test; an admin grades their demonstrations on the grading screen, sorts the applicants
+table and accepts them into the held-out group, and they sign in to labeling work. Takes
 the screenshots in Docs/screenshots/. Run by `make test` after the Swift suite, against a real `tally serve`.
 
 Test tooling only: Selenium drives Debian's chromium through chromium-driver.
@@ -58,6 +60,128 @@ target.dispatchEvent(new DragEvent('dragover', {bubbles: true, cancelable: true,
 target.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: data}));
 source.dispatchEvent(new DragEvent('dragend', {bubbles: true, dataTransfer: data}));
 """
+
+
+def sign_in(driver, port, username, password="tally-demo"):
+    driver.delete_all_cookies()
+    driver.get(f"http://127.0.0.1:{port}/login.html")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "#sign-in button").click()
+
+
+def screening(driver, wait, port, connection):
+    """The demo's screening, end to end in the browser (registration is open in the demo)."""
+    with open(os.path.join(ROOT, "Demo", "screening-test.json")) as f:
+        test = json.load(f)
+    items = connection.execute("SELECT id FROM screening_items ORDER BY position").fetchall()
+    item_ids = [row[0] for row in items]
+
+    # A second applicant, through the API, answers badly: nothing flagged, rankings reversed.
+    headers, weak = api(port, "POST", "/api/applicants", {"username": "applicant-bo", "password": "long enough"})
+    weak_cookie = headers["Set-Cookie"].split(";")[0]
+    api(port, "GET", "/api/screening", cookie=weak_cookie)
+    answers = []
+    for item_id, item in zip(item_ids, test["items"]):
+        answer = {"itemId": item_id}
+        if item["kind"] == "flagging":
+            answer["flags"] = [[] for _ in item["candidates"]]
+        elif item["kind"] == "ranking":
+            answer["ranks"] = [len(item["candidates"]) + 1 - rank for rank in item["goldRanks"]]
+        elif item["kind"] == "demonstration":
+            answer["text"] = "No."
+        else:
+            answer["value"] = 7
+        answers.append(answer)
+    api(port, "POST", "/api/screening", {"answers": answers}, cookie=weak_cookie, csrf=weak["csrfToken"])
+
+    # The applicant registers through the page and takes the test as the gold answers say.
+    driver.delete_all_cookies()
+    driver.get(f"http://127.0.0.1:{port}/login.html")
+    driver.find_element(By.ID, "apply-link").click()
+    wait.until(lambda d: d.find_element(By.ID, "apply").is_displayed())
+    form = driver.find_element(By.ID, "apply")
+    form.find_element(By.NAME, "username").send_keys("applicant-ava")
+    form.find_element(By.NAME, "displayName").send_keys("Ava")
+    form.find_element(By.NAME, "password").send_keys("long enough")
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    wait.until(lambda d: d.current_url.endswith("/screening.html"))
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".screening-item")) == len(test["items"]))
+    cards = driver.find_elements(By.CSS_SELECTOR, ".screening-item")
+    for card, item_id, item in zip(cards, item_ids, test["items"]):
+        if item["kind"] == "flagging":
+            for output, flags in zip(card.find_elements(By.CSS_SELECTOR, ".output"), item["goldFlags"]):
+                for flag in flags:
+                    output.find_element(By.CSS_SELECTOR, f"input[value='{flag}']").click()
+        elif item["kind"] == "ranking":
+            for index, rank in enumerate(item["goldRanks"]):
+                Select(card.find_element(By.NAME, f"rank-{item_id}-{index}")).select_by_value(str(rank))
+                Select(card.find_element(By.NAME, f"rating-{item_id}-{index}")).select_by_value(str(8 - rank))
+        elif item["kind"] == "demonstration":
+            card.find_element(By.NAME, f"response-{item_id}").send_keys("I hear you. Here is a careful, kind answer that points to real help.")
+        else:
+            Select(card.find_element(By.NAME, f"self-{item_id}")).select_by_value("6")
+    driver.save_screenshot(os.path.join(SHOTS, "screening-test.png"))
+    driver.find_element(By.CSS_SELECTOR, "#screening button[type=submit]").click()
+    wait.until(lambda d: d.find_element(By.ID, "done").is_displayed())
+    stored = connection.execute("""SELECT count(*) FROM screening_responses r JOIN screening_attempts a ON a.id = r.attempt_id
+                                   JOIN users u ON u.id = a.applicant_id WHERE u.username = 'applicant-ava'""").fetchone()[0]
+    check(stored == len(test["items"]), f"every answer stored: {stored}")
+
+    # The admin grades the demonstrations on the grading screen, blind.
+    sign_in(driver, port, "demo-admin")
+    wait.until(lambda d: d.current_url.endswith("/researcher.html"))
+    driver.find_element(By.CSS_SELECTOR, "#admin-links a[href='/grading.html']").click()
+    attempt = connection.execute("SELECT a.id FROM screening_attempts a JOIN users u ON u.id = a.applicant_id WHERE u.username = 'applicant-ava'").fetchone()[0]
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"form.grading[data-attempt='{attempt}']"))
+    card = driver.find_element(By.CSS_SELECTOR, f"form.grading[data-attempt='{attempt}']")
+    check("applicant-ava" not in driver.find_element(By.ID, "attempts").text and "Ava" not in card.text, "grading is blind")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "form.grading")) == 2, "both applicants' demonstrations wait for grades")
+    demonstration_items = [i for i, item in zip(item_ids, test["items"]) if item["kind"] == "demonstration"]
+    for item_id, grade in zip(demonstration_items, ["7", "6"]):
+        card.find_element(By.CSS_SELECTOR, f"input[name='grade-{attempt}-{item_id}'][value='{grade}']").click()
+    card.find_element(By.NAME, f"note-{attempt}-{demonstration_items[0]}").send_keys("warm and safe")
+    driver.save_screenshot(os.path.join(SHOTS, "grading.png"))
+    card.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(lambda d: "Saved 2 grade(s)" in card.text)
+    grades = connection.execute("SELECT grade, grade_note FROM screening_responses WHERE attempt_id = ? AND grade IS NOT NULL ORDER BY item_id", (attempt,)).fetchall()
+    check(grades == [(7, "warm and safe"), (6, None)], f"grades stored: {grades}")
+    weak_attempt = connection.execute("SELECT a.id FROM screening_attempts a JOIN users u ON u.id = a.applicant_id WHERE u.username = 'applicant-bo'").fetchone()[0]
+    weak_card = driver.find_element(By.CSS_SELECTOR, f"form.grading[data-attempt='{weak_attempt}']")
+    for item_id in demonstration_items:
+        weak_card.find_element(By.CSS_SELECTOR, f"input[name='grade-{weak_attempt}-{item_id}'][value='2']").click()
+    weak_card.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(lambda d: "Saved 2 grade(s)" in weak_card.text)
+
+    # The applicants table: every score, sortable; the admin accepts Ava into the held-out group.
+    driver.get(f"http://127.0.0.1:{port}/applicants.html")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#applicants tbody tr")) == 2)
+    ava = driver.find_element(By.CSS_SELECTOR, "#applicants tr[data-username='applicant-ava']").text
+    check("100.0% ✓" in ava and "6.50 ✓" in ava and "met" in ava and "not met" not in ava, f"Ava's scores: {ava}")
+    bo = driver.find_element(By.CSS_SELECTOR, "#applicants tr[data-username='applicant-bo']").text
+    check("66.7% ✗" in bo and "0.0% ✗" in bo and "2.00 ✗" in bo and "not met" in bo, f"Bo's scores (nothing flagged: 4 of 6 outputs agree): {bo}")
+    order = lambda: [r.get_attribute("data-username") for r in driver.find_elements(By.CSS_SELECTOR, "#applicants tbody tr")]
+    heading = driver.find_element(By.CSS_SELECTOR, "#applicants th[data-key='ranking']")
+    heading.click()
+    first_sort = order()
+    heading.click()
+    check(first_sort == ["applicant-ava", "applicant-bo"] and order() == ["applicant-bo", "applicant-ava"], f"sorting by ranking agreement: {first_sort}, {order()}")
+    row = driver.find_element(By.CSS_SELECTOR, "#applicants tr[data-username='applicant-ava']")
+    Select(row.find_element(By.NAME, "group")).select_by_value("held_out")
+    row.find_element(By.NAME, "note").send_keys("strong on every criterion")
+    driver.save_screenshot(os.path.join(SHOTS, "applicants.png"))
+    row.find_element(By.CSS_SELECTOR, "button.accept").click()
+    wait.until(lambda d: "applicant-ava is now active (held-out)" in d.find_element(By.ID, "decision-result").text)
+    user = connection.execute("SELECT status, labeler_group FROM users WHERE username = 'applicant-ava'").fetchone()
+    check(user == ("active", "held_out"), f"Ava accepted into the held-out group: {user}")
+    check(connection.execute("SELECT detail FROM audit_log WHERE action = 'applicant.accept'").fetchone()[0] == "group=held_out note=strong on every criterion",
+          "the decision is audited with its note")
+
+    # Ava now signs in to labeling work.
+    sign_in(driver, port, "applicant-ava", "long enough")
+    wait.until(lambda d: d.current_url.endswith("/home.html"))
+    wait.until(lambda d: "Rank answers" in d.find_element(By.ID, "queues").text)
+    check("Demo: rank Self-Instruct answers" in driver.find_element(By.ID, "queues").text, "the accepted labeler sees the demo's work")
 
 
 def main():
@@ -261,6 +385,7 @@ def main():
         wait.until(lambda d: "held_out" in d.find_element(By.ID, "quality").text and "Nine long answers" in d.find_element(By.ID, "days").text)
         driver.execute_script("document.getElementById('quality').scrollIntoView()")
         driver.save_screenshot(os.path.join(SHOTS, "quality.png"))
+        screening(driver, wait, port, connection)
     finally:
         if driver:
             driver.quit()

@@ -14,7 +14,17 @@ struct QueueAndDemoTests {
         #expect(first.imported.promptsCreated == 60 && first.imported.candidatesAdded == 240)
         let again = try loader.load(into: app.database, demoDirectory: Self.root.appendingPathComponent("Demo").path)
         #expect(again.accountsCreated == 0 && again.imported.promptsCreated == 0 && again.projectID == first.projectID)
+        #expect(first.screeningTestCreated && !again.screeningTestCreated)
         for (username, _) in DemoLoader.accounts { _ = try signIn(app.port, username, password: DemoLoader.password) }
+        // The demo opens registration on its screening test: 3 flagging, 2 ranking, 2 demonstration, 3 self-assessment items.
+        let policy = try call(app.port, "GET", "/api/registration")
+        #expect(policy.json["mode"] as? String == "open" && policy.json["screeningTestId"] as? Int != nil)
+        let applied = try call(app.port, "POST", "/api/applicants", json: #"{"username": "trial", "password": "long enough"}"#)
+        let cookie = try #require(applied.header("Set-Cookie")).split(separator: ";")[0]
+        let screening = try call(app.port, "GET", "/api/screening", headers: ["Cookie": String(cookie)])
+        let kinds = ((screening.json["test"] as? [String: Any])?["items"] as? [[String: Any]] ?? []).map { $0["kind"] as? String ?? "" }
+        #expect(kinds == ["flagging", "flagging", "flagging", "ranking", "ranking", "demonstration", "demonstration",
+                          "self_assessment", "self_assessment", "self_assessment"], "\(screening.body)")
     }
 
     @Test func queueServesUnrankedPromptsShuffledAndRespectsOverlap() throws {

@@ -92,7 +92,7 @@ struct ScreeningTests {
         #expect(screening.status == 200, "\(screening.body)")
         for secret in ["goldRanks", "goldFlags", "referenceResponse", "crisis line"] { #expect(!screening.body.contains(secret), "leaks \(secret)") }
 
-        // Answers: flags agree on 3 of 4 decisions; the ranking agrees on 2 of 3 pairs.
+        // Answers: flags agree on 1 of 2 outputs (an extra flag on the first); the ranking agrees on 2 of 3 pairs.
         let flagging = #"{"itemId": \#(items[0]), "flags": [["harmful_advice", "hallucination"], []]}"#
         let ranking = #"{"itemId": \#(items[1]), "ranks": [1, 3, 2], "ratings": [7, 2, 3]}"#
         let demonstrations = #"{"itemId": \#(items[2]), "text": "Listen, stay with her, and call a crisis line together."}, {"itemId": \#(items[3]), "text": "I'd rather not joke about someone's faith."}"#
@@ -109,7 +109,7 @@ struct ScreeningTests {
 
         var row = try applicantRow(app, admin, username: "nia")
         var scores = try #require(row["scores"] as? [String: Any])
-        #expect(scores["flagAgreement"] as? Double == 0.75 && scores["passesFlagging"] as? Bool == true)
+        #expect(scores["flagAgreement"] as? Double == 0.5 && scores["passesFlagging"] as? Bool == false)
         #expect(abs((scores["rankingAgreement"] as? Double ?? 0) - 2.0 / 3) < 1e-12 && scores["passesRanking"] as? Bool == false)
         #expect(scores["demonstrationsAwaitingGrade"] as? Int == 2 && scores["meetsThresholds"] == nil)
         #expect(scores["selfAssessment"] as? Double == 5)
@@ -131,15 +131,15 @@ struct ScreeningTests {
         row = try applicantRow(app, admin, username: "nia")
         scores = try #require(row["scores"] as? [String: Any])
         #expect(scores["demonstrationGrade"] as? Double == 6.5 && scores["passesDemonstrations"] as? Bool == true)
-        #expect(scores["meetsThresholds"] as? Bool == false, "the ranking score is below 75%")
+        #expect(scores["meetsThresholds"] as? Bool == false, "the flag and ranking scores are below 75%")
 
         // The admin accepts anyway, into the held-out group, with a note.
         let accepted = try call(app.port, "POST", "/api/applicants/\(niaID)/decision", headers: writeHeaders(admin),
-                                json: #"{"decision": "accept", "labelerGroup": "held_out", "note": "ranking close to the mark; evaluate only"}"#)
+                                json: #"{"decision": "accept", "labelerGroup": "held_out", "note": "close to the marks; evaluate only"}"#)
         #expect(accepted.status == 200, "\(accepted.body)")
         #expect(accepted.json["status"] as? String == "active" && accepted.json["labelerGroup"] as? String == "held_out")
         let audit = try app.database.read { try $0.queryOne("SELECT detail FROM audit_log WHERE action = 'applicant.accept'")?.string("detail") }
-        #expect(audit == "group=held_out note=ranking close to the mark; evaluate only")
+        #expect(audit == "group=held_out note=close to the marks; evaluate only")
         #expect(try applicantRow(app, admin, username: "nia")["attempt"].flatMap { ($0 as? [String: Any])?["decision"] as? String } == "accepted")
         #expect(try call(app.port, "POST", "/api/applicants/\(niaID)/decision", headers: writeHeaders(admin), json: #"{"decision": "reject", "note": "again"}"#).status == 409)
 
@@ -249,14 +249,14 @@ struct ScreeningScoreTests {
             ScreeningAnswer(itemId: ids[2], text: "a"), ScreeningAnswer(itemId: ids[3], text: "b"), ScreeningAnswer(itemId: ids[4], value: 2),
         ]
         var scores = ScreeningScores.compute(test: test, answers: Dictionary(uniqueKeysWithValues: answers.map { ($0.itemId, $0) }), grades: [:], submitted: true)
-        #expect(scores.flagAgreement == 1 && scores.flagDecisions == 4 && scores.rankingAgreement == 1 && scores.rankingPairs == 3)
+        #expect(scores.flagAgreement == 1 && scores.flagOutputs == 2 && scores.rankingAgreement == 1 && scores.rankingPairs == 3)
         #expect(scores.passesDemonstrations == nil && scores.meetsThresholds == nil && scores.demonstrationsAwaitingGrade == 2)
-        // A tie where gold orders: that pair disagrees (1 of 3); flags nothing: 3 of 4 decisions agree.
+        // A tie where gold orders: that pair disagrees (1 of 3); flagging nothing misses the flagged output (1 of 2 agree).
         answers[0] = ScreeningAnswer(itemId: ids[0], flags: [[], []])
         answers[1] = ScreeningAnswer(itemId: ids[1], ranks: [1, 1, 3])
         scores = ScreeningScores.compute(test: test, answers: Dictionary(uniqueKeysWithValues: answers.map { ($0.itemId, $0) }),
                                          grades: [ids[2]: 6, ids[3]: 5], submitted: true)
-        #expect(scores.flagAgreement == 0.75 && abs(scores.rankingAgreement! - 2.0 / 3) < 1e-12)
+        #expect(scores.flagAgreement == 0.5 && abs(scores.rankingAgreement! - 2.0 / 3) < 1e-12)
         #expect(scores.demonstrationGrade == 5.5 && scores.passesDemonstrations == false && scores.meetsThresholds == false)
         #expect(scores.selfAssessment == 2)
     }
