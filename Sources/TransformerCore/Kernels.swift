@@ -147,22 +147,43 @@ enum Kernels {
 
     // MARK: Causal self-attention
 
-    /// out[B,T,C] from qkv[B,T,3C] (query, key, value side by side); keeps the attention
-    /// weights att[B,NH,T,T] for backward. Each (batch, head) pair is two sgemm calls and a
-    /// masked softmax: scores = Q·K^T / sqrt(hs), att = softmax over positions up to t whose
-    /// keyMask[b,t2] is nonzero (padding excluded), out = att·V. A query with no visible key
-    /// (a left-padding position) gets zero weights and a zero output.
+    /// Where a batch's queries, keys or values lie: rows of `stride` floats, one per position
+    /// ([B,T] rows), with the heads' `headSize` slices side by side from `base`. GPT-2's fused
+    /// qkv[B,T,3C] is three views of one buffer (stride 3C, bases 0, C and 2C); the Llama
+    /// family's separate projections are one view each.
+    struct HeadsView {
+        let base: FloatPointer
+        let stride: Int
+        func head(batch b: Int, head h: Int, T: Int, headSize hs: Int) -> FloatPointer { base + b * T * stride + h * hs }
+    }
+
+    /// GPT-2's attention: out[B,T,C] from qkv[B,T,3C] (query, key, value side by side); keeps
+    /// the attention weights att[B,NH,T,T] for backward.
     static func attentionForward(_ out: FloatPointer, _ att: FloatPointer, _ qkv: FloatPointer, _ keyMask: UnsafePointer<UInt8>?,
                                  B: Int, T: Int, C: Int, NH: Int) {
-        let hs = C / NH
+        attentionForward(out: HeadsView(base: out, stride: C), att, queries: HeadsView(base: qkv, stride: 3 * C),
+                         keys: HeadsView(base: qkv + C, stride: 3 * C), values: HeadsView(base: qkv + 2 * C, stride: 3 * C),
+                         keyMask, B: B, T: T, headCount: NH, keyValueHeadCount: NH, headSize: C / NH)
+    }
+
+    /// Causal attention with `headCount` query heads sharing `keyValueHeadCount` key/value heads
+    /// (grouped-query attention: query head h reads key/value head h / (headCount /
+    /// keyValueHeadCount); equal counts are ordinary multi-head attention). Keeps the attention
+    /// weights att[B,NH,T,T] for backward. Each (batch, head) pair is two sgemm calls and a masked
+    /// softmax: scores = Q·K^T / sqrt(hs), att = softmax over positions up to t whose
+    /// keyMask[b,t2] is nonzero (padding excluded), out = att·V. A query with no visible key
+    /// (a left-padding position) gets zero weights and a zero output.
+    static func attentionForward(out: HeadsView, _ att: FloatPointer, queries: HeadsView, keys: HeadsView, values: HeadsView,
+                                 _ keyMask: UnsafePointer<UInt8>?, B: Int, T: Int, headCount NH: Int, keyValueHeadCount KVH: Int, headSize hs: Int) {
         let scale = 1 / Float(hs).squareRoot()
+        let group = NH / KVH
         parallelRows(B * NH) { pair in
             let b = pair / NH, h = pair % NH
-            let q = qkv + b * T * 3 * C + h * hs
-            let k = q + C, v = q + 2 * C
+            let q = queries.head(batch: b, head: h, T: T, headSize: hs)
+            let k = keys.head(batch: b, head: h / group, T: T, headSize: hs), v = values.head(batch: b, head: h / group, T: T, headSize: hs)
             let weights = att + pair * T * T
             gemmUnsplit(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
-                        scale, q, Int32(3 * C), k, Int32(3 * C), 0, weights, Int32(T))
+                        scale, q, Int32(queries.stride), k, Int32(keys.stride), 0, weights, Int32(T))
             let mask = keyMask.map { $0 + b * T }
             for t in 0..<T {
                 let row = weights + t * T
@@ -183,43 +204,57 @@ enum Kernels {
                 for t2 in (t + 1)..<max(t + 1, T) { row[t2] = 0 }
             }
             gemmUnsplit(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
-                        1, weights, Int32(T), v, Int32(3 * C), 0, out + b * T * C + h * hs, Int32(C))
+                        1, weights, Int32(T), v, Int32(values.stride), 0, out.head(batch: b, head: h, T: T, headSize: hs), Int32(out.stride))
         }
     }
 
-    /// `scratch` holds T*T floats per core: each worker's d(weights).
+    /// GPT-2's attention backward. `scratch` holds T*T floats per core: each worker's d(weights).
     static func attentionBackward(_ dqkv: FloatPointer, _ dout: FloatPointer, _ qkv: FloatPointer, _ att: FloatPointer,
                                   scratch: FloatPointer, B: Int, T: Int, C: Int, NH: Int) {
-        let hs = C / NH
+        attentionBackward(dqueries: HeadsView(base: dqkv, stride: 3 * C), dkeys: HeadsView(base: dqkv + C, stride: 3 * C),
+                          dvalues: HeadsView(base: dqkv + 2 * C, stride: 3 * C), dout: HeadsView(base: dout, stride: C),
+                          queries: HeadsView(base: qkv, stride: 3 * C), keys: HeadsView(base: qkv + C, stride: 3 * C),
+                          values: HeadsView(base: qkv + 2 * C, stride: 3 * C), att, scratch: scratch,
+                          B: B, T: T, headCount: NH, keyValueHeadCount: NH, headSize: C / NH)
+    }
+
+    /// Accumulates the gradients of queries, keys and values. The query heads sharing a key/value
+    /// head run on one worker, one after another, since they add into the same key and value
+    /// gradients. `scratch` holds T*T floats per core.
+    static func attentionBackward(dqueries: HeadsView, dkeys: HeadsView, dvalues: HeadsView, dout: HeadsView,
+                                  queries: HeadsView, keys: HeadsView, values: HeadsView, _ att: FloatPointer, scratch: FloatPointer,
+                                  B: Int, T: Int, headCount NH: Int, keyValueHeadCount KVH: Int, headSize hs: Int) {
         let scale = 1 / Float(hs).squareRoot()
-        parallelRows(B * NH) { pair, worker in
-            let b = pair / NH, h = pair % NH
-            let q = qkv + b * T * 3 * C + h * hs
-            let k = q + C, v = q + 2 * C
-            let dq = dqkv + b * T * 3 * C + h * hs
-            let dk = dq + C, dv = dq + 2 * C
-            let g = dout + b * T * C + h * hs
-            let weights = att + pair * T * T
+        let group = NH / KVH
+        parallelRows(B * KVH) { pair, worker in
+            let b = pair / KVH, kvHead = pair % KVH
+            let k = keys.head(batch: b, head: kvHead, T: T, headSize: hs), v = values.head(batch: b, head: kvHead, T: T, headSize: hs)
+            let dk = dkeys.head(batch: b, head: kvHead, T: T, headSize: hs), dv = dvalues.head(batch: b, head: kvHead, T: T, headSize: hs)
             let dweights = scratch + worker * T * T
-            // d(weights) = dout · V^T
-            gemmUnsplit(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
-                        1, g, Int32(C), v, Int32(3 * C), 0, dweights, Int32(T))
-            // dV += weights^T · dout
-            gemmUnsplit(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
-                        1, weights, Int32(T), g, Int32(C), 1, dv, Int32(3 * C))
-            // Softmax backward in place: d(score) = w * (dw - sum(w * dw)), zero above the diagonal.
-            for t in 0..<T {
-                let w = weights + t * T, dw = dweights + t * T
-                var dot: Float = 0
-                for t2 in 0...t { dot += w[t2] * dw[t2] }
-                for t2 in 0...t { dw[t2] = w[t2] * (dw[t2] - dot) }
-                for t2 in (t + 1)..<max(t + 1, T) { dw[t2] = 0 }
+            for h in (kvHead * group)..<((kvHead + 1) * group) {
+                let q = queries.head(batch: b, head: h, T: T, headSize: hs), dq = dqueries.head(batch: b, head: h, T: T, headSize: hs)
+                let g = dout.head(batch: b, head: h, T: T, headSize: hs)
+                let weights = att + (b * NH + h) * T * T
+                // d(weights) = dout · V^T
+                gemmUnsplit(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
+                            1, g, Int32(dout.stride), v, Int32(values.stride), 0, dweights, Int32(T))
+                // dV += weights^T · dout
+                gemmUnsplit(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                            1, weights, Int32(T), g, Int32(dout.stride), 1, dv, Int32(dvalues.stride))
+                // Softmax backward in place: d(score) = w * (dw - sum(w * dw)), zero above the diagonal.
+                for t in 0..<T {
+                    let w = weights + t * T, dw = dweights + t * T
+                    var dot: Float = 0
+                    for t2 in 0...t { dot += w[t2] * dw[t2] }
+                    for t2 in 0...t { dw[t2] = w[t2] * (dw[t2] - dot) }
+                    for t2 in (t + 1)..<max(t + 1, T) { dw[t2] = 0 }
+                }
+                // dQ += scale * d(score) · K ; dK += scale * d(score)^T · Q
+                gemmUnsplit(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                            scale, dweights, Int32(T), k, Int32(keys.stride), 1, dq, Int32(dqueries.stride))
+                gemmUnsplit(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                            scale, dweights, Int32(T), q, Int32(queries.stride), 1, dk, Int32(dkeys.stride))
             }
-            // dQ += scale * d(score) · K ; dK += scale * d(score)^T · Q
-            gemmUnsplit(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
-                        scale, dweights, Int32(T), k, Int32(3 * C), 1, dq, Int32(3 * C))
-            gemmUnsplit(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
-                        scale, dweights, Int32(T), q, Int32(3 * C), 1, dk, Int32(3 * C))
         }
     }
 

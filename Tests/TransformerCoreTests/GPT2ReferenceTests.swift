@@ -36,7 +36,7 @@ struct GPT2ReferenceTests {
         return maximumDifference / max(maximumExpected, 1e-12)
     }
 
-    static func batch() throws -> (tokens: [Int32], targets: [Int32]) {
+    static func batch(from fixture: SafeTensorsFile = fixture) throws -> (tokens: [Int32], targets: [Int32]) {
         let ids = try fixture.integers("input_ids").map(Int32.init)
         let (B, T) = (4, 32)
         var targets = [Int32](repeating: -1, count: B * T)

@@ -1,0 +1,248 @@
+import Foundation
+
+/// The Llama family's block variant of the core: a token embedding without learned positions,
+/// pre-RMSNorm blocks of causal grouped-query attention with rotary position embeddings and a
+/// SwiGLU feed-forward layer, no biases, a final RMSNorm, and an output head tied to the
+/// embedding or not. Forward and backward over one parameter buffer, with the same kernels,
+/// losses, masks and heads as `GPT2Model`.
+///
+/// Not thread-safe: one model instance trains or samples on one thread at a time.
+public final class LlamaModel {
+    public let configuration: LlamaConfiguration
+    public let layout: LlamaParameterLayout
+    public let parameters: FloatBuffer
+    public private(set) var gradients: FloatBuffer?
+
+    /// RoPE's cosines and sines for every position of the context, [contextLength, headSize/2].
+    let rotaryCosines: [Float], rotarySines: [Float]
+    private(set) var activations: LlamaActivations?
+    private var activationGradients: LlamaActivationGradients?
+    private var tokens: [Int32] = []
+    private var positions: [Int32] = []
+    private var keyMask: [UInt8]?
+    private var targets: [Int32] = []
+    private var targetCount = 0
+
+    public init(configuration: LlamaConfiguration) throws {
+        try configuration.validate()
+        BLASThreads.useTallysOwnParallelism()
+        self.configuration = configuration
+        layout = LlamaParameterLayout(configuration)
+        parameters = FloatBuffer(count: layout.totalCount)
+        (rotaryCosines, rotarySines) = Kernels.rotaryTables(positions: configuration.contextLength, headSize: configuration.headSize,
+                                                             theta: configuration.ropeTheta)
+    }
+
+    public var parameterCount: Int { layout.totalCount }
+
+    /// Floats held for the last forward and backward pass (activations and their gradients).
+    public var activationFloatCount: Int { (activations?.floatCount ?? 0) + (activationGradients?.floatCount ?? 0) }
+
+    /// Runs the model on `tokens` ([B,T] row-major); the arguments mean what they mean for
+    /// `GPT2Model.forward`. Positions default to 0..<T in each row; a left-padded row passes
+    /// its own (Hugging Face's cumsum(mask) - 1) with an attention mask.
+    @discardableResult
+    public func forward(tokens: [Int32], targets: [Int32]? = nil, attentionMask: [UInt8]? = nil, positionIDs: [Int32]? = nil,
+                        batchSize B: Int, sequenceLength T: Int) throws -> GPT2Model.Output {
+        let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
+        let (NH, KVH, hs, I) = (configuration.headCount, configuration.keyValueHeadCount, configuration.headSize, configuration.intermediateSize)
+        let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)
+        guard tokens.count == B * T else { throw CheckpointError("forward needs \(B * T) tokens for batch \(B) x length \(T), got \(tokens.count)") }
+        guard T <= configuration.contextLength else { throw CheckpointError("the sequence length \(T) exceeds the context length \(configuration.contextLength)") }
+        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= V }) { throw CheckpointError("token \(bad) is outside the vocabulary of \(V)") }
+        if let attentionMask, attentionMask.count != B * T {
+            throw CheckpointError("the attention mask must have \(B * T) entries, got \(attentionMask.count)")
+        }
+        if let positionIDs {
+            guard positionIDs.count == B * T else { throw CheckpointError("position ids must have \(B * T) entries, got \(positionIDs.count)") }
+            if let bad = positionIDs.first(where: { $0 < 0 || Int($0) >= configuration.contextLength }) {
+                throw CheckpointError("position id \(bad) is outside the context length \(configuration.contextLength)")
+            }
+        }
+        if let targets {
+            guard targets.count == B * T else { throw CheckpointError("targets must have \(B * T) entries, got \(targets.count)") }
+            if let bad = targets.first(where: { $0 < -1 || Int($0) >= V }) { throw CheckpointError("target \(bad) is outside the vocabulary of \(V)") }
+        }
+        if activations?.batchSize != B || activations?.sequenceLength != T {
+            activations = nil
+            activationGradients = nil
+            activations = LlamaActivations(configuration: configuration, batchSize: B, sequenceLength: T)
+        }
+        let a = activations!
+        let p = parameters.pointer
+        let N = B * T
+        self.tokens = tokens
+        self.positions = positionIDs ?? (0..<B).flatMap { _ in (0..<T).map(Int32.init) }
+        self.keyMask = attentionMask
+        self.targets = targets ?? [Int32](repeating: -1, count: N)
+
+        tokens.withUnsafeBufferPointer { Kernels.embeddingForward(a.embedded, $0.baseAddress!, p + layout.tokenEmbedding, rows: N, C: C) }
+        for l in 0..<L {
+            let w = layout.blocks[l]
+            let residual = l == 0 ? a.embedded : a.residual3 + (l - 1) * N * C
+            let norm1 = a.attentionNorm + l * N * C, rstd1 = a.attentionNormRstd + l * N
+            let q = a.queries + l * N * Q, k = a.keys + l * N * KV, v = a.values + l * N * KV
+            let attention = a.attentionOutput + l * N * Q, weights = a.attentionWeights + l * B * NH * T * T
+            let residual2 = a.residual2 + l * N * C, norm2 = a.feedForwardNorm + l * N * C, rstd2 = a.feedForwardNormRstd + l * N
+            let gate = a.gate + l * N * I, up = a.up + l * N * I, gated = a.gated + l * N * I, residual3 = a.residual3 + l * N * C
+
+            Kernels.rmsNormForward(norm1, rstd1, residual, p + w.attentionNormWeight, rows: N, C: C, epsilon: configuration.rmsNormEpsilon)
+            Kernels.linearForward(q, norm1, p + w.queryWeight, rows: N, C: C, OC: Q)
+            Kernels.linearForward(k, norm1, p + w.keyWeight, rows: N, C: C, OC: KV)
+            Kernels.linearForward(v, norm1, p + w.valueWeight, rows: N, C: C, OC: KV)
+            rotate(q, heads: NH, rows: N, inverse: false)
+            rotate(k, heads: KVH, rows: N, inverse: false)
+            withOptionalPointer(attentionMask) { mask in
+                Kernels.attentionForward(out: .init(base: attention, stride: Q), weights, queries: .init(base: q, stride: Q),
+                                         keys: .init(base: k, stride: KV), values: .init(base: v, stride: KV), mask,
+                                         B: B, T: T, headCount: NH, keyValueHeadCount: KVH, headSize: hs)
+            }
+            Kernels.linearForward(residual2, attention, p + w.outputWeight, rows: N, C: Q, OC: C)
+            for i in 0..<(N * C) { residual2[i] += residual[i] }
+            Kernels.rmsNormForward(norm2, rstd2, residual2, p + w.feedForwardNormWeight, rows: N, C: C, epsilon: configuration.rmsNormEpsilon)
+            Kernels.linearForward(gate, norm2, p + w.gateWeight, rows: N, C: C, OC: I)
+            Kernels.linearForward(up, norm2, p + w.upWeight, rows: N, C: C, OC: I)
+            Kernels.swigluForward(gated, gate, up, count: N * I)
+            Kernels.linearForward(residual3, gated, p + w.downWeight, rows: N, C: I, OC: C)
+            for i in 0..<(N * C) { residual3[i] += residual2[i] }
+        }
+        let last = a.residual3 + (L - 1) * N * C
+        Kernels.rmsNormForward(a.finalNorm, a.finalNormRstd, last, p + layout.finalNormWeight, rows: N, C: C, epsilon: configuration.rmsNormEpsilon)
+        Kernels.linearForward(a.logits, a.finalNorm, p + layout.outputHead, rows: N, C: C, OC: V)
+
+        guard targets != nil else {
+            targetCount = 0
+            return GPT2Model.Output(loss: nil)
+        }
+        self.targets.withUnsafeBufferPointer { Kernels.crossEntropyForward(a.losses, a.probabilities, a.logits, $0.baseAddress!, rows: N, V: V) }
+        targetCount = self.targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+        var total: Double = 0
+        for i in 0..<N { total += Double(a.losses[i]) }
+        return GPT2Model.Output(loss: targetCount > 0 ? Float(total / Double(targetCount)) : 0)
+    }
+
+    /// Rotates the heads of `x` ([rows, heads * headSize]) by each row's position.
+    private func rotate(_ x: FloatPointer, heads: Int, rows: Int, inverse: Bool) {
+        positions.withUnsafeBufferPointer { positions in
+            rotaryCosines.withUnsafeBufferPointer { cosines in
+                rotarySines.withUnsafeBufferPointer { sines in
+                    Kernels.rotaryForward(x, positions.baseAddress!, cosines: cosines.baseAddress!, sines: sines.baseAddress!, rows: rows,
+                                          heads: heads, headSize: configuration.headSize, layout: configuration.rotaryLayout, inverse: inverse)
+                }
+            }
+        }
+    }
+
+    /// The logits of the last forward pass, [B,T,V].
+    public var logits: UnsafeBufferPointer<Float> {
+        guard let a = activations else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: a.logits, count: a.batchSize * a.sequenceLength * configuration.vocabularySize)
+    }
+
+    /// The final hidden states (after the last RMSNorm) of the last forward pass, [B,T,C].
+    public var finalHiddenStates: UnsafeBufferPointer<Float> {
+        guard let a = activations else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: a.finalNorm, count: a.batchSize * a.sequenceLength * configuration.width)
+    }
+
+    public func zeroGradients() {
+        gradients?.zero()
+    }
+
+    /// Accumulates gradients for the last forward pass, as `GPT2Model.backward` does.
+    public func backward(finalHiddenGradient: [Float]? = nil) throws {
+        guard let a = activations else { throw CheckpointError("backward needs a forward pass first") }
+        guard targetCount > 0 || finalHiddenGradient != nil else {
+            throw CheckpointError("backward needs a forward pass with targets, or a gradient of the final hidden states")
+        }
+        let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
+        let (NH, KVH, hs, I) = (configuration.headCount, configuration.keyValueHeadCount, configuration.headSize, configuration.intermediateSize)
+        let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)
+        let (B, T) = (a.batchSize, a.sequenceLength)
+        let N = B * T
+        if let finalHiddenGradient, finalHiddenGradient.count != N * C {
+            throw CheckpointError("the final hidden gradient must have \(N * C) entries, got \(finalHiddenGradient.count)")
+        }
+        if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
+        if activationGradients?.rows != N || activationGradients?.sequenceLength != T {
+            activationGradients = LlamaActivationGradients(configuration: configuration, rows: N, sequenceLength: T)
+        }
+        let g = gradients!.pointer, p = parameters.pointer, d = activationGradients!
+        d.finalNorm.update(repeating: 0, count: N * C)
+        if targetCount > 0 {
+            // d logits overwrite the probabilities (see crossEntropyBackwardInPlace).
+            targets.withUnsafeBufferPointer { Kernels.crossEntropyBackwardInPlace(a.probabilities, $0.baseAddress!, lossScale: 1 / Float(targetCount), rows: N, V: V) }
+            Kernels.linearBackward(d.finalNorm, g + layout.outputHead, a.probabilities, a.finalNorm, p + layout.outputHead, rows: N, C: C, OC: V)
+            targetCount = 0
+        }
+        if let finalHiddenGradient {
+            for i in 0..<(N * C) { d.finalNorm[i] += finalHiddenGradient[i] }
+        }
+        var incoming = d.residualA, outgoing = d.residualB
+        incoming.update(repeating: 0, count: N * C)
+        Kernels.rmsNormBackward(incoming, g + layout.finalNormWeight, d.finalNorm, a.residual3 + (L - 1) * N * C, p + layout.finalNormWeight,
+                                a.finalNormRstd, rows: N, C: C)
+
+        for l in stride(from: L - 1, through: 0, by: -1) {
+            let w = layout.blocks[l]
+            let residual = l == 0 ? a.embedded : a.residual3 + (l - 1) * N * C
+            let offsetC = l * N * C, offsetI = l * N * I
+            d.zeroLayerBuffers()
+            // residual3 = residual2 + down(gated): both get d(residual3).
+            outgoing.update(from: incoming, count: N * C)
+            Kernels.linearBackward(d.gated, g + w.downWeight, incoming, a.gated + offsetI, p + w.downWeight, rows: N, C: I, OC: C)
+            Kernels.swigluBackward(d.gate, d.up, d.gated, a.gate + offsetI, a.up + offsetI, count: N * I)
+            Kernels.linearBackward(d.norm, g + w.gateWeight, d.gate, a.feedForwardNorm + offsetC, p + w.gateWeight, rows: N, C: C, OC: I)
+            Kernels.linearBackward(d.norm, g + w.upWeight, d.up, a.feedForwardNorm + offsetC, p + w.upWeight, rows: N, C: C, OC: I)
+            Kernels.rmsNormBackward(outgoing, g + w.feedForwardNormWeight, d.norm, a.residual2 + offsetC, p + w.feedForwardNormWeight,
+                                    a.feedForwardNormRstd + l * N, rows: N, C: C)
+            // residual2 = residual + o_proj(attention): both get d(residual2), now in `outgoing`.
+            Kernels.linearBackward(d.attentionOutput, g + w.outputWeight, outgoing, a.attentionOutput + l * N * Q, p + w.outputWeight, rows: N, C: Q, OC: C)
+            Kernels.attentionBackward(dqueries: .init(base: d.queries, stride: Q), dkeys: .init(base: d.keys, stride: KV),
+                                      dvalues: .init(base: d.values, stride: KV), dout: .init(base: d.attentionOutput, stride: Q),
+                                      queries: .init(base: a.queries + l * N * Q, stride: Q), keys: .init(base: a.keys + l * N * KV, stride: KV),
+                                      values: .init(base: a.values + l * N * KV, stride: KV), a.attentionWeights + l * B * NH * T * T,
+                                      scratch: d.attentionScratch, B: B, T: T, headCount: NH, keyValueHeadCount: KVH, headSize: hs)
+            // The stored queries and keys are rotated; their gradients rotate back.
+            rotate(d.queries, heads: NH, rows: N, inverse: true)
+            rotate(d.keys, heads: KVH, rows: N, inverse: true)
+            d.norm.update(repeating: 0, count: N * C)
+            let norm1 = a.attentionNorm + offsetC
+            Kernels.linearBackward(d.norm, g + w.queryWeight, d.queries, norm1, p + w.queryWeight, rows: N, C: C, OC: Q)
+            Kernels.linearBackward(d.norm, g + w.keyWeight, d.keys, norm1, p + w.keyWeight, rows: N, C: C, OC: KV)
+            Kernels.linearBackward(d.norm, g + w.valueWeight, d.values, norm1, p + w.valueWeight, rows: N, C: C, OC: KV)
+            Kernels.rmsNormBackward(outgoing, g + w.attentionNormWeight, d.norm, residual, p + w.attentionNormWeight, a.attentionNormRstd + l * N, rows: N, C: C)
+            swap(&incoming, &outgoing)
+        }
+        tokens.withUnsafeBufferPointer { Kernels.embeddingBackward(g + layout.tokenEmbedding, incoming, $0.baseAddress!, rows: N, C: C) }
+    }
+
+    /// The most likely next token after each step, recomputing the whole prefix each time.
+    public func greedyContinuation(of prompt: [Int32], newTokens: Int) throws -> [Int32] {
+        var sequence = prompt
+        let V = configuration.vocabularySize
+        for _ in 0..<newTokens {
+            let window = Array(sequence.suffix(configuration.contextLength))
+            try forward(tokens: window, batchSize: 1, sequenceLength: window.count)
+            let row = logits.baseAddress! + (window.count - 1) * V
+            var best = 0
+            for i in 1..<V where row[i] > row[best] { best = i }
+            sequence.append(Int32(best))
+        }
+        return Array(sequence.dropFirst(prompt.count))
+    }
+
+    /// Llama's initialization, seeded: weights normal with standard deviation 0.02 (Hugging
+    /// Face's `initializer_range`), norm gains one.
+    public func initializeParameters(seed: UInt64) {
+        var random = SeededRandom(seed: seed)
+        let p = parameters.pointer
+        for tensor in layout.tensors {
+            if tensor.shape.count == 1 {
+                for i in tensor.range { p[i] = 1 }
+            } else {
+                for i in tensor.range { p[i] = random.nextNormal() * 0.02 }
+            }
+        }
+    }
+}
