@@ -55,58 +55,72 @@ final class KeyValueCache {
     func value(layer: Int, sequence: Int, position: Int) -> FloatPointer {
         values.pointer + ((layer * sequenceCount + sequence) * capacity + position) * width
     }
-}
 
-extension GPT2Model {
-    /// Samples a continuation of each prompt, all prompts decoded together one token per step
-    /// with a key/value cache. Prompts may differ in length: each sequence keeps its own position,
-    /// so no padding is needed.
-    public func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence] {
-        try options.validate()
-        let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
-        guard !prompts.isEmpty else { return [] }
-        for (index, prompt) in prompts.enumerated() {
-            guard !prompt.isEmpty else { throw CheckpointError("prompt \(index) is empty") }
-            guard prompt.count + options.maximumNewTokens <= configuration.contextLength else {
-                throw CheckpointError("prompt \(index) has \(prompt.count) tokens; with \(options.maximumNewTokens) new ones it exceeds the context length \(configuration.contextLength)")
+    /// One new position's attention over the cached positions 0...position of a sequence:
+    /// out[headCount * hs] from query[headCount * hs], query head h reading key/value head
+    /// h / (headCount / keyValueHeadCount). `scores` holds position + 1 floats.
+    func attend(_ out: FloatPointer, query: UnsafePointer<Float>, layer: Int, sequence: Int, position: Int,
+                headCount: Int, keyValueHeadCount: Int, headSize hs: Int, scores: FloatPointer) {
+        let scale = 1 / Float(hs).squareRoot()
+        let group = headCount / keyValueHeadCount
+        for h in 0..<headCount {
+            let q = query + h * hs, kvOffset = (h / group) * hs
+            var maximum = -Float.infinity
+            for t in 0...position {
+                let key = self.key(layer: layer, sequence: sequence, position: t) + kvOffset
+                var dot: Float = 0
+                for i in 0..<hs { dot += q[i] * key[i] }
+                scores[t] = dot * scale
+                maximum = max(maximum, scores[t])
+            }
+            var sum: Float = 0
+            for t in 0...position {
+                scores[t] = expf(scores[t] - maximum)
+                sum += scores[t]
+            }
+            let headOut = out + h * hs
+            headOut.update(repeating: 0, count: hs)
+            for t in 0...position {
+                let weight = scores[t] / sum
+                let value = self.value(layer: layer, sequence: sequence, position: t) + kvOffset
+                for i in 0..<hs { headOut[i] += weight * value[i] }
             }
         }
+    }
+}
+
+/// The decoding loop every block variant shares: a prefill pass over the prompts fills the
+/// key/value cache and gives each prompt's last logits; then each step picks every live
+/// sequence's next token and runs one position of each through the model.
+enum Decoding {
+    /// Checks the prompts fit the context with the new tokens.
+    static func validate(_ prompts: [[Int32]], options: SamplingOptions, contextLength: Int) throws {
+        try options.validate()
+        for (index, prompt) in prompts.enumerated() {
+            guard !prompt.isEmpty else { throw CheckpointError("prompt \(index) is empty") }
+            guard prompt.count + options.maximumNewTokens <= contextLength else {
+                throw CheckpointError("prompt \(index) has \(prompt.count) tokens; with \(options.maximumNewTokens) new ones it exceeds the context length \(contextLength)")
+            }
+        }
+    }
+
+    /// `lastLogits` holds each prompt's last logits ([S,V]) after the prefill; `step` runs the
+    /// given sequences' new tokens at their positions and returns their logits ([rows,V]).
+    static func sample(prompts: [[Int32]], options: SamplingOptions, vocabularySize V: Int, lastLogits: [Float],
+                       step: (_ sequences: [Int], _ tokens: [Int32], _ positions: [Int]) -> UnsafePointer<Float>) -> [SampledSequence] {
         let S = prompts.count
-        let capacity = (prompts.map(\.count).max() ?? 0) + options.maximumNewTokens
-        let cache = KeyValueCache(layerCount: L, sequenceCount: S, capacity: capacity, width: C)
+        var lastLogits = lastLogits
         var random = SeededRandom(seed: options.seed)
         var results = [SampledSequence](repeating: SampledSequence(), count: S)
         var positions = prompts.map(\.count)
-        var lastLogits = [Float](repeating: 0, count: S * V)
-
-        // Prefill: one forward pass over all prompts, right-padded to the longest. Causal
-        // attention never looks ahead, so padding after a prompt changes nothing before it; each
-        // prompt's keys and values are kept up to its own length. One pass reads the weights
-        // once for all prompts, which is what decoding is bound by.
-        let longest = prompts.map(\.count).max()!
-        let padded = prompts.flatMap { $0 + [Int32](repeating: 0, count: longest - $0.count) }
-        try forward(tokens: padded, batchSize: S, sequenceLength: longest)
-        let a = activations!
-        for (s, prompt) in prompts.enumerated() {
-            for l in 0..<L {
-                for t in 0..<prompt.count {
-                    let qkv = a.qkv + ((l * S + s) * longest + t) * 3 * C
-                    cache.key(layer: l, sequence: s, position: t).update(from: qkv + C, count: C)
-                    cache.value(layer: l, sequence: s, position: t).update(from: qkv + 2 * C, count: C)
-                }
-            }
-            lastLogits.withUnsafeMutableBufferPointer { ($0.baseAddress! + s * V).update(from: a.logits + (s * longest + prompt.count - 1) * V, count: V) }
-        }
-
         var active = Array(0..<S)
-        let step = IncrementalStep(configuration: configuration, rows: S)
         let scratch = FloatBuffer(count: V)
         for _ in 0..<options.maximumNewTokens {
             guard !active.isEmpty else { break }
             var nextTokens: [Int32] = []
             for s in active {
                 let (token, logProbability) = lastLogits.withUnsafeBufferPointer {
-                    Self.pick(from: $0.baseAddress! + s * V, vocabularySize: V, options: options, random: &random, scratch: scratch.pointer)
+                    pick(from: $0.baseAddress! + s * V, vocabularySize: V, options: options, random: &random, scratch: scratch.pointer)
                 }
                 results[s].tokens.append(token)
                 results[s].logProbabilities.append(logProbability)
@@ -116,16 +130,14 @@ extension GPT2Model {
             let continuing = zip(active, nextTokens).filter { !results[$0.0].stopped && results[$0.0].tokens.count < options.maximumNewTokens }
             if continuing.isEmpty { break }
             active = continuing.map(\.0)
-            let rowPositions = active.map { positions[$0] }
-            step.run(model: self, cache: cache, sequences: active, tokens: continuing.map(\.1), positions: rowPositions)
+            let logits = step(active, continuing.map(\.1), active.map { positions[$0] })
             for (row, s) in active.enumerated() {
                 positions[s] += 1
-                lastLogits.withUnsafeMutableBufferPointer { ($0.baseAddress! + s * V).update(from: step.logits + row * V, count: V) }
+                lastLogits.withUnsafeMutableBufferPointer { ($0.baseAddress! + s * V).update(from: logits + row * V, count: V) }
             }
         }
         return results
     }
-
     /// Picks one token from `logits` ([V]) by the options; returns it with its log-probability.
     /// The exponentials are computed once into `scratch` ([V]) and reused for the draw.
     static func pick(from logits: UnsafePointer<Float>, vocabularySize V: Int, options: SamplingOptions,
@@ -184,6 +196,43 @@ extension GPT2Model {
     }
 }
 
+extension GPT2Model {
+    /// Samples a continuation of each prompt, all prompts decoded together one token per step
+    /// with a key/value cache. Prompts may differ in length: each sequence keeps its own position,
+    /// so no padding is needed.
+    public func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence] {
+        try Decoding.validate(prompts, options: options, contextLength: configuration.contextLength)
+        guard !prompts.isEmpty else { return [] }
+        let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
+        let S = prompts.count
+        let cache = KeyValueCache(layerCount: L, sequenceCount: S, capacity: (prompts.map(\.count).max() ?? 0) + options.maximumNewTokens, width: C)
+        // Prefill: one forward pass over all prompts, right-padded to the longest. Causal
+        // attention never looks ahead, so padding after a prompt changes nothing before it; each
+        // prompt's keys and values are kept up to its own length. One pass reads the weights
+        // once for all prompts, which is what decoding is bound by.
+        let longest = prompts.map(\.count).max()!
+        try forward(tokens: prompts.flatMap { $0 + [Int32](repeating: 0, count: longest - $0.count) }, batchSize: S, sequenceLength: longest)
+        let a = activations!
+        var lastLogits = [Float](repeating: 0, count: S * V)
+        for (s, prompt) in prompts.enumerated() {
+            for l in 0..<L {
+                for t in 0..<prompt.count {
+                    let qkv = a.qkv + ((l * S + s) * longest + t) * 3 * C
+                    cache.key(layer: l, sequence: s, position: t).update(from: qkv + C, count: C)
+                    cache.value(layer: l, sequence: s, position: t).update(from: qkv + 2 * C, count: C)
+                }
+            }
+            lastLogits.withUnsafeMutableBufferPointer { ($0.baseAddress! + s * V).update(from: a.logits + (s * longest + prompt.count - 1) * V, count: V) }
+        }
+        let step = IncrementalStep(configuration: configuration, rows: S)
+        return Decoding.sample(prompts: prompts, options: options, vocabularySize: V, lastLogits: lastLogits) { sequences, tokens, positions in
+            step.run(model: self, cache: cache, sequences: sequences, tokens: tokens, positions: positions)
+            return UnsafePointer(step.logits)
+        }
+    }
+}
+
+
 /// One decoding step for several sequences at once: each row is one sequence's newest token at
 /// its own position. Its buffers are sized once for the largest number of rows.
 final class IncrementalStep {
@@ -214,7 +263,6 @@ final class IncrementalStep {
             let embedding = p + layout.tokenEmbedding + Int(token) * C, position = p + layout.positionEmbedding + positions[row] * C
             for i in 0..<C { x[i] = embedding[i] + position[i] }
         }
-        let scale = 1 / Float(hs).squareRoot()
         for l in 0..<L {
             let w = layout.blocks[l]
             Kernels.layerNormForward(normalized, mean, rstd, residual, p + w.layerNorm1Weight, p + w.layerNorm1Bias, rows: R, C: C, epsilon: epsilon)
@@ -224,29 +272,8 @@ final class IncrementalStep {
                 let q = qkv + row * 3 * C
                 cache.key(layer: l, sequence: s, position: position).update(from: q + C, count: C)
                 cache.value(layer: l, sequence: s, position: position).update(from: q + 2 * C, count: C)
-                for h in 0..<NH {
-                    let query = q + h * hs
-                    var maximum = -Float.infinity
-                    for t in 0...position {
-                        let key = cache.key(layer: l, sequence: s, position: t) + h * hs
-                        var dot: Float = 0
-                        for i in 0..<hs { dot += query[i] * key[i] }
-                        scores[t] = dot * scale
-                        maximum = max(maximum, scores[t])
-                    }
-                    var sum: Float = 0
-                    for t in 0...position {
-                        scores[t] = expf(scores[t] - maximum)
-                        sum += scores[t]
-                    }
-                    let out = attention + row * C + h * hs
-                    out.update(repeating: 0, count: hs)
-                    for t in 0...position {
-                        let weight = scores[t] / sum
-                        let value = cache.value(layer: l, sequence: s, position: t) + h * hs
-                        for i in 0..<hs { out[i] += weight * value[i] }
-                    }
-                }
+                cache.attend(attention + row * C, query: q, layer: l, sequence: s, position: position, headCount: NH, keyValueHeadCount: NH,
+                             headSize: hs, scores: scores)
             }
             Kernels.matmulForward(projection, attention, p + w.attentionProjectionWeight, p + w.attentionProjectionBias, rows: R, C: C, OC: C)
             for i in 0..<(R * C) { residual[i] += projection[i] }

@@ -60,3 +60,42 @@ struct LlamaReferenceTests {
         #expect(try model.greedyContinuation(of: prompt, newTokens: expected.count) == expected)
     }
 }
+
+@Suite("Llama sampling with the key/value cache")
+struct LlamaSamplingTests {
+    @Test func cachedGreedyDecodingReproducesTheReferenceAndFullRecomputation() throws {
+        let model = try LlamaReferenceTests.loadedModel()
+        let prompt = try LlamaReferenceTests.fixture.integers("greedy/prompt").map(Int32.init)
+        let expected = try LlamaReferenceTests.fixture.integers("greedy/output").map(Int32.init)
+        var options = SamplingOptions()
+        options.temperature = 0
+        options.maximumNewTokens = expected.count
+        // A second, shorter prompt decoded in the same batch must not disturb the first.
+        let shorter = Array(prompt.prefix(3))
+        let sampled = try model.sample(prompts: [prompt, shorter], options: options)
+        #expect(sampled[0].tokens == expected)
+        #expect(sampled[1].tokens == (try model.greedyContinuation(of: shorter, newTokens: expected.count)))
+        // The log-probabilities are those of the full forward pass at each step.
+        try model.forward(tokens: prompt + expected.dropLast(), batchSize: 1, sequenceLength: prompt.count + expected.count - 1)
+        let V = model.configuration.vocabularySize
+        for (index, token) in expected.enumerated() {
+            let row = Array(model.logits[((prompt.count - 1 + index) * V)..<((prompt.count + index) * V)])
+            let maximum = row.max()!
+            let logSum = log(row.reduce(0) { $0 + exp(Double($1 - maximum)) }) + Double(maximum)
+            #expect(abs(Double(sampled[0].logProbabilities[index]) - (Double(row[Int(token)]) - logSum)) < 1e-4)
+        }
+    }
+
+    @Test func seededSamplingRepeatsAndStopsAtStopTokens() throws {
+        let model = try LlamaReferenceTests.loadedModel()
+        var options = SamplingOptions()
+        (options.temperature, options.topK, options.topP, options.maximumNewTokens, options.seed) = (0.9, 50, 0.95, 12, 7)
+        let first = try model.sample(prompts: [[1, 2, 3], [4, 5]], options: options)
+        let second = try model.sample(prompts: [[1, 2, 3], [4, 5]], options: options)
+        #expect(first == second && first[0].tokens.count == 12)
+        let alone = try model.sample(prompts: [[1, 2, 3]], options: options)
+        options.stopTokens = [alone[0].tokens[2]]
+        let stopped = try model.sample(prompts: [[1, 2, 3]], options: options)
+        #expect(stopped[0].stopped && stopped[0].tokens.count <= 3 && stopped[0].tokens.last == alone[0].tokens[2])
+    }
+}
