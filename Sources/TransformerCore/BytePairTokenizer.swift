@@ -17,6 +17,9 @@ public final class BytePairTokenizer: @unchecked Sendable {
     /// The merges in rank order, as saved in merges.txt.
     private var orderedMerges: [(Int32, Int32)]
     public private(set) var specialTokens: [String: Int32]
+    /// How text is split into the pieces merges work within.
+    public let preTokenization: PreTokenization
+    /// Each byte's token, or -1 where the vocabulary has none.
     private let byteTokens: [Int32]
     /// Pieces already encoded: text repeats its words, so most pieces are looked up, not merged.
     private var cache: [String: [Int32]] = [:]
@@ -25,17 +28,20 @@ public final class BytePairTokenizer: @unchecked Sendable {
 
     public var vocabularySize: Int { tokenBytes.count }
 
-    init(tokenBytes: [[UInt8]], orderedMerges: [(Int32, Int32)], specialTokens: [String: Int32]) throws {
+    init(tokenBytes: [[UInt8]], orderedMerges: [(Int32, Int32)], specialTokens: [String: Int32], preTokenization: PreTokenization = .gpt2) throws {
         self.tokenBytes = tokenBytes
+        self.preTokenization = preTokenization
         var idsByBytes: [[UInt8]: Int32] = [:]
         for (id, bytes) in tokenBytes.enumerated() where idsByBytes[bytes] == nil { idsByBytes[bytes] = Int32(id) }
         self.idsByBytes = idsByBytes
-        var byteTokens: [Int32] = []
-        for byte in 0...255 {
-            guard let id = idsByBytes[[UInt8(byte)]] else { throw CheckpointError("the vocabulary has no token for the byte \(byte)") }
-            byteTokens.append(id)
+        // Some vocabularies (SmolLM2's) lack tokens for bytes their corpus never held; such a
+        // byte is dropped when encoding, as Hugging Face's byte-level BPE without an unknown
+        // token drops it.
+        // A vocabulary without printable ASCII is broken, not frugal.
+        if let missing = (0x20...0x7E).first(where: { idsByBytes[[UInt8($0)]] == nil }) {
+            throw CheckpointError("the vocabulary has no token for the byte \(missing) (\(Character(Unicode.Scalar(UInt8(missing))).debugDescription))")
         }
-        self.byteTokens = byteTokens
+        self.byteTokens = (0...255).map { idsByBytes[[UInt8($0)]] ?? -1 }
         var merges: [UInt64: (rank: Int32, merged: Int32)] = [:]
         for (rank, (left, right)) in orderedMerges.enumerated() {
             guard let merged = idsByBytes[tokenBytes[Int(left)] + tokenBytes[Int(right)]] else {
@@ -84,42 +90,124 @@ public final class BytePairTokenizer: @unchecked Sendable {
             throw CheckpointError("\(vocabularyPath): not valid JSON (\(error))")
         }
         guard case .object(let entries) = parsed else { throw CheckpointError("\(vocabularyPath): expected a JSON object of token to id") }
-        var tokenBytes = [[UInt8]?](repeating: nil, count: entries.count)
-        var specialTokens: [String: Int32] = [:]
-        var idsByString: [String: Int32] = [:]
+        let tokens = try Self.tokenStrings(entries, source: vocabularyPath)
+        guard let mergesText = FileManager.default.contents(atPath: mergesPath).flatMap({ String(data: $0, encoding: .utf8) }) else {
+            throw CheckpointError("\(mergesPath): cannot read the merges file as UTF-8")
+        }
+        let merges = mergesText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        try self.init(tokens: tokens, special: Set(tokens.indices.filter { tokens[$0].hasPrefix("<|") && tokens[$0].hasSuffix("|>") }),
+                      merges: merges, preTokenization: .gpt2, vocabularySource: vocabularyPath, mergesSource: mergesPath)
+    }
+
+    /// The tokenizer a GGUF file carries in its metadata (`tokenizer.ggml.*`, model `gpt2`):
+    /// control and user-defined tokens are special; the pre-tokenizer named by
+    /// `tokenizer.ggml.pre` must be one Tally knows.
+    public convenience init(gguf file: GGUFFile) throws {
+        guard try file.required("tokenizer.ggml.model").string == "gpt2" else {
+            throw CheckpointError("\(file.path): tokenizer.ggml.model is \(file.metadata["tokenizer.ggml.model"].map { "\($0)" } ?? "absent"); Tally reads byte-level BPE ('gpt2') only")
+        }
+        guard let tokens = try file.required("tokenizer.ggml.tokens").array?.compactMap(\.string),
+              let merges = try file.required("tokenizer.ggml.merges").array?.compactMap(\.string) else {
+            throw CheckpointError("\(file.path): tokenizer.ggml.tokens and tokenizer.ggml.merges must be arrays of strings")
+        }
+        let types = file.metadata["tokenizer.ggml.token_type"]?.array?.map { $0.integer ?? 1 } ?? []
+        // llama.cpp's token types: 3 control, 4 user-defined.
+        let special = Set(types.indices.filter { types[$0] == 3 || types[$0] == 4 })
+        let preTokenization: PreTokenization
+        switch file.metadata["tokenizer.ggml.pre"]?.string ?? "gpt2" {
+        case "gpt2", "default": preTokenization = .gpt2
+        case "smollm", "starcoder", "refact": preTokenization = .individualDigits
+        case let other: throw CheckpointError("\(file.path): the pre-tokenizer '\(other)' is not one Tally knows (gpt2, smollm)")
+        }
+        try self.init(tokens: tokens, special: special, merges: merges, preTokenization: preTokenization,
+                      vocabularySource: file.path + " (tokenizer.ggml.tokens)", mergesSource: file.path + " (tokenizer.ggml.merges)")
+    }
+
+    /// Hugging Face's `tokenizer.json` for a byte-level BPE model: `model.vocab`, `model.merges`
+    /// (strings "a b" or pairs), `added_tokens` (special ones matched whole) and a
+    /// pre-tokenizer of ByteLevel, optionally after Digits with individual digits.
+    public convenience init(huggingFaceTokenizerPath path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError("\(path): cannot read the tokenizer file") }
+        let root: JSONValue
+        do { root = try JSONParser.parse(Array(data)) } catch { throw CheckpointError("\(path): not valid JSON (\(error))") }
+        guard case .object(let fields) = root, case .object(let model)? = fields.first(where: { $0.0 == "model" })?.1,
+              case .string("BPE")? = model.first(where: { $0.0 == "type" })?.1,
+              case .object(let vocabulary)? = model.first(where: { $0.0 == "vocab" })?.1,
+              case .array(let mergeValues)? = model.first(where: { $0.0 == "merges" })?.1 else {
+            throw CheckpointError("\(path): expected a BPE model with 'vocab' and 'merges' under 'model'")
+        }
+        var tokens = try Self.tokenStrings(vocabulary, source: path)
+        var special = Set<Int>()
+        if case .array(let added)? = fields.first(where: { $0.0 == "added_tokens" })?.1 {
+            for case .object(let token) in added {
+                guard case .integer(let id)? = token.first(where: { $0.0 == "id" })?.1, case .string(let content)? = token.first(where: { $0.0 == "content" })?.1 else { continue }
+                if Int(id) >= tokens.count { tokens += [String](repeating: "", count: Int(id) + 1 - tokens.count) }
+                tokens[Int(id)] = content
+                if case .bool(true)? = token.first(where: { $0.0 == "special" })?.1 { special.insert(Int(id)) }
+            }
+        }
+        let merges = try mergeValues.enumerated().map { index, value -> String in
+            switch value {
+            case .string(let text): return text
+            case .array(let pair) where pair.count == 2:
+                if case .string(let left) = pair[0], case .string(let right) = pair[1] { return left + " " + right }
+                fallthrough
+            default: throw CheckpointError("\(path): model.merges[\(index)] is neither \"a b\" nor a pair of strings")
+            }
+        }
+        let preTokenizer = fields.first(where: { $0.0 == "pre_tokenizer" })?.1
+        let usesDigits = preTokenizer.map { JSONWriter.string($0).contains("\"individual_digits\":true") } ?? false
+        try self.init(tokens: tokens, special: special, merges: merges, preTokenization: usesDigits ? .individualDigits : .gpt2,
+                      vocabularySource: path + " (model.vocab)", mergesSource: path + " (model.merges)")
+    }
+
+    /// Token strings by id from a token → id object; every id from 0 must be used once.
+    private static func tokenStrings(_ entries: [(String, JSONValue)], source: String) throws -> [String] {
+        var tokens = [String?](repeating: nil, count: entries.count)
         for (token, value) in entries {
             guard case .integer(let id) = value, id >= 0, id < entries.count else {
-                throw CheckpointError("\(vocabularyPath): token \(token.debugDescription) has id \(value), not one from 0 to \(entries.count - 1)")
+                throw CheckpointError("\(source): token \(token.debugDescription) has id \(value), not one from 0 to \(entries.count - 1)")
             }
-            guard tokenBytes[Int(id)] == nil else { throw CheckpointError("\(vocabularyPath): id \(id) is used twice") }
-            if token.hasPrefix("<|"), token.hasSuffix("|>") {
+            guard tokens[Int(id)] == nil else { throw CheckpointError("\(source): id \(id) is used twice") }
+            tokens[Int(id)] = token
+        }
+        return tokens.map { $0 ?? "" }
+    }
+
+    /// The common path of every loader: token strings in GPT-2's byte alphabet (special tokens
+    /// as plain text), and merges as "left right" lines.
+    private convenience init(tokens: [String], special: Set<Int>, merges: [String], preTokenization: PreTokenization,
+                             vocabularySource: String, mergesSource: String) throws {
+        var tokenBytes: [[UInt8]] = []
+        var specialTokens: [String: Int32] = [:]
+        var idsByString: [String: Int32] = [:]
+        tokenBytes.reserveCapacity(tokens.count)
+        for (id, token) in tokens.enumerated() {
+            if special.contains(id) {
                 specialTokens[token] = Int32(id)
-                tokenBytes[Int(id)] = Array(token.utf8)
+                tokenBytes.append(Array(token.utf8))
             } else {
                 var bytes: [UInt8] = []
                 for character in token {
                     guard let byte = Self.characterToByte[character] else {
-                        throw CheckpointError("\(vocabularyPath): token \(token.debugDescription) has a character outside GPT-2's byte alphabet")
+                        throw CheckpointError("\(vocabularySource): token \(token.debugDescription) has a character outside GPT-2's byte alphabet")
                     }
                     bytes.append(byte)
                 }
-                tokenBytes[Int(id)] = bytes
+                tokenBytes.append(bytes)
             }
-            idsByString[token] = Int32(id)
-        }
-        guard let mergesText = FileManager.default.contents(atPath: mergesPath).flatMap({ String(data: $0, encoding: .utf8) }) else {
-            throw CheckpointError("\(mergesPath): cannot read the merges file as UTF-8")
+            if idsByString[token] == nil { idsByString[token] = Int32(id) }
         }
         var orderedMerges: [(Int32, Int32)] = []
-        for (lineIndex, line) in mergesText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (lineIndex, line) in merges.enumerated() {
             if line.hasPrefix("#version") || line.isEmpty { continue }
             let parts = line.split(separator: " ")
             guard parts.count == 2, let left = idsByString[String(parts[0])], let right = idsByString[String(parts[1])] else {
-                throw CheckpointError("\(mergesPath), line \(lineIndex + 1): expected two tokens of the vocabulary separated by a space")
+                throw CheckpointError("\(mergesSource), line \(lineIndex + 1): expected two tokens of the vocabulary separated by a space")
             }
             orderedMerges.append((left, right))
         }
-        try self.init(tokenBytes: tokenBytes.map { $0 ?? [] }, orderedMerges: orderedMerges, specialTokens: specialTokens)
+        try self.init(tokenBytes: tokenBytes, orderedMerges: orderedMerges, specialTokens: specialTokens, preTokenization: preTokenization)
     }
 
     /// Writes `vocab.json` and `merges.txt` into `directory` in GPT-2's format.
@@ -151,7 +239,7 @@ public final class BytePairTokenizer: @unchecked Sendable {
             switch segment {
             case .special(let id): ids.append(id)
             case .text(let piece):
-                for piece in PreTokenizer.split(String(piece)) { ids.append(contentsOf: encodePiece(String(piece))) }
+                for piece in preTokenization.split(String(piece)) { ids.append(contentsOf: encodePiece(String(piece))) }
             }
         }
         return ids
@@ -174,24 +262,25 @@ public final class BytePairTokenizer: @unchecked Sendable {
         case special(Int32)
     }
 
+    /// The text cut around the special tokens it holds (the longest wins where two start at
+    /// the same place).
     private func splitOnSpecialTokens(_ text: String, allowed: Bool) -> [Segment] {
-        guard allowed, !specialTokens.isEmpty, text.contains("<|") else { return [.text(text[...])] }
+        guard allowed, !specialTokens.isEmpty else { return [.text(text[...])] }
         var segments: [Segment] = []
         var rest = text[...]
-        while let start = rest.range(of: "<|") {
-            var matched: (String, Int32)?
-            for (token, id) in specialTokens where rest[start.lowerBound...].hasPrefix(token) {
-                if matched == nil || token.count > matched!.0.count { matched = (token, id) }
+        while !rest.isEmpty {
+            var earliest: (range: Range<Substring.Index>, id: Int32)?
+            for (token, id) in specialTokens {
+                guard let range = rest.range(of: token) else { continue }
+                if earliest == nil || range.lowerBound < earliest!.range.lowerBound
+                    || (range.lowerBound == earliest!.range.lowerBound && range.upperBound > earliest!.range.upperBound) {
+                    earliest = (range, id)
+                }
             }
-            if let (token, id) = matched {
-                if start.lowerBound > rest.startIndex { segments.append(.text(rest[..<start.lowerBound])) }
-                segments.append(.special(id))
-                rest = rest[rest.index(start.lowerBound, offsetBy: token.count)...]
-            } else {
-                let next = rest.index(after: start.lowerBound)
-                segments.append(.text(rest[..<next]))
-                rest = rest[next...]
-            }
+            guard let (range, id) = earliest else { break }
+            if range.lowerBound > rest.startIndex { segments.append(.text(rest[..<range.lowerBound])) }
+            segments.append(.special(id))
+            rest = rest[range.upperBound...]
         }
         if !rest.isEmpty { segments.append(.text(rest)) }
         return segments
@@ -216,7 +305,7 @@ public final class BytePairTokenizer: @unchecked Sendable {
 
     private func encodePiece(_ piece: String) -> [Int32] {
         if let cached = cacheLock.withLock({ cache[piece] }) { return cached }
-        var symbols = piece.utf8.map { byteTokens[Int($0)] }
+        var symbols = piece.utf8.map { byteTokens[Int($0)] }.filter { $0 >= 0 }
         while symbols.count > 1 {
             var bestRank = Int32.max, bestIndex = -1, bestMerged: Int32 = 0
             for index in 0..<(symbols.count - 1) {

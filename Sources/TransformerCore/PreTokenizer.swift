@@ -73,3 +73,34 @@ enum PreTokenizer {
 
     static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool { scalar.properties.isWhitespace }
 }
+
+/// How a tokenizer splits text before merging.
+public enum PreTokenization: String, Sendable, Codable {
+    /// GPT-2's rule (`PreTokenizer`).
+    case gpt2
+    /// Each digit a piece of its own, then GPT-2's rule on the text between (Hugging Face's
+    /// `Digits(individual_digits=True)` before `ByteLevel`; SmolLM2's and StarCoder's tokenizers).
+    case individualDigits
+
+    func split(_ text: String) -> [Substring.UnicodeScalarView] {
+        switch self {
+        case .gpt2:
+            return PreTokenizer.split(text)
+        case .individualDigits:
+            var pieces: [Substring.UnicodeScalarView] = []
+            let scalars = text.unicodeScalars
+            var start = scalars.startIndex, index = scalars.startIndex
+            while index < scalars.endIndex {
+                // Rust's char::is_numeric, which Hugging Face's Digits uses: every number category.
+                if [.decimalNumber, .letterNumber, .otherNumber].contains(scalars[index].properties.generalCategory) {
+                    if start < index { pieces += PreTokenizer.split(String(scalars[start..<index])) }
+                    pieces.append(Substring(text)[index..<scalars.index(after: index)].unicodeScalars)
+                    start = scalars.index(after: index)
+                }
+                index = scalars.index(after: index)
+            }
+            if start < scalars.endIndex { pieces += PreTokenizer.split(String(scalars[start...])) }
+            return pieces
+        }
+    }
+}

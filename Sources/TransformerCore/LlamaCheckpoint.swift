@@ -1,0 +1,226 @@
+import Foundation
+import JSON
+
+/// A pretrained Llama-family model as Tally runs it: the weights, the tokenizer, and how to
+/// turn a conversation into the prompt the model was tuned on.
+public struct PretrainedLlama {
+    public let model: LlamaModel
+    public let tokenizer: BytePairTokenizer
+    public let chatTemplate: ChatTemplate?
+    /// Tokens that end an answer (the end-of-turn and end-of-text tokens).
+    public let stopTokens: Set<Int32>
+}
+
+/// Loads Llama-family models from GGUF files (llama.cpp's format; weights dequantized to
+/// float32) and from Hugging Face folders (`config.json`, `model.safetensors`,
+/// `tokenizer.json`), and saves them as Hugging Face folders that transformers loads.
+public enum LlamaCheckpoint {
+    /// GGUF's tensor names and their Hugging Face counterparts within a block.
+    static let blockTensorNames: [(gguf: String, huggingFace: String)] = [
+        ("attn_norm", "input_layernorm"), ("attn_q", "self_attn.q_proj"), ("attn_k", "self_attn.k_proj"), ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"), ("ffn_norm", "post_attention_layernorm"), ("ffn_gate", "mlp.gate_proj"),
+        ("ffn_up", "mlp.up_proj"), ("ffn_down", "mlp.down_proj"),
+    ]
+
+    /// The GGUF name of a Hugging Face tensor name.
+    static func ggufName(of name: String) -> String {
+        switch name {
+        case "model.embed_tokens.weight": return "token_embd.weight"
+        case "model.norm.weight": return "output_norm.weight"
+        case "lm_head.weight": return "output.weight"
+        default:
+            let parts = name.split(separator: ".", maxSplits: 3)
+            guard parts.count == 4, parts[0] == "model", parts[1] == "layers" else { return name }
+            let rest = String(parts[3]).replacingOccurrences(of: ".weight", with: "")
+            let gguf = blockTensorNames.first { $0.huggingFace == rest }?.gguf ?? rest
+            return "blk.\(parts[2]).\(gguf).weight"
+        }
+    }
+
+    /// Loads a GGUF file of architecture `llama`, with its tokenizer and chat template. RoPE uses
+    /// the adjacent-pair layout GGUF's query and key weights are written for.
+    public static func load(gguf path: String) throws -> PretrainedLlama {
+        let file = try GGUFFile(path: path)
+        guard let architecture = try file.required("general.architecture").string, architecture == "llama" else {
+            throw CheckpointError("\(path): general.architecture is \(file.metadata["general.architecture"].map { "\($0)" } ?? "absent"); Tally loads 'llama' models")
+        }
+        func integer(_ key: String) throws -> Int {
+            guard let value = try file.required(key).integer else { throw CheckpointError("\(path): metadata '\(key)' is not an integer") }
+            return value
+        }
+        if let scaling = file.metadata["llama.rope.scaling.type"]?.string, scaling != "none" {
+            throw CheckpointError("\(path): RoPE scaling '\(scaling)' is not supported yet")
+        }
+        var configuration = LlamaConfiguration()
+        configuration.layerCount = try integer("llama.block_count")
+        configuration.contextLength = try integer("llama.context_length")
+        configuration.width = try integer("llama.embedding_length")
+        configuration.intermediateSize = try integer("llama.feed_forward_length")
+        configuration.headCount = try integer("llama.attention.head_count")
+        configuration.keyValueHeadCount = file.metadata["llama.attention.head_count_kv"]?.integer ?? configuration.headCount
+        configuration.headSize = file.metadata["llama.attention.key_length"]?.integer ?? configuration.width / max(configuration.headCount, 1)
+        configuration.rmsNormEpsilon = Float(file.metadata["llama.attention.layer_norm_rms_epsilon"]?.number ?? 1e-5)
+        configuration.ropeTheta = file.metadata["llama.rope.freq_base"]?.number ?? 10_000
+        configuration.rotaryLayout = .adjacentPairs
+        guard let embedding = file.tensors["token_embd.weight"], embedding.shape.count == 2 else {
+            throw CheckpointError("\(path): the tensor 'token_embd.weight' is missing or not a matrix")
+        }
+        configuration.vocabularySize = embedding.shape[0]
+        configuration.tiedOutputHead = file.tensors["output.weight"] == nil
+        let model = try LlamaModel(configuration: configuration)
+        var unused = Set(file.tensorNames)
+        for tensor in model.layout.tensors {
+            let name = ggufName(of: tensor.name)
+            guard let stored = file.tensors[name] else { throw CheckpointError("\(path): the tensor '\(name)' is missing") }
+            guard stored.shape == tensor.shape else {
+                throw CheckpointError("\(path): '\(name)' has shape \(stored.shape), but the metadata implies \(tensor.shape)")
+            }
+            model.parameters[tensor.range].update(fromContentsOf: try file.floats(name))
+            unused.remove(name)
+        }
+        unused.remove("rope_freqs.weight")
+        if let extra = unused.sorted().first { throw CheckpointError("\(path): unexpected tensor '\(extra)'; is this a Llama-family model?") }
+        try checkFinite(model, path: path)
+        let tokenizer = try BytePairTokenizer(gguf: file)
+        guard tokenizer.vocabularySize == configuration.vocabularySize else {
+            throw CheckpointError("\(path): the tokenizer has \(tokenizer.vocabularySize) tokens but the embedding \(configuration.vocabularySize)")
+        }
+        let template = file.metadata["tokenizer.chat_template"]?.string.flatMap(ChatTemplate.init(jinja:))
+        var stops = Set<Int32>()
+        if let eos = file.metadata["tokenizer.ggml.eos_token_id"]?.integer { stops.insert(Int32(eos)) }
+        if let end = tokenizer.specialTokens["<|im_end|>"] { stops.insert(end) }
+        return PretrainedLlama(model: model, tokenizer: tokenizer, chatTemplate: template, stopTokens: stops)
+    }
+
+    /// Saves a Hugging Face folder: `config.json` and `model.safetensors` under Hugging Face's
+    /// names. Query and key weights of a model loaded from GGUF are permuted back to
+    /// `rotate_half`'s order, so transformers computes the same function.
+    public static func save(_ model: LlamaModel, to directory: String) throws {
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw CheckpointError("\(directory): cannot create the checkpoint folder (\(error.localizedDescription))")
+        }
+        let c = model.configuration
+        let config: JSONValue = .object([
+            ("architectures", .array([.string("LlamaForCausalLM")])), ("model_type", .string("llama")),
+            ("vocab_size", .integer(Int64(c.vocabularySize))), ("max_position_embeddings", .integer(Int64(c.contextLength))),
+            ("hidden_size", .integer(Int64(c.width))), ("intermediate_size", .integer(Int64(c.intermediateSize))),
+            ("num_hidden_layers", .integer(Int64(c.layerCount))), ("num_attention_heads", .integer(Int64(c.headCount))),
+            ("num_key_value_heads", .integer(Int64(c.keyValueHeadCount))), ("head_dim", .integer(Int64(c.headSize))),
+            ("rms_norm_eps", .double(Double(c.rmsNormEpsilon))), ("rope_theta", .double(c.ropeTheta)),
+            ("hidden_act", .string("silu")), ("attention_bias", .bool(false)), ("mlp_bias", .bool(false)),
+            ("tie_word_embeddings", .bool(c.tiedOutputHead)), ("torch_dtype", .string("float32")),
+        ])
+        var configBytes: [UInt8] = []
+        JSONWriter.write(config, into: &configBytes)
+        try write(Data(configBytes), to: directory + "/config.json")
+        var reordered: [String: FloatBuffer] = [:]
+        if c.rotaryLayout == .adjacentPairs {
+            for block in model.layout.blocks {
+                for (offset, heads) in [(block.queryWeight, c.headCount), (block.keyWeight, c.keyValueHeadCount)] {
+                    let tensor = model.layout.tensors.first { $0.offset == offset }!
+                    let values = rotateHalfOrder(Array(model.parameters[tensor.range]), heads: heads, headSize: c.headSize, columns: c.width)
+                    let buffer = FloatBuffer(count: values.count)
+                    _ = buffer.buffer.update(fromContentsOf: values)
+                    reordered[tensor.name] = buffer
+                }
+            }
+        }
+        let tensors = model.layout.tensors.map { tensor -> SafeTensorsWriter.Tensor in
+            let values = reordered[tensor.name].map { UnsafeBufferPointer($0.buffer) } ?? UnsafeBufferPointer(model.parameters[tensor.range])
+            return SafeTensorsWriter.Tensor(name: tensor.name, shape: tensor.shape, values: values)
+        }
+        try withExtendedLifetime(reordered) {
+            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: directory + "/model.safetensors")
+        }
+    }
+
+    /// The rows of a query or key weight [heads * hs, columns] written for adjacent-pair RoPE,
+    /// reordered for `rotate_half`: within each head, row 2i + e moves to e * hs/2 + i
+    /// (undoing the permutation llama.cpp's converter applies).
+    static func rotateHalfOrder(_ weights: [Float], heads: Int, headSize hs: Int, columns: Int) -> [Float] {
+        var out = weights
+        let half = hs / 2
+        for h in 0..<heads {
+            for i in 0..<half {
+                for e in 0..<2 {
+                    let from = (h * hs + 2 * i + e) * columns, to = (h * hs + e * half + i) * columns
+                    for column in 0..<columns { out[to + column] = weights[from + column] }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Loads a Hugging Face folder of a `llama` model: `config.json`, `model.safetensors`, and
+    /// `tokenizer.json` when present.
+    public static func load(from directory: String) throws -> (model: LlamaModel, tokenizer: BytePairTokenizer?) {
+        let configPath = directory + "/config.json"
+        guard let data = FileManager.default.contents(atPath: configPath) else { throw CheckpointError("\(configPath): cannot read the configuration") }
+        let config: [String: JSONValue]
+        do {
+            guard case .object(let fields) = try JSONParser.parse(Array(data)) else { throw CheckpointError("\(configPath): expected a JSON object") }
+            config = Dictionary(fields, uniquingKeysWith: { first, _ in first })
+        } catch let error as CheckpointError { throw error } catch { throw CheckpointError("\(configPath): not valid JSON (\(error))") }
+        func integer(_ key: String, default value: Int? = nil) throws -> Int {
+            if case .integer(let number)? = config[key] { return Int(number) }
+            if let value, config[key] == nil || config[key] == .null { return value }
+            throw CheckpointError("\(configPath): '\(key)' must be an integer")
+        }
+        func number(_ key: String, default value: Double) throws -> Double {
+            switch config[key] {
+            case .integer(let number)?: return Double(number)
+            case .double(let number)?: return number
+            case nil, .null?: return value
+            default: throw CheckpointError("\(configPath): '\(key)' must be a number")
+            }
+        }
+        guard case .string(let type)? = config["model_type"], type == "llama" else {
+            throw CheckpointError("\(configPath): model_type must be 'llama'")
+        }
+        if let scaling = config["rope_scaling"], scaling != .null { throw CheckpointError("\(configPath): rope_scaling is not supported yet") }
+        var c = LlamaConfiguration()
+        c.vocabularySize = try integer("vocab_size")
+        c.contextLength = try integer("max_position_embeddings")
+        c.width = try integer("hidden_size")
+        c.intermediateSize = try integer("intermediate_size")
+        c.layerCount = try integer("num_hidden_layers")
+        c.headCount = try integer("num_attention_heads")
+        c.keyValueHeadCount = try integer("num_key_value_heads", default: c.headCount)
+        c.headSize = try integer("head_dim", default: c.width / max(c.headCount, 1))
+        c.rmsNormEpsilon = Float(try number("rms_norm_eps", default: 1e-6))
+        var theta = try number("rope_theta", default: 10_000)
+        if case .object(let rope)? = config["rope_parameters"], case .double(let value)? = rope.first(where: { $0.0 == "rope_theta" })?.1 { theta = value }
+        c.ropeTheta = theta
+        c.rotaryLayout = .rotateHalf
+        if case .bool(let tied)? = config["tie_word_embeddings"] { c.tiedOutputHead = tied }
+        let model = try LlamaModel(configuration: c)
+        let file = try SafeTensorsFile(path: directory + "/model.safetensors")
+        var unused = Set(file.tensors.keys)
+        for tensor in model.layout.tensors {
+            let info = try file.info(tensor.name)
+            guard info.shape == tensor.shape else {
+                throw CheckpointError("\(file.path): '\(tensor.name)' has shape \(info.shape), but config.json implies \(tensor.shape)")
+            }
+            model.parameters[tensor.range].update(fromContentsOf: try file.floats(tensor.name))
+            unused.remove(tensor.name)
+        }
+        if c.tiedOutputHead { unused.remove("lm_head.weight") }
+        if let extra = unused.sorted().first { throw CheckpointError("\(file.path): unexpected tensor '\(extra)'; is this a Llama-family checkpoint?") }
+        try checkFinite(model, path: file.path)
+        let tokenizerPath = directory + "/tokenizer.json"
+        let tokenizer = FileManager.default.fileExists(atPath: tokenizerPath) ? try BytePairTokenizer(huggingFaceTokenizerPath: tokenizerPath) : nil
+        return (model, tokenizer)
+    }
+
+    private static func checkFinite(_ model: LlamaModel, path: String) throws {
+        for value in model.parameters.buffer where !value.isFinite {
+            throw CheckpointError("\(path): the weights hold NaN or infinite values")
+        }
+    }
+
+    private static func write(_ data: Data, to path: String) throws {
+        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw CheckpointError("\(path): cannot write (\(error.localizedDescription))")
+        }
+    }
+}
