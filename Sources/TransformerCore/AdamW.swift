@@ -25,12 +25,21 @@ public final class AdamW {
     /// Per parameter: whether weight decay applies (true for 2-D weight matrices).
     private let decays: [Bool]
 
-    public init(layout: ParameterLayout, hyperparameters: Hyperparameters = Hyperparameters()) {
+    public convenience init(layout: ParameterLayout, hyperparameters: Hyperparameters = Hyperparameters()) {
+        self.init(tensors: layout.tensors, parameterCount: layout.totalCount, hyperparameters: hyperparameters)
+    }
+
+    public convenience init(layout: LlamaParameterLayout, hyperparameters: Hyperparameters = Hyperparameters()) {
+        self.init(tensors: layout.tensors, parameterCount: layout.totalCount, hyperparameters: hyperparameters)
+    }
+
+    /// For any parameter buffer described by its tensors: matrices decay, vectors do not.
+    public init(tensors: [ParameterLayout.Tensor], parameterCount: Int, hyperparameters: Hyperparameters = Hyperparameters()) {
         self.hyperparameters = hyperparameters
-        firstMoment = FloatBuffer(count: layout.totalCount)
-        secondMoment = FloatBuffer(count: layout.totalCount)
-        var decays = [Bool](repeating: false, count: layout.totalCount)
-        for tensor in layout.tensors where tensor.shape.count >= 2 {
+        firstMoment = FloatBuffer(count: parameterCount)
+        secondMoment = FloatBuffer(count: parameterCount)
+        var decays = [Bool](repeating: false, count: parameterCount)
+        for tensor in tensors where tensor.shape.count >= 2 {
             for index in tensor.range { decays[index] = true }
         }
         self.decays = decays
