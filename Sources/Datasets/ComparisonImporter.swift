@@ -133,7 +133,7 @@ public struct ComparisonImporter: Sendable {
             let texts = ranks.keys.sorted()
             let prompt = NewPrompt(content: first.prompt, category: nil, split: first.split, source: "imported", metadataJSON: "{}",
                                    contentHash: SHA256.hexDigest(first.prompt.kind + "\u{0}" + first.prompt.storedContent),
-                                   candidates: texts.map { NewCandidate(text: $0, modelName: "imported", modelVersion: "", contentHash: SHA256.hexDigest("imported\u{0}\u{0}" + $0)) })
+                                   candidates: texts.map { PromptImporter.candidate(text: $0, model: "imported", version: "") })
             let promptID = try promptRepository.insert(prompt, projectID: projectID, in: database).id
             let labelerID = try placeholderLabeler(first.labeler, in: database)
             guard let stored = try promptRepository.find(id: promptID, in: database) else { continue }

@@ -22,6 +22,11 @@ public struct PromptImporter: Sendable {
 
     public static let knownFields: Set<String> = ["prompt", "category", "split", "metadata", "candidates"]
 
+    /// A candidate with its content hash: the same text from the same model version is stored once.
+    public static func candidate(text: String, model: String, version: String) -> NewCandidate {
+        NewCandidate(text: text, modelName: model, modelVersion: version, contentHash: SHA256.hexDigest(model + "\u{0}" + version + "\u{0}" + text))
+    }
+
     public init() {}
 
     public func parse(_ bytes: [UInt8], fileName: String, source: String = "imported") throws -> [NewPrompt] {
@@ -110,8 +115,7 @@ public struct PromptImporter: Sendable {
                 if let value = item["model_version"], value != .null {
                     if case .string(let text) = value { version = text } else { report(line, "candidates[\(index)].model_version", "must be a string"); valid = false }
                 }
-                candidates.append(NewCandidate(text: text, modelName: model, modelVersion: version,
-                                               contentHash: SHA256.hexDigest(model + "\u{0}" + version + "\u{0}" + text)))
+                candidates.append(Self.candidate(text: text, model: model, version: version))
             }
         }
         guard valid else { return nil }

@@ -116,15 +116,20 @@ public struct PromptRepository: Sendable {
                   prompt.source, prompt.metadataJSON, prompt.contentHash, prompt.authorID])
         let created = database.changes == 1
         let id = try database.queryScalarInt("SELECT id FROM prompts WHERE project_id = ? AND content_hash = ?", [projectID, prompt.contentHash])!
+        return (id, created, try addCandidates(prompt.candidates, promptID: id, in: database))
+    }
+
+    /// Adds the candidates the prompt lacks; returns how many were added.
+    public func addCandidates(_ candidates: [NewCandidate], promptID: Int, in database: Database) throws -> Int {
         var added = 0
-        for candidate in prompt.candidates {
+        for candidate in candidates {
             try database.execute("""
                 INSERT INTO candidates (prompt_id, text, model_name, model_version, content_hash) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (prompt_id, content_hash) DO NOTHING
-                """, [id, candidate.text, candidate.modelName, candidate.modelVersion, candidate.contentHash])
+                """, [promptID, candidate.text, candidate.modelName, candidate.modelVersion, candidate.contentHash])
             added += database.changes
         }
-        return (id, created, added)
+        return added
     }
 
     public func find(id: Int, in database: Database) throws -> StoredPrompt? {

@@ -16,12 +16,14 @@ import Storage
 /// | `POST /api/projects/{id}/imports/comparisons` (TRL JSONL) | admin, researcher |
 /// | `GET /api/prompts/{id}` | any signed-in user |
 /// | `GET /api/projects/{id}/statistics` | admin, researcher |
+/// | `GET /api/models` | admin, researcher: the model versions (the base policy, later the trained ones) |
 struct ProjectRoutes: Sendable {
     let database: DatabasePool
     let authenticator: Authenticator
     static let maximumImportBytes = 256 << 20
 
     struct ProjectList: Encodable { let projects: [Project] }
+    struct ModelList: Encodable { let models: [ModelVersion] }
     struct PromptView: Encodable {
         let id: Int
         let projectId: Int
@@ -81,6 +83,9 @@ struct ProjectRoutes: Sendable {
             let id = try pathIdentifier(request)
             guard let prompt = try routes.database.read({ try PromptRepository().find(id: id, in: $0) }) else { throw HTTPError.notFound("There is no prompt \(id).") }
             return try .json(Self.view(prompt, candidates: prompt.candidates))
+        })
+        router.get("/api/models", authenticator.require([.admin, .researcher]) { _, _ in
+            try .json(ModelList(models: try routes.database.read { try ModelVersionRepository().all(in: $0) }))
         })
         router.get("/api/projects/{id}/statistics", authenticator.require([.admin, .researcher]) { request, _ in
             let id = try pathIdentifier(request)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Storage
 import TallyServer
 
@@ -12,6 +13,21 @@ struct Demo: ParsableCommand {
     @Option(help: ArgumentHelp("The folder of the demo data. (default: found beside Tally)", valueName: "path"))
     var demo: String?
 
+    @Option(help: ArgumentHelp("A pretrained instruct model (a GGUF file of the Llama family) to register as the base policy; its answers to the first demo prompts become candidates.", valueName: "file"))
+    var policy: String?
+
+    @Option(help: "How many demo prompts the policy answers.")
+    var policyPrompts = 12
+
+    @Option(help: "The longest policy answer, in tokens.")
+    var policyTokens = 96
+
+    func validate() throws {
+        guard (1...1000).contains(policyPrompts) else { throw ValidationError("--policy-prompts must be from 1 to 1000, not \(policyPrompts)") }
+        guard (1...2048).contains(policyTokens) else { throw ValidationError("--policy-tokens must be from 1 to 2048, not \(policyTokens)") }
+        if let policy, !FileManager.default.isReadableFile(atPath: policy) { throw ValidationError("--policy: cannot read \(policy)") }
+    }
+
     func run() throws {
         let logger = try databaseOptions.bootstrapLogging()
         let database = try databaseOptions.openMigratedDatabase(logger: logger, readerCount: 1)
@@ -19,6 +35,11 @@ struct Demo: ParsableCommand {
         let summary = try DemoLoader().load(into: database, demoDirectory: folder)
         print("Demo project \(summary.projectID): \(summary.imported.promptsCreated) new prompts, \(summary.imported.candidatesAdded) new candidates.")
         print("Demo accounts (password '\(DemoLoader.password)'): " + DemoLoader.accounts.map { "\($0.username) (\($0.role.rawValue))" }.joined(separator: ", "))
+        if let policy {
+            let started = Date()
+            let loaded = try DemoPolicy(path: policy, promptCount: policyPrompts, maximumNewTokens: policyTokens).load(into: database, projectID: summary.projectID)
+            print("Base policy '\(loaded.model.name)' (\(loaded.model.parameterCount) parameters) registered; \(loaded.candidatesAdded) of its answers added as candidates in \(String(format: "%.1f", Date().timeIntervalSince(started))) s.")
+        }
         if summary.screeningTestCreated {
             print("Registration is open: applicants register at /apply.html and take the demo screening test; admins review them at /applicants.html.")
         }

@@ -73,6 +73,25 @@ struct CommandLineTests {
         return (process, port)
     }
 
+    static let smolLM2 = packageRoot + "/.build-models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    /// `tally demo --policy` registers a real pretrained model as the base policy and adds its
+    /// sampled answers as candidates; run again, it samples nothing new.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: smolLM2), "needs SmolLM2: `make smollm2` fetches it (`make test` does)"))
+    func demoRegistersTheBasePolicyAndAddsItsAnswers() throws {
+        let database = try Self.temporaryDatabase()
+        let arguments = ["demo", "--database", database, "--policy", Self.smolLM2, "--policy-prompts", "2", "--policy-tokens", "8", "--log-level", "warning"]
+        let first = try Self.tally(arguments)
+        #expect(first.status == 0, "\(first.errorOutput)")
+        #expect(first.output.contains("Base policy 'SmolLM2-135M-Instruct.Q4_1' (134515008 parameters) registered; 2 of its answers added"), "\(first.output)")
+        let again = try Self.tally(arguments)
+        #expect(again.status == 0 && again.output.contains("0 of its answers added"), "\(again.output)")
+        let bad = try Self.tally(["demo", "--database", database, "--policy", "/nonexistent.gguf"])
+        #expect(bad.status != 0 && bad.errorOutput.contains("/nonexistent.gguf"))
+        let badCount = try Self.tally(["demo", "--database", database, "--policy", Self.smolLM2, "--policy-prompts", "0"])
+        #expect(badCount.status != 0 && badCount.errorOutput.contains("--policy-prompts"))
+    }
+
     @Test func migrateThenStatus() throws {
         let database = try Self.temporaryDatabase()
         let pending = try Self.tally(["migrate", "--status", "--database", database])
