@@ -2,7 +2,9 @@
 """`make bench-train`: Tally's transformer core beside a JAX peer on this machine's CPU.
 
 For each configuration (small: vocabulary 8192, context 256, width 256, 4 layers, 4 heads,
-batch 8; GPT-2 124M: vocabulary 50257, width 768, 12 layers, 12 heads, batch 4, sequence 256)
+batch 8; GPT-2 124M: vocabulary 50257, width 768, 12 layers, 12 heads, batch 4, sequence 256;
+SmolLM2-135M's Llama architecture: vocabulary 49152, width 576, 30 layers, 9 query and 3
+key/value heads, SwiGLU 1536, batch 4, sequence 256)
 it prints tokens per second of a training step (forward, backward, AdamW) and of sampling
 with a key/value cache, for both, with the ratio; Tally's share of step time in cblas_sgemm;
 and Tally's peak memory against the sum of parameters, gradients, moments and activations.
@@ -28,7 +30,7 @@ def run(command, environment=None):
 
 def main():
     rows = []
-    for name in ("small", "gpt2-124m"):
+    for name in ("small", "gpt2-124m", "smollm2-135m"):
         tally = run([TALLY, name, STEPS])
         print(f"  Tally {name}: {json.dumps(tally)}", flush=True)
         peer = run([PYTHON, PEER, name, STEPS])

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// Not thread-safe: one model instance trains or samples on one thread at a time (its kernels
 /// use every core themselves).
-public final class GPT2Model {
+public final class GPT2Model: LanguageModel {
     public let configuration: GPT2Configuration
     public let layout: ParameterLayout
     public let parameters: FloatBuffer
@@ -33,11 +33,7 @@ public final class GPT2Model {
     /// Floats held for the last forward and backward pass (activations and their gradients).
     public var activationFloatCount: Int { (activations?.floatCount ?? 0) + (activationGradients?.floatCount ?? 0) }
 
-    /// The result of a forward pass.
-    public struct Output {
-        /// Mean cross-entropy over the positions with a target; nil without targets.
-        public let loss: Float?
-    }
+    public typealias Output = ForwardOutput
 
     /// Runs the model on `tokens` ([B,T] row-major). With `targets` ([B,T], -1 where a position
     /// has no target: padding, prompt tokens in fine-tuning) it also computes the mean loss.

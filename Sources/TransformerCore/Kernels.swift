@@ -45,7 +45,7 @@ enum Kernels {
     static func layerNormForward(_ out: FloatPointer, _ mean: FloatPointer, _ rstd: FloatPointer,
                                  _ input: FloatPointer, _ weight: FloatPointer, _ bias: FloatPointer,
                                  rows N: Int, C: Int, epsilon: Float) {
-        parallelRows(N) { row in
+        parallelRows(N, splittingFrom: lightRowsToSplit) { row in
             let x = input + row * C
             var sum: Float = 0
             for i in 0..<C { sum += x[i] }
@@ -64,7 +64,7 @@ enum Kernels {
                                   _ dout: FloatPointer, _ input: FloatPointer, _ weight: FloatPointer,
                                   _ mean: FloatPointer, _ rstd: FloatPointer, rows N: Int, C: Int) {
         // Input gradients are independent per row: parallel. Weight gradients sum over rows: serial.
-        parallelRows(N) { row in
+        parallelRows(N, splittingFrom: lightRowsToSplit) { row in
             let g = dout + row * C, x = input + row * C, dx = dinput + row * C
             let m = mean[row], s = rstd[row]
             var meanOfGradient: Float = 0, meanOfGradientTimesNorm: Float = 0
@@ -133,6 +133,7 @@ enum Kernels {
             gemvSplit(wte, rows: V, columns: C, input, logits, beta: 0, transposed: false)
             return
         }
+        if N <= skinnyRowLimit { return skinnyLinearForward(logits, input, wte, rows: N, C: C, OC: V) }
         gemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(V), Int32(C),
                     1, input, Int32(C), wte, Int32(C), 0, logits, Int32(V))
     }
@@ -423,16 +424,21 @@ enum Kernels {
 
     // MARK: Parallel loops
 
-    /// Runs `body` for each row, split over the cores when the work is large enough to pay.
-    static func parallelRows(_ count: Int, _ body: (Int) -> Void) {
-        parallelRows(count) { row, _ in body(row) }
+    /// Rows of a light kernel (a norm or a rotation of one row of width C) below which waking
+    /// the other cores costs more than it saves: decoding a few sequences runs such kernels
+    /// hundreds of times per token.
+    static let lightRowsToSplit = 32
+
+    /// Runs `body` for each row, split over the cores when there are at least `splittingFrom` rows.
+    static func parallelRows(_ count: Int, splittingFrom minimum: Int = 2, _ body: (Int) -> Void) {
+        parallelRows(count, splittingFrom: minimum) { row, _ in body(row) }
     }
 
     /// Runs `body(row, worker)` for each row; `worker` (below the core count) lets a body use
     /// scratch memory of its own.
-    static func parallelRows(_ count: Int, _ body: (Int, Int) -> Void) {
+    static func parallelRows(_ count: Int, splittingFrom minimum: Int = 2, _ body: (Int, Int) -> Void) {
         let workers = ProcessInfo.processInfo.activeProcessorCount
-        if count < 2 || workers < 2 {
+        if count < max(2, minimum) || workers < 2 {
             for row in 0..<count { body(row, 0) }
             return
         }

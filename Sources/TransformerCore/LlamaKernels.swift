@@ -25,7 +25,7 @@ extension Kernels {
     /// rstd[N] for backward.
     static func rmsNormForward(_ out: FloatPointer, _ rstd: FloatPointer, _ input: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
                                rows N: Int, C: Int, epsilon: Float) {
-        parallelRows(N) { row in
+        parallelRows(N, splittingFrom: lightRowsToSplit) { row in
             let x = input + row * C, y = out + row * C
             var squares: Float = 0
             for i in 0..<C { squares += x[i] * x[i] }
@@ -39,7 +39,7 @@ extension Kernels {
     /// dweight += dout * n.
     static func rmsNormBackward(_ dinput: FloatPointer, _ dweight: FloatPointer, _ dout: UnsafePointer<Float>, _ input: UnsafePointer<Float>,
                                 _ weight: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>, rows N: Int, C: Int) {
-        parallelRows(N) { row in
+        parallelRows(N, splittingFrom: lightRowsToSplit) { row in
             let g = dout + row * C, x = input + row * C, dx = dinput + row * C
             let s = rstd[row]
             var meanOfProduct: Float = 0
@@ -63,6 +63,7 @@ extension Kernels {
             gemvSplit(weight, rows: OC, columns: C, input, out, beta: 0, transposed: false)
             return
         }
+        if N <= skinnyRowLimit { return skinnyLinearForward(out, input, weight, rows: N, C: C, OC: OC) }
         gemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(OC), Int32(C), 1, input, Int32(C), weight, Int32(C), 0, out, Int32(OC))
     }
 
@@ -84,7 +85,7 @@ extension Kernels {
                               rows N: Int, heads: Int, headSize hs: Int, layout: RotaryLayout, inverse: Bool = false) {
         let half = hs / 2
         let direction: Float = inverse ? -1 : 1
-        parallelRows(N) { row in
+        parallelRows(N, splittingFrom: lightRowsToSplit) { row in
             let angles = Int(positions[row]) * half
             for h in 0..<heads {
                 let head = x + row * heads * hs + h * hs

@@ -7,7 +7,7 @@ import Foundation
 /// losses, masks and heads as `GPT2Model`.
 ///
 /// Not thread-safe: one model instance trains or samples on one thread at a time.
-public final class LlamaModel {
+public final class LlamaModel: LanguageModel {
     public let configuration: LlamaConfiguration
     public let layout: LlamaParameterLayout
     public let parameters: FloatBuffer
@@ -43,7 +43,7 @@ public final class LlamaModel {
     /// its own (Hugging Face's cumsum(mask) - 1) with an attention mask.
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32]? = nil, attentionMask: [UInt8]? = nil, positionIDs: [Int32]? = nil,
-                        batchSize B: Int, sequenceLength T: Int) throws -> GPT2Model.Output {
+                        batchSize B: Int, sequenceLength T: Int) throws -> ForwardOutput {
         let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
         let (NH, KVH, hs, I) = (configuration.headCount, configuration.keyValueHeadCount, configuration.headSize, configuration.intermediateSize)
         let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)
@@ -112,13 +112,13 @@ public final class LlamaModel {
 
         guard targets != nil else {
             targetCount = 0
-            return GPT2Model.Output(loss: nil)
+            return ForwardOutput(loss: nil)
         }
         self.targets.withUnsafeBufferPointer { Kernels.crossEntropyForward(a.losses, a.probabilities, a.logits, $0.baseAddress!, rows: N, V: V) }
         targetCount = self.targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
         var total: Double = 0
         for i in 0..<N { total += Double(a.losses[i]) }
-        return GPT2Model.Output(loss: targetCount > 0 ? Float(total / Double(targetCount)) : 0)
+        return ForwardOutput(loss: targetCount > 0 ? Float(total / Double(targetCount)) : 0)
     }
 
     /// Rotates the heads of `x` ([rows, heads * headSize]) by each row's position.

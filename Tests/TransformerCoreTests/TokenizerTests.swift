@@ -85,3 +85,38 @@ struct TokenizerTests {
         }
     }
 }
+
+private let tokenizerToolPython: String = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build-python/test/bin/python").path
+}()
+
+/// Hugging Face's `tokenizer.json` (byte-level BPE behind the individual-digits pre-tokenizer,
+/// with added special tokens), written by the `tokenizers` library itself, encodes in Tally
+/// exactly as that library encodes it.
+@Suite("Hugging Face tokenizer.json", .enabled(if: FileManager.default.isExecutableFile(atPath: tokenizerToolPython),
+                                               "needs the test tools' Python environment; `make test` creates .build-python/test"))
+struct HuggingFaceTokenizerTests {
+    @Test func encodesAsTheTokenizersLibraryDoes() throws {
+        let folder = NSTemporaryDirectory() + "tally-tokenizer-json-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tokenizerToolPython)
+        let tools = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Tools").path
+        let bpe = TokenizerTests.fixtures + "/gpt2-bpe"
+        process.arguments = [tools + "/make_tokenizer_json.py", bpe + "/encoder.json", bpe + "/vocab.bpe", folder]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let tokenizer = try BytePairTokenizer(huggingFaceTokenizerPath: folder + "/tokenizer.json")
+        #expect(tokenizer.preTokenization == .individualDigits && tokenizer.specialTokens["<|im_end|>"] == 50258)
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/expected.json"))) as! [String: Any]
+        let texts = expected["texts"] as! [String], ids = expected["ids"] as! [[Int]]
+        for (text, want) in zip(texts, ids) {
+            let got = tokenizer.encode(text, allowSpecialTokens: true).map(Int.init)
+            #expect(got == want, "\(text.debugDescription)")
+            #expect(tokenizer.decode(got.map(Int32.init)) == text)
+        }
+        #expect { try BytePairTokenizer(huggingFaceTokenizerPath: folder + "/expected.json") } throws: { "\($0)".contains("expected.json") }
+    }
+}

@@ -2,54 +2,74 @@
 // backward, AdamW) and of sampling with the key/value cache, for one configuration, printed as
 // one JSON line that bench_train.py sets beside the JAX peer's.
 //
-//   TrainBenchmark small|gpt2-124m [steps]
+//   TrainBenchmark small|gpt2-124m|smollm2-135m [steps]
 import Foundation
 import TransformerCore
 
 struct Setup {
-    let configuration: GPT2Configuration
+    let makeModel: () throws -> any LanguageModel
+    let vocabularySize: Int
     let batchSize: Int
     let sequenceLength: Int
 }
 
+/// SmolLM2-135M's architecture (its published sizes; weights initialized here, as for the others).
+let smolLM2: LlamaConfiguration = {
+    var configuration = LlamaConfiguration()
+    configuration.contextLength = 256
+    return configuration
+}()
+
 let setups: [String: Setup] = [
-    "small": Setup(configuration: GPT2Configuration(vocabularySize: 8192, contextLength: 256, width: 256, layerCount: 4, headCount: 4),
-                   batchSize: 8, sequenceLength: 256),
-    "gpt2-124m": Setup(configuration: GPT2Configuration(vocabularySize: 50257, contextLength: 256, width: 768, layerCount: 12, headCount: 12),
-                       batchSize: 4, sequenceLength: 256),
+    "small": Setup(makeModel: {
+        let model = try GPT2Model(configuration: GPT2Configuration(vocabularySize: 8192, contextLength: 256, width: 256, layerCount: 4, headCount: 4))
+        model.initializeParameters(seed: 1)
+        return model
+    }, vocabularySize: 8192, batchSize: 8, sequenceLength: 256),
+    "gpt2-124m": Setup(makeModel: {
+        let model = try GPT2Model(configuration: GPT2Configuration(vocabularySize: 50257, contextLength: 256, width: 768, layerCount: 12, headCount: 12))
+        model.initializeParameters(seed: 1)
+        return model
+    }, vocabularySize: 50257, batchSize: 4, sequenceLength: 256),
+    "smollm2-135m": Setup(makeModel: {
+        let model = try LlamaModel(configuration: smolLM2)
+        model.initializeParameters(seed: 1)
+        return model
+    }, vocabularySize: smolLM2.vocabularySize, batchSize: 4, sequenceLength: 256),
 ]
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2, let setup = setups[arguments[1]] else {
-    FileHandle.standardError.write(Data("usage: TrainBenchmark small|gpt2-124m [steps]\n".utf8))
+    FileHandle.standardError.write(Data("usage: TrainBenchmark small|gpt2-124m|smollm2-135m [steps]\n".utf8))
     exit(2)
 }
 let steps = arguments.count > 2 ? Int(arguments[2]) ?? 5 : 5
 let (B, T) = (setup.batchSize, setup.sequenceLength)
-let V = setup.configuration.vocabularySize
+let V = setup.vocabularySize
 
-let model = try GPT2Model(configuration: setup.configuration)
-model.initializeParameters(seed: 1)
-let optimizer = AdamW(layout: model.layout)
+let model = try setup.makeModel()
+let optimizer = AdamW(model: model)
 var random = SeededRandom(seed: 2)
 let tokens = (0..<(B * T)).map { _ in Int32(random.next() % UInt64(V)) }
 var targets = Array(tokens.dropFirst()) + [-1]
 for b in 0..<B { targets[b * T + T - 1] = -1 }
 
 @MainActor func trainingStep() throws -> Float {
-    let loss = try model.forward(tokens: tokens, targets: targets, batchSize: B, sequenceLength: T).loss!
+    let loss = try model.forward(tokens: tokens, targets: targets, attentionMask: nil, positionIDs: nil, batchSize: B, sequenceLength: T).loss!
     model.zeroGradients()
-    try model.backward()
+    try model.backward(finalHiddenGradient: nil)
     clipGradientNorm(model.gradients!, maximumNorm: 1)
     optimizer.update(parameters: model.parameters, gradients: model.gradients!, learningRate: 1e-4)
     return loss
 }
 
-_ = try trainingStep()  // warm-up: allocations, page faults
-var stepSeconds: [Double] = []
+// BENCH_SAMPLE_ONLY skips training, for profiling sampling alone.
+let sampleOnly = ProcessInfo.processInfo.environment["BENCH_SAMPLE_ONLY"] != nil
+if !sampleOnly { _ = try trainingStep() }  // warm-up: allocations, page faults
+var stepSeconds: [Double] = sampleOnly ? [1] : []
 var matrixSeconds = 0.0
 var lastLoss: Float = 0
-for _ in 0..<steps {
+for _ in 0..<(sampleOnly ? 0 : steps) {
     MatrixProductClock.shared.start()
     let start = DispatchTime.now().uptimeNanoseconds
     lastLoss = try trainingStep()

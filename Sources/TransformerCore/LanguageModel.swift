@@ -1,0 +1,42 @@
+/// The result of a forward pass.
+public struct ForwardOutput: Sendable {
+    /// Mean cross-entropy over the positions with a target; nil without targets.
+    public let loss: Float?
+}
+
+/// What every block variant of the core offers the training stages and sampling: a forward
+/// pass with targets, masks and positions; backward of the loss and of a scalar head's gradient;
+/// the parameters and gradients in one buffer each; sampling with a key/value cache.
+public protocol LanguageModel: AnyObject {
+    var parameters: FloatBuffer { get }
+    var gradients: FloatBuffer? { get }
+    var parameterCount: Int { get }
+    /// Floats held for the last forward and backward pass.
+    var activationFloatCount: Int { get }
+    var logits: UnsafeBufferPointer<Float> { get }
+    var finalHiddenStates: UnsafeBufferPointer<Float> { get }
+    /// The parameter tensors, for the optimizer (which decays matrices) and checkpoints.
+    var parameterTensors: [ParameterLayout.Tensor] { get }
+
+    @discardableResult
+    func forward(tokens: [Int32], targets: [Int32]?, attentionMask: [UInt8]?, positionIDs: [Int32]?,
+                 batchSize: Int, sequenceLength: Int) throws -> ForwardOutput
+    func backward(finalHiddenGradient: [Float]?) throws
+    func zeroGradients()
+    func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence]
+}
+
+extension GPT2Model {
+    public var parameterTensors: [ParameterLayout.Tensor] { layout.tensors }
+}
+
+extension LlamaModel {
+    public var parameterTensors: [ParameterLayout.Tensor] { layout.tensors }
+}
+
+extension AdamW {
+    /// An optimizer for any variant's parameters.
+    public convenience init(model: some LanguageModel, hyperparameters: Hyperparameters = Hyperparameters()) {
+        self.init(tensors: model.parameterTensors, parameterCount: model.parameterCount, hyperparameters: hyperparameters)
+    }
+}
