@@ -30,6 +30,10 @@ struct DemoPolicy {
                 SELECT count(*) FROM candidates c JOIN prompts p ON p.id = c.prompt_id WHERE p.project_id = ? AND c.model_name = ?
                 """, [projectID, name]) ?? 0
         }
+        // The same file registered and sampled before: nothing to do (loading takes seconds).
+        if alreadySampled > 0, let known = try database.read({ try ModelVersionRepository().find(name: name, in: $0) }), known.checkpointSha256 == digest {
+            return Summary(model: known, candidatesAdded: 0)
+        }
         let pretrained = try LlamaCheckpoint.load(gguf: path)
         let model = try database.write { database in
             try ModelVersionRepository().registerBasePolicy(

@@ -9,19 +9,27 @@ struct GroupCommitTests {
         try pool.write { try $0.execute("CREATE TABLE t (writer INTEGER NOT NULL, step INTEGER NOT NULL, UNIQUE (writer, step))") }
         let group = GroupCommit(pool: pool)
         let failures = Locked<[String]>([])
-        DispatchQueue.concurrentPerform(iterations: 32) { writer in
-            for step in 0..<20 {
-                do {
-                    let id = try group.write { database -> Int64 in
-                        try database.execute("INSERT INTO t VALUES (?, ?)", [writer, step])
-                        return database.lastInsertRowID
+        // 32 threads of their own, not concurrentPerform's one per core: on two busy cores that
+        // can run the writers one after another, and then no transaction is ever shared.
+        let finished = DispatchGroup()
+        for writer in 0..<32 {
+            finished.enter()
+            Thread {
+                defer { finished.leave() }
+                for step in 0..<20 {
+                    do {
+                        let id = try group.write { database -> Int64 in
+                            try database.execute("INSERT INTO t VALUES (?, ?)", [writer, step])
+                            return database.lastInsertRowID
+                        }
+                        if id <= 0 { failures.append("no row id") }
+                    } catch {
+                        failures.append("\(error)")
                     }
-                    if id <= 0 { failures.append("no row id") }
-                } catch {
-                    failures.append("\(error)")
                 }
-            }
+            }.start()
         }
+        finished.wait()
         #expect(failures.values.isEmpty)
         #expect(try pool.read { try $0.queryScalarInt("SELECT count(*) FROM t") } == 640)
         #expect(group.writeCount == 640)
