@@ -73,6 +73,7 @@ async function showModels() {
 
 async function showProjects() {
   const { projects } = await api("GET", "/api/projects");
+  wireGold(projects);
   for (const id of ["projects", "tasks", "quality", "labelers", "days"]) document.querySelector(`#${id} tbody`).replaceChildren();
   document.getElementById("project-agreement").replaceChildren();
   const choice = document.getElementById("import-project");
@@ -159,6 +160,94 @@ async function importFile(event) {
   problems.closest("table").hidden = problems.children.length === 0;
 }
 
+/// The gold prompt editor: the project's gold rate, and a prompt's ranking and flags.
+const gold = { projects: [], prompt: null };
+
+function goldProject() {
+  return gold.projects.find((project) => String(project.id) === document.getElementById("gold-project").value);
+}
+
+function showGoldRate() {
+  const project = goldProject();
+  if (project) document.querySelector("#gold-rate input[name=goldRate]").value = String(project.goldRate);
+}
+
+async function showGoldPrompt(event) {
+  event?.preventDefault();
+  const result = document.getElementById("gold-result");
+  result.textContent = "";
+  const id = Number(document.querySelector("#gold-find input[name=prompt]").value);
+  try {
+    const prompt = await api("GET", `/api/prompts/${id}`);
+    const project = gold.projects.find((p) => p.id === prompt.projectId);
+    let entries = [];
+    try { entries = (await api("GET", `/api/prompts/${id}/gold`)).entries; } catch { entries = []; }
+    gold.prompt = prompt;
+    document.getElementById("gold-prompt").textContent = typeof prompt.prompt === "string" ? prompt.prompt
+      : prompt.prompt.map((turn) => `${turn.role}: ${turn.content}`).join("\n");
+    document.getElementById("gold-candidates").replaceChildren(...prompt.candidates.map((candidate, index) => {
+      const item = document.createElement("li");
+      item.className = "card";
+      item.dataset.candidate = String(candidate.id);
+      const text = document.createElement("div");
+      text.className = "text";
+      text.textContent = candidate.text;
+      const rank = document.createElement("input");
+      rank.type = "number";
+      rank.min = "1";
+      rank.max = String(prompt.candidates.length);
+      rank.required = true;
+      rank.name = "rank";
+      const existing = entries.find((entry) => entry.candidateId === candidate.id);
+      rank.value = String(existing ? existing.rank : index + 1);
+      const label = document.createElement("label");
+      label.append(document.createTextNode("Rank "), rank);
+      const flags = document.createElement("fieldset");
+      for (const flag of project ? project.flags : []) {
+        const box = document.createElement("input");
+        box.type = "checkbox";
+        box.value = flag;
+        box.checked = Boolean(existing && existing.flags.includes(flag));
+        const flagLabel = document.createElement("label");
+        flagLabel.append(box, document.createTextNode(` ${flag.replaceAll("_", " ")}`));
+        flags.append(flagLabel);
+      }
+      item.append(text, label, flags);
+      return item;
+    }));
+    document.getElementById("gold-answer").hidden = false;
+    result.textContent = entries.length ? "This is a gold prompt; its ranking is shown." : "Not a gold prompt yet.";
+  } catch (failure) {
+    document.getElementById("gold-answer").hidden = true;
+    result.textContent = failure.message;
+  }
+}
+
+async function saveGold(event) {
+  event.preventDefault();
+  const result = document.getElementById("gold-result");
+  const entries = [...document.querySelectorAll("#gold-candidates li")].map((item) => ({
+    candidateId: Number(item.dataset.candidate),
+    rank: Number(item.querySelector("input[name=rank]").value),
+    flags: [...item.querySelectorAll("input[type=checkbox]:checked")].map((box) => box.value),
+  }));
+  try {
+    await api("PUT", `/api/prompts/${gold.prompt.id}/gold`, { entries });
+    result.textContent = `Prompt ${gold.prompt.id} is a gold prompt.`;
+  } catch (failure) {
+    result.textContent = failure.message;
+  }
+}
+
+function wireGold(projects) {
+  gold.projects = projects;
+  const choice = document.getElementById("gold-project");
+  const chosen = choice.value;
+  choice.replaceChildren(...projects.map((project) => new Option(project.name, String(project.id))));
+  if (chosen) choice.value = chosen;
+  showGoldRate();
+}
+
 async function start() {
   const current = await api("GET", "/api/session");
   session.csrf = current.csrfToken;
@@ -167,6 +256,27 @@ async function start() {
   document.getElementById("who").textContent = current.user.displayName;
   document.getElementById("create-project").addEventListener("submit", createProject);
   document.getElementById("import").addEventListener("submit", importFile);
+  document.getElementById("gold-project").addEventListener("change", showGoldRate);
+  document.getElementById("gold-find").addEventListener("submit", showGoldPrompt);
+  document.getElementById("gold-answer").addEventListener("submit", saveGold);
+  document.getElementById("gold-remove").addEventListener("click", async () => {
+    try {
+      await api("DELETE", `/api/prompts/${gold.prompt.id}/gold`);
+      document.getElementById("gold-result").textContent = `Prompt ${gold.prompt.id} is an ordinary prompt again.`;
+    } catch (failure) {
+      document.getElementById("gold-result").textContent = failure.message;
+    }
+  });
+  document.getElementById("gold-rate").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const project = await api("PATCH", `/api/projects/${goldProject().id}`, { goldRate: Number(event.target.elements.goldRate.value) });
+      document.getElementById("gold-result").textContent = `${project.name}: gold rate ${project.goldRate}.`;
+      await showProjects();
+    } catch (failure) {
+      document.getElementById("gold-result").textContent = failure.message;
+    }
+  });
   await showProjects();
   await showModels();
 }

@@ -3,7 +3,8 @@
 candidates by keyboard and by mouse (ratings clicked, answers dragged), submits, and the database
 holds exactly that; a candidate holding <script> renders as text and never runs. The labeler
 also writes a demonstration, skips a task with a reason, writes a prompt, and ranks nine long
-answers (the time to show them is printed); a researcher imports a CSV through the page; an
+answers (the time to show them is printed); a researcher imports a CSV through the page and
+makes a gold prompt; an
 admin holds a labeler out from the quality table. An applicant registers and takes the demo's
 screening test; an admin grades their demonstrations on the grading screen, sorts the applicants
 table and accepts them into the held-out group, and they sign in to labeling work. Takes
@@ -370,6 +371,26 @@ def main():
         wait.until(lambda d: "Imported: 1 new prompts" in d.find_element(By.ID, "import-result").text)
         check(connection.execute("SELECT count(*) FROM candidates c JOIN prompts p ON p.id = c.prompt_id WHERE p.content = 'Good row.'").fetchone()[0] == 2,
               "the CSV's candidates were stored")
+
+        # The researcher sets the project's gold rate and makes a prompt a gold prompt on the page.
+        driver.find_element(By.CSS_SELECTOR, "#gold summary").click()
+        Select(driver.find_element(By.ID, "gold-project")).select_by_visible_text("Browser test")
+        rate = driver.find_element(By.CSS_SELECTOR, "#gold-rate input[name=goldRate]")
+        rate.clear()
+        rate.send_keys("0.25")
+        driver.find_element(By.CSS_SELECTOR, "#gold-rate button").click()
+        wait.until(lambda d: "gold rate 0.25" in d.find_element(By.ID, "gold-result").text)
+        gold_prompt = connection.execute("SELECT min(id) FROM prompts WHERE project_id = ?", (project["id"],)).fetchone()[0]
+        driver.find_element(By.CSS_SELECTOR, "#gold-find input[name=prompt]").send_keys(str(gold_prompt))
+        driver.find_element(By.CSS_SELECTOR, "#gold-find button").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#gold-candidates li")) == 3)
+        items = driver.find_elements(By.CSS_SELECTOR, "#gold-candidates li")
+        items[1].find_element(By.CSS_SELECTOR, "input[value=harmful_advice]").click()
+        driver.find_element(By.CSS_SELECTOR, "#gold-answer button[type=submit]").click()
+        wait.until(lambda d: "is a gold prompt" in d.find_element(By.ID, "gold-result").text)
+        stored_gold = connection.execute("SELECT rank, flags FROM gold_answers WHERE prompt_id = ? ORDER BY candidate_id", (gold_prompt,)).fetchall()
+        check(stored_gold == [(1, "[]"), (2, '["harmful_advice"]'), (3, "[]")], f"the gold ranking and flag were stored: {stored_gold}")
+        check(connection.execute("SELECT gold_rate FROM projects WHERE id = ?", (project["id"],)).fetchone()[0] == 0.25, "the gold rate was stored")
 
         # An admin sees the labeler in the quality table and holds them out.
         driver.delete_all_cookies()
