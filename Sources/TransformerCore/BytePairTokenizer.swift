@@ -213,19 +213,59 @@ public final class BytePairTokenizer: @unchecked Sendable {
     /// Writes `vocab.json` and `merges.txt` into `directory` in GPT-2's format.
     public func save(toDirectory directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let special = Dictionary(uniqueKeysWithValues: specialTokens.map { ($0.value, $0.key) })
-        let members: [(key: String, value: JSONValue)] = tokenBytes.enumerated().map { id, bytes in
-            (special[Int32(id)] ?? String(bytes.map { Self.byteToCharacter[Int($0)] }), .integer(Int64(id)))
-        }
         var vocabulary: [UInt8] = []
-        JSONWriter.write(.object(members), into: &vocabulary)
+        JSONWriter.write(vocabularyJSON, into: &vocabulary)
         try Data(vocabulary).write(to: URL(fileURLWithPath: directory + "/vocab.json"))
-        var merges = "#version: 0.2\n"
-        for (left, right) in orderedMerges {
-            merges += String(tokenBytes[Int(left)].map { Self.byteToCharacter[Int($0)] }) + " "
-                + String(tokenBytes[Int(right)].map { Self.byteToCharacter[Int($0)] }) + "\n"
-        }
+        let merges = "#version: 0.2\n" + mergeLines.map { $0 + "\n" }.joined()
         try Data(merges.utf8).write(to: URL(fileURLWithPath: directory + "/merges.txt"))
+    }
+
+    /// Writes Hugging Face's `tokenizer.json` into `directory`: the same vocabulary and merges as
+    /// a byte-level BPE model, the special tokens as added tokens, and this tokenizer's
+    /// pre-tokenizer, so `tokenizers` (and transformers' fast tokenizers) encode as Tally does.
+    public func saveHuggingFaceTokenizer(toDirectory directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let byteLevel: JSONValue = .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(false)), ("trim_offsets", .bool(true)), ("use_regex", .bool(true))])
+        let preTokenizer: JSONValue
+        switch preTokenization {
+        case .gpt2: preTokenizer = byteLevel
+        case .individualDigits:
+            preTokenizer = .object([("type", .string("Sequence")), ("pretokenizers", .array([
+                .object([("type", .string("Digits")), ("individual_digits", .bool(true))]), byteLevel]))])
+        }
+        let added: [JSONValue] = specialTokens.sorted { $0.value < $1.value }.map { token, id in
+            .object([("id", .integer(Int64(id))), ("content", .string(token)), ("single_word", .bool(false)), ("lstrip", .bool(false)),
+                     ("rstrip", .bool(false)), ("normalized", .bool(false)), ("special", .bool(true))])
+        }
+        let model: JSONValue = .object([
+            ("type", .string("BPE")), ("dropout", .null), ("unk_token", .null), ("continuing_subword_prefix", .null),
+            ("end_of_word_suffix", .null), ("fuse_unk", .bool(false)), ("byte_fallback", .bool(false)), ("ignore_merges", .bool(false)),
+            ("vocab", vocabularyJSON), ("merges", .array(mergeLines.map { .string($0) })),
+        ])
+        let document: JSONValue = .object([
+            ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(added)),
+            ("normalizer", .null), ("pre_tokenizer", preTokenizer), ("post_processor", .null),
+            ("decoder", .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)), ("trim_offsets", .bool(true)), ("use_regex", .bool(true))])),
+            ("model", model),
+        ])
+        var bytes: [UInt8] = []
+        JSONWriter.write(document, into: &bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: directory + "/tokenizer.json"))
+    }
+
+    /// Token string → id in GPT-2's byte alphabet, special tokens as their text.
+    private var vocabularyJSON: JSONValue {
+        let special = Dictionary(uniqueKeysWithValues: specialTokens.map { ($0.value, $0.key) })
+        return .object(tokenBytes.enumerated().map { id, bytes in
+            (special[Int32(id)] ?? String(bytes.map { Self.byteToCharacter[Int($0)] }), .integer(Int64(id)))
+        })
+    }
+
+    /// The merges in rank order as "left right" in GPT-2's byte alphabet.
+    private var mergeLines: [String] {
+        orderedMerges.map { left, right in
+            String(tokenBytes[Int(left)].map { Self.byteToCharacter[Int($0)] }) + " " + String(tokenBytes[Int(right)].map { Self.byteToCharacter[Int($0)] })
+        }
     }
 
     // MARK: Encoding and decoding

@@ -29,6 +29,20 @@ public struct ChatTemplate: Sendable, Equatable {
         defaultSystemPrompt = system
     }
 
+    /// This template in Jinja, as Hugging Face's `tokenizer_config.json` carries it, so
+    /// transformers' `apply_chat_template` renders what `render` renders. Newlines stay literal
+    /// inside the quoted strings, as in SmolLM2's own template, so `init(jinja:)` reads it back.
+    public var jinja: String {
+        var source = "{% for message in messages %}"
+        if let defaultSystemPrompt {
+            let escaped = defaultSystemPrompt.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+            source += "{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n\(escaped)<|im_end|>\n' }}{% endif %}"
+        }
+        source += "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
+        source += "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+        return source
+    }
+
     /// The prompt text of `messages`, ending with the opening of the assistant's turn when
     /// `addGenerationPrompt` (what sampling continues from). Encode it with special tokens allowed.
     public func render(_ messages: [Message], addGenerationPrompt: Bool = true) -> String {

@@ -95,6 +95,18 @@ public enum LlamaCheckpoint {
     /// Saves a Hugging Face folder: `config.json` and `model.safetensors` under Hugging Face's
     /// names. Query and key weights of a model loaded from GGUF are permuted back to
     /// `rotate_half`'s order, so transformers computes the same function.
+    /// Writes `tokenizer.json` and `tokenizer_config.json` (with the chat template in Jinja)
+    /// into `directory`, as transformers' fast tokenizers read them.
+    public static func saveTokenizer(_ tokenizer: BytePairTokenizer, chatTemplate: ChatTemplate?, stopToken: String?, to directory: String) throws {
+        try tokenizer.saveHuggingFaceTokenizer(toDirectory: directory)
+        var fields: [(String, JSONValue)] = [("tokenizer_class", .string("PreTrainedTokenizerFast")), ("model_max_length", .integer(1 << 30))]
+        if let stopToken { fields.append(("eos_token", .string(stopToken))) }
+        if let chatTemplate { fields.append(("chat_template", .string(chatTemplate.jinja))) }
+        var bytes: [UInt8] = []
+        JSONWriter.write(.object(fields), into: &bytes)
+        try write(Data(bytes), to: directory + "/tokenizer_config.json")
+    }
+
     public static func save(_ model: LlamaModel, to directory: String) throws {
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw CheckpointError("\(directory): cannot create the checkpoint folder (\(error.localizedDescription))")
@@ -152,8 +164,8 @@ public enum LlamaCheckpoint {
     }
 
     /// Loads a Hugging Face folder of a `llama` model: `config.json`, `model.safetensors`, and
-    /// `tokenizer.json` when present.
-    public static func load(from directory: String) throws -> (model: LlamaModel, tokenizer: BytePairTokenizer?) {
+    /// `tokenizer.json` and the chat template of `tokenizer_config.json` when present.
+    public static func load(from directory: String) throws -> (model: LlamaModel, tokenizer: BytePairTokenizer?, chatTemplate: ChatTemplate?) {
         let configPath = directory + "/config.json"
         guard let data = FileManager.default.contents(atPath: configPath) else { throw CheckpointError("\(configPath): cannot read the configuration") }
         let config: [String: JSONValue]
@@ -209,7 +221,16 @@ public enum LlamaCheckpoint {
         try checkFinite(model, path: file.path)
         let tokenizerPath = directory + "/tokenizer.json"
         let tokenizer = FileManager.default.fileExists(atPath: tokenizerPath) ? try BytePairTokenizer(huggingFaceTokenizerPath: tokenizerPath) : nil
-        return (model, tokenizer)
+        return (model, tokenizer, try chatTemplate(in: directory))
+    }
+
+    /// The chat template of `tokenizer_config.json` in `directory`, when it is one Tally knows.
+    static func chatTemplate(in directory: String) throws -> ChatTemplate? {
+        let path = directory + "/tokenizer_config.json"
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard case .object(let fields)? = try? JSONParser.parse(Array(data)) else { throw CheckpointError("\(path): not a JSON object") }
+        guard case .string(let source)? = fields.first(where: { $0.0 == "chat_template" })?.1 else { return nil }
+        return ChatTemplate(jinja: source)
     }
 
     private static func checkFinite(_ model: LlamaModel, path: String) throws {

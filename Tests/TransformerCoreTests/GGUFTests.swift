@@ -66,7 +66,7 @@ struct GGUFTests {
         let fromGGUF = try LlamaCheckpoint.load(gguf: Self.folder + "/tiny-f32.gguf").model
         let directory = Self.folder + "/saved"
         try LlamaCheckpoint.save(fromGGUF, to: directory)
-        let (reloaded, _) = try LlamaCheckpoint.load(from: directory)
+        let (reloaded, _, _) = try LlamaCheckpoint.load(from: directory)
         #expect(reloaded.configuration.rotaryLayout == .rotateHalf)
         #expect(GPT2ReferenceTests.relativeError(try Self.logits(reloaded), try LlamaReferenceTests.fixture.doubles("logits")) < 1e-4)
         // And its tensors are the fixture's, under the same names.

@@ -118,5 +118,32 @@ struct HuggingFaceTokenizerTests {
             #expect(tokenizer.decode(got.map(Int32.init)) == text)
         }
         #expect { try BytePairTokenizer(huggingFaceTokenizerPath: folder + "/expected.json") } throws: { "\($0)".contains("expected.json") }
+
+        // Saved by Tally with a ChatML template, it reads back in Tally and in Hugging Face's code alike.
+        let saved = folder + "/saved"
+        let template = ChatTemplate.chatML(defaultSystemPrompt: "You are a careful assistant.")
+        try LlamaCheckpoint.saveTokenizer(tokenizer, chatTemplate: template, stopToken: "<|im_end|>", to: saved)
+        let reloaded = try BytePairTokenizer(huggingFaceTokenizerPath: saved + "/tokenizer.json")
+        #expect(reloaded.tokenBytes == tokenizer.tokenBytes && reloaded.specialTokens == tokenizer.specialTokens && reloaded.preTokenization == .individualDigits)
+        #expect(try LlamaCheckpoint.chatTemplate(in: saved) == template)
+        let messages = [ChatTemplate.Message(role: "user", content: "What is 12 + 30?"), .init(role: "assistant", content: "42."),
+                        .init(role: "user", content: "And 7 × 6?")]
+        let chatIDs = try template.tokens(messages, tokenizer: tokenizer)
+        let savedExpected: [String: Any] = [
+            "texts": texts, "ids": texts.map { tokenizer.encode($0, allowSpecialTokens: true).map(Int.init) },
+            "messages": messages.map { ["role": $0.role, "content": $0.content] }, "chat_ids": chatIDs.map(Int.init),
+        ]
+        try JSONSerialization.data(withJSONObject: savedExpected).write(to: URL(fileURLWithPath: saved + "/expected.json"))
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: tokenizerToolPython)
+        check.arguments = [tools + "/check_saved_tokenizer.py", saved]
+        check.environment = ["HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"]
+        let output = Pipe()
+        check.standardOutput = output
+        check.standardError = output
+        try check.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 0 && text.contains("OK:"), "\(text)")
     }
 }
