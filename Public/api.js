@@ -28,6 +28,21 @@ export async function signedInProject() {
   return { user: current.user, project: projects.find((p) => p.id === wanted) || projects[0] || null };
 }
 
+/// A new element with text (as text, never markup) and a class.
+export function element(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+/// A label holding its text and then the control.
+export function labelled(text, control) {
+  const label = document.createElement("label");
+  label.append(document.createTextNode(`${text} `), control);
+  return label;
+}
+
 /// Runs `action` on Ctrl+Enter (Cmd+Enter on a Mac) anywhere on the page.
 export function onSubmitShortcut(action) {
   document.addEventListener("keydown", (event) => {
@@ -88,11 +103,6 @@ export function wireSkip(currentAssignment, afterSkip) {
   button.type = "submit";
   button.className = "quiet";
   button.textContent = "Skip";
-  const labelled = (text, control) => {
-    const label = document.createElement("label");
-    label.append(document.createTextNode(`${text} `), control);
-    return label;
-  };
   form.append(labelled("Reason", reason), labelled("Details", detail), button);
   details.append(summary, form);
   form.addEventListener("submit", async (event) => {

@@ -1,16 +1,9 @@
 // The admin's screening desk: the sortable applicants table with every score and the accept or
 // reject decision, the registration policy and invite codes, and the screening tests. Text from
 // the server goes through textContent only.
-import { api, session } from "/api.js";
+import { api, element, session } from "/api.js";
 
 const state = { applicants: [], sortKey: "submitted", descending: true };
-
-function element(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  if (className) node.className = className;
-  return node;
-}
 
 const percent = (value) => (value === undefined ? "–" : `${(value * 100).toFixed(1)}%`);
 const verdict = (passes) => (passes === undefined ? "" : passes ? " ✓" : " ✗");

@@ -1,20 +1,7 @@
 // The grading screen: each undecided applicant's screening demonstrations, blind (attempt
 // numbers, no names), graded 1 to 7 with an optional note and saved per applicant. Text from the
 // server goes through textContent only.
-import { api, session } from "/api.js";
-
-function element(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  if (className) node.className = className;
-  return node;
-}
-
-function labelled(text, control) {
-  const label = element("label");
-  label.append(document.createTextNode(`${text} `), control);
-  return label;
-}
+import { api, element, labelled, session } from "/api.js";
 
 function attemptCard(attemptId, demonstrations) {
   const form = element("form", undefined, "card grading");

@@ -1,7 +1,7 @@
 // The applicant's screening test: flag outputs, rate and rank outputs, write responses to
 // delicate prompts, and assess oneself. Answers go in one submission, checked whole by the server.
 // Text from the server (prompts, outputs) goes through textContent only.
-import { api, session, wireSignOut } from "/api.js";
+import { api, element, labelled, session, wireSignOut } from "/api.js";
 
 const scale = [1, 2, 3, 4, 5, 6, 7];
 const kindTitles = {
@@ -10,19 +10,6 @@ const kindTitles = {
   demonstration: "Write the response a careful, helpful assistant would give",
   self_assessment: "How well can you do this? 1 (not at all) to 7 (very well)",
 };
-
-function element(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  if (className) node.className = className;
-  return node;
-}
-
-function labelled(text, control) {
-  const label = element("label");
-  label.append(document.createTextNode(`${text} `), control);
-  return label;
-}
 
 function numberSelect(name, values, placeholder) {
   const select = element("select");

@@ -156,14 +156,18 @@ def make_llama_sampler(NH, KVH, HS, L, capacity):
 
     prefill = jax.jit(forward_positions)
 
+    return prefill, make_decode(forward_positions)
+
+
+def make_decode(forward_positions):
+    """One decoding step: the next token of each sequence from its last, with the cache updated."""
     @jax.jit
     def decode(params, token, position, cache_k, cache_v, key):
         logits, cache_k, cache_v = forward_positions(params, token[:, None], position[None], cache_k, cache_v, position)
         logp = jax.nn.log_softmax(logits, axis=-1)
         next_token = jax.random.categorical(key, logits)
         return next_token, jnp.take_along_axis(logp, next_token[:, None], -1)[:, 0], cache_k, cache_v
-
-    return prefill, decode
+    return decode
 
 
 def make_train_step(loss):
@@ -210,14 +214,7 @@ def make_sampler(NH, L, C, capacity):
 
     prefill = jax.jit(forward_positions)
 
-    @jax.jit
-    def decode(params, token, position, cache_k, cache_v, key):
-        logits, cache_k, cache_v = forward_positions(params, token[:, None], position[None], cache_k, cache_v, position)
-        logp = jax.nn.log_softmax(logits, axis=-1)
-        next_token = jax.random.categorical(key, logits)
-        return next_token, jnp.take_along_axis(logp, next_token[:, None], -1)[:, 0], cache_k, cache_v
-
-    return prefill, decode
+    return prefill, make_decode(forward_positions)
 
 
 def main():

@@ -46,22 +46,8 @@ public final class GPT2Model: LanguageModel {
     public func forward(tokens: [Int32], targets: [Int32]? = nil, attentionMask: [UInt8]? = nil, positionIDs: [Int32]? = nil,
                         batchSize B: Int, sequenceLength T: Int) throws -> Output {
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
-        guard tokens.count == B * T else { throw CheckpointError("forward needs \(B * T) tokens for batch \(B) x length \(T), got \(tokens.count)") }
-        guard T <= configuration.contextLength else { throw CheckpointError("the sequence length \(T) exceeds the context length \(configuration.contextLength)") }
-        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= V }) { throw CheckpointError("token \(bad) is outside the vocabulary of \(V)") }
-        if let attentionMask, attentionMask.count != B * T {
-            throw CheckpointError("the attention mask must have \(B * T) entries, got \(attentionMask.count)")
-        }
-        if let positionIDs {
-            guard positionIDs.count == B * T else { throw CheckpointError("position ids must have \(B * T) entries, got \(positionIDs.count)") }
-            if let bad = positionIDs.first(where: { $0 < 0 || Int($0) >= configuration.contextLength }) {
-                throw CheckpointError("position id \(bad) is outside the context length \(configuration.contextLength)")
-            }
-        }
-        if let targets {
-            guard targets.count == B * T else { throw CheckpointError("targets must have \(B * T) entries, got \(targets.count)") }
-            if let bad = targets.first(where: { $0 < -1 || Int($0) >= V }) { throw CheckpointError("target \(bad) is outside the vocabulary of \(V)") }
-        }
+        try ForwardInputs.validate(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs, batchSize: B,
+                                   sequenceLength: T, vocabularySize: V, contextLength: configuration.contextLength)
         if activations?.batchSize != B || activations?.sequenceLength != T {
             activations = Activations(configuration: configuration, batchSize: B, sequenceLength: T)
             activationGradients = nil
@@ -108,10 +94,9 @@ public final class GPT2Model: LanguageModel {
             return Output(loss: nil)
         }
         self.targets.withUnsafeBufferPointer { Kernels.crossEntropyForward(a.losses, a.probabilities, a.logits, $0.baseAddress!, rows: N, V: V) }
-        targetCount = self.targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
-        var total: Double = 0
-        for i in 0..<N { total += Double(a.losses[i]) }
-        return Output(loss: targetCount > 0 ? Float(total / Double(targetCount)) : 0)
+        let (loss, count) = ForwardInputs.meanLoss(a.losses, targets: self.targets)
+        targetCount = count
+        return ForwardOutput(loss: loss)
     }
 
     /// The logits of the last forward pass, [B,T,V].
@@ -197,20 +182,6 @@ public final class GPT2Model: LanguageModel {
         }
     }
 
-    /// The most likely next token after each step, recomputing the whole prefix each time.
-    public func greedyContinuation(of prompt: [Int32], newTokens: Int) throws -> [Int32] {
-        var sequence = prompt
-        let V = configuration.vocabularySize
-        for _ in 0..<newTokens {
-            let window = Array(sequence.suffix(configuration.contextLength))
-            try forward(tokens: window, batchSize: 1, sequenceLength: window.count)
-            let row = logits.baseAddress! + (window.count - 1) * V
-            var best = 0
-            for i in 1..<V where row[i] > row[best] { best = i }
-            sequence.append(Int32(best))
-        }
-        return Array(sequence.dropFirst(prompt.count))
-    }
 }
 
 /// Calls `body` with a pointer to the array's elements, or nil for a nil array.

@@ -8,6 +8,8 @@ public struct ForwardOutput: Sendable {
 /// pass with targets, masks and positions; backward of the loss and of a scalar head's gradient;
 /// the parameters and gradients in one buffer each; sampling with a key/value cache.
 public protocol LanguageModel: AnyObject {
+    var vocabularySize: Int { get }
+    var contextLength: Int { get }
     var parameters: FloatBuffer { get }
     var gradients: FloatBuffer? { get }
     var parameterCount: Int { get }
@@ -26,12 +28,34 @@ public protocol LanguageModel: AnyObject {
     func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence]
 }
 
+extension LanguageModel {
+    /// The most likely next token after each step, recomputing the whole prefix each time (the
+    /// check of the key/value cache's sampling).
+    public func greedyContinuation(of prompt: [Int32], newTokens: Int) throws -> [Int32] {
+        var sequence = prompt
+        let V = vocabularySize
+        for _ in 0..<newTokens {
+            let window = Array(sequence.suffix(contextLength))
+            try forward(tokens: window, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: 1, sequenceLength: window.count)
+            let row = logits.baseAddress! + (window.count - 1) * V
+            var best = 0
+            for i in 1..<V where row[i] > row[best] { best = i }
+            sequence.append(Int32(best))
+        }
+        return Array(sequence.dropFirst(prompt.count))
+    }
+}
+
 extension GPT2Model {
     public var parameterTensors: [ParameterLayout.Tensor] { layout.tensors }
+    public var vocabularySize: Int { configuration.vocabularySize }
+    public var contextLength: Int { configuration.contextLength }
 }
 
 extension LlamaModel {
     public var parameterTensors: [ParameterLayout.Tensor] { layout.tensors }
+    public var vocabularySize: Int { configuration.vocabularySize }
+    public var contextLength: Int { configuration.contextLength }
 }
 
 extension AdamW {

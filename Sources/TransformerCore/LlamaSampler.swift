@@ -10,20 +10,9 @@ extension LlamaModel {
         let (V, L, KV) = (configuration.vocabularySize, configuration.layerCount, configuration.keyValueWidth)
         let S = prompts.count
         let cache = KeyValueCache(layerCount: L, sequenceCount: S, capacity: (prompts.map(\.count).max() ?? 0) + options.maximumNewTokens, width: KV)
-        // Prefill: one forward pass over the prompts right-padded to the longest (see GPT2Model.sample).
-        let longest = prompts.map(\.count).max()!
-        try forward(tokens: prompts.flatMap { $0 + [Int32](repeating: 0, count: longest - $0.count) }, batchSize: S, sequenceLength: longest)
-        let a = activations!
-        var lastLogits = [Float](repeating: 0, count: S * V)
-        for (s, prompt) in prompts.enumerated() {
-            for l in 0..<L {
-                for t in 0..<prompt.count {
-                    let row = (l * S + s) * longest + t
-                    cache.key(layer: l, sequence: s, position: t).update(from: a.keys + row * KV, count: KV)
-                    cache.value(layer: l, sequence: s, position: t).update(from: a.values + row * KV, count: KV)
-                }
-            }
-            lastLogits.withUnsafeMutableBufferPointer { ($0.baseAddress! + s * V).update(from: a.logits + (s * longest + prompt.count - 1) * V, count: V) }
+        let lastLogits = try Decoding.prefill(prompts, model: self, layerCount: L) { layer, sequence, position, row in
+            cache.key(layer: layer, sequence: sequence, position: position).update(from: activations!.keys + row * KV, count: KV)
+            cache.value(layer: layer, sequence: sequence, position: position).update(from: activations!.values + row * KV, count: KV)
         }
         let step = LlamaIncrementalStep(configuration: configuration, rows: S)
         return Decoding.sample(prompts: prompts, options: options, vocabularySize: V, lastLogits: lastLogits) { sequences, tokens, positions in

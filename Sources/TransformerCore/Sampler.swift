@@ -104,6 +104,28 @@ enum Decoding {
         }
     }
 
+    /// The prefill: one forward pass over all prompts, right-padded to the longest. Causal
+    /// attention never looks ahead, so padding after a prompt changes nothing before it; each
+    /// prompt's keys and values are kept up to its own length through `store(layer, sequence,
+    /// position, row)`, where `row` indexes the pass's [L, S, longest] activations. One pass
+    /// reads the weights once for all prompts, which is what decoding is bound by. Returns each
+    /// prompt's last logits, [S,V].
+    static func prefill(_ prompts: [[Int32]], model: some LanguageModel, layerCount L: Int,
+                        store: (_ layer: Int, _ sequence: Int, _ position: Int, _ row: Int) -> Void) throws -> [Float] {
+        let (S, V) = (prompts.count, model.vocabularySize)
+        let longest = prompts.map(\.count).max()!
+        try model.forward(tokens: prompts.flatMap { $0 + [Int32](repeating: 0, count: longest - $0.count) }, targets: nil, attentionMask: nil,
+                          positionIDs: nil, batchSize: S, sequenceLength: longest)
+        var lastLogits = [Float](repeating: 0, count: S * V)
+        for (s, prompt) in prompts.enumerated() {
+            for l in 0..<L {
+                for t in 0..<prompt.count { store(l, s, t, (l * S + s) * longest + t) }
+            }
+            lastLogits.withUnsafeMutableBufferPointer { ($0.baseAddress! + s * V).update(from: model.logits.baseAddress! + (s * longest + prompt.count - 1) * V, count: V) }
+        }
+        return lastLogits
+    }
+
     /// `lastLogits` holds each prompt's last logits ([S,V]) after the prefill; `step` runs the
     /// given sequences' new tokens at their positions and returns their logits ([rows,V]).
     static func sample(prompts: [[Int32]], options: SamplingOptions, vocabularySize V: Int, lastLogits: [Float],
@@ -206,23 +228,10 @@ extension GPT2Model {
         let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
         let S = prompts.count
         let cache = KeyValueCache(layerCount: L, sequenceCount: S, capacity: (prompts.map(\.count).max() ?? 0) + options.maximumNewTokens, width: C)
-        // Prefill: one forward pass over all prompts, right-padded to the longest. Causal
-        // attention never looks ahead, so padding after a prompt changes nothing before it; each
-        // prompt's keys and values are kept up to its own length. One pass reads the weights
-        // once for all prompts, which is what decoding is bound by.
-        let longest = prompts.map(\.count).max()!
-        try forward(tokens: prompts.flatMap { $0 + [Int32](repeating: 0, count: longest - $0.count) }, batchSize: S, sequenceLength: longest)
-        let a = activations!
-        var lastLogits = [Float](repeating: 0, count: S * V)
-        for (s, prompt) in prompts.enumerated() {
-            for l in 0..<L {
-                for t in 0..<prompt.count {
-                    let qkv = a.qkv + ((l * S + s) * longest + t) * 3 * C
-                    cache.key(layer: l, sequence: s, position: t).update(from: qkv + C, count: C)
-                    cache.value(layer: l, sequence: s, position: t).update(from: qkv + 2 * C, count: C)
-                }
-            }
-            lastLogits.withUnsafeMutableBufferPointer { ($0.baseAddress! + s * V).update(from: a.logits + (s * longest + prompt.count - 1) * V, count: V) }
+        let lastLogits = try Decoding.prefill(prompts, model: self, layerCount: L) { layer, sequence, position, row in
+            let qkv = activations!.qkv + row * 3 * C
+            cache.key(layer: layer, sequence: sequence, position: position).update(from: qkv + C, count: C)
+            cache.value(layer: layer, sequence: sequence, position: position).update(from: qkv + 2 * C, count: C)
         }
         let step = IncrementalStep(configuration: configuration, rows: S)
         return Decoding.sample(prompts: prompts, options: options, vocabularySize: V, lastLogits: lastLogits) { sequences, tokens, positions in

@@ -1,0 +1,32 @@
+/// What every block variant's forward pass checks of its inputs, and how it averages the loss.
+enum ForwardInputs {
+    /// Checks the sizes and ranges of a forward pass's inputs; the error names what is wrong.
+    static func validate(tokens: [Int32], targets: [Int32]?, attentionMask: [UInt8]?, positionIDs: [Int32]?,
+                         batchSize B: Int, sequenceLength T: Int, vocabularySize V: Int, contextLength: Int) throws {
+        guard tokens.count == B * T else { throw CheckpointError("forward needs \(B * T) tokens for batch \(B) x length \(T), got \(tokens.count)") }
+        guard T <= contextLength else { throw CheckpointError("the sequence length \(T) exceeds the context length \(contextLength)") }
+        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= V }) { throw CheckpointError("token \(bad) is outside the vocabulary of \(V)") }
+        if let attentionMask, attentionMask.count != B * T {
+            throw CheckpointError("the attention mask must have \(B * T) entries, got \(attentionMask.count)")
+        }
+        if let positionIDs {
+            guard positionIDs.count == B * T else { throw CheckpointError("position ids must have \(B * T) entries, got \(positionIDs.count)") }
+            if let bad = positionIDs.first(where: { $0 < 0 || Int($0) >= contextLength }) {
+                throw CheckpointError("position id \(bad) is outside the context length \(contextLength)")
+            }
+        }
+        if let targets {
+            guard targets.count == B * T else { throw CheckpointError("targets must have \(B * T) entries, got \(targets.count)") }
+            if let bad = targets.first(where: { $0 < -1 || Int($0) >= V }) { throw CheckpointError("target \(bad) is outside the vocabulary of \(V)") }
+        }
+    }
+
+    /// The mean of the per-position losses over the positions with a target (0 when none has
+    /// one), summed in double precision, and how many positions had one.
+    static func meanLoss(_ losses: UnsafePointer<Float>, targets: [Int32]) -> (loss: Float, targetCount: Int) {
+        let count = targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+        var total: Double = 0
+        for i in 0..<targets.count { total += Double(losses[i]) }
+        return (count > 0 ? Float(total / Double(count)) : 0, count)
+    }
+}
