@@ -1,4 +1,5 @@
-/// What every block variant's forward pass checks of its inputs, and how it averages the loss.
+/// What every block variant's forward pass checks of its inputs, how it averages the loss, and
+/// what its backward pass needs to have been given.
 enum ForwardInputs {
     /// Checks the sizes and ranges of a forward pass's inputs; the error names what is wrong.
     static func validate(tokens: [Int32], targets: [Int32]?, attentionMask: [UInt8]?, positionIDs: [Int32]?,
@@ -28,5 +29,16 @@ enum ForwardInputs {
         var total: Double = 0
         for i in 0..<targets.count { total += Double(losses[i]) }
         return (count > 0 ? Float(total / Double(count)) : 0, count)
+    }
+
+    /// Backward needs something to differentiate: the loss of a forward pass with targets, or a
+    /// gradient of the final hidden states ([rows, width]).
+    static func checkBackward(targetCount: Int, finalHiddenGradient: [Float]?, rows: Int, width: Int) throws {
+        guard targetCount > 0 || finalHiddenGradient != nil else {
+            throw CheckpointError("backward needs a forward pass with targets, or a gradient of the final hidden states")
+        }
+        if let finalHiddenGradient, finalHiddenGradient.count != rows * width {
+            throw CheckpointError("the final hidden gradient must have \(rows * width) entries, got \(finalHiddenGradient.count)")
+        }
     }
 }

@@ -122,15 +122,10 @@ public final class GPT2Model: LanguageModel {
     /// micro-batches. Once per forward pass: the loss gradient reuses the probabilities' memory.
     public func backward(finalHiddenGradient: [Float]? = nil) throws {
         guard let a = activations else { throw CheckpointError("backward needs a forward pass first") }
-        guard targetCount > 0 || finalHiddenGradient != nil else {
-            throw CheckpointError("backward needs a forward pass with targets, or a gradient of the final hidden states")
-        }
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         let (B, T) = (a.batchSize, a.sequenceLength)
         let N = B * T
-        if let finalHiddenGradient, finalHiddenGradient.count != N * C {
-            throw CheckpointError("the final hidden gradient must have \(N * C) entries, got \(finalHiddenGradient.count)")
-        }
+        try ForwardInputs.checkBackward(targetCount: targetCount, finalHiddenGradient: finalHiddenGradient, rows: N, width: C)
         if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
         if activationGradients?.rows != N || activationGradients?.sequenceLength != T {
             activationGradients = ActivationGradients(configuration: configuration, rows: N, sequenceLength: T)

@@ -137,17 +137,12 @@ public final class LlamaModel: LanguageModel {
     /// Accumulates gradients for the last forward pass, as `GPT2Model.backward` does.
     public func backward(finalHiddenGradient: [Float]? = nil) throws {
         guard let a = activations else { throw CheckpointError("backward needs a forward pass first") }
-        guard targetCount > 0 || finalHiddenGradient != nil else {
-            throw CheckpointError("backward needs a forward pass with targets, or a gradient of the final hidden states")
-        }
         let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
         let (NH, KVH, hs, I) = (configuration.headCount, configuration.keyValueHeadCount, configuration.headSize, configuration.intermediateSize)
         let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)
         let (B, T) = (a.batchSize, a.sequenceLength)
         let N = B * T
-        if let finalHiddenGradient, finalHiddenGradient.count != N * C {
-            throw CheckpointError("the final hidden gradient must have \(N * C) entries, got \(finalHiddenGradient.count)")
-        }
+        try ForwardInputs.checkBackward(targetCount: targetCount, finalHiddenGradient: finalHiddenGradient, rows: N, width: C)
         if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
         if activationGradients?.rows != N || activationGradients?.sequenceLength != T {
             activationGradients = LlamaActivationGradients(configuration: configuration, rows: N, sequenceLength: T)
