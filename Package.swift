@@ -47,7 +47,7 @@ let package = Package(
 
         .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "TransformerCoreTests", dependencies: ["TransformerCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TransformerCoreTests", dependencies: ["TransformerCore"], exclude: ["Tools"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "LabelingTests", dependencies: ["Labeling"], exclude: ["Tools"]),

@@ -50,8 +50,8 @@ public final class AdamW {
         guard firstMoment.count == self.firstMoment.count, secondMoment.count == self.secondMoment.count, step >= 0 else {
             throw CheckpointError("the optimizer state does not match the model: \(firstMoment.count) moments for \(self.firstMoment.count) parameters")
         }
-        self.firstMoment.buffer.update(fromContentsOf: firstMoment)
-        self.secondMoment.buffer.update(fromContentsOf: secondMoment)
+        _ = self.firstMoment.buffer.update(fromContentsOf: firstMoment)
+        _ = self.secondMoment.buffer.update(fromContentsOf: secondMoment)
         self.step = step
     }
 
