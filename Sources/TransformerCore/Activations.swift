@@ -2,9 +2,13 @@ import Foundation
 
 /// Every intermediate value the forward pass keeps for backward, for one batch size B and
 /// sequence length T, each a slice of one buffer. Shapes per field; L is the layer count.
+/// Without `keepsEveryLayer` (a forward pass for sampling, with no backward to follow) each
+/// per-layer field holds one layer, reused by every layer, except `qkv`, whose keys and values
+/// fill the sampler's cache; and there are no probabilities or losses.
 final class Activations {
     let batchSize: Int
     let sequenceLength: Int
+    let keepsEveryLayer: Bool
     private let storage: FloatBuffer
 
     let encoded: FloatPointer            // [B,T,C]
@@ -32,14 +36,16 @@ final class Activations {
 
     var floatCount: Int { storage.count }
 
-    init(configuration: GPT2Configuration, batchSize B: Int, sequenceLength T: Int) {
+    init(configuration: GPT2Configuration, batchSize B: Int, sequenceLength T: Int, keepsEveryLayer: Bool = true) {
         batchSize = B
         sequenceLength = T
+        self.keepsEveryLayer = keepsEveryLayer
         let (C, L, NH, V) = (configuration.width, configuration.layerCount, configuration.headCount, configuration.vocabularySize)
+        let K = keepsEveryLayer ? L : 1, loss = keepsEveryLayer ? 1 : 0
         let sizes = [
-            B * T * C, L * B * T * C, L * B * T, L * B * T, L * B * T * 3 * C, L * B * T * C, L * B * NH * T * T,
-            L * B * T * C, L * B * T * C, L * B * T * C, L * B * T, L * B * T, L * B * T * 4 * C, L * B * T * 4 * C,
-            L * B * T * C, L * B * T * C, B * T * C, B * T, B * T, B * T * V, B * T * V, B * T,
+            B * T * C, K * B * T * C, K * B * T, K * B * T, L * B * T * 3 * C, K * B * T * C, K * B * NH * T * T,
+            K * B * T * C, K * B * T * C, K * B * T * C, K * B * T, K * B * T, K * B * T * 4 * C, K * B * T * 4 * C,
+            K * B * T * C, K * B * T * C, B * T * C, B * T, B * T, B * T * V, loss * B * T * V, loss * B * T,
         ]
         let pointers: [FloatPointer]
         (storage, pointers) = FloatBuffer.carved(into: sizes)
@@ -52,6 +58,9 @@ final class Activations {
     }
 
     func zero() { storage.zero() }
+
+    /// Where layer `l`'s per-layer fields lie: layer l's own slice, or the one shared slice.
+    func kept(_ l: Int) -> Int { keepsEveryLayer ? l : 0 }
 }
 
 /// Gradients of the activations during backward. Backward walks the blocks from last to first

@@ -43,13 +43,18 @@ public final class GPT2Model: LanguageModel {
     /// sequence's first real token is at position 0 (Hugging Face's cumsum(mask) - 1). Right
     /// padding needs neither: causal attention never looks ahead.
     @discardableResult
+    ///
+    /// `forBackward` false (sampling's prefill) keeps one layer's activations instead of every
+    /// layer's, the keys and values aside: a fraction of the memory, and no backward or loss after.
     public func forward(tokens: [Int32], targets: [Int32]? = nil, attentionMask: [UInt8]? = nil, positionIDs: [Int32]? = nil,
-                        batchSize B: Int, sequenceLength T: Int) throws -> Output {
+                        batchSize B: Int, sequenceLength T: Int, forBackward: Bool = true) throws -> Output {
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         try ForwardInputs.validate(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs, batchSize: B,
                                    sequenceLength: T, vocabularySize: V, contextLength: configuration.contextLength)
-        if activations?.batchSize != B || activations?.sequenceLength != T {
-            activations = Activations(configuration: configuration, batchSize: B, sequenceLength: T)
+        guard forBackward || targets == nil else { throw CheckpointError("a loss needs a forward pass for backward (forBackward: true)") }
+        if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward {
+            activations = nil
+            activations = Activations(configuration: configuration, batchSize: B, sequenceLength: T, keepsEveryLayer: forBackward)
             activationGradients = nil
         }
         let a = activations!
@@ -67,25 +72,27 @@ public final class GPT2Model: LanguageModel {
         }
         for l in 0..<L {
             let w = layout.blocks[l]
-            let residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * N * C
-            let ln1 = a.layerNorm1 + l * N * C, qkv = a.qkv + l * N * 3 * C, attention = a.attentionOutput + l * N * C
-            let weights = a.attentionWeights + l * B * NH * T * T, projection = a.attentionProjection + l * N * C
-            let residual2 = a.residual2 + l * N * C, ln2 = a.layerNorm2 + l * N * C
-            let feedForward = a.feedForward + l * N * 4 * C, gelu = a.feedForwardGelu + l * N * 4 * C
-            let feedForwardProjection = a.feedForwardProjection + l * N * C, residual3 = a.residual3 + l * N * C
+            // With one kept layer, residual3 is also the next layer's input: it is read before it is rewritten.
+            let k = a.kept(l)
+            let residual = l == 0 ? a.encoded : a.residual3 + a.kept(l - 1) * N * C
+            let ln1 = a.layerNorm1 + k * N * C, qkv = a.qkv + l * N * 3 * C, attention = a.attentionOutput + k * N * C
+            let weights = a.attentionWeights + k * B * NH * T * T, projection = a.attentionProjection + k * N * C
+            let residual2 = a.residual2 + k * N * C, ln2 = a.layerNorm2 + k * N * C
+            let feedForward = a.feedForward + k * N * 4 * C, gelu = a.feedForwardGelu + k * N * 4 * C
+            let feedForwardProjection = a.feedForwardProjection + k * N * C, residual3 = a.residual3 + k * N * C
 
-            Kernels.layerNormForward(ln1, a.layerNorm1Mean + l * N, a.layerNorm1Rstd + l * N, residual, p + w.layerNorm1Weight, p + w.layerNorm1Bias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
+            Kernels.layerNormForward(ln1, a.layerNorm1Mean + k * N, a.layerNorm1Rstd + k * N, residual, p + w.layerNorm1Weight, p + w.layerNorm1Bias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
             Kernels.matmulForward(qkv, ln1, p + w.attentionWeight, p + w.attentionBias, rows: N, C: C, OC: 3 * C)
             withOptionalPointer(attentionMask) { mask in Kernels.attentionForward(attention, weights, qkv, mask, B: B, T: T, C: C, NH: NH) }
             Kernels.matmulForward(projection, attention, p + w.attentionProjectionWeight, p + w.attentionProjectionBias, rows: N, C: C, OC: C)
             Kernels.residualForward(residual2, residual, projection, count: N * C)
-            Kernels.layerNormForward(ln2, a.layerNorm2Mean + l * N, a.layerNorm2Rstd + l * N, residual2, p + w.layerNorm2Weight, p + w.layerNorm2Bias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
+            Kernels.layerNormForward(ln2, a.layerNorm2Mean + k * N, a.layerNorm2Rstd + k * N, residual2, p + w.layerNorm2Weight, p + w.layerNorm2Bias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
             Kernels.matmulForward(feedForward, ln2, p + w.feedForwardWeight, p + w.feedForwardBias, rows: N, C: C, OC: 4 * C)
             Kernels.geluForward(gelu, feedForward, count: N * 4 * C)
             Kernels.matmulForward(feedForwardProjection, gelu, p + w.feedForwardProjectionWeight, p + w.feedForwardProjectionBias, rows: N, C: 4 * C, OC: C)
             Kernels.residualForward(residual3, residual2, feedForwardProjection, count: N * C)
         }
-        let last = a.residual3 + (L - 1) * N * C
+        let last = a.residual3 + a.kept(L - 1) * N * C
         Kernels.layerNormForward(a.finalLayerNorm, a.finalLayerNormMean, a.finalLayerNormRstd, last, p + layout.finalLayerNormWeight, p + layout.finalLayerNormBias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
         Kernels.tiedHeadForward(a.logits, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
 
@@ -122,6 +129,7 @@ public final class GPT2Model: LanguageModel {
     /// micro-batches. Once per forward pass: the loss gradient reuses the probabilities' memory.
     public func backward(finalHiddenGradient: [Float]? = nil) throws {
         guard let a = activations else { throw CheckpointError("backward needs a forward pass first") }
+        guard a.keepsEveryLayer else { throw CheckpointError("backward needs a forward pass for backward (forBackward: true)") }
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         let (B, T) = (a.batchSize, a.sequenceLength)
         let N = B * T

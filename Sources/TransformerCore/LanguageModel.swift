@@ -20,9 +20,11 @@ public protocol LanguageModel: AnyObject {
     /// The parameter tensors, for the optimizer (which decays matrices) and checkpoints.
     var parameterTensors: [ParameterLayout.Tensor] { get }
 
+    /// `forBackward` false keeps one layer's activations (and every layer's keys and values):
+    /// for sampling, with neither a loss nor a backward pass after.
     @discardableResult
     func forward(tokens: [Int32], targets: [Int32]?, attentionMask: [UInt8]?, positionIDs: [Int32]?,
-                 batchSize: Int, sequenceLength: Int) throws -> ForwardOutput
+                 batchSize: Int, sequenceLength: Int, forBackward: Bool) throws -> ForwardOutput
     func backward(finalHiddenGradient: [Float]?) throws
     func zeroGradients()
     func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence]
@@ -36,7 +38,7 @@ extension LanguageModel {
         let V = vocabularySize
         for _ in 0..<newTokens {
             let window = Array(sequence.suffix(contextLength))
-            try forward(tokens: window, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: 1, sequenceLength: window.count)
+            try forward(tokens: window, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: 1, sequenceLength: window.count, forBackward: false)
             let row = logits.baseAddress! + (window.count - 1) * V
             var best = 0
             for i in 1..<V where row[i] > row[best] { best = i }

@@ -2,10 +2,13 @@ import Foundation
 
 /// Every intermediate value a Llama-family forward pass keeps for backward, for one batch size B
 /// and sequence length T, each a slice of one buffer. N = B*T rows; Q and KV are the query and
-/// key/value widths, I the feed-forward width, L the layer count.
+/// key/value widths, I the feed-forward width, L the layer count. Without `keepsEveryLayer`
+/// (sampling's forward pass) each per-layer field holds one layer except the keys and values,
+/// which fill the sampler's cache, and there are no probabilities or losses.
 final class LlamaActivations {
     let batchSize: Int
     let sequenceLength: Int
+    let keepsEveryLayer: Bool
     private let storage: FloatBuffer
 
     let embedded: FloatPointer           // [N,C]
@@ -31,14 +34,16 @@ final class LlamaActivations {
 
     var floatCount: Int { storage.count }
 
-    init(configuration: LlamaConfiguration, batchSize B: Int, sequenceLength T: Int) {
+    init(configuration: LlamaConfiguration, batchSize B: Int, sequenceLength T: Int, keepsEveryLayer: Bool = true) {
         batchSize = B
         sequenceLength = T
+        self.keepsEveryLayer = keepsEveryLayer
         let (C, L, NH, V, I) = (configuration.width, configuration.layerCount, configuration.headCount, configuration.vocabularySize, configuration.intermediateSize)
         let (Q, KV, N) = (configuration.queryWidth, configuration.keyValueWidth, B * T)
+        let K = keepsEveryLayer ? L : 1, loss = keepsEveryLayer ? 1 : 0
         let sizes = [
-            N * C, L * N * C, L * N, L * N * Q, L * N * KV, L * N * KV, L * B * NH * T * T, L * N * Q, L * N * C, L * N * C, L * N,
-            L * N * I, L * N * I, L * N * I, L * N * C, N * C, N, N * V, N * V, N,
+            N * C, K * N * C, K * N, K * N * Q, L * N * KV, L * N * KV, K * B * NH * T * T, K * N * Q, K * N * C, K * N * C, K * N,
+            K * N * I, K * N * I, K * N * I, K * N * C, N * C, N, N * V, loss * N * V, loss * N,
         ]
         let p: [FloatPointer]
         (storage, p) = FloatBuffer.carved(into: sizes)
@@ -46,6 +51,9 @@ final class LlamaActivations {
         (attentionOutput, residual2, feedForwardNorm, feedForwardNormRstd, gate, up, gated) = (p[7], p[8], p[9], p[10], p[11], p[12], p[13])
         (residual3, finalNorm, finalNormRstd, logits, probabilities, losses) = (p[14], p[15], p[16], p[17], p[18], p[19])
     }
+
+    /// Where layer `l`'s per-layer fields lie: layer l's own slice, or the one shared slice.
+    func kept(_ l: Int) -> Int { keepsEveryLayer ? l : 0 }
 }
 
 /// Gradients of the activations during backward: one block's worth, reused from the last block

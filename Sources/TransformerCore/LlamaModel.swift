@@ -43,16 +43,17 @@ public final class LlamaModel: LanguageModel {
     /// its own (Hugging Face's cumsum(mask) - 1) with an attention mask.
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32]? = nil, attentionMask: [UInt8]? = nil, positionIDs: [Int32]? = nil,
-                        batchSize B: Int, sequenceLength T: Int) throws -> ForwardOutput {
+                        batchSize B: Int, sequenceLength T: Int, forBackward: Bool = true) throws -> ForwardOutput {
         let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
         let (NH, KVH, hs, I) = (configuration.headCount, configuration.keyValueHeadCount, configuration.headSize, configuration.intermediateSize)
         let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)
         try ForwardInputs.validate(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs, batchSize: B,
                                    sequenceLength: T, vocabularySize: V, contextLength: configuration.contextLength)
-        if activations?.batchSize != B || activations?.sequenceLength != T {
+        guard forBackward || targets == nil else { throw CheckpointError("a loss needs a forward pass for backward (forBackward: true)") }
+        if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward {
             activations = nil
             activationGradients = nil
-            activations = LlamaActivations(configuration: configuration, batchSize: B, sequenceLength: T)
+            activations = LlamaActivations(configuration: configuration, batchSize: B, sequenceLength: T, keepsEveryLayer: forBackward)
         }
         let a = activations!
         let p = parameters.pointer
@@ -65,12 +66,14 @@ public final class LlamaModel: LanguageModel {
         tokens.withUnsafeBufferPointer { Kernels.embeddingForward(a.embedded, $0.baseAddress!, p + layout.tokenEmbedding, rows: N, C: C) }
         for l in 0..<L {
             let w = layout.blocks[l]
-            let residual = l == 0 ? a.embedded : a.residual3 + (l - 1) * N * C
-            let norm1 = a.attentionNorm + l * N * C, rstd1 = a.attentionNormRstd + l * N
-            let q = a.queries + l * N * Q, k = a.keys + l * N * KV, v = a.values + l * N * KV
-            let attention = a.attentionOutput + l * N * Q, weights = a.attentionWeights + l * B * NH * T * T
-            let residual2 = a.residual2 + l * N * C, norm2 = a.feedForwardNorm + l * N * C, rstd2 = a.feedForwardNormRstd + l * N
-            let gate = a.gate + l * N * I, up = a.up + l * N * I, gated = a.gated + l * N * I, residual3 = a.residual3 + l * N * C
+            // With one kept layer, residual3 is also the next layer's input: it is read before it is rewritten.
+            let kept = a.kept(l)
+            let residual = l == 0 ? a.embedded : a.residual3 + a.kept(l - 1) * N * C
+            let norm1 = a.attentionNorm + kept * N * C, rstd1 = a.attentionNormRstd + kept * N
+            let q = a.queries + kept * N * Q, k = a.keys + l * N * KV, v = a.values + l * N * KV
+            let attention = a.attentionOutput + kept * N * Q, weights = a.attentionWeights + kept * B * NH * T * T
+            let residual2 = a.residual2 + kept * N * C, norm2 = a.feedForwardNorm + kept * N * C, rstd2 = a.feedForwardNormRstd + kept * N
+            let gate = a.gate + kept * N * I, up = a.up + kept * N * I, gated = a.gated + kept * N * I, residual3 = a.residual3 + kept * N * C
 
             Kernels.rmsNormForward(norm1, rstd1, residual, p + w.attentionNormWeight, rows: N, C: C, epsilon: configuration.rmsNormEpsilon)
             Kernels.linearForward(q, norm1, p + w.queryWeight, rows: N, C: C, OC: Q)
@@ -92,7 +95,7 @@ public final class LlamaModel: LanguageModel {
             Kernels.linearForward(residual3, gated, p + w.downWeight, rows: N, C: I, OC: C)
             for i in 0..<(N * C) { residual3[i] += residual2[i] }
         }
-        let last = a.residual3 + (L - 1) * N * C
+        let last = a.residual3 + a.kept(L - 1) * N * C
         Kernels.rmsNormForward(a.finalNorm, a.finalNormRstd, last, p + layout.finalNormWeight, rows: N, C: C, epsilon: configuration.rmsNormEpsilon)
         Kernels.linearForward(a.logits, a.finalNorm, p + layout.outputHead, rows: N, C: C, OC: V)
 
@@ -137,6 +140,7 @@ public final class LlamaModel: LanguageModel {
     /// Accumulates gradients for the last forward pass, as `GPT2Model.backward` does.
     public func backward(finalHiddenGradient: [Float]? = nil) throws {
         guard let a = activations else { throw CheckpointError("backward needs a forward pass first") }
+        guard a.keepsEveryLayer else { throw CheckpointError("backward needs a forward pass for backward (forBackward: true)") }
         let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
         let (NH, KVH, hs, I) = (configuration.headCount, configuration.keyValueHeadCount, configuration.headSize, configuration.intermediateSize)
         let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)

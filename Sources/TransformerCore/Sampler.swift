@@ -115,7 +115,7 @@ enum Decoding {
         let (S, V) = (prompts.count, model.vocabularySize)
         let longest = prompts.map(\.count).max()!
         try model.forward(tokens: prompts.flatMap { $0 + [Int32](repeating: 0, count: longest - $0.count) }, targets: nil, attentionMask: nil,
-                          positionIDs: nil, batchSize: S, sequenceLength: longest)
+                          positionIDs: nil, batchSize: S, sequenceLength: longest, forBackward: false)
         var lastLogits = [Float](repeating: 0, count: S * V)
         for (s, prompt) in prompts.enumerated() {
             for l in 0..<L {

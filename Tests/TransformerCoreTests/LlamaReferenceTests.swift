@@ -179,3 +179,24 @@ struct LlamaTrainingTests {
         #expect(try run() == losses)
     }
 }
+
+@Suite("Forward passes for sampling")
+struct SamplingForwardTests {
+    /// A forward pass for sampling keeps one layer's activations (and every layer's keys and
+    /// values), gives the same logits, and refuses a loss or a backward pass after it.
+    @Test func keepsOneLayerAndGivesTheSameLogits() throws {
+        let (tokens, _) = try GPT2ReferenceTests.batch(from: LlamaReferenceTests.fixture)
+        let models: [any LanguageModel] = [try LlamaReferenceTests.loadedModel(), try GPT2ReferenceTests.loadedModel()]
+        for model in models {
+            try model.forward(tokens: tokens, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: 4, sequenceLength: 32, forBackward: true)
+            let logits = Array(model.logits), training = model.activationFloatCount
+            try model.forward(tokens: tokens, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: 4, sequenceLength: 32, forBackward: false)
+            #expect(Array(model.logits) == logits)
+            #expect(model.activationFloatCount < training, "\(model.activationFloatCount) of \(training) floats")
+            #expect { try model.backward(finalHiddenGradient: nil) } throws: { "\($0)".contains("forBackward") }
+            #expect { try model.forward(tokens: tokens, targets: tokens, attentionMask: nil, positionIDs: nil, batchSize: 4, sequenceLength: 32, forBackward: false) } throws: {
+                "\($0)".contains("forBackward")
+            }
+        }
+    }
+}

@@ -55,7 +55,7 @@ var targets = Array(tokens.dropFirst()) + [-1]
 for b in 0..<B { targets[b * T + T - 1] = -1 }
 
 @MainActor func trainingStep() throws -> Float {
-    let loss = try model.forward(tokens: tokens, targets: targets, attentionMask: nil, positionIDs: nil, batchSize: B, sequenceLength: T).loss!
+    let loss = try model.forward(tokens: tokens, targets: targets, attentionMask: nil, positionIDs: nil, batchSize: B, sequenceLength: T, forBackward: true).loss!
     model.zeroGradients()
     try model.backward(finalHiddenGradient: nil)
     clipGradientNorm(model.gradients!, maximumNorm: 1)
