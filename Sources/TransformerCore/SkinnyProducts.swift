@@ -25,13 +25,17 @@ extension Kernels {
                         func row(_ r: Int) -> UnsafeRawPointer { UnsafeRawPointer(input + min(first + r, N - 1) * C) }
                         let (x0, x1, x2, x3) = (row(0), row(1), row(2), row(3))
                         var (s0, s1, s2, s3) = (SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero)
-                        for v in 0..<vectors {
-                            let offset = v * 32
+                        // Wrapping offsets: the loop is the whole cost of decoding, and overflow
+                        // checks on `v * 32` cannot fail here (v < C / 8).
+                        var offset = 0
+                        let end = vectors &* 32
+                        while offset < end {
                             let weights = w.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
                             s0 += weights * x0.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
                             s1 += weights * x1.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
                             s2 += weights * x2.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
                             s3 += weights * x3.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                            offset &+= 32
                         }
                         for r in 0..<min(4, N - first) {
                             let n = first + r
