@@ -1,6 +1,7 @@
 /// Where each Llama-family parameter tensor lives in the one parameter buffer, under Hugging
 /// Face's names (`model.layers.N.self_attn.q_proj.weight`, ...). Linear weights are PyTorch's
-/// `[out, in]`: a layer computes `x · W^T`.
+/// `[out, in]`: a layer computes `x · W^T`. The query, key and value weights are adjacent, and
+/// so are the gate and up weights: decoding reads each group as one matrix.
 public struct LlamaParameterLayout: Sendable {
     public typealias Tensor = ParameterLayout.Tensor
 

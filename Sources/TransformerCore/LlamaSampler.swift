@@ -27,17 +27,35 @@ extension LlamaModel {
 final class LlamaIncrementalStep {
     private let configuration: LlamaConfiguration
     private let buffers: FloatBuffer
-    let residual, normalized, queries, keys, values, attention, projection, gate, up, gated, logits, scores, rstd: FloatPointer
+    let residual, normalized, queries, keys, values, attention, projection, gate, up, gated, logits, scores, rstd, fused: FloatPointer
 
     init(configuration: LlamaConfiguration, rows R: Int) {
         self.configuration = configuration
+        // `run` reads q, k, v and gate, up as one matrix each; the layout must keep them adjacent.
+        if let block = LlamaParameterLayout(configuration).blocks.first {
+            let (C, Q, KV, I) = (configuration.width, configuration.queryWidth, configuration.keyValueWidth, configuration.intermediateSize)
+            precondition(block.keyWeight == block.queryWeight + Q * C && block.valueWeight == block.keyWeight + KV * C
+                         && block.upWeight == block.gateWeight + I * C, "LlamaParameterLayout no longer keeps q, k, v and gate, up adjacent")
+        }
         let (C, V, T, I) = (configuration.width, configuration.vocabularySize, configuration.contextLength, configuration.intermediateSize)
         let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)
-        let sizes = [R * C, R * C, R * Q, R * KV, R * KV, R * Q, R * C, R * I, R * I, R * I, R * V, T, R]
+        let sizes = [R * C, R * C, R * Q, R * KV, R * KV, R * Q, R * C, R * I, R * I, R * I, R * V, T, R, R * max(Q + 2 * KV, 2 * I)]
         let p: [FloatPointer]
         (buffers, p) = FloatBuffer.carved(into: sizes)
         (residual, normalized, queries, keys, values, attention, projection) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6])
-        (gate, up, gated, logits, scores, rstd) = (p[7], p[8], p[9], p[10], p[11], p[12])
+        (gate, up, gated, logits, scores, rstd, fused) = (p[7], p[8], p[9], p[10], p[11], p[12], p[13])
+    }
+
+    /// Copies each row of `source` ([rows, sum of widths]) into the outputs, side by side.
+    private func split(_ source: FloatPointer, rows: Int, into outputs: [(FloatPointer, Int)]) {
+        let total = outputs.reduce(0) { $0 + $1.1 }
+        for row in 0..<rows {
+            var offset = 0
+            for (output, width) in outputs {
+                (output + row * width).update(from: source + row * total + offset, count: width)
+                offset += width
+            }
+        }
     }
 
     func run(model: LlamaModel, cache: KeyValueCache, sequences: [Int], tokens: [Int32], positions: [Int]) {
@@ -51,9 +69,12 @@ final class LlamaIncrementalStep {
         for l in 0..<L {
             let w = layout.blocks[l]
             Kernels.rmsNormForward(normalized, rstd, residual, p + w.attentionNormWeight, rows: R, C: C, epsilon: epsilon)
-            Kernels.linearForward(queries, normalized, p + w.queryWeight, rows: R, C: C, OC: Q)
-            Kernels.linearForward(keys, normalized, p + w.keyWeight, rows: R, C: C, OC: KV)
-            Kernels.linearForward(values, normalized, p + w.valueWeight, rows: R, C: C, OC: KV)
+            // The query, key and value weights lie one after another in the parameter buffer, as
+            // do the gate and up weights (LlamaParameterLayout): one pass over each group wakes
+            // the other core once instead of three or two times (about a seventh of a decoding
+            // step, measured), and its rows are split apart after.
+            Kernels.linearForward(fused, normalized, p + w.queryWeight, rows: R, C: C, OC: Q + 2 * KV)
+            split(fused, rows: R, into: [(queries, Q), (keys, KV), (values, KV)])
             rowPositions.withUnsafeBufferPointer { positions in
                 model.rotaryCosines.withUnsafeBufferPointer { cosines in
                     model.rotarySines.withUnsafeBufferPointer { sines in
@@ -74,8 +95,8 @@ final class LlamaIncrementalStep {
             Kernels.linearForward(projection, attention, p + w.outputWeight, rows: R, C: Q, OC: C)
             for i in 0..<(R * C) { residual[i] += projection[i] }
             Kernels.rmsNormForward(normalized, rstd, residual, p + w.feedForwardNormWeight, rows: R, C: C, epsilon: epsilon)
-            Kernels.linearForward(gate, normalized, p + w.gateWeight, rows: R, C: C, OC: I)
-            Kernels.linearForward(up, normalized, p + w.upWeight, rows: R, C: C, OC: I)
+            Kernels.linearForward(fused, normalized, p + w.gateWeight, rows: R, C: C, OC: 2 * I)
+            split(fused, rows: R, into: [(gate, I), (up, I)])
             Kernels.swigluForward(gated, gate, up, count: R * I)
             Kernels.linearForward(projection, gated, p + w.downWeight, rows: R, C: I, OC: C)
             for i in 0..<(R * C) { residual[i] += projection[i] }
