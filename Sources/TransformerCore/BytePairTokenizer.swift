@@ -155,10 +155,27 @@ public final class BytePairTokenizer: @unchecked Sendable {
             default: throw CheckpointError("\(path): model.merges[\(index)] is neither \"a b\" nor a pair of strings")
             }
         }
-        let preTokenizer = fields.first(where: { $0.0 == "pre_tokenizer" })?.1
-        let usesDigits = preTokenizer.map { JSONWriter.string($0).contains("\"individual_digits\":true") } ?? false
-        try self.init(tokens: tokens, special: special, merges: merges, preTokenization: usesDigits ? .individualDigits : .gpt2,
+        let preTokenization = try Self.preTokenization(of: fields.first(where: { $0.0 == "pre_tokenizer" })?.1 ?? .null, path: path)
+        try self.init(tokens: tokens, special: special, merges: merges, preTokenization: preTokenization,
                       vocabularySource: path + " (model.vocab)", mergesSource: path + " (model.merges)")
+    }
+
+    /// The pre-tokenization a `tokenizer.json` describes, when it is one Tally reproduces:
+    /// ByteLevel with GPT-2's rule, alone or after Digits with individual digits. Any other
+    /// (Llama 3's own split rule, Metaspace) is refused rather than tokenized differently.
+    private static func preTokenization(of value: JSONValue, path: String) throws -> PreTokenization {
+        func field(_ object: [(String, JSONValue)], _ name: String) -> JSONValue? { object.first { $0.0 == name }?.1 }
+        func isGPT2ByteLevel(_ value: JSONValue) -> Bool {
+            guard case .object(let object) = value, field(object, "type") == .string("ByteLevel") else { return false }
+            return field(object, "use_regex") != .bool(false)
+        }
+        if isGPT2ByteLevel(value) { return .gpt2 }
+        if case .object(let object) = value, field(object, "type") == .string("Sequence"), case .array(let steps)? = field(object, "pretokenizers"),
+           steps.count == 2, case .object(let digits) = steps[0], field(digits, "type") == .string("Digits"),
+           field(digits, "individual_digits") == .bool(true), isGPT2ByteLevel(steps[1]) {
+            return .individualDigits
+        }
+        throw CheckpointError("\(path): the pre-tokenizer \(JSONWriter.string(value).prefix(200)) is not one Tally reproduces (ByteLevel with GPT-2's rule, optionally after Digits with individual digits)")
     }
 
     /// Token strings by id from a token → id object; every id from 0 must be used once.

@@ -118,6 +118,14 @@ struct HuggingFaceTokenizerTests {
             #expect(tokenizer.decode(got.map(Int32.init)) == text)
         }
         #expect { try BytePairTokenizer(huggingFaceTokenizerPath: folder + "/expected.json") } throws: { "\($0)".contains("expected.json") }
+        // A pre-tokenizer Tally does not reproduce (Llama 3's own split rule) is refused, not approximated.
+        var document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/tokenizer.json"))) as! [String: Any]
+        document["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": [["type": "Split", "pattern": ["Regex": "\\p{N}{1,3}"], "behavior": "Isolated"],
+                                                                          ["type": "ByteLevel", "use_regex": false]]]
+        try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: folder + "/llama3-style.json"))
+        #expect { try BytePairTokenizer(huggingFaceTokenizerPath: folder + "/llama3-style.json") } throws: {
+            "\($0)".contains("llama3-style.json") && "\($0)".contains("pre-tokenizer")
+        }
 
         // Saved by Tally with a ChatML template, it reads back in Tally and in Hugging Face's code alike.
         let saved = folder + "/saved"
