@@ -1,58 +1,109 @@
 import Foundation
 import JSON
 
-/// Byte-level BPE compatible with GPT-2 (Radford et al. 2019; Sennrich et al. 2016 for BPE):
-/// text is split by GPT-2's pre-tokenizer, each piece's UTF-8 bytes start as one token each,
-/// and the lowest-ranked adjacent pair is merged until no learned merge applies. Every byte has
-/// a token, so any text encodes, and decoding returns it byte for byte.
+/// BPE (Sennrich et al. 2016) as GPT-2 and its successors tokenize (Radford et al. 2019):
+/// text is split into pieces by a pre-tokenizer, each piece starts as one symbol per unit of
+/// its alphabet, and the lowest-ranked adjacent pair is merged until no learned merge applies.
 ///
-/// Loads GPT-2's files (`vocab.json` or `encoder.json`, and `merges.txt` or `vocab.bpe`), trains
-/// a new vocabulary from a corpus, and saves in the same format, so Hugging Face reads it too.
+/// Two alphabets cover the models Tally loads. Byte-level BPE (GPT-2, SmolLM2, Llama 3) starts
+/// from UTF-8 bytes: every byte has a token, so any text encodes and decodes byte for byte.
+/// SentencePiece's BPE, as Hugging Face converts it (Llama 2, TinyLlama, Mistral), starts from
+/// characters, with spaces written "▁"; a character the vocabulary lacks falls back to its
+/// bytes' tokens `<0x..>`.
+///
+/// Loads GPT-2's files (`vocab.json` or `encoder.json`, and `merges.txt` or `vocab.bpe`), a
+/// GGUF file's tokenizer and Hugging Face's `tokenizer.json`; trains a new byte-level
+/// vocabulary from a corpus; saves in GPT-2's format and as `tokenizer.json`.
 public final class BytePairTokenizer: @unchecked Sendable {
-    /// Token id to its bytes.
+    /// One merge of the vocabulary: two adjacent tokens and the token they become.
+    struct Merge {
+        let left: Int32, right: Int32, merged: Int32
+    }
+
+    /// What the symbols merging starts from are.
+    public enum Alphabet: Sendable, Equatable {
+        /// UTF-8 bytes, each written as a printable character in the vocabulary (GPT-2's "Ġ").
+        case bytes
+        /// Unicode characters, falling back to byte tokens `<0x..>` for characters the
+        /// vocabulary lacks (SentencePiece's byte fallback).
+        case charactersWithByteFallback
+    }
+
+    /// Token id to the bytes it decodes to.
     public private(set) var tokenBytes: [[UInt8]]
     private var idsByBytes: [[UInt8]: Int32]
     /// (left id << 32 | right id) to (rank, merged id).
     private var merges: [UInt64: (rank: Int32, merged: Int32)]
     /// The merges in rank order, as saved in merges.txt.
-    private var orderedMerges: [(Int32, Int32)]
+    let orderedMerges: [Merge]
     public private(set) var specialTokens: [String: Int32]
     /// How text is split into the pieces merges work within.
     public let preTokenization: PreTokenization
-    /// Each byte's token, or -1 where the vocabulary has none.
+    public let alphabet: Alphabet
+    /// Hugging Face's `ignore_merges` (Llama 3): a piece that is a token whole is that token,
+    /// whatever the merges would make of it.
+    public let ignoresMerges: Bool
+    /// Each byte's token, or -1 where the vocabulary has none: the start of every piece in the
+    /// byte alphabet, and the fallback of characters in the character alphabet.
     private let byteTokens: [Int32]
+    /// Tokens as the vocabulary spells them in the character alphabet ("▁the", "<0x0A>"); empty
+    /// in the byte alphabet, whose spelling follows from the bytes.
+    let spellings: [String]
+    /// Ids by spelling: single characters start pieces, and whole pieces are looked up under
+    /// `ignoresMerges`.
+    private let idsBySpelling: [String: Int32]
+    /// The token of text that has none (SentencePiece's `<unk>`), when the vocabulary has one.
+    let unknownToken: Int32?
     /// Pieces already encoded: text repeats its words, so most pieces are looked up, not merged.
     private var cache: [String: [Int32]] = [:]
     private let cacheLock = NSLock()
     private static let maxCachedPieces = 100_000
+    /// Pieces longer than this are merged, not cached (SentencePiece's whole-text pieces).
+    private static let maxCachedPieceLength = 64
 
     public var vocabularySize: Int { tokenBytes.count }
 
-    init(tokenBytes: [[UInt8]], orderedMerges: [(Int32, Int32)], specialTokens: [String: Int32], preTokenization: PreTokenization = .gpt2) throws {
+    init(tokenBytes: [[UInt8]], merges orderedMerges: [Merge], specialTokens: [String: Int32], preTokenization: PreTokenization = .gpt2,
+         alphabet: Alphabet = .bytes, spellings: [String] = [], unknownToken: Int32? = nil, ignoresMerges: Bool = false) throws {
         self.tokenBytes = tokenBytes
         self.preTokenization = preTokenization
+        self.alphabet = alphabet
+        self.ignoresMerges = ignoresMerges
+        self.unknownToken = unknownToken
         var idsByBytes: [[UInt8]: Int32] = [:]
         for (id, bytes) in tokenBytes.enumerated() where idsByBytes[bytes] == nil { idsByBytes[bytes] = Int32(id) }
         self.idsByBytes = idsByBytes
-        // Some vocabularies (SmolLM2's) lack tokens for bytes their corpus never held; such a
-        // byte is dropped when encoding, as Hugging Face's byte-level BPE without an unknown
-        // token drops it.
-        // A vocabulary without printable ASCII is broken, not frugal.
-        if let missing = (0x20...0x7E).first(where: { idsByBytes[[UInt8($0)]] == nil }) {
-            throw CheckpointError("the vocabulary has no token for the byte \(missing) (\(Character(Unicode.Scalar(UInt8(missing))).debugDescription))")
-        }
-        self.byteTokens = (0...255).map { idsByBytes[[UInt8($0)]] ?? -1 }
-        var merges: [UInt64: (rank: Int32, merged: Int32)] = [:]
-        for (rank, (left, right)) in orderedMerges.enumerated() {
-            guard let merged = idsByBytes[tokenBytes[Int(left)] + tokenBytes[Int(right)]] else {
-                throw CheckpointError("merge \(rank + 1) makes a token that is not in the vocabulary")
+        var idsBySpelling: [String: Int32] = [:]
+        for (id, spelling) in spellings.enumerated() where idsBySpelling[spelling] == nil { idsBySpelling[spelling] = Int32(id) }
+        self.idsBySpelling = idsBySpelling
+        self.spellings = spellings
+        switch alphabet {
+        case .bytes:
+            // Some vocabularies (SmolLM2's) lack tokens for bytes their corpus never held; such a
+            // byte is dropped when encoding, as Hugging Face's byte-level BPE without an unknown
+            // token drops it. A vocabulary without printable ASCII is broken, not frugal.
+            if let missing = (0x20...0x7E).first(where: { idsByBytes[[UInt8($0)]] == nil }) {
+                throw CheckpointError("the vocabulary has no token for the byte \(missing) (\(Character(Unicode.Scalar(UInt8(missing))).debugDescription))")
             }
-            let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
-            if merges[key] == nil { merges[key] = (Int32(rank), merged) }
+            byteTokens = (0...255).map { idsByBytes[[UInt8($0)]] ?? -1 }
+        case .charactersWithByteFallback:
+            guard spellings.count == tokenBytes.count else { throw CheckpointError("a character vocabulary needs every token's spelling") }
+            byteTokens = (0...255).map { idsBySpelling[Self.byteFallbackSpelling(UInt8($0))] ?? -1 }
+        }
+        var merges: [UInt64: (rank: Int32, merged: Int32)] = [:]
+        for (rank, merge) in orderedMerges.enumerated() {
+            let key = UInt64(UInt32(merge.left)) << 32 | UInt64(UInt32(merge.right))
+            if merges[key] == nil { merges[key] = (Int32(rank), merge.merged) }
         }
         self.merges = merges
         self.orderedMerges = orderedMerges
         self.specialTokens = specialTokens
+    }
+
+    /// SentencePiece's name of a byte's fallback token: `<0x0A>`.
+    static func byteFallbackSpelling(_ byte: UInt8) -> String {
+        let digits = String(byte, radix: 16, uppercase: true)
+        return "<0x" + (digits.count == 1 ? "0" : "") + digits + ">"
     }
 
     // MARK: GPT-2's files
@@ -79,212 +130,6 @@ public final class BytePairTokenizer: @unchecked Sendable {
         return table
     }()
 
-    /// Loads a GPT-2 style vocabulary (`vocab.json`: token → id) and merges (`merges.txt`).
-    /// Tokens of the form `<|...|>` are special: never produced by merges, matched whole.
-    public convenience init(vocabularyPath: String, mergesPath: String) throws {
-        guard let vocabularyData = FileManager.default.contents(atPath: vocabularyPath) else {
-            throw CheckpointError("\(vocabularyPath): cannot read the vocabulary file")
-        }
-        let parsed: JSONValue
-        do { parsed = try JSONParser.parse(Array(vocabularyData)) } catch {
-            throw CheckpointError("\(vocabularyPath): not valid JSON (\(error))")
-        }
-        guard case .object(let entries) = parsed else { throw CheckpointError("\(vocabularyPath): expected a JSON object of token to id") }
-        let tokens = try Self.tokenStrings(entries, source: vocabularyPath)
-        guard let mergesText = FileManager.default.contents(atPath: mergesPath).flatMap({ String(data: $0, encoding: .utf8) }) else {
-            throw CheckpointError("\(mergesPath): cannot read the merges file as UTF-8")
-        }
-        let merges = mergesText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        try self.init(tokens: tokens, special: Set(tokens.indices.filter { tokens[$0].hasPrefix("<|") && tokens[$0].hasSuffix("|>") }),
-                      merges: merges, preTokenization: .gpt2, vocabularySource: vocabularyPath, mergesSource: mergesPath)
-    }
-
-    /// The tokenizer a GGUF file carries in its metadata (`tokenizer.ggml.*`, model `gpt2`):
-    /// control and user-defined tokens are special; the pre-tokenizer named by
-    /// `tokenizer.ggml.pre` must be one Tally knows.
-    public convenience init(gguf file: GGUFFile) throws {
-        guard try file.required("tokenizer.ggml.model").string == "gpt2" else {
-            throw CheckpointError("\(file.path): tokenizer.ggml.model is \(file.metadata["tokenizer.ggml.model"].map { "\($0)" } ?? "absent"); Tally reads byte-level BPE ('gpt2') only")
-        }
-        guard let tokens = try file.required("tokenizer.ggml.tokens").array?.compactMap(\.string),
-              let merges = try file.required("tokenizer.ggml.merges").array?.compactMap(\.string) else {
-            throw CheckpointError("\(file.path): tokenizer.ggml.tokens and tokenizer.ggml.merges must be arrays of strings")
-        }
-        let types = file.metadata["tokenizer.ggml.token_type"]?.array?.map { $0.integer ?? 1 } ?? []
-        // llama.cpp's token types: 3 control, 4 user-defined.
-        let special = Set(types.indices.filter { types[$0] == 3 || types[$0] == 4 })
-        let preTokenization: PreTokenization
-        switch file.metadata["tokenizer.ggml.pre"]?.string ?? "gpt2" {
-        case "gpt2", "default": preTokenization = .gpt2
-        case "smollm", "starcoder", "refact": preTokenization = .individualDigits
-        case let other: throw CheckpointError("\(file.path): the pre-tokenizer '\(other)' is not one Tally knows (gpt2, smollm)")
-        }
-        try self.init(tokens: tokens, special: special, merges: merges, preTokenization: preTokenization,
-                      vocabularySource: file.path + " (tokenizer.ggml.tokens)", mergesSource: file.path + " (tokenizer.ggml.merges)")
-    }
-
-    /// Hugging Face's `tokenizer.json` for a byte-level BPE model: `model.vocab`, `model.merges`
-    /// (strings "a b" or pairs), `added_tokens` (special ones matched whole) and a
-    /// pre-tokenizer of ByteLevel, optionally after Digits with individual digits.
-    public convenience init(huggingFaceTokenizerPath path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError("\(path): cannot read the tokenizer file") }
-        let root: JSONValue
-        do { root = try JSONParser.parse(Array(data)) } catch { throw CheckpointError("\(path): not valid JSON (\(error))") }
-        guard case .object(let fields) = root, case .object(let model)? = fields.first(where: { $0.0 == "model" })?.1,
-              case .string("BPE")? = model.first(where: { $0.0 == "type" })?.1,
-              case .object(let vocabulary)? = model.first(where: { $0.0 == "vocab" })?.1,
-              case .array(let mergeValues)? = model.first(where: { $0.0 == "merges" })?.1 else {
-            throw CheckpointError("\(path): expected a BPE model with 'vocab' and 'merges' under 'model'")
-        }
-        var tokens = try Self.tokenStrings(vocabulary, source: path)
-        var special = Set<Int>()
-        if case .array(let added)? = fields.first(where: { $0.0 == "added_tokens" })?.1 {
-            for case .object(let token) in added {
-                guard case .integer(let id)? = token.first(where: { $0.0 == "id" })?.1, case .string(let content)? = token.first(where: { $0.0 == "content" })?.1 else { continue }
-                if Int(id) >= tokens.count { tokens += [String](repeating: "", count: Int(id) + 1 - tokens.count) }
-                tokens[Int(id)] = content
-                if case .bool(true)? = token.first(where: { $0.0 == "special" })?.1 { special.insert(Int(id)) }
-            }
-        }
-        let merges = try mergeValues.enumerated().map { index, value -> String in
-            switch value {
-            case .string(let text): return text
-            case .array(let pair) where pair.count == 2:
-                if case .string(let left) = pair[0], case .string(let right) = pair[1] { return left + " " + right }
-                fallthrough
-            default: throw CheckpointError("\(path): model.merges[\(index)] is neither \"a b\" nor a pair of strings")
-            }
-        }
-        let preTokenization = try Self.preTokenization(of: fields.first(where: { $0.0 == "pre_tokenizer" })?.1 ?? .null, path: path)
-        try self.init(tokens: tokens, special: special, merges: merges, preTokenization: preTokenization,
-                      vocabularySource: path + " (model.vocab)", mergesSource: path + " (model.merges)")
-    }
-
-    /// The pre-tokenization a `tokenizer.json` describes, when it is one Tally reproduces:
-    /// ByteLevel with GPT-2's rule, alone or after Digits with individual digits. Any other
-    /// (Llama 3's own split rule, Metaspace) is refused rather than tokenized differently.
-    private static func preTokenization(of value: JSONValue, path: String) throws -> PreTokenization {
-        func field(_ object: [(String, JSONValue)], _ name: String) -> JSONValue? { object.first { $0.0 == name }?.1 }
-        func isGPT2ByteLevel(_ value: JSONValue) -> Bool {
-            guard case .object(let object) = value, field(object, "type") == .string("ByteLevel") else { return false }
-            return field(object, "use_regex") != .bool(false)
-        }
-        if isGPT2ByteLevel(value) { return .gpt2 }
-        if case .object(let object) = value, field(object, "type") == .string("Sequence"), case .array(let steps)? = field(object, "pretokenizers"),
-           steps.count == 2, case .object(let digits) = steps[0], field(digits, "type") == .string("Digits"),
-           field(digits, "individual_digits") == .bool(true), isGPT2ByteLevel(steps[1]) {
-            return .individualDigits
-        }
-        throw CheckpointError("\(path): the pre-tokenizer \(JSONWriter.string(value).prefix(200)) is not one Tally reproduces (ByteLevel with GPT-2's rule, optionally after Digits with individual digits)")
-    }
-
-    /// Token strings by id from a token → id object; every id from 0 must be used once.
-    private static func tokenStrings(_ entries: [(String, JSONValue)], source: String) throws -> [String] {
-        var tokens = [String?](repeating: nil, count: entries.count)
-        for (token, value) in entries {
-            guard case .integer(let id) = value, id >= 0, id < entries.count else {
-                throw CheckpointError("\(source): token \(token.debugDescription) has id \(value), not one from 0 to \(entries.count - 1)")
-            }
-            guard tokens[Int(id)] == nil else { throw CheckpointError("\(source): id \(id) is used twice") }
-            tokens[Int(id)] = token
-        }
-        return tokens.map { $0 ?? "" }
-    }
-
-    /// The common path of every loader: token strings in GPT-2's byte alphabet (special tokens
-    /// as plain text), and merges as "left right" lines.
-    private convenience init(tokens: [String], special: Set<Int>, merges: [String], preTokenization: PreTokenization,
-                             vocabularySource: String, mergesSource: String) throws {
-        var tokenBytes: [[UInt8]] = []
-        var specialTokens: [String: Int32] = [:]
-        var idsByString: [String: Int32] = [:]
-        tokenBytes.reserveCapacity(tokens.count)
-        for (id, token) in tokens.enumerated() {
-            if special.contains(id) {
-                specialTokens[token] = Int32(id)
-                tokenBytes.append(Array(token.utf8))
-            } else {
-                var bytes: [UInt8] = []
-                for character in token {
-                    guard let byte = Self.characterToByte[character] else {
-                        throw CheckpointError("\(vocabularySource): token \(token.debugDescription) has a character outside GPT-2's byte alphabet")
-                    }
-                    bytes.append(byte)
-                }
-                tokenBytes.append(bytes)
-            }
-            if idsByString[token] == nil { idsByString[token] = Int32(id) }
-        }
-        var orderedMerges: [(Int32, Int32)] = []
-        for (lineIndex, line) in merges.enumerated() {
-            if line.hasPrefix("#version") || line.isEmpty { continue }
-            let parts = line.split(separator: " ")
-            guard parts.count == 2, let left = idsByString[String(parts[0])], let right = idsByString[String(parts[1])] else {
-                throw CheckpointError("\(mergesSource), line \(lineIndex + 1): expected two tokens of the vocabulary separated by a space")
-            }
-            orderedMerges.append((left, right))
-        }
-        try self.init(tokenBytes: tokenBytes, orderedMerges: orderedMerges, specialTokens: specialTokens, preTokenization: preTokenization)
-    }
-
-    /// Writes `vocab.json` and `merges.txt` into `directory` in GPT-2's format.
-    public func save(toDirectory directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var vocabulary: [UInt8] = []
-        JSONWriter.write(vocabularyJSON, into: &vocabulary)
-        try Data(vocabulary).write(to: URL(fileURLWithPath: directory + "/vocab.json"))
-        let merges = "#version: 0.2\n" + mergeLines.map { $0 + "\n" }.joined()
-        try Data(merges.utf8).write(to: URL(fileURLWithPath: directory + "/merges.txt"))
-    }
-
-    /// Writes Hugging Face's `tokenizer.json` into `directory`: the same vocabulary and merges as
-    /// a byte-level BPE model, the special tokens as added tokens, and this tokenizer's
-    /// pre-tokenizer, so `tokenizers` (and transformers' fast tokenizers) encode as Tally does.
-    public func saveHuggingFaceTokenizer(toDirectory directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let byteLevel: JSONValue = .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(false)), ("trim_offsets", .bool(true)), ("use_regex", .bool(true))])
-        let preTokenizer: JSONValue
-        switch preTokenization {
-        case .gpt2: preTokenizer = byteLevel
-        case .individualDigits:
-            preTokenizer = .object([("type", .string("Sequence")), ("pretokenizers", .array([
-                .object([("type", .string("Digits")), ("individual_digits", .bool(true))]), byteLevel]))])
-        }
-        let added: [JSONValue] = specialTokens.sorted { $0.value < $1.value }.map { token, id in
-            .object([("id", .integer(Int64(id))), ("content", .string(token)), ("single_word", .bool(false)), ("lstrip", .bool(false)),
-                     ("rstrip", .bool(false)), ("normalized", .bool(false)), ("special", .bool(true))])
-        }
-        let model: JSONValue = .object([
-            ("type", .string("BPE")), ("dropout", .null), ("unk_token", .null), ("continuing_subword_prefix", .null),
-            ("end_of_word_suffix", .null), ("fuse_unk", .bool(false)), ("byte_fallback", .bool(false)), ("ignore_merges", .bool(false)),
-            ("vocab", vocabularyJSON), ("merges", .array(mergeLines.map { .string($0) })),
-        ])
-        let document: JSONValue = .object([
-            ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(added)),
-            ("normalizer", .null), ("pre_tokenizer", preTokenizer), ("post_processor", .null),
-            ("decoder", .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)), ("trim_offsets", .bool(true)), ("use_regex", .bool(true))])),
-            ("model", model),
-        ])
-        var bytes: [UInt8] = []
-        JSONWriter.write(document, into: &bytes)
-        try Data(bytes).write(to: URL(fileURLWithPath: directory + "/tokenizer.json"))
-    }
-
-    /// Token string → id in GPT-2's byte alphabet, special tokens as their text.
-    private var vocabularyJSON: JSONValue {
-        let special = Dictionary(uniqueKeysWithValues: specialTokens.map { ($0.value, $0.key) })
-        return .object(tokenBytes.enumerated().map { id, bytes in
-            (special[Int32(id)] ?? String(bytes.map { Self.byteToCharacter[Int($0)] }), .integer(Int64(id)))
-        })
-    }
-
-    /// The merges in rank order as "left right" in GPT-2's byte alphabet.
-    private var mergeLines: [String] {
-        orderedMerges.map { left, right in
-            String(tokenBytes[Int(left)].map { Self.byteToCharacter[Int($0)] }) + " " + String(tokenBytes[Int(right)].map { Self.byteToCharacter[Int($0)] })
-        }
-    }
-
     // MARK: Encoding and decoding
 
     /// The token ids of `text`. With `allowSpecialTokens`, special token strings in the text
@@ -292,14 +137,19 @@ public final class BytePairTokenizer: @unchecked Sendable {
     /// input can never inject a control token.
     public func encode(_ text: String, allowSpecialTokens: Bool = false) -> [Int32] {
         var ids: [Int32] = []
-        for segment in splitOnSpecialTokens(text, allowed: allowSpecialTokens) {
+        for (index, segment) in splitOnSpecialTokens(text, allowed: allowSpecialTokens).enumerated() {
             switch segment {
             case .special(let id): ids.append(id)
-            case .text(let piece):
-                for piece in preTokenization.split(String(piece)) { ids.append(contentsOf: encodePiece(String(piece))) }
+            case .text(let text): ids += encodeText(text, isStartOfInput: index == 0)
             }
         }
         return ids
+    }
+
+    /// The tokens of text with no special tokens in it; `isStartOfInput` says whether it opens
+    /// the input (SentencePiece's "▁" in front depends on it).
+    func encodeText(_ text: Substring, isStartOfInput: Bool) -> [Int32] {
+        preTokenization.split(text, isStartOfInput: isStartOfInput).flatMap(encodePiece)
     }
 
     public func decodeBytes(_ ids: [Int32]) -> [UInt8] {
@@ -309,9 +159,11 @@ public final class BytePairTokenizer: @unchecked Sendable {
     }
 
     /// The text of `ids`; bytes that do not form UTF-8 (a token sequence cut inside a character)
-    /// become U+FFFD.
+    /// become U+FFFD. SentencePiece's "▁" in front of the text is dropped, as its decoder drops it.
     public func decode(_ ids: [Int32]) -> String {
-        String(decoding: decodeBytes(ids), as: UTF8.self)
+        var bytes = decodeBytes(ids)
+        if case .sentencePiece = preTokenization, bytes.first == UInt8(ascii: " ") { bytes.removeFirst() }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     private enum Segment {
@@ -361,8 +213,12 @@ public final class BytePairTokenizer: @unchecked Sendable {
     }
 
     private func encodePiece(_ piece: String) -> [Int32] {
-        if let cached = cacheLock.withLock({ cache[piece] }) { return cached }
-        var symbols = piece.utf8.map { byteTokens[Int($0)] }.filter { $0 >= 0 }
+        let cacheable = piece.utf8.count <= Self.maxCachedPieceLength
+        if cacheable, let cached = cacheLock.withLock({ cache[piece] }) { return cached }
+        var symbols = initialSymbols(piece)
+        if ignoresMerges, symbols.count > 1, let whole = alphabet == .bytes ? idsByBytes[Array(piece.utf8)] : idsBySpelling[piece] {
+            symbols = [whole]
+        }
         while symbols.count > 1 {
             var bestRank = Int32.max, bestIndex = -1, bestMerged: Int32 = 0
             for index in 0..<(symbols.count - 1) {
@@ -374,10 +230,41 @@ public final class BytePairTokenizer: @unchecked Sendable {
             guard bestIndex >= 0 else { break }
             symbols = Self.merging(symbols[bestIndex], symbols[bestIndex + 1], into: bestMerged, in: symbols)
         }
-        cacheLock.withLock {
-            if cache.count >= Self.maxCachedPieces { cache.removeAll(keepingCapacity: true) }
-            cache[piece] = symbols
+        if cacheable {
+            cacheLock.withLock {
+                if cache.count >= Self.maxCachedPieces { cache.removeAll(keepingCapacity: true) }
+                cache[piece] = symbols
+            }
         }
         return symbols
+    }
+
+    /// The symbols merging starts from: the piece's bytes' tokens; or its characters' tokens,
+    /// a missing character falling back to its bytes' tokens, else to one unknown token for a
+    /// run of such characters (Hugging Face's `fuse_unk`). What has no token at all is dropped.
+    private func initialSymbols(_ piece: String) -> [Int32] {
+        switch alphabet {
+        case .bytes:
+            return piece.utf8.map { byteTokens[Int($0)] }.filter { $0 >= 0 }
+        case .charactersWithByteFallback:
+            var symbols: [Int32] = []
+            var previousWasUnknown = false
+            for scalar in piece.unicodeScalars {
+                if let id = idsBySpelling[String(scalar)] {
+                    symbols.append(id)
+                    previousWasUnknown = false
+                    continue
+                }
+                let fallback = String(scalar).utf8.map { byteTokens[Int($0)] }
+                if !fallback.contains(-1) {
+                    symbols += fallback
+                    previousWasUnknown = false
+                } else if let unknownToken, !previousWasUnknown {
+                    symbols.append(unknownToken)
+                    previousWasUnknown = true
+                }
+            }
+            return symbols
+        }
     }
 }

@@ -31,14 +31,14 @@ public enum BytePairTrainer {
         var heap = PairHeap()
         for (pair, count) in pairCounts { heap.push(count: count, pair: pair, tokenBytes: tokenBytes) }
 
-        var orderedMerges: [(Int32, Int32)] = []
+        var orderedMerges: [BytePairTokenizer.Merge] = []
         let mergeCount = vocabularySize - 256 - specialTokens.count
         while orderedMerges.count < mergeCount, let (count, pair) = heap.pop(tokenBytes: tokenBytes) {
             guard pairCounts[pair] == count, count > 0 else { continue }  // stale entry
             let left = Int32(truncatingIfNeeded: pair >> 32), right = Int32(truncatingIfNeeded: pair & 0xFFFF_FFFF)
             let merged = Int32(tokenBytes.count)
             tokenBytes.append(tokenBytes[Int(left)] + tokenBytes[Int(right)])
-            orderedMerges.append((left, right))
+            orderedMerges.append(BytePairTokenizer.Merge(left: left, right: right, merged: merged))
             var changed: Set<UInt64> = []
             for index in wordsWithPair[pair] ?? [] {
                 let word = words[index]
@@ -68,7 +68,7 @@ public enum BytePairTrainer {
             special[token] = Int32(tokenBytes.count)
             tokenBytes.append(Array(token.utf8))
         }
-        return try BytePairTokenizer(tokenBytes: tokenBytes, orderedMerges: orderedMerges, specialTokens: special)
+        return try BytePairTokenizer(tokenBytes: tokenBytes, merges: orderedMerges, specialTokens: special)
     }
 }
 

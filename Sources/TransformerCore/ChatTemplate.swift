@@ -1,6 +1,11 @@
-/// How a conversation becomes the text an instruct model was tuned on. Tally knows ChatML
-/// (`<|im_start|>role\ncontent<|im_end|>\n` per message), SmolLM2's and Qwen's format, and
-/// recognises it in a model's Jinja template rather than running Jinja.
+import Foundation
+
+/// How a conversation becomes the text an instruct model was tuned on. Tally knows three
+/// families' formats and recognises them in a model's Jinja template rather than running Jinja:
+/// - ChatML (`<|im_start|>role\ncontent<|im_end|>\n`): SmolLM2, Qwen;
+/// - Llama 3's headers (`<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>`), with
+///   Llama 3.1's and 3.2's system preamble of knowledge and current dates;
+/// - Zephyr's (`<|user|>\ncontent</s>\n`): TinyLlama's chat models.
 public struct ChatTemplate: Sendable, Equatable {
     public struct Message: Sendable, Equatable {
         public let role: String
@@ -8,74 +13,169 @@ public struct ChatTemplate: Sendable, Equatable {
         public init(role: String, content: String) { (self.role, self.content) = (role, content) }
     }
 
+    public enum Format: Sendable, Equatable {
+        case chatML
+        /// `datePreamble`: Llama 3.1 and 3.2 always open with a system turn that starts
+        /// "Cutting Knowledge Date: December 2023\nToday Date: …\n\n".
+        case llama3(datePreamble: Bool)
+        case zephyr
+    }
+
+    public let format: Format
     /// The system message the template adds when a conversation has none (SmolLM2's
     /// "You are a helpful AI assistant named SmolLM, trained by Hugging Face").
     public let defaultSystemPrompt: String?
 
-    public static func chatML(defaultSystemPrompt: String?) -> ChatTemplate { ChatTemplate(defaultSystemPrompt: defaultSystemPrompt) }
+    /// Llama 3.1's template writes today's date (`strftime_now`) into every prompt. Tally writes
+    /// the template's own fallback date instead, so the same conversation always makes the same
+    /// training example.
+    public static let llama3Date = "26 Jul 2024"
 
-    private init(defaultSystemPrompt: String?) { self.defaultSystemPrompt = defaultSystemPrompt }
+    public static func chatML(defaultSystemPrompt: String?) -> ChatTemplate { ChatTemplate(format: .chatML, defaultSystemPrompt: defaultSystemPrompt) }
 
-    /// Recognises a ChatML template in Jinja source, with the default system prompt it writes
-    /// when the first message is not the system's; nil for any other template.
+    public init(format: Format, defaultSystemPrompt: String? = nil) {
+        self.format = format
+        self.defaultSystemPrompt = defaultSystemPrompt
+    }
+
+    /// Recognises a template Tally knows in Jinja source (the ChatML default system prompt
+    /// included, when it is a literal); nil for any other template.
     public init?(jinja: String) {
-        guard jinja.contains("<|im_start|>"), jinja.contains("<|im_end|>") else { return nil }
-        var system: String?
-        if let start = jinja.range(of: "<|im_start|>system\n"), let end = jinja[start.upperBound...].range(of: "<|im_end|>") {
-            let text = String(jinja[start.upperBound..<end.lowerBound])
-            // Only a literal: a template that writes the system message from a variable has none.
-            if !text.contains("{{") && !text.contains("{%") { system = text }
+        if jinja.contains("<|im_start|>"), jinja.contains("<|im_end|>") {
+            var system: String?
+            if let start = jinja.range(of: "<|im_start|>system\n"), let end = jinja[start.upperBound...].range(of: "<|im_end|>") {
+                let text = String(jinja[start.upperBound..<end.lowerBound])
+                // Only a literal: a template that writes the system message from a variable has none.
+                if !text.contains("{{") && !text.contains("{%") { system = text }
+            }
+            self.init(format: .chatML, defaultSystemPrompt: system)
+        } else if jinja.contains("<|start_header_id|>"), jinja.contains("<|end_header_id|>"), jinja.contains("<|eot_id|>") {
+            self.init(format: .llama3(datePreamble: jinja.contains("Cutting Knowledge Date")))
+        } else if jinja.contains("<|user|>"), jinja.contains("<|assistant|>"), jinja.contains("eos_token") {
+            self.init(format: .zephyr)
+        } else {
+            return nil
         }
-        defaultSystemPrompt = system
+    }
+
+    /// The token that ends a turn: sampling stops there.
+    public var endOfTurnMarker: String {
+        switch format {
+        case .chatML: return "<|im_end|>"
+        case .llama3: return "<|eot_id|>"
+        case .zephyr: return "</s>"
+        }
+    }
+
+    /// A piece of the rendered conversation: a marker is one special token, text is encoded.
+    enum Part: Equatable {
+        case marker(String)
+        case text(String)
+    }
+
+    /// The conversation as markers and text, as the template renders it, ending with the
+    /// opening of the assistant's turn when `addGenerationPrompt` (what sampling continues from).
+    func parts(_ messages: [Message], addGenerationPrompt: Bool) -> [Part] {
+        var parts: [Part] = []
+        switch format {
+        case .chatML:
+            func turn(_ role: String, _ content: String) { parts += [.marker("<|im_start|>"), .text(role + "\n" + content), .marker("<|im_end|>"), .text("\n")] }
+            if let defaultSystemPrompt, messages.first?.role != "system" { turn("system", defaultSystemPrompt) }
+            for message in messages { turn(message.role, message.content) }
+            if addGenerationPrompt { parts += [.marker("<|im_start|>"), .text("assistant\n")] }
+        case .llama3(let datePreamble):
+            func header(_ role: String) { parts += [.marker("<|start_header_id|>"), .text(role), .marker("<|end_header_id|>")] }
+            // Llama's template trims every message's content.
+            func trimmed(_ text: String) -> String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
+            parts.append(.marker("<|begin_of_text|>"))
+            var rest = messages[...]
+            if datePreamble {
+                var system = ""
+                if rest.first?.role == "system" { system = trimmed(rest.removeFirst().content) }
+                header("system")
+                parts += [.text("\n\nCutting Knowledge Date: December 2023\nToday Date: \(Self.llama3Date)\n\n" + system), .marker("<|eot_id|>")]
+            }
+            for message in rest {
+                header(message.role)
+                parts += [.text("\n\n" + trimmed(message.content)), .marker("<|eot_id|>")]
+            }
+            if addGenerationPrompt {
+                header("assistant")
+                parts.append(.text("\n\n"))
+            }
+        case .zephyr:
+            // The template writes only these three roles.
+            for message in messages where ["user", "system", "assistant"].contains(message.role) {
+                parts += [.text("<|\(message.role)|>\n" + message.content), .marker("</s>"), .text("\n")]
+            }
+            if addGenerationPrompt, !messages.isEmpty { parts.append(.text("<|assistant|>\n")) }
+        }
+        return parts
+    }
+
+    /// The prompt text of `messages`. Encode it with special tokens allowed.
+    public func render(_ messages: [Message], addGenerationPrompt: Bool = true) -> String {
+        parts(messages, addGenerationPrompt: addGenerationPrompt).map { part in
+            switch part {
+            case .marker(let marker): return marker
+            case .text(let text): return text
+            }
+        }.joined()
+    }
+
+    /// The token ids of the conversation: the template's markers as special tokens, and the
+    /// text between them encoded as plain text, so a message can never inject a marker of its own.
+    public func tokens(_ messages: [Message], tokenizer: BytePairTokenizer, addGenerationPrompt: Bool = true) throws -> [Int32] {
+        var ids: [Int32] = []
+        var pendingText = ""
+        func flush() {
+            if !pendingText.isEmpty { ids += tokenizer.encodeText(pendingText[...], isStartOfInput: ids.isEmpty) }
+            pendingText = ""
+        }
+        for part in parts(messages, addGenerationPrompt: addGenerationPrompt) {
+            switch part {
+            case .text(let text): pendingText += text
+            case .marker(let marker):
+                guard let id = tokenizer.specialTokens[marker] else {
+                    throw CheckpointError("the tokenizer has no special token \(marker), which the chat template needs")
+                }
+                flush()
+                ids.append(id)
+            }
+        }
+        flush()
+        return ids
     }
 
     /// This template in Jinja, as Hugging Face's `tokenizer_config.json` carries it, so
-    /// transformers' `apply_chat_template` renders what `render` renders. Newlines stay literal
-    /// inside the quoted strings, as in SmolLM2's own template, so `init(jinja:)` reads it back.
+    /// transformers' `apply_chat_template` renders what `render` renders, and `init(jinja:)`
+    /// reads it back. Newlines stay literal inside the quoted strings, as in SmolLM2's template.
     public var jinja: String {
-        var source = "{% for message in messages %}"
-        if let defaultSystemPrompt {
-            let escaped = defaultSystemPrompt.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
-            source += "{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n\(escaped)<|im_end|>\n' }}{% endif %}"
+        switch format {
+        case .chatML:
+            var source = "{% for message in messages %}"
+            if let defaultSystemPrompt {
+                let escaped = defaultSystemPrompt.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+                source += "{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n\(escaped)<|im_end|>\n' }}{% endif %}"
+            }
+            source += "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
+            source += "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+            return source
+        case .llama3(let datePreamble):
+            var source = "{{- '<|begin_of_text|>' }}"
+            if datePreamble {
+                source += "{%- if messages[0]['role'] == 'system' %}{%- set system_message = messages[0]['content'] | trim %}{%- set messages = messages[1:] %}"
+                source += "{%- else %}{%- set system_message = '' %}{%- endif %}"
+                source += "{{- '<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: \(Self.llama3Date)\n\n' + system_message + '<|eot_id|>' }}"
+            }
+            source += "{%- for message in messages %}{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{%- endfor %}"
+            source += "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %}"
+            return source
+        case .zephyr:
+            let turns = ["user", "system", "assistant"].map { role in
+                "{% if message['role'] == '\(role)' %}{{ '<|\(role)|>\n' + message['content'] + eos_token + '\n' }}{% endif %}"
+            }.joined()
+            return "{% for message in messages %}" + turns + "{% if loop.last and add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}{% endfor %}"
         }
-        source += "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
-        source += "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-        return source
-    }
-
-    /// The prompt text of `messages`, ending with the opening of the assistant's turn when
-    /// `addGenerationPrompt` (what sampling continues from). Encode it with special tokens allowed.
-    public func render(_ messages: [Message], addGenerationPrompt: Bool = true) -> String {
-        var text = ""
-        if let defaultSystemPrompt, messages.first?.role != "system" {
-            text += "<|im_start|>system\n\(defaultSystemPrompt)<|im_end|>\n"
-        }
-        for message in messages { text += "<|im_start|>\(message.role)\n\(message.content)<|im_end|>\n" }
-        if addGenerationPrompt { text += "<|im_start|>assistant\n" }
-        return text
-    }
-}
-
-extension ChatTemplate {
-    /// The token ids of the conversation: the template's markers as special tokens, and each
-    /// message's content as plain text, so a message can never inject a marker of its own.
-    public func tokens(_ messages: [Message], tokenizer: BytePairTokenizer, addGenerationPrompt: Bool = true) throws -> [Int32] {
-        guard let start = tokenizer.specialTokens["<|im_start|>"], let end = tokenizer.specialTokens["<|im_end|>"] else {
-            throw CheckpointError("the tokenizer has no <|im_start|> and <|im_end|> tokens, which ChatML needs")
-        }
-        var ids: [Int32] = []
-        func turn(_ role: String, _ content: String) {
-            ids.append(start)
-            ids += tokenizer.encode(role + "\n" + content)
-            ids.append(end)
-            ids += tokenizer.encode("\n")
-        }
-        if let defaultSystemPrompt, messages.first?.role != "system" { turn("system", defaultSystemPrompt) }
-        for message in messages { turn(message.role, message.content) }
-        if addGenerationPrompt {
-            ids.append(start)
-            ids += tokenizer.encode("assistant\n")
-        }
-        return ids
     }
 }

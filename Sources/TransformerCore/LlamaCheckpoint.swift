@@ -48,9 +48,6 @@ public enum LlamaCheckpoint {
             guard let value = try file.required(key).integer else { throw CheckpointError("\(path): metadata '\(key)' is not an integer") }
             return value
         }
-        if let scaling = file.metadata["llama.rope.scaling.type"]?.string, scaling != "none" {
-            throw CheckpointError("\(path): RoPE scaling '\(scaling)' is not supported yet")
-        }
         var configuration = LlamaConfiguration()
         configuration.layerCount = try integer("llama.block_count")
         configuration.contextLength = try integer("llama.context_length")
@@ -62,6 +59,7 @@ public enum LlamaCheckpoint {
         configuration.rmsNormEpsilon = Float(file.metadata["llama.attention.layer_norm_rms_epsilon"]?.number ?? 1e-5)
         configuration.ropeTheta = file.metadata["llama.rope.freq_base"]?.number ?? 10_000
         configuration.rotaryLayout = .adjacentPairs
+        configuration.rotaryScaling = try ggufRotaryScaling(file)
         guard let embedding = file.tensors["token_embd.weight"], embedding.shape.count == 2 else {
             throw CheckpointError("\(path): the tensor 'token_embd.weight' is missing or not a matrix")
         }
@@ -78,7 +76,7 @@ public enum LlamaCheckpoint {
             model.parameters[tensor.range].update(fromContentsOf: try file.floats(name))
             unused.remove(name)
         }
-        unused.remove("rope_freqs.weight")
+        if configuration.rotaryScaling != nil { unused.remove("rope_freqs.weight") }
         if let extra = unused.sorted().first { throw CheckpointError("\(path): unexpected tensor '\(extra)'; is this a Llama-family model?") }
         try checkFinite(model, path: path)
         let tokenizer = try BytePairTokenizer(gguf: file)
@@ -88,13 +86,68 @@ public enum LlamaCheckpoint {
         let template = file.metadata["tokenizer.chat_template"]?.string.flatMap(ChatTemplate.init(jinja:))
         var stops = Set<Int32>()
         if let eos = file.metadata["tokenizer.ggml.eos_token_id"]?.integer { stops.insert(Int32(eos)) }
-        if let end = tokenizer.specialTokens["<|im_end|>"] { stops.insert(end) }
+        if let eot = file.metadata["tokenizer.ggml.eot_token_id"]?.integer { stops.insert(Int32(eot)) }
+        if let end = template.flatMap({ tokenizer.specialTokens[$0.endOfTurnMarker] }) { stops.insert(end) }
         return PretrainedLlama(model: model, tokenizer: tokenizer, chatTemplate: template, stopTokens: stops)
     }
 
-    /// Saves a Hugging Face folder: `config.json` and `model.safetensors` under Hugging Face's
-    /// names. Query and key weights of a model loaded from GGUF are permuted back to
-    /// `rotate_half`'s order, so transformers computes the same function.
+    /// A pretrained model to sample from: a GGUF file, or a Hugging Face folder (which must
+    /// then hold its tokenizer.json). The tokens that end an answer come from config.json's and
+    /// generation_config.json's `eos_token_id` (a number or a list), tokenizer_config.json's
+    /// `eos_token`, and the chat template's end-of-turn marker.
+    public static func loadPretrained(_ path: String) throws -> PretrainedLlama {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw CheckpointError("\(path): no such file or folder (expected a GGUF file or a Hugging Face model folder)")
+        }
+        guard isDirectory.boolValue else { return try load(gguf: path) }
+        let (model, tokenizer, template) = try load(from: path)
+        guard let tokenizer else { throw CheckpointError("\(path): the folder has no tokenizer.json, which sampling needs") }
+        var stops = Set<Int32>()
+        for file in ["config.json", "generation_config.json"] {
+            guard let data = FileManager.default.contents(atPath: path + "/" + file),
+                  case .object(let fields)? = try? JSONParser.parse(Array(data)) else { continue }
+            switch BytePairTokenizer.field(fields, "eos_token_id") {
+            case .integer(let id)?: stops.insert(Int32(clamping: id))
+            case .array(let ids)?: for case .integer(let id) in ids { stops.insert(Int32(clamping: id)) }
+            default: break
+            }
+        }
+        if let data = FileManager.default.contents(atPath: path + "/tokenizer_config.json"), case .object(let fields)? = try? JSONParser.parse(Array(data)) {
+            // `eos_token` is a string, or an object with its `content`.
+            var eos: String?
+            switch BytePairTokenizer.field(fields, "eos_token") {
+            case .string(let text)?: eos = text
+            case .object(let token)?: if case .string(let text)? = BytePairTokenizer.field(token, "content") { eos = text }
+            default: break
+            }
+            if let eos, let id = tokenizer.specialTokens[eos] { stops.insert(id) }
+        }
+        if let end = template.flatMap({ tokenizer.specialTokens[$0.endOfTurnMarker] }) { stops.insert(end) }
+        if let bad = stops.first(where: { $0 < 0 || Int($0) >= model.configuration.vocabularySize }) {
+            throw CheckpointError("\(path): the end-of-text token \(bad) is outside the vocabulary of \(model.configuration.vocabularySize)")
+        }
+        guard !stops.isEmpty else { throw CheckpointError("\(path): no end-of-text token is named (config.json eos_token_id, tokenizer_config.json eos_token), so answers could not end") }
+        return PretrainedLlama(model: model, tokenizer: tokenizer, chatTemplate: template, stopTokens: stops)
+    }
+
+    /// A GGUF's RoPE scaling: llama.cpp's converter writes Llama 3's rule as a table of
+    /// per-pair divisors (`rope_freqs.weight`) and linear scaling as metadata.
+    private static func ggufRotaryScaling(_ file: GGUFFile) throws -> RotaryScaling? {
+        if file.tensors["rope_freqs.weight"] != nil {
+            return .frequencyDivisors(try file.floats("rope_freqs.weight").map(Double.init))
+        }
+        switch file.metadata["llama.rope.scaling.type"]?.string ?? "none" {
+        case "none": return nil
+        case "linear":
+            guard let factor = file.metadata["llama.rope.scaling.factor"]?.number else {
+                throw CheckpointError("\(file.path): llama.rope.scaling.type is 'linear' but llama.rope.scaling.factor is missing")
+            }
+            return .linear(factor: factor)
+        case let other: throw CheckpointError("\(file.path): RoPE scaling '\(other)' is not one Tally computes (linear, or Llama 3's rope_freqs table)")
+        }
+    }
+
     /// Writes `tokenizer.json` and `tokenizer_config.json` (with the chat template in Jinja)
     /// into `directory`, as transformers' fast tokenizers read them.
     public static func saveTokenizer(_ tokenizer: BytePairTokenizer, chatTemplate: ChatTemplate?, stopToken: String?, to directory: String) throws {
@@ -108,6 +161,8 @@ public enum LlamaCheckpoint {
     }
 
     public static func save(_ model: LlamaModel, to directory: String) throws {
+        // Refused before anything is written: a model whose scaling config.json cannot express.
+        let rotaryScaling = try model.configuration.rotaryScaling.map(huggingFaceRotaryScaling)
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw CheckpointError("\(directory): cannot create the checkpoint folder (\(error.localizedDescription))")
         }
@@ -122,8 +177,10 @@ public enum LlamaCheckpoint {
             ("hidden_act", .string("silu")), ("attention_bias", .bool(false)), ("mlp_bias", .bool(false)),
             ("tie_word_embeddings", .bool(c.tiedOutputHead)), ("torch_dtype", .string("float32")),
         ])
+        guard case .object(var fields) = config else { fatalError("config.json is built as an object above") }
+        if let rotaryScaling { fields.append(("rope_scaling", rotaryScaling)) }
         var configBytes: [UInt8] = []
-        JSONWriter.write(config, into: &configBytes)
+        JSONWriter.write(.object(fields), into: &configBytes)
         try write(Data(configBytes), to: directory + "/config.json")
         var reordered: [String: FloatBuffer] = [:]
         if c.rotaryLayout == .adjacentPairs {
@@ -143,6 +200,21 @@ public enum LlamaCheckpoint {
         }
         try withExtendedLifetime(reordered) {
             try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: directory + "/model.safetensors")
+        }
+    }
+
+    /// `rope_scaling` as Hugging Face's config.json writes it. A GGUF's table of divisors has no
+    /// such form (the converter keeps only the table), so such a model cannot be saved for
+    /// transformers; saying so beats writing a config that computes a different function.
+    private static func huggingFaceRotaryScaling(_ scaling: RotaryScaling) throws -> JSONValue {
+        switch scaling {
+        case .linear(let factor):
+            return .object([("rope_type", .string("linear")), ("factor", .double(factor))])
+        case .llama3(let factor, let low, let high, let original):
+            return .object([("rope_type", .string("llama3")), ("factor", .double(factor)), ("low_freq_factor", .double(low)),
+                            ("high_freq_factor", .double(high)), ("original_max_position_embeddings", .integer(Int64(original)))])
+        case .frequencyDivisors:
+            throw CheckpointError("this model's RoPE scaling is a GGUF table of per-pair divisors (rope_freqs), which Hugging Face's config.json cannot express; load the model from its Hugging Face folder to fine-tune and save it")
         }
     }
 
@@ -189,7 +261,6 @@ public enum LlamaCheckpoint {
         guard case .string(let type)? = config["model_type"], type == "llama" else {
             throw CheckpointError("\(configPath): model_type must be 'llama'")
         }
-        if let scaling = config["rope_scaling"], scaling != .null { throw CheckpointError("\(configPath): rope_scaling is not supported yet") }
         var c = LlamaConfiguration()
         c.vocabularySize = try integer("vocab_size")
         c.contextLength = try integer("max_position_embeddings")
@@ -204,11 +275,13 @@ public enum LlamaCheckpoint {
         if case .object(let rope)? = config["rope_parameters"], case .double(let value)? = rope.first(where: { $0.0 == "rope_theta" })?.1 { theta = value }
         c.ropeTheta = theta
         c.rotaryLayout = .rotateHalf
+        c.rotaryScaling = try rotaryScaling(config, path: configPath)
         if case .bool(let tied)? = config["tie_word_embeddings"] { c.tiedOutputHead = tied }
         let model = try LlamaModel(configuration: c)
-        let file = try SafeTensorsFile(path: directory + "/model.safetensors")
-        var unused = Set(file.tensors.keys)
+        let weights = try SafeTensorsFolder(directory: directory)
+        var unused = weights.tensorNames
         for tensor in model.layout.tensors {
+            let file = try weights.file(holding: tensor.name)
             let info = try file.info(tensor.name)
             guard info.shape == tensor.shape else {
                 throw CheckpointError("\(file.path): '\(tensor.name)' has shape \(info.shape), but config.json implies \(tensor.shape)")
@@ -217,11 +290,46 @@ public enum LlamaCheckpoint {
             unused.remove(tensor.name)
         }
         if c.tiedOutputHead { unused.remove("lm_head.weight") }
-        if let extra = unused.sorted().first { throw CheckpointError("\(file.path): unexpected tensor '\(extra)'; is this a Llama-family checkpoint?") }
-        try checkFinite(model, path: file.path)
+        if let extra = unused.sorted().first { throw CheckpointError("\(weights.path): unexpected tensor '\(extra)'; is this a Llama-family checkpoint?") }
+        try checkFinite(model, path: weights.path)
         let tokenizerPath = directory + "/tokenizer.json"
         let tokenizer = FileManager.default.fileExists(atPath: tokenizerPath) ? try BytePairTokenizer(huggingFaceTokenizerPath: tokenizerPath) : nil
         return (model, tokenizer, try chatTemplate(in: directory))
+    }
+
+    /// config.json's RoPE scaling: `rope_scaling` (`rope_type`, or `type` in older files), or
+    /// transformers 5's `rope_parameters`. Types Tally does not compute are refused by name.
+    private static func rotaryScaling(_ config: [String: JSONValue], path: String) throws -> RotaryScaling? {
+        let source: String
+        let object: [(String, JSONValue)]
+        if case .object(let fields)? = config["rope_scaling"] { (source, object) = ("rope_scaling", fields) }
+        else if case .object(let fields)? = config["rope_parameters"] { (source, object) = ("rope_parameters", fields) }
+        else if let value = config["rope_scaling"], value != .null { throw CheckpointError("\(path): rope_scaling must be an object or null") }
+        else { return nil }
+        func field(_ name: String) -> JSONValue? { object.first { $0.0 == name }?.1 }
+        func number(_ name: String) throws -> Double {
+            switch field(name) {
+            case .integer(let value)?: return Double(value)
+            case .double(let value)?: return value
+            default: throw CheckpointError("\(path): \(source).\(name) must be a number")
+            }
+        }
+        guard case .string(let type)? = field("rope_type") ?? field("type") else {
+            throw CheckpointError("\(path): \(source) has no rope_type")
+        }
+        switch type {
+        case "default": return nil
+        case "linear": return .linear(factor: try number("factor"))
+        case "llama3":
+            let original = try number("original_max_position_embeddings")
+            guard original == original.rounded(), original > 0, original < 1e9 else {
+                throw CheckpointError("\(path): \(source).original_max_position_embeddings must be a positive integer")
+            }
+            return .llama3(factor: try number("factor"), lowFrequencyFactor: try number("low_freq_factor"),
+                           highFrequencyFactor: try number("high_freq_factor"), originalContextLength: Int(original))
+        default:
+            throw CheckpointError("\(path): \(source).rope_type '\(type)' is not one Tally computes (default, linear, llama3)")
+        }
     }
 
     /// The chat template of `tokenizer_config.json` in `directory`, when it is one Tally knows.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The sizes and variants of a Llama-family model (Llama, SmolLM2, TinyLlama, Mistral without
 /// sliding windows): RMSNorm, rotary position embeddings, grouped-query attention, a SwiGLU
 /// feed-forward layer, no biases. Defaults are SmolLM2-135M's.
@@ -19,6 +21,8 @@ public struct LlamaConfiguration: Sendable, Equatable, Codable {
     public var rmsNormEpsilon: Float = 1e-5
     /// RoPE's base: the angle of pair i at position p is p * ropeTheta^(-2i / headSize).
     public var ropeTheta: Double = 100_000
+    /// How the frequencies are stretched for a longer context (Llama 3.1 and 3.2); nil for none.
+    public var rotaryScaling: RotaryScaling?
     public var rotaryLayout: RotaryLayout = .rotateHalf
     /// Whether the output head is the token embedding (else it has weights of its own, `lm_head`).
     public var tiedOutputHead = true
@@ -38,6 +42,13 @@ public struct LlamaConfiguration: Sendable, Equatable, Codable {
         guard headSize % 2 == 0 else { throw CheckpointError("the configuration's headSize \(headSize) must be even: RoPE rotates pairs") }
         guard rmsNormEpsilon > 0, rmsNormEpsilon.isFinite else { throw CheckpointError("the configuration's rmsNormEpsilon must be a small positive number") }
         guard ropeTheta > 1, ropeTheta.isFinite else { throw CheckpointError("the configuration's ropeTheta must be above 1, not \(ropeTheta)") }
+        try rotaryScaling?.validate(headSize: headSize)
+    }
+
+    /// The angle each RoPE pair turns per position: theta^(-2i / headSize), then scaled.
+    var rotaryInverseFrequencies: [Double] {
+        let plain = (0..<headSize / 2).map { pow(ropeTheta, -2 * Double($0) / Double(headSize)) }
+        return rotaryScaling?.scaled(plain) ?? plain
     }
 
     /// Width of all query heads together.

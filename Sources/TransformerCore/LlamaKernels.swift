@@ -100,14 +100,15 @@ extension Kernels {
         }
     }
 
-    /// The cosine and sine tables of `rotaryForward`: [positions, hs/2] each, computed in double
-    /// precision (the angles of late positions are large, and float32 would lose their phase).
-    static func rotaryTables(positions: Int, headSize hs: Int, theta: Double) -> (cosines: [Float], sines: [Float]) {
-        let half = hs / 2
+    /// The cosine and sine tables of `rotaryForward`: [positions, hs/2] each, for pair i turning
+    /// `inverseFrequencies[i]` per position, computed in double precision (the angles of late
+    /// positions are large, and float32 would lose their phase).
+    static func rotaryTables(positions: Int, inverseFrequencies: [Double]) -> (cosines: [Float], sines: [Float]) {
+        let half = inverseFrequencies.count
         var cosines = [Float](repeating: 0, count: positions * half), sines = cosines
         for position in 0..<positions {
             for i in 0..<half {
-                let angle = Double(position) * pow(theta, -2 * Double(i) / Double(hs))
+                let angle = Double(position) * inverseFrequencies[i]
                 cosines[position * half + i] = Float(cos(angle))
                 sines[position * half + i] = Float(sin(angle))
             }

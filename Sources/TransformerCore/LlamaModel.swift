@@ -29,8 +29,8 @@ public final class LlamaModel: LanguageModel {
         self.configuration = configuration
         layout = LlamaParameterLayout(configuration)
         parameters = FloatBuffer(count: layout.totalCount)
-        (rotaryCosines, rotarySines) = Kernels.rotaryTables(positions: configuration.contextLength, headSize: configuration.headSize,
-                                                             theta: configuration.ropeTheta)
+        (rotaryCosines, rotarySines) = Kernels.rotaryTables(positions: configuration.contextLength,
+                                                             inverseFrequencies: configuration.rotaryInverseFrequencies)
     }
 
     public var parameterCount: Int { layout.totalCount }
