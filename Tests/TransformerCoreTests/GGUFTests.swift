@@ -75,6 +75,36 @@ struct GGUFTests {
         }
     }
 
+    /// Llama 3's RoPE scaling as llama.cpp stores it (a table of per-pair divisors) computes
+    /// what the rule it was written from computes, and differs from no scaling at all; such a
+    /// model cannot be saved for transformers, and says so before writing anything.
+    @Test func llama3RotaryTableMatchesTheRuleItWasWrittenFrom() throws {
+        let table = try LlamaCheckpoint.load(gguf: Self.folder + "/tiny-llama3-rope.gguf").model
+        guard case .frequencyDivisors(let divisors)? = table.configuration.rotaryScaling else {
+            Issue.record("rope_freqs.weight was not read as the RoPE scaling")
+            return
+        }
+        #expect(divisors.count == 8 && divisors.first == 1 && divisors.last == 8)
+        let plain = try LlamaCheckpoint.load(gguf: Self.folder + "/tiny-f32.gguf").model
+        var configuration = plain.configuration
+        configuration.rotaryScaling = .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContextLength: 1024)
+        let rule = try LlamaModel(configuration: configuration)
+        rule.parameters.pointer.update(from: plain.parameters.pointer, count: plain.parameterCount)
+        // Late positions, where the long wavelengths turn visibly.
+        let (tokens, _) = try GPT2ReferenceTests.batch(from: LlamaReferenceTests.fixture)
+        let positions = (0..<4).flatMap { row in (0..<32).map { Int32(row * 3 + $0 * 3) } }
+        func logits(_ model: LlamaModel) throws -> [Float] {
+            try model.forward(tokens: tokens, positionIDs: positions, batchSize: 4, sequenceLength: 32)
+            return Array(model.logits)
+        }
+        let fromTable = try logits(table), fromRule = try logits(rule), unscaled = try logits(plain)
+        #expect(GPT2ReferenceTests.relativeError(fromTable, fromRule.map(Double.init)) < 1e-5)
+        #expect(GPT2ReferenceTests.relativeError(fromTable, unscaled.map(Double.init)) > 1e-3)
+        let directory = Self.folder + "/llama3-rope-saved"
+        #expect { try LlamaCheckpoint.save(table, to: directory) } throws: { "\($0)".contains("rope_freqs") }
+        #expect(!FileManager.default.fileExists(atPath: directory))
+    }
+
     @Test func quantizedFileDequantizesExactlyAndStaysWithinQuantizationError() throws {
         let quantized = try LlamaCheckpoint.load(gguf: Self.folder + "/tiny-quantized.gguf").model
         // Tally's dequantization equals llama.cpp's reference code's, value for value.

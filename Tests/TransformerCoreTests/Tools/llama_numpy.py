@@ -8,24 +8,52 @@ def rms_norm(x, weight, epsilon):
     return x / np.sqrt((x * x).mean(-1, keepdims=True) + epsilon) * weight
 
 
-def rotate(x, positions, theta):
+def rotate(x, positions, frequencies):
     half = x.shape[-1] // 2
-    frequencies = theta ** (-np.arange(half) * 2.0 / x.shape[-1])
     angles = positions[:, None] * frequencies[None, :]
     cos, sin = np.cos(angles), np.sin(angles)
     first, second = x[..., :half], x[..., half:]
     return np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)
 
 
-def forward(tensors, config, ids):
-    """Logits [T, V] of one sequence `ids`, in float64."""
+def llama3_frequencies(frequencies, rope):
+    """transformers' _compute_llama3_parameters, in numpy: Llama 3.1's RoPE scaling."""
+    factor, low, high = rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"]
+    original = rope["original_max_position_embeddings"]
+    low_wavelength, high_wavelength = original / low, original / high
+    wavelength = 2 * np.pi / frequencies
+    scaled = np.where(wavelength > low_wavelength, frequencies / factor, frequencies)
+    smooth = (original / wavelength - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = ~(wavelength < high_wavelength) & ~(wavelength > low_wavelength)
+    return np.where(medium, smoothed, scaled)
+
+
+def inverse_frequencies(config, head_size):
+    """RoPE's per-pair frequencies: theta^(-2i/head_size), then the config's scaling if any."""
+    theta = config.get("rope_theta", 10000.0)
+    frequencies = theta ** (-np.arange(head_size // 2) * 2.0 / head_size)
+    rope = config.get("rope_scaling") or {}
+    kind = rope.get("rope_type", rope.get("type", "default"))
+    if kind == "llama3":
+        return llama3_frequencies(frequencies, rope)
+    if kind == "linear":
+        return frequencies / rope["factor"]
+    if kind != "default":
+        raise ValueError(f"rope type {kind} is not computed here")
+    return frequencies
+
+
+def forward(tensors, config, ids, positions=None):
+    """Logits [T, V] of one sequence `ids` (at `positions`, 0..T-1 by default), in float64."""
     t = {k: v.astype(np.float64) for k, v in tensors.items()}
     heads, kv_heads = config["num_attention_heads"], config.get("num_key_value_heads", config["num_attention_heads"])
     width = config["hidden_size"]
     head_size = config.get("head_dim") or width // heads
-    epsilon, theta = config["rms_norm_eps"], config.get("rope_theta", 10000.0)
+    epsilon = config["rms_norm_eps"]
+    frequencies = inverse_frequencies(config, head_size)
     T = len(ids)
-    positions = np.arange(T, dtype=np.float64)
+    positions = np.arange(T, dtype=np.float64) if positions is None else np.asarray(positions, dtype=np.float64)
     x = t["model.embed_tokens.weight"][ids]
     mask = np.triu(np.full((T, T), -np.inf), 1)
     for layer in range(config["num_hidden_layers"]):
@@ -34,7 +62,7 @@ def forward(tensors, config, ids):
         q = (h @ t[p + "self_attn.q_proj.weight"].T).reshape(T, heads, head_size).transpose(1, 0, 2)
         k = (h @ t[p + "self_attn.k_proj.weight"].T).reshape(T, kv_heads, head_size).transpose(1, 0, 2)
         v = (h @ t[p + "self_attn.v_proj.weight"].T).reshape(T, kv_heads, head_size).transpose(1, 0, 2)
-        q, k = rotate(q, positions, theta), rotate(k, positions, theta)
+        q, k = rotate(q, positions, frequencies), rotate(k, positions, frequencies)
         k, v = np.repeat(k, heads // kv_heads, axis=0), np.repeat(v, heads // kv_heads, axis=0)
         scores = q @ k.transpose(0, 2, 1) / np.sqrt(head_size) + mask
         weights = np.exp(scores - scores.max(-1, keepdims=True))

@@ -7,6 +7,9 @@ Writes, with the `gguf` package from PyPI (llama.cpp's own writer):
 - tiny-f32.gguf: every tensor float32;
 - tiny-quantized.gguf: the embedding Q8_0, the attention weights Q4_1, the gate and up
   projections F16, the down projection BF16, the norms F32;
+- tiny-llama3-rope.gguf: tiny-f32.gguf plus the `rope_freqs.weight` table llama.cpp's converter
+  writes for Llama 3's RoPE scaling (factor 8, low and high frequency factors 1 and 4, an
+  original context of 1024), computed here as that converter computes it;
 - dequantized.safetensors: the quantized file's weights dequantized by `gguf.quants`, under
   Hugging Face's names and order, for checking Tally's dequantization exactly.
 Query and key weights are permuted as llama.cpp's converter does (GGUF's RoPE rotates adjacent
@@ -20,6 +23,25 @@ from gguf import GGMLQuantizationType as Q
 from safetensors.numpy import load_file, save_file
 
 HEADS, KV_HEADS, HEAD_SIZE = 4, 2, 16
+LLAMA3_ROPE = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 1024}
+
+
+def llama3_rope_factors(theta, head_size, rope):
+    """Per-pair divisors of the inverse frequencies, as convert_hf_to_gguf.py writes rope_freqs."""
+    frequencies = 1.0 / (theta ** (np.arange(0, head_size, 2, dtype=np.float32) / head_size))
+    low_wavelength = rope["original_max_position_embeddings"] / rope["low_freq_factor"]
+    high_wavelength = rope["original_max_position_embeddings"] / rope["high_freq_factor"]
+    factors = []
+    for frequency in frequencies:
+        wavelength = 2 * np.pi / frequency
+        if wavelength < high_wavelength:
+            factors.append(1.0)
+        elif wavelength > low_wavelength:
+            factors.append(rope["factor"])
+        else:
+            smooth = (rope["original_max_position_embeddings"] / wavelength - rope["low_freq_factor"]) / (rope["high_freq_factor"] - rope["low_freq_factor"])
+            factors.append(1.0 / ((1 - smooth) / rope["factor"] + smooth))
+    return np.array(factors, dtype=np.float32)
 
 
 def permute(weights, heads):
@@ -47,7 +69,7 @@ def main():
     tokens = byte_alphabet() + [m.replace(" ", "") for m in merges] + ["<|endoftext|>"]
     types = [1] * 511 + [3]
     dequantized = {}
-    for variant in ("f32", "quantized"):
+    for variant in ("f32", "quantized", "llama3-rope"):
         writer = gguf.GGUFWriter(os.path.join(folder, f"tiny-{variant}.gguf"), "llama")
         writer.add_block_count(2)
         writer.add_context_length(128)
@@ -66,7 +88,7 @@ def main():
 
         def add(name, huggingface_name, values, kind):
             values = np.ascontiguousarray(values, dtype=np.float32)
-            if variant == "f32" or kind == Q.F32:
+            if variant != "quantized" or kind == Q.F32:
                 writer.add_tensor(name, values)
                 stored, dequantized_values = values, values
             elif kind in (Q.F16,):
@@ -93,6 +115,8 @@ def main():
             add(f"blk.{layer}.ffn_up.weight", prefix + "mlp.up_proj.weight", params[prefix + "mlp.up_proj.weight"], Q.F16)
             add(f"blk.{layer}.ffn_down.weight", prefix + "mlp.down_proj.weight", params[prefix + "mlp.down_proj.weight"], Q.BF16)
         add("output_norm.weight", "model.norm.weight", params["model.norm.weight"], Q.F32)
+        if variant == "llama3-rope":
+            writer.add_tensor("rope_freqs.weight", llama3_rope_factors(10000.0, HEAD_SIZE, LLAMA3_ROPE))
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -104,7 +128,7 @@ def main():
             rows, columns = dequantized[name].shape
             dequantized[name] = dequantized[name].reshape(heads, rows // heads // 2, 2, columns).swapaxes(1, 2).reshape(rows, columns)
     save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in dequantized.items()}, os.path.join(folder, "dequantized.safetensors"))
-    print("OK: wrote tiny-f32.gguf, tiny-quantized.gguf and dequantized.safetensors")
+    print("OK: wrote tiny-f32.gguf, tiny-quantized.gguf, tiny-llama3-rope.gguf and dequantized.safetensors")
 
 
 if __name__ == "__main__":
