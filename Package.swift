@@ -51,6 +51,6 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "LabelingTests", dependencies: ["Labeling"], exclude: ["Tools"]),
-        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "HTTP", "Storage", "Labeling", "Cryptography"]),
+        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "HTTP", "Storage", "Labeling", "Cryptography", "TransformerCore"]),
     ]
 )

@@ -13,7 +13,7 @@ struct Demo: ParsableCommand {
     @Option(help: ArgumentHelp("The folder of the demo data. (default: found beside Tally)", valueName: "path"))
     var demo: String?
 
-    @Option(help: ArgumentHelp("A pretrained instruct model (a GGUF file of the Llama family) to register as the base policy; its answers to the first demo prompts become candidates.", valueName: "file"))
+    @Option(help: ArgumentHelp("A pretrained instruct model of the Llama family (a GGUF file, or a Hugging Face folder with config.json, safetensors and tokenizer.json) to register as the base policy; its answers to the first demo prompts become candidates.", valueName: "path"))
     var policy: String?
 
     @Option(help: "How many demo prompts the policy answers.")

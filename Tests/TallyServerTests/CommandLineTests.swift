@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TransformerCore
 
 /// The `tally` executable end to end: a real process, a real SQLite file, real sockets.
 @Suite("tally command line", .serialized)
@@ -90,6 +91,24 @@ struct CommandLineTests {
         #expect(bad.status != 0 && bad.errorOutput.contains("/nonexistent.gguf"))
         let badCount = try Self.tally(["demo", "--database", database, "--policy", Self.smolLM2, "--policy-prompts", "0"])
         #expect(badCount.status != 0 && badCount.errorOutput.contains("--policy-prompts"))
+    }
+
+    /// A Hugging Face folder works as the policy too (here SmolLM2 saved as one, as a user's
+    /// SmolLM2-360M or Llama 3.2 folder would come); it is registered with its folder digest.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: smolLM2), "needs SmolLM2: `make smollm2` fetches it (`make test` does)"))
+    func demoTakesAHuggingFaceFolderAsThePolicy() throws {
+        let folder = NSTemporaryDirectory() + "tally-cli-policy-" + UUID().uuidString + "/smollm2-folder"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let smol = try LlamaCheckpoint.load(gguf: Self.smolLM2)
+        try LlamaCheckpoint.save(smol.model, to: folder)
+        try LlamaCheckpoint.saveTokenizer(smol.tokenizer, chatTemplate: smol.chatTemplate, stopToken: "<|im_end|>", to: folder)
+        let database = try Self.temporaryDatabase()
+        let run = try Self.tally(["demo", "--database", database, "--policy", folder, "--policy-prompts", "1", "--policy-tokens", "6", "--log-level", "warning"])
+        #expect(run.status == 0, "\(run.errorOutput)")
+        #expect(run.output.contains("Base policy 'smollm2-folder' (134515008 parameters) registered; 1 of its answers added"), "\(run.output)")
+        try FileManager.default.removeItem(atPath: folder + "/tokenizer.json")
+        let broken = try Self.tally(["demo", "--database", try Self.temporaryDatabase(), "--policy", folder])
+        #expect(broken.status != 0 && broken.errorOutput.contains("tokenizer.json"), "\(broken.errorOutput)")
     }
 
     @Test func migrateThenStatus() throws {

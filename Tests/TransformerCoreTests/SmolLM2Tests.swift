@@ -62,6 +62,24 @@ struct SmolLM2Tests {
         #expect(smol.tokenizer.decode(answer.tokens) == "The capital of France is Paris.<|im_end|>")
     }
 
+    /// Saved as a Hugging Face folder (weights back in `rotate_half` order, tokenizer.json,
+    /// the chat template, the end-of-turn token) and loaded from it, SmolLM2 answers the same.
+    @Test func answersTheSameFromTheHuggingFaceFolderItSavesAs() throws {
+        let smol = try SmolLM2File.loaded.get()
+        let folder = NSTemporaryDirectory() + "tally-smollm2-folder-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try LlamaCheckpoint.save(smol.model, to: folder)
+        try LlamaCheckpoint.saveTokenizer(smol.tokenizer, chatTemplate: smol.chatTemplate, stopToken: "<|im_end|>", to: folder)
+        let reloaded = try LlamaCheckpoint.loadPretrained(folder)
+        #expect(reloaded.model.configuration.rotaryLayout == .rotateHalf && reloaded.chatTemplate == smol.chatTemplate)
+        #expect(reloaded.stopTokens == [2])
+        let ids = try #require(reloaded.chatTemplate).tokens([.init(role: "user", content: "What is the capital of France?")], tokenizer: reloaded.tokenizer)
+        var options = SamplingOptions()
+        (options.temperature, options.maximumNewTokens, options.stopTokens) = (0, 16, reloaded.stopTokens)
+        let answer = try reloaded.model.sample(prompts: [ids], options: options)[0]
+        #expect(reloaded.tokenizer.decode(answer.tokens) == "The capital of France is Paris.<|im_end|>")
+    }
+
     @Test func startsTheStudyTipsAnswerAsTheReferenceDoes() throws {
         let smol = try SmolLM2File.loaded.get()
         let ids = try #require(smol.chatTemplate).tokens([.init(role: "user", content: "Give me three tips for staying focused while studying.")], tokenizer: smol.tokenizer)

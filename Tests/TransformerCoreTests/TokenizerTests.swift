@@ -86,7 +86,7 @@ struct TokenizerTests {
     }
 }
 
-private let tokenizerToolPython: String = {
+let tokenizerToolPython: String = {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     return root.appendingPathComponent(".build-python/test/bin/python").path
 }()
