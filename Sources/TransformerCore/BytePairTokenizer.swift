@@ -32,8 +32,8 @@ public final class BytePairTokenizer: @unchecked Sendable {
     /// Token id to the bytes it decodes to.
     public private(set) var tokenBytes: [[UInt8]]
     private var idsByBytes: [[UInt8]: Int32]
-    /// (left id << 32 | right id) to (rank, merged id).
-    private var merges: [UInt64: (rank: Int32, merged: Int32)]
+    /// Applies the merges, in rank order, to a piece's symbols.
+    private let merger: PieceMerger
     /// The merges in rank order, as saved in merges.txt.
     let orderedMerges: [Merge]
     public private(set) var specialTokens: [String: Int32]
@@ -92,10 +92,10 @@ public final class BytePairTokenizer: @unchecked Sendable {
         }
         var merges: [UInt64: (rank: Int32, merged: Int32)] = [:]
         for (rank, merge) in orderedMerges.enumerated() {
-            let key = UInt64(UInt32(merge.left)) << 32 | UInt64(UInt32(merge.right))
+            let key = PieceMerger.pairKey(merge.left, merge.right)
             if merges[key] == nil { merges[key] = (Int32(rank), merge.merged) }
         }
-        self.merges = merges
+        self.merger = PieceMerger(merges: merges)
         self.orderedMerges = orderedMerges
         self.specialTokens = specialTokens
     }
@@ -219,17 +219,7 @@ public final class BytePairTokenizer: @unchecked Sendable {
         if ignoresMerges, symbols.count > 1, let whole = alphabet == .bytes ? idsByBytes[Array(piece.utf8)] : idsBySpelling[piece] {
             symbols = [whole]
         }
-        while symbols.count > 1 {
-            var bestRank = Int32.max, bestIndex = -1, bestMerged: Int32 = 0
-            for index in 0..<(symbols.count - 1) {
-                let key = UInt64(UInt32(symbols[index])) << 32 | UInt64(UInt32(symbols[index + 1]))
-                if let merge = merges[key], merge.rank < bestRank {
-                    (bestRank, bestIndex, bestMerged) = (merge.rank, index, merge.merged)
-                }
-            }
-            guard bestIndex >= 0 else { break }
-            symbols = Self.merging(symbols[bestIndex], symbols[bestIndex + 1], into: bestMerged, in: symbols)
-        }
+        symbols = merger.merge(symbols)
         if cacheable {
             cacheLock.withLock {
                 if cache.count >= Self.maxCachedPieces { cache.removeAll(keepingCapacity: true) }
