@@ -28,12 +28,12 @@ public enum BytePairTrainer {
                 wordsWithPair[pair, default: []].insert(index)
             }
         }
-        var heap = PairHeap()
-        for (pair, count) in pairCounts { heap.push(count: count, pair: pair, tokenBytes: tokenBytes) }
+        var heap = BinaryHeap<(count: Int, pair: UInt64)>()
+        for (pair, count) in pairCounts { heap.push((count, pair)) { pairPrecedes($0, $1, tokenBytes: tokenBytes) } }
 
         var orderedMerges: [BytePairTokenizer.Merge] = []
         let mergeCount = vocabularySize - 256 - specialTokens.count
-        while orderedMerges.count < mergeCount, let (count, pair) = heap.pop(tokenBytes: tokenBytes) {
+        while orderedMerges.count < mergeCount, let (count, pair) = heap.pop(by: { pairPrecedes($0, $1, tokenBytes: tokenBytes) }) {
             guard pairCounts[pair] == count, count > 0 else { continue }  // stale entry
             let left = Int32(truncatingIfNeeded: pair >> 32), right = Int32(truncatingIfNeeded: pair & 0xFFFF_FFFF)
             let merged = Int32(tokenBytes.count)
@@ -60,7 +60,7 @@ public enum BytePairTrainer {
             wordsWithPair[pair] = nil
             pairCounts[pair] = nil
             for pair in changed {
-                if let count = pairCounts[pair], count > 0 { heap.push(count: count, pair: pair, tokenBytes: tokenBytes) }
+                if let count = pairCounts[pair], count > 0 { heap.push((count, pair)) { pairPrecedes($0, $1, tokenBytes: tokenBytes) } }
             }
         }
         var special: [String: Int32] = [:]
@@ -72,45 +72,12 @@ public enum BytePairTrainer {
     }
 }
 
-/// A max-heap of (count, pair); among equal counts the pair whose bytes sort first wins.
-private struct PairHeap {
-    private var entries: [(count: Int, pair: UInt64)] = []
-
-    private static func before(_ a: (count: Int, pair: UInt64), _ b: (count: Int, pair: UInt64), _ tokenBytes: [[UInt8]]) -> Bool {
-        if a.count != b.count { return a.count > b.count }
-        let aBytes = tokenBytes[Int(a.pair >> 32)] + tokenBytes[Int(a.pair & 0xFFFF_FFFF)]
-        let bBytes = tokenBytes[Int(b.pair >> 32)] + tokenBytes[Int(b.pair & 0xFFFF_FFFF)]
-        if aBytes != bBytes { return aBytes.lexicographicallyPrecedes(bBytes) }
-        return a.pair < b.pair
-    }
-
-    mutating func push(count: Int, pair: UInt64, tokenBytes: [[UInt8]]) {
-        entries.append((count, pair))
-        var child = entries.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard Self.before(entries[child], entries[parent], tokenBytes) else { break }
-            entries.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func pop(tokenBytes: [[UInt8]]) -> (Int, UInt64)? {
-        guard let top = entries.first else { return nil }
-        let last = entries.removeLast()
-        if !entries.isEmpty {
-            entries[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1, right = left + 1
-                var best = parent
-                if left < entries.count, Self.before(entries[left], entries[best], tokenBytes) { best = left }
-                if right < entries.count, Self.before(entries[right], entries[best], tokenBytes) { best = right }
-                if best == parent { break }
-                entries.swapAt(parent, best)
-                parent = best
-            }
-        }
-        return (top.count, top.pair)
-    }
+/// The order pairs are merged in: the most frequent first; among equal counts the pair whose
+/// bytes sort first, then the lower ids.
+private func pairPrecedes(_ a: (count: Int, pair: UInt64), _ b: (count: Int, pair: UInt64), tokenBytes: [[UInt8]]) -> Bool {
+    if a.count != b.count { return a.count > b.count }
+    let aBytes = tokenBytes[Int(a.pair >> 32)] + tokenBytes[Int(a.pair & 0xFFFF_FFFF)]
+    let bBytes = tokenBytes[Int(b.pair >> 32)] + tokenBytes[Int(b.pair & 0xFFFF_FFFF)]
+    if aBytes != bBytes { return aBytes.lexicographicallyPrecedes(bBytes) }
+    return a.pair < b.pair
 }

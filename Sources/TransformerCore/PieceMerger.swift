@@ -18,14 +18,15 @@ struct PieceMerger {
         // Linked list over positions; a merged pair lives on at its left position.
         var next = Array(1...count), previous = Array(-1..<(count - 1))
         next[count - 1] = -1
-        var heap = CandidateHeap()
+        // Keys (rank << 32 | position): the lowest rank first, the leftmost among equals.
+        var heap = BinaryHeap<UInt64>()
         func consider(_ position: Int) {
             let right = next[position]
             guard right >= 0, let merge = merges[Self.pairKey(symbols[position], symbols[right])] else { return }
-            heap.push(UInt64(UInt32(merge.rank)) << 32 | UInt64(position))
+            heap.push(UInt64(UInt32(merge.rank)) << 32 | UInt64(position), by: <)
         }
         for position in 0..<(count - 1) { consider(position) }
-        while let key = heap.pop() {
+        while let key = heap.pop(by: <) {
             let position = Int(key & 0xFFFF_FFFF), rank = Int32(key >> 32)
             let right = next[position]
             // A stale entry: the pair at this position has changed since it was queued.
@@ -45,40 +46,5 @@ struct PieceMerger {
             position = next[position]
         }
         return result
-    }
-}
-
-/// A min-heap of (rank << 32 | position) keys.
-private struct CandidateHeap {
-    private var keys: [UInt64] = []
-
-    mutating func push(_ key: UInt64) {
-        keys.append(key)
-        var child = keys.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard keys[child] < keys[parent] else { break }
-            keys.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> UInt64? {
-        guard let top = keys.first else { return nil }
-        let last = keys.removeLast()
-        if !keys.isEmpty {
-            keys[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1, right = left + 1
-                var smallest = parent
-                if left < keys.count, keys[left] < keys[smallest] { smallest = left }
-                if right < keys.count, keys[right] < keys[smallest] { smallest = right }
-                guard smallest != parent else { break }
-                keys.swapAt(parent, smallest)
-                parent = smallest
-            }
-        }
-        return top
     }
 }

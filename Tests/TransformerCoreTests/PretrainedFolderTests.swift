@@ -13,13 +13,8 @@ struct PretrainedFolderTests {
     /// A folder of `style` (make_tokenizer_json.py's) holding a tiny model of its vocabulary,
     /// the family's chat template and `extraFiles`.
     static func folder(style: String, scaling: RotaryScaling?, extraFiles: [String: String]) throws -> String {
-        let folder = NSTemporaryDirectory() + "tally-pretrained-\(style)-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let bpe = TokenizerTests.fixtures + "/gpt2-bpe"
-        let made = try HuggingFaceTokenizerTests.runTool([HuggingFaceTokenizerTests.tools + "/make_tokenizer_json.py", style, bpe + "/encoder.json", bpe + "/vocab.bpe", folder])
-        try #require(made.status == 0, "\(made.output)")
+        let (folder, expected) = try HuggingFaceTokenizerTests.makeTokenizerJSON(style: style, folderPrefix: "tally-pretrained-\(style)-")
         let tokenizer = try BytePairTokenizer(huggingFaceTokenizerPath: folder + "/tokenizer.json")
-        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/expected.json"))) as! [String: Any]
         var configuration = LlamaConfiguration()
         (configuration.vocabularySize, configuration.contextLength, configuration.width, configuration.intermediateSize) = (tokenizer.vocabularySize, 256, 32, 64)
         (configuration.layerCount, configuration.headCount, configuration.keyValueHeadCount, configuration.headSize) = (2, 4, 2, 8)

@@ -100,6 +100,18 @@ let tokenizerToolPython: String = {
 struct HuggingFaceTokenizerTests {
     static let tools = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Tools").path
 
+    /// A new folder holding the tokenizer.json of `style` and expected.json, written by
+    /// Tools/make_tokenizer_json.py; returns the folder and the expectations.
+    static func makeTokenizerJSON(style: String, folderPrefix: String = "tally-tokenizer-json-") throws -> (folder: String, expected: [String: Any]) {
+        let folder = NSTemporaryDirectory() + folderPrefix + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let bpe = TokenizerTests.fixtures + "/gpt2-bpe"
+        let made = try runTool([tools + "/make_tokenizer_json.py", style, bpe + "/encoder.json", bpe + "/vocab.bpe", folder])
+        try #require(made.status == 0, "\(made.output)")
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/expected.json"))) as! [String: Any]
+        return (folder, expected)
+    }
+
     /// Runs a tool of Tools/ with the test environment's Python; returns what it printed.
     static func runTool(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
@@ -122,14 +134,9 @@ struct HuggingFaceTokenizerTests {
         ("sentencepiece-first", PreTokenization.sentencePiece(prefixEverySegment: false), "</s>"),
     ])
     func encodesAsTheTokenizersLibraryDoes(style: String, preTokenization: PreTokenization, endOfTurn: String) throws {
-        let folder = NSTemporaryDirectory() + "tally-tokenizer-json-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let bpe = TokenizerTests.fixtures + "/gpt2-bpe"
-        let made = try Self.runTool([Self.tools + "/make_tokenizer_json.py", style, bpe + "/encoder.json", bpe + "/vocab.bpe", folder])
-        try #require(made.status == 0, "\(made.output)")
+        let (folder, expected) = try Self.makeTokenizerJSON(style: style)
         let tokenizer = try BytePairTokenizer(huggingFaceTokenizerPath: folder + "/tokenizer.json")
         #expect(tokenizer.preTokenization == preTokenization && tokenizer.specialTokens[endOfTurn] != nil)
-        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/expected.json"))) as! [String: Any]
         let texts = expected["texts"] as! [String], ids = expected["ids"] as! [[Int]], decoded = expected["decoded"] as! [String]
         var mismatches = 0
         for (index, text) in texts.enumerated() {
@@ -166,11 +173,7 @@ struct HuggingFaceTokenizerTests {
 
     /// Forms of tokenizer.json Tally does not reproduce are refused by name, not approximated.
     @Test func refusesWhatItDoesNotReproduce() throws {
-        let folder = NSTemporaryDirectory() + "tally-tokenizer-json-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let bpe = TokenizerTests.fixtures + "/gpt2-bpe"
-        let made = try Self.runTool([Self.tools + "/make_tokenizer_json.py", "smollm", bpe + "/encoder.json", bpe + "/vocab.bpe", folder])
-        try #require(made.status == 0, "\(made.output)")
+        let folder = try Self.makeTokenizerJSON(style: "smollm").folder
         #expect { try BytePairTokenizer(huggingFaceTokenizerPath: folder + "/expected.json") } throws: { "\($0)".contains("expected.json") }
         let original = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/tokenizer.json"))) as! [String: Any]
         let variants: [(String, (inout [String: Any]) -> Void, String)] = [
