@@ -30,7 +30,8 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CSQLite"]),
         // Optimized in debug builds too: its kernels (SIMD loops, per-element work) run tens of
         // times slower unoptimized, which made the tests that sample from a real model crawl.
-        .target(name: "TransformerCore", dependencies: ["CBLAS", "JSON"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "TransformerCore", dependencies: ["CBLAS", "CKernels", "JSON"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Labeling", dependencies: ["Storage", "JSON"]),
         .target(name: "Datasets", dependencies: ["Labeling", "JSON", "Cryptography"]),
         .target(name: "TallyServer", dependencies: [

@@ -19,6 +19,20 @@ PYTHON = os.path.join(ROOT, ".build-python", "bench", "bin", "python")
 PEER = os.path.join(ROOT, "Benchmarks", "train", "jax_peer.py")
 STEPS = os.environ.get("BENCH_STEPS", "3")
 CORETYPES = os.environ.get("BENCH_CORETYPES", "Haswell,SkylakeX,Zen").split(",")
+# The instructions each forced kernel needs: forcing one the processor lacks kills the process
+# with an illegal instruction, so such kernels are reported as skipped.
+CORETYPE_NEEDS = {"Haswell": "avx2", "Zen": "avx2", "SkylakeX": "avx512f", "Cooperlake": "avx512_bf16", "SapphireRapids": "amx_tile"}
+
+
+def processor_flags():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
 
 def run(command, environment=None):
@@ -37,7 +51,13 @@ def main():
         print(f"  JAX {name}: {json.dumps(peer)}", flush=True)
         rows.append((name, tally, peer))
     kernels = []
+    flags = processor_flags()
     for coretype in CORETYPES:
+        needed = CORETYPE_NEEDS.get(coretype)
+        if needed and needed not in flags:
+            print(f"  Tally small with OPENBLAS_CORETYPE={coretype}: skipped, this processor lacks {needed}", flush=True)
+            kernels.append((coretype, None))
+            continue
         environment = dict(os.environ, OPENBLAS_CORETYPE=coretype)
         environment.pop("OPENBLAS_L2_SIZE", None)
         result = run([TALLY, "small", STEPS], environment)
@@ -62,7 +82,10 @@ def main():
               "| OPENBLAS_CORETYPE | train tok/s | sample tok/s |", "|---|---:|---:|",
               f"| (default: {rows[0][1]['blas_core']}) | {rows[0][1]['train_tokens_per_second']:.0f} | {rows[0][1]['sample_tokens_per_second']:.0f} |"]
     for coretype, result in kernels:
-        lines.append(f"| {coretype} (reported: {result['blas_core']}) | {result['train_tokens_per_second']:.0f} | {result['sample_tokens_per_second']:.0f} |")
+        if result is None:
+            lines.append(f"| {coretype} | skipped: this processor lacks {CORETYPE_NEEDS[coretype]} | |")
+        else:
+            lines.append(f"| {coretype} (reported: {result['blas_core']}) | {result['train_tokens_per_second']:.0f} | {result['sample_tokens_per_second']:.0f} |")
     report = "\n".join(lines)
     print()
     print(report)

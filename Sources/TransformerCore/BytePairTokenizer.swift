@@ -106,7 +106,7 @@ public final class BytePairTokenizer: @unchecked Sendable {
         return "<0x" + (digits.count == 1 ? "0" : "") + digits + ">"
     }
 
-    // MARK: GPT-2's files
+    // MARK: GPT-2's byte alphabet
 
     /// GPT-2 writes each byte as a printable character: bytes that print stay themselves, the
     /// others (controls, space, a few more) map to U+0100 and up, so a space is "Ġ".

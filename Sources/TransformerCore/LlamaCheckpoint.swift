@@ -73,7 +73,7 @@ public enum LlamaCheckpoint {
             guard stored.shape == tensor.shape else {
                 throw CheckpointError("\(path): '\(name)' has shape \(stored.shape), but the metadata implies \(tensor.shape)")
             }
-            model.parameters[tensor.range].update(fromContentsOf: try file.floats(name))
+            _ = model.parameters[tensor.range].update(fromContentsOf: try file.floats(name))
             unused.remove(name)
         }
         if configuration.rotaryScaling != nil { unused.remove("rope_freqs.weight") }
@@ -286,7 +286,7 @@ public enum LlamaCheckpoint {
             guard info.shape == tensor.shape else {
                 throw CheckpointError("\(file.path): '\(tensor.name)' has shape \(info.shape), but config.json implies \(tensor.shape)")
             }
-            model.parameters[tensor.range].update(fromContentsOf: try file.floats(tensor.name))
+            _ = model.parameters[tensor.range].update(fromContentsOf: try file.floats(tensor.name))
             unused.remove(tensor.name)
         }
         if c.tiedOutputHead { unused.remove("lm_head.weight") }
