@@ -100,7 +100,7 @@ public enum GPT2Checkpoint {
             guard info.shape == tensor.shape else {
                 throw CheckpointError("\(file.path): '\(name)' has shape \(info.shape), but config.json implies \(tensor.shape)")
             }
-            _ = model.parameters[tensor.range].update(fromContentsOf: try file.floats(name))
+            try file.floats(name, into: model.parameters[tensor.range])
             unused.remove(name)
         }
         for name in unused {

@@ -286,7 +286,7 @@ public enum LlamaCheckpoint {
             guard info.shape == tensor.shape else {
                 throw CheckpointError("\(file.path): '\(tensor.name)' has shape \(info.shape), but config.json implies \(tensor.shape)")
             }
-            _ = model.parameters[tensor.range].update(fromContentsOf: try file.floats(tensor.name))
+            try file.floats(tensor.name, into: model.parameters[tensor.range])
             unused.remove(tensor.name)
         }
         if c.tiedOutputHead { unused.remove("lm_head.weight") }

@@ -52,8 +52,11 @@ public struct SafeTensorsFile: Sendable {
     /// The largest header accepted: real headers are a few hundred kilobytes.
     static let maxHeaderBytes = 100 << 20
 
+    /// Maps the file rather than reading it: a checkpoint of a billion parameters would
+    /// otherwise be held twice while its tensors are copied into the model.
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
             throw CheckpointError("\(path): cannot read the file")
         }
         try self.init(data: data, path: path)
@@ -125,13 +128,25 @@ public struct SafeTensorsFile: Sendable {
 
     /// The tensor's elements converted to Float, whatever its floating-point dtype.
     public func floats(_ name: String) throws -> [Float] {
+        let count = try info(name).elementCount
+        return try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try floats(name, into: buffer)
+            initialized = count
+        }
+    }
+
+    /// Converts the tensor's elements to Float straight into `destination` (its element count
+    /// long), so loading a large embedding makes no temporary copy of it.
+    public func floats(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
         let info = try info(name)
-        return try withBytes(of: info) { bytes in
+        precondition(destination.count == info.elementCount, "the destination must hold the tensor's \(info.elementCount) elements")
+        try withBytes(of: info) { bytes in
+            let out = destination.baseAddress!
             switch info.dataType {
-            case .float32: return (0..<info.elementCount).map { Float(bitPattern: bytes.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self).littleEndian) }
-            case .float64: return (0..<info.elementCount).map { Float(Double(bitPattern: bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self).littleEndian)) }
-            case .float16: return (0..<info.elementCount).map { Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian)) }
-            case .bfloat16: return (0..<info.elementCount).map { Float(bitPattern: UInt32(bytes.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian) << 16) }
+            case .float32: for i in 0..<info.elementCount { out[i] = Float(bitPattern: bytes.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian) }
+            case .float64: for i in 0..<info.elementCount { out[i] = Float(Double(bitPattern: bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)) }
+            case .float16: for i in 0..<info.elementCount { out[i] = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian)) }
+            case .bfloat16: for i in 0..<info.elementCount { out[i] = Float(bitPattern: UInt32(bytes.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian) << 16) }
             case .int32, .int64: throw CheckpointError("\(path): tensor '\(name)' holds integers, not floating-point numbers")
             }
         }
