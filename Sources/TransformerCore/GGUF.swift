@@ -34,6 +34,9 @@ public enum GGMLType: UInt32, Sendable {
     case float16 = 1
     case q4_1 = 3
     case q8_0 = 8
+    case q4_K = 12
+    case q5_K = 13
+    case q6_K = 14
     case bfloat16 = 30
 
     /// Elements per block and bytes per block.
@@ -45,6 +48,11 @@ public enum GGMLType: UInt32, Sendable {
         case .q4_1: return (32, 20)
         // f16 scale d, 32 signed bytes: w = d * q.
         case .q8_0: return (32, 34)
+        // The k-quants (llama.cpp's Q4_K_M and Q5_K_M files mix them): super-blocks of 256 in
+        // eight sub-blocks of 32 with 6-bit scales and minimums, or sixteen of 16 with 8-bit scales.
+        case .q4_K: return (256, 144)
+        case .q5_K: return (256, 176)
+        case .q6_K: return (256, 210)
         }
     }
 }
@@ -129,11 +137,11 @@ public struct GGUFFile: Sendable {
         tensorNames = entries.map(\.name)
     }
 
-    /// The tensor's elements as float32, dequantized: F32, F16, BF16, Q8_0 and Q4_1.
+    /// The tensor's elements as float32, dequantized: F32, F16, BF16, Q8_0, Q4_1, Q4_K, Q5_K and Q6_K.
     public func floats(_ name: String) throws -> [Float] {
         guard let tensor = tensors[name] else { throw CheckpointError("\(path): no tensor named '\(name)'") }
         guard let type = GGMLType(rawValue: tensor.type) else {
-            throw CheckpointError("\(path): tensor '\(name)' has ggml type \(tensor.type); Tally reads F32, F16, BF16, Q8_0 and Q4_1")
+            throw CheckpointError("\(path): tensor '\(name)' has ggml type \(tensor.type); Tally reads F32, F16, BF16, Q8_0, Q4_1, Q4_K, Q5_K and Q6_K")
         }
         let count = tensor.elementCount
         var out = [Float](repeating: 0, count: count)
@@ -164,10 +172,53 @@ public struct GGUFFile: Sendable {
                             out[block * 32 + j + 16] = scale * Float(byte >> 4) + minimum
                         }
                     }
+                case .q4_K, .q5_K:
+                    // d, dmin, 12 bytes of packed scales and minimums, [q5: 32 bytes of fifth
+                    // bits,] 128 bytes of low nibbles: w = d * scale_i * q - dmin * minimum_i.
+                    let fifthBits = type == .q5_K
+                    for block in 0..<(count / 256) {
+                        let offset = block * type.block.bytes
+                        let (d, dmin) = (half(offset), half(offset + 2))
+                        let scales = (0..<12).map { base.load(fromByteOffset: offset + 4 + $0, as: UInt8.self) }
+                        let highBits = offset + 16, nibbles = offset + (fifthBits ? 48 : 16)
+                        for subBlock in 0..<8 {
+                            let (scale, minimum) = Self.kQuantScaleAndMinimum(scales, subBlock)
+                            let (dScale, dMinimum) = (d * Float(scale), dmin * Float(minimum))
+                            // Sub-blocks 2c and 2c+1 share 32 bytes: low and high nibbles.
+                            let chunk = subBlock / 2, shift = UInt8(4 * (subBlock % 2))
+                            for j in 0..<32 {
+                                var q = (base.load(fromByteOffset: nibbles + chunk * 32 + j, as: UInt8.self) >> shift) & 0x0F
+                                if fifthBits { q |= ((base.load(fromByteOffset: highBits + j, as: UInt8.self) >> UInt8(subBlock)) & 1) << 4 }
+                                out[block * 256 + subBlock * 32 + j] = dScale * Float(q) - dMinimum
+                            }
+                        }
+                    }
+                case .q6_K:
+                    // 128 bytes of low nibbles, 64 of high bit pairs, 16 signed scales, then d:
+                    // w = d * scale_(i/16) * (q - 32).
+                    for block in 0..<(count / 256) {
+                        let offset = block * 210
+                        let d = half(offset + 208)
+                        for e in 0..<256 {
+                            let (half128, within) = (e / 128, e % 128)
+                            let low = (base.load(fromByteOffset: offset + half128 * 64 + within % 64, as: UInt8.self) >> UInt8(4 * (within / 64))) & 0x0F
+                            let high = (base.load(fromByteOffset: offset + 128 + half128 * 32 + within % 32, as: UInt8.self) >> UInt8(2 * (within / 32))) & 0x03
+                            let scale = Int8(bitPattern: base.load(fromByteOffset: offset + 192 + e / 16, as: UInt8.self))
+                            out[block * 256 + e] = d * Float(scale) * Float(Int8(low | high << 4) - 32)
+                        }
+                    }
                 }
             }
         }
         return out
+    }
+
+    /// The 6-bit scale and minimum of sub-block `i` (0..<8) from Q4_K's and Q5_K's 12 packed
+    /// bytes: the first four sub-blocks' in the low six bits of bytes 0-3 and 4-7, the last
+    /// four's low four bits in bytes 8-11 and their top two bits in the spare bits of 0-7.
+    static func kQuantScaleAndMinimum(_ packed: [UInt8], _ i: Int) -> (scale: UInt8, minimum: UInt8) {
+        if i < 4 { return (packed[i] & 0x3F, packed[i + 4] & 0x3F) }
+        return ((packed[i + 4] & 0x0F) | ((packed[i - 4] >> 6) << 4), (packed[i + 4] >> 4) | ((packed[i] >> 6) << 4))
     }
 
     /// A metadata value that must be present, for the error naming what is missing.

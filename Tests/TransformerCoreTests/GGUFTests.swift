@@ -105,6 +105,17 @@ struct GGUFTests {
         #expect(!FileManager.default.fileExists(atPath: directory))
     }
 
+    /// The k-quants of llama.cpp's Q4_K_M and Q5_K_M files dequantize value for value as
+    /// llama.cpp's reference code (`gguf.quants`) does, on random super-blocks.
+    @Test(arguments: ["q4_k", "q5_k", "q6_k"])
+    func kQuantsDequantizeExactly(name: String) throws {
+        let file = try GGUFFile(path: Self.folder + "/kquants.gguf")
+        let expected = try SafeTensorsFile(path: Self.folder + "/kquants-expected.safetensors")
+        #expect(file.tensors[name]?.shape == [3, 512])
+        let values = try file.floats(name), reference = try expected.floats(name)
+        #expect(values.count == 1536 && values == reference && reference.contains { $0 != 0 })
+    }
+
     @Test func quantizedFileDequantizesExactlyAndStaysWithinQuantizationError() throws {
         let quantized = try LlamaCheckpoint.load(gguf: Self.folder + "/tiny-quantized.gguf").model
         // Tally's dequantization equals llama.cpp's reference code's, value for value.

@@ -10,6 +10,9 @@ Writes, with the `gguf` package from PyPI (llama.cpp's own writer):
 - tiny-llama3-rope.gguf: tiny-f32.gguf plus the `rope_freqs.weight` table llama.cpp's converter
   writes for Llama 3's RoPE scaling (factor 8, low and high frequency factors 1 and 4, an
   original context of 1024), computed here as that converter computes it;
+- kquants.gguf: three tensors of random Q4_K, Q5_K and Q6_K super-blocks (the types of
+  llama.cpp's Q4_K_M and Q5_K_M files), with kquants-expected.safetensors holding what
+  `gguf.quants` dequantizes them to;
 - dequantized.safetensors: the quantized file's weights dequantized by `gguf.quants`, under
   Hugging Face's names and order, for checking Tally's dequantization exactly.
 Query and key weights are permuted as llama.cpp's converter does (GGUF's RoPE rotates adjacent
@@ -128,7 +131,30 @@ def main():
             rows, columns = dequantized[name].shape
             dequantized[name] = dequantized[name].reshape(heads, rows // heads // 2, 2, columns).swapaxes(1, 2).reshape(rows, columns)
     save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in dequantized.items()}, os.path.join(folder, "dequantized.safetensors"))
-    print("OK: wrote tiny-f32.gguf, tiny-quantized.gguf, tiny-llama3-rope.gguf and dequantized.safetensors")
+    write_kquants(folder)
+    print("OK: wrote tiny-f32.gguf, tiny-quantized.gguf, tiny-llama3-rope.gguf, kquants.gguf and their expectations")
+
+
+def write_kquants(folder):
+    """Random k-quant blocks (random bytes, with finite half-precision scales where the layout
+    has them), stored raw, and llama.cpp's reference dequantization of them."""
+    generator = np.random.default_rng(11)
+    writer = gguf.GGUFWriter(os.path.join(folder, "kquants.gguf"), "llama")
+    expected = {}
+    for kind, half_offsets in ((Q.Q4_K, (0, 2)), (Q.Q5_K, (0, 2)), (Q.Q6_K, (208,))):
+        rows, columns = 3, 512
+        block_size, type_size = gguf.GGML_QUANT_SIZES[kind]
+        blocks = generator.integers(0, 256, size=(rows * columns // block_size, type_size), dtype=np.uint8)
+        for offset in half_offsets:
+            blocks[:, offset:offset + 2] = (generator.standard_normal(len(blocks)) * 0.05).astype(np.float16).view(np.uint8).reshape(-1, 2)
+        raw = blocks.reshape(rows, columns // block_size * type_size)
+        writer.add_tensor(kind.name.lower(), raw, raw_shape=raw.shape, raw_dtype=kind)
+        expected[kind.name.lower()] = gguf.quants.dequantize(raw, kind).reshape(rows, columns).astype(np.float32)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    save_file(expected, os.path.join(folder, "kquants-expected.safetensors"))
 
 
 if __name__ == "__main__":
