@@ -114,31 +114,28 @@ extension BytePairTokenizer {
         guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError("\(path): cannot read the tokenizer file") }
         let root: JSONValue
         do { root = try JSONParser.parse(Array(data)) } catch { throw CheckpointError("\(path): not valid JSON (\(error))") }
-        guard case .object(let fields) = root, case .object(let model)? = Self.field(fields, "model"),
-              case .string("BPE")? = Self.field(model, "type"),
-              case .object(let vocabulary)? = Self.field(model, "vocab"),
-              case .array(let mergeValues)? = Self.field(model, "merges") else {
+        guard let model = root["model"], model["type"] == .string("BPE"),
+              case .object(let vocabulary)? = model["vocab"], case .array(let mergeValues)? = model["merges"] else {
             throw CheckpointError("\(path): expected a BPE model with 'vocab' and 'merges' under 'model'")
         }
         for name in ["continuing_subword_prefix", "end_of_word_suffix"] {
-            if let value = Self.field(model, name), value != .null, value != .string("") {
+            if let value = model[name], value != .null, value != .string("") {
                 throw CheckpointError("\(path): model.\(name) is \(JSONWriter.string(value)); Tally reads BPE without subword markers")
             }
         }
-        if let dropout = Self.field(model, "dropout"), dropout != .null, dropout != .double(0), dropout != .integer(0) {
+        if let dropout = model["dropout"], dropout != .null, dropout != .double(0), dropout != .integer(0) {
             throw CheckpointError("\(path): model.dropout is \(JSONWriter.string(dropout)); BPE dropout is for training a tokenizer, and Tally encodes deterministically")
         }
         var tokens = try Self.tokenStrings(vocabulary, source: path + " (model.vocab)")
         var special = Set<Int>()
-        if case .array(let added)? = Self.field(fields, "added_tokens") {
-            for (index, value) in added.enumerated() {
-                guard case .object(let token) = value, case .integer(let id)? = Self.field(token, "id"), id >= 0, id < 1 << 24,
-                      case .string(let content)? = Self.field(token, "content") else {
+        if case .array(let added)? = root["added_tokens"] {
+            for (index, token) in added.enumerated() {
+                guard case .integer(let id)? = token["id"], id >= 0, id < 1 << 24, case .string(let content)? = token["content"] else {
                     throw CheckpointError("\(path): added_tokens[\(index)] needs an 'id' and a 'content'")
                 }
                 if Int(id) >= tokens.count { tokens += [String](repeating: "", count: Int(id) + 1 - tokens.count) }
                 tokens[Int(id)] = content
-                if case .bool(true)? = Self.field(token, "special") { special.insert(Int(id)) }
+                if token["special"] == .bool(true) { special.insert(Int(id)) }
             }
         }
         let merges = try mergeValues.enumerated().map { index, value -> MergeSpelling in
@@ -151,16 +148,15 @@ extension BytePairTokenizer {
             default: throw CheckpointError("\(path): model.merges[\(index)] is neither \"a b\" nor a pair of strings")
             }
         }
-        let preTokenization = try Self.preTokenization(of: Self.field(fields, "pre_tokenizer") ?? .null,
-                                                       normalizer: Self.field(fields, "normalizer") ?? .null, path: path)
+        let preTokenization = try Self.preTokenization(of: root["pre_tokenizer"] ?? .null, normalizer: root["normalizer"] ?? .null, path: path)
         var alphabet = Alphabet.bytes
         var unknown: String?
         if case .sentencePiece = preTokenization {
             alphabet = .charactersWithByteFallback
-            if case .string(let text)? = Self.field(model, "unk_token") { unknown = text }
+            if case .string(let text)? = model["unk_token"] { unknown = text }
         }
         try self.init(spellings: tokens, special: special, merges: merges, preTokenization: preTokenization, alphabet: alphabet,
-                      unknownSpelling: unknown, ignoresMerges: Self.field(model, "ignore_merges") == .bool(true),
+                      unknownSpelling: unknown, ignoresMerges: model["ignore_merges"] == .bool(true),
                       vocabularySource: path + " (model.vocab)")
     }
 
@@ -174,47 +170,36 @@ extension BytePairTokenizer {
     ///   pre-tokenizer, or a `Metaspace` pre-tokenizer with prepend scheme "first" that does not split.
     private static func preTokenization(of value: JSONValue, normalizer: JSONValue, path: String) throws -> PreTokenization {
         func isByteLevel(_ value: JSONValue, withItsRule: Bool) -> Bool {
-            guard case .object(let object) = value, field(object, "type") == .string("ByteLevel"),
-                  field(object, "add_prefix_space") != .bool(true) else { return false }
-            return (field(object, "use_regex") != .bool(false)) == withItsRule
+            guard value["type"] == .string("ByteLevel"), value["add_prefix_space"] != .bool(true) else { return false }
+            return (value["use_regex"] != .bool(false)) == withItsRule
         }
-        func steps(_ value: JSONValue) -> [JSONValue]? {
-            guard case .object(let object) = value, field(object, "type") == .string("Sequence"), case .array(let steps)? = field(object, "pretokenizers") else { return nil }
-            return steps
-        }
-        func type(_ value: JSONValue) -> String? {
-            guard case .object(let object) = value, case .string(let type)? = field(object, "type") else { return nil }
-            return type
-        }
+        let steps: [JSONValue]
+        if value["type"] == .string("Sequence"), case .array(let list)? = value["pretokenizers"] { steps = list } else { steps = [] }
         func describe(_ value: JSONValue) -> String { String(JSONWriter.string(value).prefix(200)) }
-        if case .object(let object) = normalizer, normalizer != .null {
+        let metaspace = JSONValue.string(PreTokenization.metaspace)
+        if normalizer != .null {
             // Llama 2's converted tokenizer: Sequence [Prepend("▁"), Replace(" " → "▁")], and no pre-tokenizer.
-            if field(object, "type") == .string("Sequence"), case .array(let parts)? = field(object, "normalizers"), parts.count == 2,
-               case .object(let prepend) = parts[0], field(prepend, "type") == .string("Prepend"), field(prepend, "prepend") == .string(PreTokenization.metaspace),
-               case .object(let replace) = parts[1], field(replace, "type") == .string("Replace"), field(replace, "content") == .string(PreTokenization.metaspace),
-               case .object(let pattern)? = field(replace, "pattern"), field(pattern, "String") == .string(" "), value == .null {
+            if normalizer["type"] == .string("Sequence"), case .array(let parts)? = normalizer["normalizers"], parts.count == 2,
+               parts[0]["type"] == .string("Prepend"), parts[0]["prepend"] == metaspace,
+               parts[1]["type"] == .string("Replace"), parts[1]["content"] == metaspace, parts[1]["pattern"]?["String"] == .string(" "),
+               value == .null {
                 return .sentencePiece(prefixEverySegment: true)
             }
             throw CheckpointError("\(path): the normalizer \(describe(normalizer)) is not one Tally reproduces (none, or SentencePiece's Prepend and Replace of spaces)")
         }
         if isByteLevel(value, withItsRule: true) { return .gpt2 }
-        if let steps = steps(value), steps.count == 2, case .object(let digits) = steps[0], field(digits, "type") == .string("Digits"),
-           field(digits, "individual_digits") == .bool(true), isByteLevel(steps[1], withItsRule: true) {
+        if steps.count == 2, steps[0]["type"] == .string("Digits"), steps[0]["individual_digits"] == .bool(true), isByteLevel(steps[1], withItsRule: true) {
             return .individualDigits
         }
-        if let steps = steps(value), steps.count == 2, case .object(let split) = steps[0], field(split, "type") == .string("Split"),
-           case .object(let pattern)? = field(split, "pattern"), field(pattern, "Regex") == .string(llama3Pattern),
-           field(split, "behavior") == .string("Isolated"), field(split, "invert") != .bool(true), isByteLevel(steps[1], withItsRule: false) {
+        if steps.count == 2, steps[0]["type"] == .string("Split"), steps[0]["pattern"]?["Regex"] == .string(llama3Pattern),
+           steps[0]["behavior"] == .string("Isolated"), steps[0]["invert"] != .bool(true), isByteLevel(steps[1], withItsRule: false) {
             return .llama3
         }
-        if case .object(let metaspace) = value, type(value) == "Metaspace", field(metaspace, "replacement") == .string(PreTokenization.metaspace),
-           field(metaspace, "split") == .bool(false), field(metaspace, "prepend_scheme") == .string("first") {
+        if value["type"] == .string("Metaspace"), value["replacement"] == metaspace, value["split"] == .bool(false), value["prepend_scheme"] == .string("first") {
             return .sentencePiece(prefixEverySegment: false)
         }
         throw CheckpointError("\(path): the pre-tokenizer \(describe(value)) is not one Tally reproduces (ByteLevel with GPT-2's rule, optionally after Digits with individual digits; Llama 3's Split rule then ByteLevel; SentencePiece's spaces)")
     }
-
-    static func field(_ object: [(String, JSONValue)], _ name: String) -> JSONValue? { object.first { $0.0 == name }?.1 }
 
     /// Token strings by id from a token → id object; every id from 0 must be used once.
     private static func tokenStrings(_ entries: [(String, JSONValue)], source: String) throws -> [String] {

@@ -105,20 +105,19 @@ public enum LlamaCheckpoint {
         guard let tokenizer else { throw CheckpointError("\(path): the folder has no tokenizer.json, which sampling needs") }
         var stops = Set<Int32>()
         for file in ["config.json", "generation_config.json"] {
-            guard let data = FileManager.default.contents(atPath: path + "/" + file),
-                  case .object(let fields)? = try? JSONParser.parse(Array(data)) else { continue }
-            switch BytePairTokenizer.field(fields, "eos_token_id") {
+            guard let data = FileManager.default.contents(atPath: path + "/" + file), let fields = try? JSONParser.parse(Array(data)) else { continue }
+            switch fields["eos_token_id"] {
             case .integer(let id)?: stops.insert(Int32(clamping: id))
             case .array(let ids)?: for case .integer(let id) in ids { stops.insert(Int32(clamping: id)) }
             default: break
             }
         }
-        if let data = FileManager.default.contents(atPath: path + "/tokenizer_config.json"), case .object(let fields)? = try? JSONParser.parse(Array(data)) {
+        if let data = FileManager.default.contents(atPath: path + "/tokenizer_config.json"), let fields = try? JSONParser.parse(Array(data)) {
             // `eos_token` is a string, or an object with its `content`.
             var eos: String?
-            switch BytePairTokenizer.field(fields, "eos_token") {
+            switch fields["eos_token"] {
             case .string(let text)?: eos = text
-            case .object(let token)?: if case .string(let text)? = BytePairTokenizer.field(token, "content") { eos = text }
+            case let token?: if case .string(let text)? = token["content"] { eos = text }
             default: break
             }
             if let eos, let id = tokenizer.specialTokens[eos] { stops.insert(id) }
@@ -301,20 +300,19 @@ public enum LlamaCheckpoint {
     /// transformers 5's `rope_parameters`. Types Tally does not compute are refused by name.
     private static func rotaryScaling(_ config: [String: JSONValue], path: String) throws -> RotaryScaling? {
         let source: String
-        let object: [(String, JSONValue)]
-        if case .object(let fields)? = config["rope_scaling"] { (source, object) = ("rope_scaling", fields) }
-        else if case .object(let fields)? = config["rope_parameters"] { (source, object) = ("rope_parameters", fields) }
+        let scaling: JSONValue
+        if let value = config["rope_scaling"], case .object = value { (source, scaling) = ("rope_scaling", value) }
+        else if let value = config["rope_parameters"], case .object = value { (source, scaling) = ("rope_parameters", value) }
         else if let value = config["rope_scaling"], value != .null { throw CheckpointError("\(path): rope_scaling must be an object or null") }
         else { return nil }
-        func field(_ name: String) -> JSONValue? { object.first { $0.0 == name }?.1 }
         func number(_ name: String) throws -> Double {
-            switch field(name) {
+            switch scaling[name] {
             case .integer(let value)?: return Double(value)
             case .double(let value)?: return value
             default: throw CheckpointError("\(path): \(source).\(name) must be a number")
             }
         }
-        guard case .string(let type)? = field("rope_type") ?? field("type") else {
+        guard case .string(let type)? = scaling["rope_type"] ?? scaling["type"] else {
             throw CheckpointError("\(path): \(source) has no rope_type")
         }
         switch type {
