@@ -159,6 +159,9 @@ public enum LlamaCheckpoint {
         try write(Data(bytes), to: directory + "/tokenizer_config.json")
     }
 
+    /// Saves a Hugging Face folder: `config.json` (RoPE scaling included) and `model.safetensors`
+    /// under Hugging Face's names. Query and key weights of a model loaded from GGUF are permuted
+    /// back to `rotate_half`'s order, so transformers computes the same function.
     public static func save(_ model: LlamaModel, to directory: String) throws {
         // Refused before anything is written: a model whose scaling config.json cannot express.
         let rotaryScaling = try model.configuration.rotaryScaling.map(huggingFaceRotaryScaling)
@@ -166,7 +169,7 @@ public enum LlamaCheckpoint {
             throw CheckpointError("\(directory): cannot create the checkpoint folder (\(error.localizedDescription))")
         }
         let c = model.configuration
-        let config: JSONValue = .object([
+        var config: [(String, JSONValue)] = [
             ("architectures", .array([.string("LlamaForCausalLM")])), ("model_type", .string("llama")),
             ("vocab_size", .integer(Int64(c.vocabularySize))), ("max_position_embeddings", .integer(Int64(c.contextLength))),
             ("hidden_size", .integer(Int64(c.width))), ("intermediate_size", .integer(Int64(c.intermediateSize))),
@@ -175,11 +178,10 @@ public enum LlamaCheckpoint {
             ("rms_norm_eps", .double(Double(c.rmsNormEpsilon))), ("rope_theta", .double(c.ropeTheta)),
             ("hidden_act", .string("silu")), ("attention_bias", .bool(false)), ("mlp_bias", .bool(false)),
             ("tie_word_embeddings", .bool(c.tiedOutputHead)), ("torch_dtype", .string("float32")),
-        ])
-        guard case .object(var fields) = config else { fatalError("config.json is built as an object above") }
-        if let rotaryScaling { fields.append(("rope_scaling", rotaryScaling)) }
+        ]
+        if let rotaryScaling { config.append(("rope_scaling", rotaryScaling)) }
         var configBytes: [UInt8] = []
-        JSONWriter.write(.object(fields), into: &configBytes)
+        JSONWriter.write(.object(config), into: &configBytes)
         try write(Data(configBytes), to: directory + "/config.json")
         var reordered: [String: FloatBuffer] = [:]
         if c.rotaryLayout == .adjacentPairs {
