@@ -1,9 +1,36 @@
 #include "ckernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#define TALLY_X86 1
+#endif
 
 // Four input rows against each weight row of [first_column, end_column): each weight row is
-// read once, eight floats at a step, with the four sums in registers.
+// read once, eight floats at a step, with the four rows' sums kept apart.
 
+// Plain C for any processor; the compiler vectorizes it for the baseline of its target (NEON
+// on arm64).
+static void columns_portable(float *out, long out_stride, const float *const x[4], long rows,
+                             const float *weight, long C, long first_column, long end_column) {
+    for (long o = first_column; o < end_column; o++) {
+        const float *w = weight + o * C;
+        float sums[4][8] = {{0}};
+        long c = 0;
+        for (; c + 8 <= C; c += 8) {
+            for (int n = 0; n < 4; n++) {
+                for (int k = 0; k < 8; k++) sums[n][k] += w[c + k] * x[n][c + k];
+            }
+        }
+        for (long n = 0; n < rows; n++) {
+            float total = 0;
+            for (int k = 0; k < 8; k++) total += sums[n][k];
+            for (long tail = c; tail < C; tail++) total += w[tail] * x[n][tail];
+            out[n * out_stride + o] = total;
+        }
+    }
+}
+
+#ifdef TALLY_X86
 __attribute__((target("avx2,fma")))
 static void columns_avx2(float *out, long out_stride, const float *const x[4], long rows,
                          const float *weight, long C, long first_column, long end_column) {
@@ -54,11 +81,25 @@ static void columns_sse(float *out, long out_stride, const float *const x[4], lo
         }
     }
 }
+#endif
 
-int tally_has_avx2_fma(void) {
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return known;
+int tally_runs(enum tally_instruction_set set) {
+    switch (set) {
+    case tally_portable: return 1;
+#ifdef TALLY_X86
+    case tally_sse: return 1;
+    // Reads the processor's features, which the compiler's runtime found at start-up: no
+    // state of ours, so no race between the threads that call this.
+    case tally_avx2_fma: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    default: return 0;
+    }
+}
+
+enum tally_instruction_set tally_best_instruction_set(void) {
+    if (tally_runs(tally_avx2_fma)) return tally_avx2_fma;
+    if (tally_runs(tally_sse)) return tally_sse;
+    return tally_portable;
 }
 
 void tally_skinny_columns_with(enum tally_instruction_set set, float *out, long out_stride, const float *input, long rows,
@@ -66,11 +107,14 @@ void tally_skinny_columns_with(enum tally_instruction_set set, float *out, long 
     // Missing rows repeat the last one; their sums are not stored.
     const float *x[4];
     for (long n = 0; n < 4; n++) x[n] = input + (n < rows ? n : rows - 1) * C;
-    if (set == tally_avx2_fma && tally_has_avx2_fma()) columns_avx2(out, out_stride, x, rows, weight, C, first_column, end_column);
-    else columns_sse(out, out_stride, x, rows, weight, C, first_column, end_column);
+#ifdef TALLY_X86
+    if (set == tally_avx2_fma && tally_runs(tally_avx2_fma)) { columns_avx2(out, out_stride, x, rows, weight, C, first_column, end_column); return; }
+    if (set != tally_portable) { columns_sse(out, out_stride, x, rows, weight, C, first_column, end_column); return; }
+#endif
+    columns_portable(out, out_stride, x, rows, weight, C, first_column, end_column);
 }
 
 void tally_skinny_columns(float *out, long out_stride, const float *input, long rows,
                           const float *weight, long C, long first_column, long end_column) {
-    tally_skinny_columns_with(tally_has_avx2_fma() ? tally_avx2_fma : tally_sse, out, out_stride, input, rows, weight, C, first_column, end_column);
+    tally_skinny_columns_with(tally_best_instruction_set(), out, out_stride, input, rows, weight, C, first_column, end_column);
 }

@@ -8,7 +8,7 @@ import Foundation
 /// kernel (CKernels) reads each weight row once for four input rows at a time, eight floats
 /// per step, with the sums in registers: with AVX2 and FMA where the processor has them (Swift
 /// cannot compile one function for an instruction set chosen at run time), with SSE
-/// otherwise. The output columns are split over the cores. (GPT-2's input-major `Conv1D`
+/// otherwise, and in plain C on processors other than x86-64. The output columns are split over the cores. (GPT-2's input-major `Conv1D`
 /// weights would be read in strides here; sgemm's packing serves them better, measured.)
 extension Kernels {
     /// The most rows these kernels take; more rows amortize sgemm's packing.
