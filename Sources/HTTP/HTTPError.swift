@@ -1,8 +1,16 @@
 import Foundation
 
+/// An error that knows the HTTP answer it deserves. The server asks a thrown error (or the
+/// failure a deferred response completes with) for it; every other error is a 500 whose body
+/// says nothing of it. An application makes its domain errors answer with the right status by
+/// conforming them.
+public protocol HTTPErrorConvertible: Error {
+    var httpError: HTTPError { get }
+}
+
 /// An error a handler throws to answer with a status and the uniform JSON error body
 /// `{"error": {"code": "...", "message": "..."}}`.
-public struct HTTPError: Error, Sendable, CustomStringConvertible {
+public struct HTTPError: HTTPErrorConvertible, Sendable, CustomStringConvertible {
     public let status: HTTPStatus
     /// A stable machine-readable code, such as `invalid_json` or `not_found`.
     public let code: String
@@ -18,6 +26,7 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(status.code) \(code): \(message)" }
+    public var httpError: HTTPError { self }
 
     public static func badRequest(_ message: String, code: String = "bad_request") -> HTTPError {
         HTTPError(.badRequest, code: code, message: message)

@@ -1,5 +1,7 @@
-/// What answers a request. Handlers are synchronous: they run on the connection's queue, which
-/// Dispatch runs on its bounded worker pool, so a handler may block on the database.
+/// What answers a request. Handlers are synchronous: a route that may block runs its handler on
+/// the server's worker queue (over Dispatch's bounded pool), so it may wait on the database; a
+/// route declared `mayBlock: false` runs on its connection's event loop and must not wait. A
+/// thrown error is answered by `Connection`, the one place where errors become statuses.
 public typealias Handler = @Sendable (Request) throws -> Response
 
 /// A function from handler to handler, wrapped around every route: request ids, logging,

@@ -28,6 +28,9 @@ public struct Request: Sendable {
     public var remoteAddress: String = ""
     /// Whether the request arrived over TLS.
     public var isSecure = false
+    /// When the whole request was in, in `DispatchTime` uptime nanoseconds: how long it then
+    /// waited for a handler thread is what readiness checks report.
+    public var receivedAt: UInt64 = 0
     private var attributes: [ObjectIdentifier: any Sendable] = [:]
 
     public init(method: HTTPMethod, target: String, path: String, pathSegments: [String], query: [QueryItem],

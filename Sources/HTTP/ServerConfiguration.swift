@@ -31,6 +31,19 @@ public struct ServerConfiguration: Sendable {
     /// Seconds to keep reading (and discarding) after a closing response, so the peer receives
     /// it before a TCP reset can destroy it (RFC 9112 section 9.6).
     public var lingerTimeout = 2.0
+    /// Header fields every response carries unless its handler set them, the request parser's
+    /// error responses too: by default the security headers, no framing, no sniffing, and a
+    /// Content-Security-Policy that allows only same-origin scripts and styles, so injected
+    /// markup cannot run.
+    public var defaultResponseHeaders: [(name: String, value: String)] = ServerConfiguration.securityHeaders
+    /// Whether each request is logged at info on the server's logger (method, path, status,
+    /// duration and client as metadata), the access log.
+    public var logsRequests = true
+
+    public static let securityHeaders: [(name: String, value: String)] = [
+        ("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+        ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"), ("X-Frame-Options", "DENY"),
+    ]
 
     public init() {}
 }

@@ -44,17 +44,11 @@ public struct Assignment: Sendable, Equatable, Codable {
         promptId = try row.int("prompt_id")
         guard let kind = TaskKind(rawValue: try row.string("kind")) else { throw StorageError("assignment \(id) has an unknown kind") }
         self.kind = kind
-        shownOrder = try row.optionalString("shown_order").map(Self.decodeOrder)
+        shownOrder = try row.optionalString("shown_order").map { try JSONColumns.integers($0, column: "shown_order") }
         assignedAt = try row.string("assigned_at")
         expiresAt = try row.string("expires_at")
     }
 
-    static func decodeOrder(_ text: String) throws -> [Int] {
-        guard case .array(let values) = try JSONParser.parse(text) else { throw StorageError("a shown order is not a JSON array") }
-        return values.compactMap { if case .integer(let id) = $0 { return Int(id) }; return nil }
-    }
-
-    static func encodeOrder(_ ids: [Int]) -> String { JSONWriter.string(.array(ids.map { .integer(Int64($0)) })) }
 }
 
 /// The queue: which item a labeler gets next, skipping, and the claim a submission makes on its
@@ -110,7 +104,7 @@ public struct AssignmentRepository: Sendable {
         var order: String?
         if kind == .ranking {
             let candidates = try database.query("SELECT id FROM candidates WHERE prompt_id = ? ORDER BY id", [promptID]).map { try $0.int("id") }
-            order = Assignment.encodeOrder(candidates.shuffled())
+            order = JSONColumns.encode(candidates.shuffled())
         }
         // An expired assignment of this labeler to the same prompt is renewed, keeping its order.
         try database.execute("""
@@ -175,6 +169,6 @@ public struct AssignmentRepository: Sendable {
         // assignment needs no row here.
         guard let held else { return nil }
         try database.execute("UPDATE assignments SET status = 'submitted', finished_at = \(Self.now) WHERE id = ?", [try held.int("id")])
-        return try held.optionalString("shown_order").map(Assignment.decodeOrder)
+        return try held.optionalString("shown_order").map { try JSONColumns.integers($0, column: "shown_order") }
     }
 }

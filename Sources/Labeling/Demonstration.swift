@@ -49,19 +49,21 @@ public struct DemonstrationRepository: Sendable {
         return Int(database.lastInsertRowID)
     }
 
-    public func forEachDemonstration(projectID: Int, filter: RankingFilter, in database: Database, _ body: (StoredDemonstration) throws -> Void) throws {
-        try database.forEachRow("""
+    /// Up to `limit` demonstrations of the project that pass `filter`, with ids above `after`, in
+    /// id order: one page, for readers that stop between pages (a streamed export).
+    public func demonstrations(projectID: Int, filter: RankingFilter, after: Int, limit: Int = 500, in database: Database) throws -> [StoredDemonstration] {
+        try database.query("""
             SELECT d.id, d.prompt_id, d.labeler_id, d.text, d.prefilled_from_candidate_id, p.kind, p.content, p.split
             FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id JOIN users u ON u.id = d.labeler_id
-            WHERE p.project_id = ?1 AND (?2 IS NULL OR p.split = ?2) AND (?3 IS NULL OR u.labeler_group = ?3)
+            WHERE p.project_id = ?1 AND d.id > ?7 AND (?2 IS NULL OR p.split = ?2) AND (?3 IS NULL OR u.labeler_group = ?3)
               AND (?4 IS NULL OR d.submitted_at >= ?4) AND (?5 IS NULL OR d.submitted_at < ?5)
               AND (?6 IS NULL OR d.labeler_id IN (SELECT value FROM json_each(?6)))
-            ORDER BY d.id
-            """, [projectID, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON]) { row in
-            try body(StoredDemonstration(
+            ORDER BY d.id LIMIT ?8
+            """, [projectID, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON, after, limit]).map { row in
+            StoredDemonstration(
                 id: try row.int("id"), promptID: try row.int("prompt_id"), labelerID: try row.int("labeler_id"),
                 content: try PromptContent.fromStorage(kind: try row.string("kind"), content: try row.string("content")),
-                split: try row.string("split"), text: try row.string("text"), prefilled: row.optionalInt("prefilled_from_candidate_id") != nil))
+                split: try row.string("split"), text: try row.string("text"), prefilled: row.optionalInt("prefilled_from_candidate_id") != nil)
         }
     }
 }

@@ -53,7 +53,7 @@ public struct GoldAnswerRepository: Sendable {
         try database.execute("DELETE FROM gold_answers WHERE prompt_id = ?", [promptID])
         for entry in entries {
             try database.execute("INSERT INTO gold_answers (prompt_id, candidate_id, rank, flags, created_by) VALUES (?, ?, ?, ?, ?)",
-                                 [promptID, entry.candidateId, entry.rank, JSONWriter.string(.array(entry.flags.map { .string($0) })), createdBy])
+                                 [promptID, entry.candidateId, entry.rank, JSONColumns.encode(entry.flags), createdBy])
         }
     }
 
@@ -65,7 +65,7 @@ public struct GoldAnswerRepository: Sendable {
 
     public func entries(promptID: Int, in database: Database) throws -> [GoldEntry] {
         try database.query("SELECT candidate_id, rank, flags FROM gold_answers WHERE prompt_id = ? ORDER BY candidate_id", [promptID]).map { row in
-            GoldEntry(candidateId: try row.int("candidate_id"), rank: try row.int("rank"), flags: QualityReport.flags(in: try row.string("flags")))
+            GoldEntry(candidateId: try row.int("candidate_id"), rank: try row.int("rank"), flags: try JSONColumns.strings(row, "flags"))
         }
     }
 

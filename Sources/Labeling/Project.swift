@@ -36,10 +36,7 @@ public struct Project: Sendable, Equatable, Codable {
         overlap = try row.int("overlap")
         ratingMinimum = try row.int("rating_minimum")
         ratingMaximum = try row.int("rating_maximum")
-        guard case .array(let values)? = try? JSONParser.parse(try row.string("flags")) else {
-            throw StorageError("project \(id) has flags that are not a JSON array")
-        }
-        flags = values.compactMap { if case .string(let flag) = $0 { return flag }; return nil }
+        flags = try JSONColumns.strings(row, "flags")
         assignmentMinutes = try row.int("assignment_minutes")
         promptsWanted = try row.int("prompts_wanted")
         goldRate = try row.double("gold_rate")
@@ -111,7 +108,7 @@ public struct ProjectRepository: Sendable {
                 INSERT INTO projects (name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted,
                                       gold_rate, created_by)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [name, project.guidelines ?? "", size, overlap, minimum, maximum, JSONWriter.string(.array(flags.map { .string($0) })),
+                """, [name, project.guidelines ?? "", size, overlap, minimum, maximum, JSONColumns.encode(flags),
                       minutes, promptsWanted, goldRate, createdBy])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("a project named '\(name)' exists already", kind: .conflict)

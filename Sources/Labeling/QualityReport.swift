@@ -128,7 +128,7 @@ public struct QualityReport: Sendable, Encodable {
             for candidate in candidates {
                 let entries = rankings.compactMap { ranking in ranking.entries.first { $0.candidateID == candidate } }
                 ratingUnits.append(entries.compactMap { $0.rating.map(Double.init) })
-                let flagSets = entries.map { Set(Self.flags(in: $0.flagsJSON)) }
+                let flagSets = entries.map { Set($0.flags) }
                 for flag in project.flags { flagUnits[flag, default: []].append(flagSets.map { $0.contains(flag) ? 1 : 0 }) }
             }
         }
@@ -172,18 +172,12 @@ public struct QualityReport: Sendable, Encodable {
     static func positionBias(_ rankings: [StoredRanking]) -> PositionBias? {
         var firstRankedFirst = 0, chance = 0.0, counted = 0
         for ranking in rankings {
-            guard case .array(let order)? = try? JSONParser.parse(ranking.shownOrderJSON), case .integer(let first)? = order.first,
-                  let entry = ranking.entries.first(where: { $0.candidateID == Int(first) }) else { continue }
+            guard let first = ranking.shownOrder.first, let entry = ranking.entries.first(where: { $0.candidateID == first }) else { continue }
             counted += 1
             if entry.rank == 1 { firstRankedFirst += 1 }
             chance += Double(ranking.entries.filter { $0.rank == 1 }.count) / Double(ranking.entries.count)
         }
         guard counted > 0 else { return nil }
         return PositionBias(rankings: counted, firstShownRankedFirst: Double(firstRankedFirst) / Double(counted), chance: chance / Double(counted))
-    }
-
-    static func flags(in json: String) -> [String] {
-        guard case .array(let values)? = try? JSONParser.parse(json) else { return [] }
-        return values.compactMap { if case .string(let flag) = $0 { return flag }; return nil }
     }
 }

@@ -95,7 +95,7 @@ public struct RankingRepository: Sendable {
     /// labeler is a conflict.
     private func insert(_ checked: CheckedRanking, labelerID: Int, in database: Database) throws -> Int {
         let submission = checked.submission
-        let shownOrder = JSONWriter.string(.array(submission.shownOrder.map { .integer(Int64($0)) }))
+        let shownOrder = JSONColumns.encode(submission.shownOrder)
         do {
             try database.execute(
                 "INSERT INTO rankings (prompt_id, labeler_id, none_acceptable, comment, shown_order, seconds_spent) VALUES (?, ?, ?, ?, ?, ?)",
@@ -107,7 +107,7 @@ public struct RankingRepository: Sendable {
         for entry in submission.entries {
             try database.execute("INSERT INTO ranking_entries (ranking_id, candidate_id, rank, rating, flags) VALUES (?, ?, ?, ?, ?)",
                                  [rankingID, entry.candidateId, entry.rank, entry.rating,
-                                  JSONWriter.string(.array((entry.flags ?? []).map { .string($0) }))])
+                                  JSONColumns.encode(entry.flags ?? [])])
         }
         return rankingID
     }
@@ -126,7 +126,7 @@ public struct StoredRanking: Sendable {
         public let modelName: String
         public let rank: Int
         public let rating: Int?
-        public let flagsJSON: String
+        public let flags: [String]
     }
 
     public let id: Int
@@ -135,8 +135,10 @@ public struct StoredRanking: Sendable {
     public let promptID: Int
     public let content: PromptContent
     public let split: String
+    /// Best first (by rank, then candidate id).
     public let entries: [Entry]
-    public let shownOrderJSON: String
+    /// Candidate ids in the order the labeler saw them; empty for an imported ranking.
+    public let shownOrder: [Int]
     public let noneAcceptable: Bool
     public let comment: String
     public let secondsSpent: Double?
@@ -162,7 +164,7 @@ public struct RankingFilter: Sendable, Equatable, Codable {
     }
 
     /// `labelerIds` as SQL binds them: a JSON array read with `json_each`, or NULL for everyone.
-    var labelerIdsJSON: String? { labelerIds.map { JSONWriter.string(.array($0.map { .integer(Int64($0)) })) } }
+    var labelerIdsJSON: String? { labelerIds.map(JSONColumns.encode) }
 }
 
 extension RankingRepository {
@@ -172,34 +174,40 @@ extension RankingRepository {
                                _ body: (StoredRanking) throws -> Void) throws {
         var after = 0
         while true {
-            let page = try database.query("""
-                SELECT r.id, r.labeler_id, u.labeler_group, r.prompt_id, p.kind, p.content, p.split, r.shown_order, r.none_acceptable,
-                       r.comment, r.seconds_spent, r.submitted_at
-                FROM rankings r JOIN prompts p ON p.id = r.prompt_id JOIN users u ON u.id = r.labeler_id
-                WHERE p.project_id = ? AND r.id > ?
-                  AND (?3 IS NULL OR p.split = ?3) AND (?4 IS NULL OR u.labeler_group = ?4)
-                  AND (?5 IS NULL OR r.submitted_at >= ?5) AND (?6 IS NULL OR r.submitted_at < ?6)
-                  AND (?7 IS NULL OR r.labeler_id IN (SELECT value FROM json_each(?7)))
-                ORDER BY r.id LIMIT 500
-                """, [projectID, after, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON])
-            if page.isEmpty { return }
-            for row in page {
-                let id = try row.int("id")
-                let entries = try database.query("""
-                    SELECT e.candidate_id, e.rank, e.rating, e.flags, c.text, c.model_name FROM ranking_entries e
-                    JOIN candidates c ON c.id = e.candidate_id WHERE e.ranking_id = ? ORDER BY e.rank, e.candidate_id
-                    """, [id]).map {
-                        StoredRanking.Entry(candidateID: try $0.int("candidate_id"), text: try $0.string("text"), modelName: try $0.string("model_name"),
-                                            rank: try $0.int("rank"), rating: $0.optionalInt("rating"), flagsJSON: try $0.string("flags"))
-                    }
-                try body(StoredRanking(
-                    id: id, labelerID: try row.int("labeler_id"), labelerGroup: try row.string("labeler_group"), promptID: try row.int("prompt_id"),
-                    content: try PromptContent.fromStorage(kind: try row.string("kind"), content: try row.string("content")),
-                    split: try row.string("split"), entries: entries, shownOrderJSON: try row.string("shown_order"),
-                    noneAcceptable: try row.int("none_acceptable") == 1, comment: try row.string("comment"),
-                    secondsSpent: row.optionalDouble("seconds_spent"), submittedAt: try row.string("submitted_at")))
-                after = id
-            }
+            let page = try rankings(projectID: projectID, filter: filter, after: after, in: database)
+            guard let last = page.last else { return }
+            for ranking in page { try body(ranking) }
+            after = last.id
+        }
+    }
+
+    /// Up to `limit` rankings of the project that pass `filter`, with ids above `after`, in id
+    /// order: one page of `forEachRanking`, for readers that stop between pages (a streamed export).
+    public func rankings(projectID: Int, filter: RankingFilter, after: Int, limit: Int = 500, in database: Database) throws -> [StoredRanking] {
+        try database.query("""
+            SELECT r.id, r.labeler_id, u.labeler_group, r.prompt_id, p.kind, p.content, p.split, r.shown_order, r.none_acceptable,
+                   r.comment, r.seconds_spent, r.submitted_at
+            FROM rankings r JOIN prompts p ON p.id = r.prompt_id JOIN users u ON u.id = r.labeler_id
+            WHERE p.project_id = ? AND r.id > ?
+              AND (?3 IS NULL OR p.split = ?3) AND (?4 IS NULL OR u.labeler_group = ?4)
+              AND (?5 IS NULL OR r.submitted_at >= ?5) AND (?6 IS NULL OR r.submitted_at < ?6)
+              AND (?7 IS NULL OR r.labeler_id IN (SELECT value FROM json_each(?7)))
+            ORDER BY r.id LIMIT ?8
+            """, [projectID, after, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON, limit]).map { row in
+            let id = try row.int("id")
+            let entries = try database.query("""
+                SELECT e.candidate_id, e.rank, e.rating, e.flags, c.text, c.model_name FROM ranking_entries e
+                JOIN candidates c ON c.id = e.candidate_id WHERE e.ranking_id = ? ORDER BY e.rank, e.candidate_id
+                """, [id]).map {
+                    StoredRanking.Entry(candidateID: try $0.int("candidate_id"), text: try $0.string("text"), modelName: try $0.string("model_name"),
+                                        rank: try $0.int("rank"), rating: $0.optionalInt("rating"), flags: try JSONColumns.strings($0, "flags"))
+                }
+            return StoredRanking(
+                id: id, labelerID: try row.int("labeler_id"), labelerGroup: try row.string("labeler_group"), promptID: try row.int("prompt_id"),
+                content: try PromptContent.fromStorage(kind: try row.string("kind"), content: try row.string("content")),
+                split: try row.string("split"), entries: entries, shownOrder: try JSONColumns.integers(row, "shown_order"),
+                noneAcceptable: try row.int("none_acceptable") == 1, comment: try row.string("comment"),
+                secondsSpent: row.optionalDouble("seconds_spent"), submittedAt: try row.string("submitted_at"))
         }
     }
 }

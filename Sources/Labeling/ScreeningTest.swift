@@ -135,7 +135,7 @@ public struct ScreeningTestRepository: Sendable {
             try database.execute("""
                 INSERT INTO screening_tests (name, instructions, flags, flag_threshold, ranking_threshold, demonstration_threshold, created_by)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, [name, test.instructions ?? "", JSONWriter.string(.array(flags.map { .string($0) })), flagThreshold, rankingThreshold,
+                """, [name, test.instructions ?? "", JSONColumns.encode(flags), flagThreshold, rankingThreshold,
                       demonstrationThreshold, createdBy])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("a screening test named '\(name)' exists already", kind: .conflict)

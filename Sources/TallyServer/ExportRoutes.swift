@@ -20,21 +20,15 @@ struct ExportRoutes: Sendable {
         let routes = self
         router.get("/api/projects/{id}/exports/{format}", authenticator.require([.admin, .researcher]) { request, _ in
             let (id, format, filter, tiesOnly) = try routes.exportRequest(request)
-            let database = routes.database
-            var response = Response.stream(contentType: format.contentType) { writer in
-                // One read transaction: the export is one consistent snapshot, and labelers'
-                // submissions go on meanwhile (WAL).
-                try database.read { database in
-                    _ = try RankingExporter().export(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly, from: database) { try writer.write($0) }
-                }
-            }
+            let cursor = ExportCursor(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly)
+            var response = Response.stream(contentType: format.contentType, ExportSource(cursor: cursor, database: routes.database))
             response.headers["Content-Disposition"] = "attachment; filename=\"project-\(id)-\(format.rawValue)\(tiesOnly ? "-ties" : "").\(format.fileExtension)\""
             return response
         })
         router.get("/api/projects/{id}/exports/{format}/manifest", authenticator.require([.admin, .researcher]) { request, _ in
             let (id, format, filter, tiesOnly) = try routes.exportRequest(request)
             let manifest = try routes.database.read { database in
-                try RankingExporter().export(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly, from: database) { _ in }
+                try RankingExporter.export(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly, from: database) { _ in }
             }
             return try .json(manifest)
         })
@@ -66,7 +60,11 @@ struct ExportRoutes: Sendable {
             // Written as the database writes times (milliseconds, Z), so they compare as text.
             filter[keyPath: keyPath] = date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
         }
-        if filter.until == nil { filter.until = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)) }
+        if filter.until == nil {
+            // The database's clock, as it wrote the submission times (same rounding), one
+            // millisecond ahead so that what was submitted in this millisecond is in.
+            filter.until = try database.read { try $0.queryScalarText("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+0.001 seconds')") }
+        }
         if let text = request.queryValue("minimumAgreement") {
             guard let minimum = Double(text), (0...1).contains(minimum) else {
                 throw HTTPError.badRequest("The query parameter 'minimumAgreement' must be a number from 0 to 1.", code: "invalid_query")
@@ -77,5 +75,17 @@ struct ExportRoutes: Sendable {
         let ties = request.queryValue("ties")
         guard ties == nil || ties == "only" else { throw HTTPError.badRequest("The query parameter 'ties' may only be 'only'.", code: "invalid_query") }
         return (id, format, filter, ties == "only")
+    }
+}
+
+/// An export as a streamed response: each piece is one page of the cursor, read in a short read
+/// transaction of its own when the client has taken the last, so a download that stalls holds
+/// neither a thread nor a database connection (the filter's `until` keeps the pages one set).
+struct ExportSource: ResponseBodySource {
+    let cursor: ExportCursor
+    let database: DatabasePool
+
+    func nextPiece(_ deliver: @escaping @Sendable (Result<[UInt8]?, any Error>) -> Void) {
+        deliver(Result { try database.read { try cursor.nextPage(in: $0) } })
     }
 }

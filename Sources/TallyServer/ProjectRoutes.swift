@@ -42,21 +42,19 @@ struct ProjectRoutes: Sendable {
         })
         router.post("/api/projects", authenticator.require([.admin, .researcher]) { request, signedIn in
             let body = try request.decodeJSON(NewProject.self)
-            let project = try answeringLabelingErrors { try routes.database.write { try ProjectRepository().create(body, createdBy: signedIn.user.id, in: $0) } }
+            let project = try routes.database.write { try ProjectRepository().create(body, createdBy: signedIn.user.id, in: $0) }
             return try .json(project, status: .created)
         })
         router.patch("/api/projects/{id}", authenticator.require([.admin, .researcher]) { request, signedIn in
             let id = try pathIdentifier(request)
             let change = try request.decodeJSON(ProjectChange.self)
-            let project = try answeringLabelingErrors {
-                try routes.database.write { database -> Project? in
-                    guard let project = try ProjectRepository().update(id: id, change, in: database) else { return nil }
-                    let detail = [change.goldRate.map { "goldRate=\($0)" }, change.promptsWanted.map { "promptsWanted=\($0)" },
-                                  change.assignmentMinutes.map { "assignmentMinutes=\($0)" }, change.guidelines.map { _ in "guidelines" }]
-                    try AuditLog().record(action: "project.update", actorUserID: signedIn.user.id, subject: "project:\(id)",
-                                          detail: detail.compactMap { $0 }.joined(separator: " "), remoteAddress: request.remoteAddress, in: database)
-                    return project
-                }
+            let project = try routes.database.write { database -> Project? in
+                guard let project = try ProjectRepository().update(id: id, change, in: database) else { return nil }
+                let detail = [change.goldRate.map { "goldRate=\($0)" }, change.promptsWanted.map { "promptsWanted=\($0)" },
+                              change.assignmentMinutes.map { "assignmentMinutes=\($0)" }, change.guidelines.map { _ in "guidelines" }]
+                try AuditLog().record(action: "project.update", actorUserID: signedIn.user.id, subject: "project:\(id)",
+                                      detail: detail.compactMap { $0 }.joined(separator: " "), remoteAddress: request.remoteAddress, in: database)
+                return project
             }
             guard let project else { throw HTTPError.notFound("There is no project \(id).") }
             return try .json(project)

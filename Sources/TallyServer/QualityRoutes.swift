@@ -47,21 +47,17 @@ struct QualityRoutes: Sendable {
         router.put("/api/prompts/{id}/gold", authenticator.require([.admin, .researcher]) { request, signedIn in
             let id = try pathIdentifier(request)
             let body = try request.decodeJSON(GoldAnswer.self)
-            try answeringLabelingErrors {
-                try routes.database.write { database in
-                    try routes.gold.set(promptID: id, entries: body.entries, createdBy: signedIn.user.id, in: database)
-                    try AuditLog().record(action: "gold.set", actorUserID: signedIn.user.id, subject: "prompt:\(id)", remoteAddress: request.remoteAddress, in: database)
-                }
+            try routes.database.write { database in
+                try routes.gold.set(promptID: id, entries: body.entries, createdBy: signedIn.user.id, in: database)
+                try AuditLog().record(action: "gold.set", actorUserID: signedIn.user.id, subject: "prompt:\(id)", remoteAddress: request.remoteAddress, in: database)
             }
             return try .json(GoldAnswer(entries: try routes.database.read { try routes.gold.entries(promptID: id, in: $0) }))
         })
         router.delete("/api/prompts/{id}/gold", authenticator.require([.admin, .researcher]) { request, signedIn in
             let id = try pathIdentifier(request)
-            try answeringLabelingErrors {
-                try routes.database.write { database in
-                    try routes.gold.remove(promptID: id, in: database)
-                    try AuditLog().record(action: "gold.remove", actorUserID: signedIn.user.id, subject: "prompt:\(id)", remoteAddress: request.remoteAddress, in: database)
-                }
+            try routes.database.write { database in
+                try routes.gold.remove(promptID: id, in: database)
+                try AuditLog().record(action: "gold.remove", actorUserID: signedIn.user.id, subject: "prompt:\(id)", remoteAddress: request.remoteAddress, in: database)
             }
             return Response(status: .noContent)
         })

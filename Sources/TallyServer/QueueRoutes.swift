@@ -51,9 +51,7 @@ struct QueueRoutes: Sendable {
         router.post("/api/assignments/{id}/skip", authenticator.require([.labeler]) { request, signedIn in
             let id = try pathIdentifier(request)
             let body = try request.decodeJSON(Skip.self)
-            try answeringLabelingErrors {
-                try routes.submissions.write { try AssignmentRepository().skip(assignmentID: id, labelerID: signedIn.user.id, reason: body.reason, in: $0) }
-            }
+            try routes.submissions.write { try AssignmentRepository().skip(assignmentID: id, labelerID: signedIn.user.id, reason: body.reason, in: $0) }
             return Response(status: .noContent)
         })
         // Runs on the event loop (short reads only) and answers when the group commit has made
@@ -62,26 +60,17 @@ struct QueueRoutes: Sendable {
             let id = try pathIdentifier(request)
             let submission = try request.decodeJSON(RankingSubmission.self)
             let labelerID = signedIn.user.id
-            let checked = try answeringLabelingErrors { try routes.database.read { try RankingRepository().check(submission, promptID: id, in: $0) } }
+            let checked = try routes.database.read { try RankingRepository().check(submission, promptID: id, in: $0) }
             return .deferred { respond in
-                routes.submissions.write({ try RankingRepository().store(checked, labelerID: labelerID, in: $0) }) { result in
-                    do {
-                        let rankingID = try answeringLabelingErrors { try result.get() }
-                        respond(try .json(Created(id: rankingID), status: .created))
-                    } catch let error as HTTPError {
-                        respond(error.response)
-                    } catch {
-                        respond(HTTPError(.internalServerError, code: "internal_error", message: "The ranking could not be stored: \(error)").response)
-                    }
+                routes.submissions.write({ try RankingRepository().store(checked, labelerID: labelerID, in: $0) }) { stored in
+                    respond(Result { try .json(Created(id: try stored.get()), status: .created) })
                 }
             }
         })
         router.post("/api/prompts/{id}/demonstrations", authenticator.require([.labeler]) { request, signedIn in
             let id = try pathIdentifier(request)
             let submission = try request.decodeJSON(DemonstrationSubmission.self)
-            let demonstrationID = try answeringLabelingErrors {
-                try routes.submissions.write { try DemonstrationRepository().submit(submission, promptID: id, labelerID: signedIn.user.id, in: $0) }
-            }
+            let demonstrationID = try routes.submissions.write { try DemonstrationRepository().submit(submission, promptID: id, labelerID: signedIn.user.id, in: $0) }
             return try .json(Created(id: demonstrationID), status: .created)
         })
         router.post("/api/projects/{id}/prompts", authenticator.require([.labeler, .researcher, .admin]) { request, signedIn in
@@ -123,19 +112,17 @@ struct QueueRoutes: Sendable {
         let record: JSONValue
         do { record = try JSONParser.parse(request.body) } catch { throw HTTPError.badRequest("The body is not valid JSON: \(error)", code: "invalid_json") }
         let isLabeler = author.role == .labeler
-        return try answeringLabelingErrors {
-            var prompt = try PromptImporter().parseOne(record, source: isLabeler ? "labeler" : "api",
-                                                       allowedFields: isLabeler ? Self.labelerPromptFields : PromptImporter.knownFields)
-            prompt.authorID = author.id
-            let stored = try submissions.write { database in
-                guard try ProjectRepository().find(id: projectID, in: database) != nil else { throw LabelingError("there is no project \(projectID)", kind: .notFound) }
-                let result = try PromptRepository().insert(prompt, projectID: projectID, in: database)
-                if !result.created && isLabeler { throw LabelingError("the project holds this prompt already (prompt \(result.id))", kind: .conflict) }
-                return result
-            }
-            // Through the API, sending a known prompt again adds the candidates it lacks.
-            return try .json(PromptStored(id: stored.id, created: stored.created, candidatesAdded: stored.candidatesAdded),
-                             status: stored.created ? .created : .ok)
+        var prompt = try PromptImporter().parseOne(record, source: isLabeler ? "labeler" : "api",
+                                                   allowedFields: isLabeler ? Self.labelerPromptFields : PromptImporter.knownFields)
+        prompt.authorID = author.id
+        let stored = try submissions.write { database in
+            guard try ProjectRepository().find(id: projectID, in: database) != nil else { throw LabelingError("there is no project \(projectID)", kind: .notFound) }
+            let result = try PromptRepository().insert(prompt, projectID: projectID, in: database)
+            if !result.created && isLabeler { throw LabelingError("the project holds this prompt already (prompt \(result.id))", kind: .conflict) }
+            return result
         }
+        // Through the API, sending a known prompt again adds the candidates it lacks.
+        return try .json(PromptStored(id: stored.id, created: stored.created, candidatesAdded: stored.candidatesAdded),
+                         status: stored.created ? .created : .ok)
     }
 }

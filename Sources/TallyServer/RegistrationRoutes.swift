@@ -39,14 +39,12 @@ struct RegistrationRoutes: Sendable {
         }
         router.put("/api/registration", authenticator.require([.admin]) { request, signedIn in
             let body = try request.decodeJSON(PolicyChange.self)
-            let policy = try answeringLabelingErrors {
-                try routes.database.write { database -> RegistrationPolicy in
-                    let policy = try routes.registration.setPolicy(mode: body.mode, screeningTestID: body.screeningTestId, updatedBy: signedIn.user.id, in: database)
-                    try routes.audit.record(action: "registration.update", actorUserID: signedIn.user.id, subject: "registration",
-                                            detail: "mode=\(body.mode.rawValue) test=\(body.screeningTestId.map(String.init) ?? "none")",
-                                            remoteAddress: request.remoteAddress, in: database)
-                    return policy
-                }
+            let policy = try routes.database.write { database -> RegistrationPolicy in
+                let policy = try routes.registration.setPolicy(mode: body.mode, screeningTestID: body.screeningTestId, updatedBy: signedIn.user.id, in: database)
+                try routes.audit.record(action: "registration.update", actorUserID: signedIn.user.id, subject: "registration",
+                                        detail: "mode=\(body.mode.rawValue) test=\(body.screeningTestId.map(String.init) ?? "none")",
+                                        remoteAddress: request.remoteAddress, in: database)
+                return policy
             }
             return try .json(policy)
         })
@@ -58,24 +56,20 @@ struct RegistrationRoutes: Sendable {
             let body = try request.decodeJSON(NewInvite.self)
             // Ten random bytes: short enough to type, too many to guess.
             let code = SecureRandom.token(byteCount: 10)
-            let invite = try answeringLabelingErrors {
-                try routes.database.write { database -> InviteCode in
-                    let invite = try routes.registration.createInvite(codeHash: SHA256.hexDigest(code), note: body.note ?? "", usesAllowed: body.usesAllowed ?? 1,
-                                                                      validDays: body.validDays ?? 14, createdBy: signedIn.user.id, in: database)
-                    try routes.audit.record(action: "invite.create", actorUserID: signedIn.user.id, subject: "invite:\(invite.id)", detail: invite.note,
-                                            remoteAddress: request.remoteAddress, in: database)
-                    return invite
-                }
+            let invite = try routes.database.write { database -> InviteCode in
+                let invite = try routes.registration.createInvite(codeHash: SHA256.hexDigest(code), note: body.note ?? "", usesAllowed: body.usesAllowed ?? 1,
+                                                                  validDays: body.validDays ?? 14, createdBy: signedIn.user.id, in: database)
+                try routes.audit.record(action: "invite.create", actorUserID: signedIn.user.id, subject: "invite:\(invite.id)", detail: invite.note,
+                                        remoteAddress: request.remoteAddress, in: database)
+                return invite
             }
             return try .json(CreatedInvite(invite: invite, code: code), status: .created)
         })
         router.delete("/api/invites/{id}", authenticator.require([.admin]) { request, signedIn in
             let id = try pathIdentifier(request)
-            try answeringLabelingErrors {
-                try routes.database.write { database in
-                    try routes.registration.revokeInvite(id: id, in: database)
-                    try routes.audit.record(action: "invite.revoke", actorUserID: signedIn.user.id, subject: "invite:\(id)", remoteAddress: request.remoteAddress, in: database)
-                }
+            try routes.database.write { database in
+                try routes.registration.revokeInvite(id: id, in: database)
+                try routes.audit.record(action: "invite.revoke", actorUserID: signedIn.user.id, subject: "invite:\(id)", remoteAddress: request.remoteAddress, in: database)
             }
             return Response(status: .noContent)
         })

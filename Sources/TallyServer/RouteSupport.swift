@@ -9,15 +9,14 @@ func pathIdentifier(_ request: Request, _ name: String = "id") throws -> Int {
     return id
 }
 
-/// Runs `body`, answering `LabelingError`s with 400, 404 or 409.
-func answeringLabelingErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as LabelingError {
-        switch error.kind {
-        case .invalid: throw HTTPError(.badRequest, code: "invalid_field", message: error.description)
-        case .notFound: throw HTTPError.notFound(error.description)
-        case .conflict: throw HTTPError(.conflict, code: "conflict", message: error.description)
+/// A labeling rule a request broke is the client's fault: 400, 404 or 409 with the rule's
+/// sentence, answered by the server's one error mapping (`Connection`).
+extension LabelingError: HTTPErrorConvertible {
+    public var httpError: HTTPError {
+        switch kind {
+        case .invalid: HTTPError(.badRequest, code: "invalid_field", message: description)
+        case .notFound: HTTPError.notFound(description)
+        case .conflict: HTTPError(.conflict, code: "conflict", message: description)
         }
     }
 }

@@ -47,14 +47,12 @@ struct ScreeningRoutes: Sendable {
         })
         router.post("/api/screening", authenticator.require([.labeler], statuses: [.applicant]) { request, signedIn in
             let body = try request.decodeJSON(Answers.self)
-            let attempt = try answeringLabelingErrors {
-                try routes.database.write { database -> ScreeningAttempt in
-                    let screening = try routes.screening(for: signedIn.user, in: database)
-                    try routes.attempts.submit(body.answers, attempt: screening.attempt, test: screening.test, in: database)
-                    try routes.audit.record(action: "screening.submit", actorUserID: signedIn.user.id, subject: "screening_attempt:\(screening.attempt.id)",
-                                            remoteAddress: request.remoteAddress, in: database)
-                    return try routes.attempts.latest(applicantID: signedIn.user.id, in: database)!
-                }
+            let attempt = try routes.database.write { database -> ScreeningAttempt in
+                let screening = try routes.screening(for: signedIn.user, in: database)
+                try routes.attempts.submit(body.answers, attempt: screening.attempt, test: screening.test, in: database)
+                try routes.audit.record(action: "screening.submit", actorUserID: signedIn.user.id, subject: "screening_attempt:\(screening.attempt.id)",
+                                        remoteAddress: request.remoteAddress, in: database)
+                return try routes.attempts.latest(applicantID: signedIn.user.id, in: database)!
             }
             return try .json(Submitted(attempt: attempt, message: "Thank you. An admin will review your answers and let you know."))
         })
@@ -66,13 +64,11 @@ struct ScreeningRoutes: Sendable {
         })
         router.post("/api/screening-tests", authenticator.require([.admin]) { request, signedIn in
             let body = try request.decodeJSON(NewScreeningTest.self)
-            let test = try answeringLabelingErrors {
-                try routes.database.write { database -> ScreeningTest in
-                    let test = try routes.tests.create(body, createdBy: signedIn.user.id, in: database)
-                    try routes.audit.record(action: "screening_test.create", actorUserID: signedIn.user.id, subject: "screening_test:\(test.id)",
-                                            detail: test.name, remoteAddress: request.remoteAddress, in: database)
-                    return test
-                }
+            let test = try routes.database.write { database -> ScreeningTest in
+                let test = try routes.tests.create(body, createdBy: signedIn.user.id, in: database)
+                try routes.audit.record(action: "screening_test.create", actorUserID: signedIn.user.id, subject: "screening_test:\(test.id)",
+                                        detail: test.name, remoteAddress: request.remoteAddress, in: database)
+                return test
             }
             return try .json(test, status: .created)
         })
@@ -88,13 +84,11 @@ struct ScreeningRoutes: Sendable {
         router.post("/api/screening-attempts/{id}/grades", authenticator.require([.admin]) { request, signedIn in
             let id = try pathIdentifier(request)
             let body = try request.decodeJSON(Grades.self)
-            try answeringLabelingErrors {
-                try routes.database.write { database in
-                    try routes.attempts.grade(attemptID: id, body.grades, gradedBy: signedIn.user.id, in: database)
-                    try routes.audit.record(action: "screening.grade", actorUserID: signedIn.user.id, subject: "screening_attempt:\(id)",
-                                            detail: body.grades.map { "item=\($0.itemId) grade=\($0.grade)" }.joined(separator: " "),
-                                            remoteAddress: request.remoteAddress, in: database)
-                }
+            try routes.database.write { database in
+                try routes.attempts.grade(attemptID: id, body.grades, gradedBy: signedIn.user.id, in: database)
+                try routes.audit.record(action: "screening.grade", actorUserID: signedIn.user.id, subject: "screening_attempt:\(id)",
+                                        detail: body.grades.map { "item=\($0.itemId) grade=\($0.grade)" }.joined(separator: " "),
+                                        remoteAddress: request.remoteAddress, in: database)
             }
             return Response(status: .noContent)
         })
@@ -128,19 +122,17 @@ struct ScreeningRoutes: Sendable {
         }
         let accepted = body.decision == .accept
         let group = body.labelerGroup ?? .training
-        let user = try answeringLabelingErrors {
-            try database.write { database -> User in
-                let users = UserRepository()
-                guard let applicant = try users.find(id: id, in: database) else { throw LabelingError("there is no user \(id)", kind: .notFound) }
-                guard applicant.status == .applicant else {
-                    throw LabelingError("user \(id) is \(applicant.status.rawValue), not an applicant", kind: .conflict)
-                }
-                try attempts.decide(applicantID: id, accepted: accepted, note: note, decidedBy: signedIn.user.id, in: database)
-                let user = try users.update(id: id, status: accepted ? .active : .rejected, labelerGroup: accepted ? group : nil, in: database)!
-                try audit.record(action: accepted ? "applicant.accept" : "applicant.reject", actorUserID: signedIn.user.id, subject: "user:\(id)",
-                                 detail: (accepted ? "group=\(group.rawValue) " : "") + "note=\(note)", remoteAddress: request.remoteAddress, in: database)
-                return user
+        let user = try database.write { database -> User in
+            let users = UserRepository()
+            guard let applicant = try users.find(id: id, in: database) else { throw LabelingError("there is no user \(id)", kind: .notFound) }
+            guard applicant.status == .applicant else {
+                throw LabelingError("user \(id) is \(applicant.status.rawValue), not an applicant", kind: .conflict)
             }
+            try attempts.decide(applicantID: id, accepted: accepted, note: note, decidedBy: signedIn.user.id, in: database)
+            let user = try users.update(id: id, status: accepted ? .active : .rejected, labelerGroup: accepted ? group : nil, in: database)!
+            try audit.record(action: accepted ? "applicant.accept" : "applicant.reject", actorUserID: signedIn.user.id, subject: "user:\(id)",
+                             detail: (accepted ? "group=\(group.rawValue) " : "") + "note=\(note)", remoteAddress: request.remoteAddress, in: database)
+            return user
         }
         return try .json(user)
     }

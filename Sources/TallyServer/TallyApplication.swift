@@ -16,6 +16,8 @@ public struct TallyApplication: Sendable {
         public var passwordIterations = PasswordHasher.defaultIterations
         /// Seconds a browser session lasts.
         public var sessionLifetime = 12 * 60 * 60
+        /// Seconds a request may wait for a handler thread while `/health/ready` still says ready.
+        public var readinessMaximumWait = 2.0
         public init() {}
     }
 
@@ -45,7 +47,7 @@ public struct TallyApplication: Sendable {
     }
 
     public var middleware: [Middleware] {
-        [StandardMiddleware.requestID(), StandardMiddleware.accessLog(logger), StandardMiddleware.securityHeaders()]
+        [StandardMiddleware.requestID()]
     }
 
     public var router: Router {
@@ -55,12 +57,20 @@ public struct TallyApplication: Sendable {
             try Response.json(Health(status: "ok", version: Self.version, uptimeSeconds: Int(Date().timeIntervalSince(startedAt))))
         }
         let database = database
-        router.get("/health/ready") { _ in
-            // Ready means the database answers a query, not only that the process is up.
+        let readinessWait = options.readinessMaximumWait
+        router.get("/health/ready") { request in
+            // Ready means a request gets a handler thread in time and the database answers a
+            // query, not only that the process is up: this route runs where the blocking routes
+            // run, so it waits as they wait.
+            let waited = Double(DispatchTime.now().uptimeNanoseconds &- request.receivedAt) / 1e9
+            guard request.receivedAt == 0 || waited <= readinessWait else {
+                throw HTTPError(.serviceUnavailable, code: "overloaded",
+                                message: "Requests wait \((waited * 10).rounded() / 10) s for a handler (at most \(readinessWait) s is ready).")
+            }
             do {
                 _ = try database.read { try $0.queryScalarInt("SELECT count(*) FROM schema_migrations") }
             } catch {
-                throw HTTPError(.serviceUnavailable, code: "database_unavailable", message: "The database does not answer: \(error)")
+                throw HTTPError(.serviceUnavailable, code: "database_unavailable", message: "The database does not answer a query.")
             }
             return try Response.json(Health(status: "ready", version: Self.version, uptimeSeconds: Int(Date().timeIntervalSince(startedAt))))
         }

@@ -8,11 +8,13 @@ makes a gold prompt; an
 admin holds a labeler out from the quality table. An applicant registers and takes the demo's
 screening test; an admin grades their demonstrations on the grading screen, sorts the applicants
 table and accepts them into the held-out group, and they sign in to labeling work. Takes
-the screenshots in Docs/screenshots/. Run by `make test` after the Swift suite, against a real `tally serve`.
+screenshots into .build/screenshots/ (`make screenshots` copies them over Docs/screenshots/; a
+test run leaves the tracked files alone). Run by `make test` after the Swift suite, against a
+real `tally serve`.
 
 Test tooling only: Selenium drives Debian's chromium through chromium-driver.
 """
-import json, os, socket, sqlite3, subprocess, sys, tempfile, time, urllib.request
+import json, os, shutil, socket, sqlite3, subprocess, sys, tempfile, time, urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -21,7 +23,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TALLY = os.environ.get("TALLY", os.path.join(ROOT, ".build", "debug", "tally"))
-SHOTS = os.path.join(ROOT, "Docs", "screenshots")
+SHOTS = os.environ.get("TALLY_SCREENSHOTS", os.path.join(ROOT, ".build", "screenshots"))
 passed, failed = 0, 0
 
 
@@ -186,6 +188,7 @@ def screening(driver, wait, port, connection):
 
 
 def main():
+    os.makedirs(SHOTS, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="tally-browser-")
     database = os.path.join(folder, "tally.sqlite")
     subprocess.run([TALLY, "demo", "--database", database, "--log-level", "warning"], cwd=ROOT, check=True, capture_output=True)
@@ -412,6 +415,7 @@ def main():
             driver.quit()
         server.terminate()
         server.wait(timeout=15)
+        shutil.rmtree(folder, ignore_errors=True)
     print(f"browser: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

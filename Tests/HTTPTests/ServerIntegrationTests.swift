@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import Glibc
 import Testing
 @testable import HTTP
@@ -169,6 +170,25 @@ struct ServerIntegrationTests {
         #expect(response.text.contains("\"code\":\"internal_error\""))
         try client.send("GET /hello HTTP/1.1\r\nHost: test\r\n\r\n")
         #expect(try client.readResponse().statusCode == 200)
+    }
+
+    /// A deferred response that fails is answered by the same mapping as a thrown error: a known
+    /// error gets its status, any other a 500 that says nothing of it (its text can hold SQL).
+    @Test func deferredFailuresAreMappedInTheOnePlace() throws {
+        struct DatabaseFailure: Error, CustomStringConvertible { var description: String { "SQLite error 19 in INSERT INTO rankings ..." } }
+        let server = try TestServer { router in
+            router.get("/deferred-known", mayBlock: false) { _ in .deferred { $0(.failure(HTTPError(.conflict, code: "conflict", message: "Taken."))) } }
+            router.get("/deferred-unknown", mayBlock: false) { _ in .deferred { $0(.failure(DatabaseFailure())) } }
+        }
+        let client = try RawClient(port: server.port)
+        try client.send("GET /deferred-known HTTP/1.1\r\nHost: test\r\n\r\n")
+        let known = try client.readResponse()
+        #expect(known.statusCode == 409 && known.text.contains("Taken."))
+        try client.send("GET /deferred-unknown HTTP/1.1\r\nHost: test\r\n\r\n")
+        let unknown = try client.readResponse()
+        #expect(unknown.statusCode == 500 && unknown.text.contains("\"code\":\"internal_error\""))
+        #expect(!unknown.text.contains("SQL") && !unknown.text.contains("INSERT"))
+        #expect(unknown.header("X-Content-Type-Options") == "nosniff")
     }
 
     @Test func jsonErrorsNameTheField() throws {

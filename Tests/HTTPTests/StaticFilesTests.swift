@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import HTTP
 
@@ -7,7 +8,7 @@ struct StaticFilesTests {
     /// root/ holds index.html, style.css, docs/index.html, a link to a file inside and a link to
     /// a folder outside; beside root/ lies secret.txt, which must never be served.
     private static func makeSite() throws -> (root: String, outside: String) {
-        let base = try makeTemporaryDirectory()
+        let base = try TemporaryFiles.directory("tally-test")
         let root = base + "/root"
         try FileManager.default.createDirectory(atPath: root + "/docs", withIntermediateDirectories: true)
         try "<h1>home</h1>".write(toFile: root + "/index.html", atomically: true, encoding: .utf8)

@@ -1,5 +1,6 @@
 import Cryptography
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import HTTP
 
@@ -7,7 +8,7 @@ import Testing
 @Suite("TLS", .serialized)
 struct TLSTests {
     private static func makeCertificate() throws -> (certificate: String, key: String) {
-        let directory = try makeTemporaryDirectory()
+        let directory = try TemporaryFiles.directory("tally-test")
         let certificate = directory + "/certificate.pem", key = directory + "/key.pem"
         let result = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                                                   "-nodes", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",

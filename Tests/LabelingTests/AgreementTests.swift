@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import Labeling
 
@@ -87,7 +88,7 @@ struct AgreementTests {
             "ratingUnits": ratingUnits.map { $0.map { $0.map { $0 as Any } ?? NSNull() } },
             "flagUnits": flagUnits.map { $0.map { $0.map { $0 as Any } ?? NSNull() } },
         ]
-        let path = NSTemporaryDirectory() + "tally-agreement-\(UUID().uuidString).json"
+        let path = TemporaryFiles.path("tally-agreement.json")
         try JSONSerialization.data(withJSONObject: caseFile).write(to: URL(fileURLWithPath: path))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: checkerPython)

@@ -1,5 +1,6 @@
 import Cryptography
 import Foundation
+import TallyTestSupport
 import Glibc
 import HTTP
 import Labeling
@@ -7,110 +8,6 @@ import Logging
 import Storage
 import Testing
 @testable import TallyServer
-
-/// A Tally server with a fresh database and three users, over real sockets.
-final class TallyTestServer: @unchecked Sendable {
-    let server: Server
-    let database: DatabasePool
-    let databasePath: String
-    static let password = "correct horse battery"
-    var port: Int { server.port }
-
-    init() throws {
-        let directory = NSTemporaryDirectory() + "tally-app-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        databasePath = directory + "/tally.sqlite"
-        database = try DatabasePool(path: databasePath, readerCount: 2)
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let migrations = try Migration.load(from: root.appendingPathComponent("Migrations").path)
-        try database.withWriter { try Migrator(migrations: migrations).migrate($0) }
-        let hasher = PasswordHasher(iterations: 1000)
-        try database.write { database in
-            for (name, role) in [("ada", Role.admin), ("rita", Role.researcher), ("lena", Role.labeler)] {
-                _ = try UserRepository().create(username: name, role: role, passwordHash: hasher.hash(Self.password), in: database)
-            }
-            _ = try UserRepository().create(username: "sam", role: .labeler, status: .suspended, passwordHash: hasher.hash(Self.password), in: database)
-        }
-        var options = TallyApplication.Options()
-        options.passwordIterations = 1000
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let application = try TallyApplication(database: database, publicDirectory: root.appendingPathComponent("Public").path,
-                                               logger: logger, options: options)
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        server = Server(configuration: configuration, router: application.router, middleware: application.middleware, logger: logger)
-        try server.start()
-    }
-
-    deinit { server.shutdown(gracePeriod: 1) }
-}
-
-/// One HTTP exchange over a new connection.
-struct APIResponse {
-    let status: Int
-    let headers: [(String, String)]
-    let body: String
-    func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
-    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
-    var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
-}
-
-func call(_ port: Int, _ method: String, _ path: String, headers: [String: String] = [:], json: String? = nil, rawBody: String? = nil) throws -> APIResponse {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw CocoaError(.fileReadUnknown) }
-    var request = "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
-    for (name, value) in headers { request += "\(name): \(value)\r\n" }
-    if let json { request += "Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n" }
-    if let rawBody, headers["Content-Length"] == nil { request += "Content-Length: \(rawBody.utf8.count)\r\n" }
-    request += "\r\n" + (json ?? rawBody ?? "")
-    let bytes = Array(request.utf8)
-    _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
-    var received: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = recv(descriptor, &buffer, buffer.count, 0)
-        if count <= 0 { break }
-        received += buffer[..<count]
-    }
-    let text = String(decoding: received, as: UTF8.self)
-    guard let split = text.range(of: "\r\n\r\n") else { throw CocoaError(.fileReadCorruptFile) }
-    let lines = text[..<split.lowerBound].components(separatedBy: "\r\n")
-    let status = Int(lines[0].split(separator: " ")[1]) ?? 0
-    let headers = lines.dropFirst().map { line -> (String, String) in
-        let colon = line.firstIndex(of: ":")!
-        return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
-    }
-    var body = String(text[split.upperBound...])
-    if headers.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1 == "chunked" }) {
-        // Undo the chunked coding: size line, data, CRLF, until the zero-size chunk.
-        var decoded = "", rest = Substring(body)
-        while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
-            let data = rest.utf8[lineEnd.upperBound...].prefix(size)
-            decoded += String(decoding: data, as: UTF8.self)
-            rest = Substring(String(decoding: rest.utf8[lineEnd.upperBound...].dropFirst(size + 2), as: UTF8.self))
-        }
-        body = decoded
-    }
-    return APIResponse(status: status, headers: headers, body: body)
-}
-
-/// Signs in and returns the cookie header value and the CSRF token.
-func signIn(_ port: Int, _ username: String, password: String = TallyTestServer.password) throws -> (cookie: String, csrf: String) {
-    let response = try call(port, "POST", "/api/session", json: #"{"username": "\#(username)", "password": "\#(password)"}"#)
-    guard response.status == 200, let setCookie = response.header("Set-Cookie"), let csrf = response.json["csrfToken"] as? String else {
-        throw CocoaError(.userCancelled)
-    }
-    return (String(setCookie.split(separator: ";")[0]), csrf)
-}
 
 @Suite("Accounts, sessions and roles over HTTP", .serialized)
 struct AccountTests {

@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import Glibc
 import Testing
 import TransformerCore
@@ -45,7 +46,7 @@ struct CommandLineTests {
     }
 
     static func temporaryDatabase() throws -> String {
-        let directory = NSTemporaryDirectory() + "tally-cli-" + UUID().uuidString
+        let directory = TemporaryFiles.path("tally-cli")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         return directory + "/tally.sqlite"
     }
@@ -97,7 +98,7 @@ struct CommandLineTests {
     /// SmolLM2-360M or Llama 3.2 folder would come); it is registered with its folder digest.
     @Test(.enabled(if: FileManager.default.fileExists(atPath: smolLM2), "needs SmolLM2: `make smollm2` fetches it (`make test` does)"))
     func demoTakesAHuggingFaceFolderAsThePolicy() throws {
-        let folder = NSTemporaryDirectory() + "tally-cli-policy-" + UUID().uuidString + "/smollm2-folder"
+        let folder = TemporaryFiles.path("tally-cli-policy") + "/smollm2-folder"
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let smol = try LlamaCheckpoint.load(gguf: Self.smolLM2)
         try LlamaCheckpoint.save(smol.model, to: folder)

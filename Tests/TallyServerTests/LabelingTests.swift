@@ -196,7 +196,7 @@ struct RoundTripTests {
                 return "\(prompt)|\(chosen)|\(rejected)|\(object["margin"]!)|\(object["split"]!)"
             })
         }
-        #expect(pairs(exported).count == 6)
+        #expect(pairs(exported).count == 6, "\(exported)")
         #expect(pairs(again) == pairs(exported))
         // The imported rankings belong to a placeholder that cannot sign in.
         let placeholder = try call(app.port, "POST", "/api/session", json: #"{"username": "imported-3", "password": "anything at all"}"#)

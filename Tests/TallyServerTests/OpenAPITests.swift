@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import HTTP
 import JSON
 import Logging
@@ -19,7 +20,7 @@ struct OpenAPITests {
             guard case .object(let methods) = operations else { continue }
             for (method, _) in methods { documented.insert("\(method.uppercased()) \(path)") }
         }
-        let database = try DatabasePool(path: NSTemporaryDirectory() + "tally-openapi-" + UUID().uuidString + ".sqlite", readerCount: 1)
+        let database = try DatabasePool(path: TemporaryFiles.path("tally-openapi") + ".sqlite", readerCount: 1)
         let application = try TallyApplication(database: database, publicDirectory: root.appendingPathComponent("Public").path, logger: Logger(label: "test"))
         let served = Set(application.router.routeList.map { "\($0.method.rawValue) \($0.pattern)" })
         #expect(documented == served, "only documented: \(documented.subtracting(served).sorted()); only served: \(served.subtracting(documented).sorted())")

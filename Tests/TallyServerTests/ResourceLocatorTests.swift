@@ -1,11 +1,12 @@
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import TallyServer
 
 @Suite("Resource locator")
 struct ResourceLocatorTests {
     private func makeHome() throws -> String {
-        let home = NSTemporaryDirectory() + "tally-home-" + UUID().uuidString
+        let home = TemporaryFiles.path("tally-home")
         try FileManager.default.createDirectory(atPath: home + "/Public", withIntermediateDirectories: true)
         return home
     }

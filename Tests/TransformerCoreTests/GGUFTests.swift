@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import TransformerCore
 
@@ -16,7 +17,7 @@ private let toolPython: String = {
 struct GGUFTests {
     /// The folder the tool wrote into, made once.
     static let folder: String = {
-        let folder = NSTemporaryDirectory() + "tally-gguf-" + UUID().uuidString
+        let folder = TemporaryFiles.path("tally-gguf")
         try! FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: toolPython)

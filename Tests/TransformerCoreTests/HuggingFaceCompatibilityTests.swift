@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import TransformerCore
 
@@ -24,7 +25,7 @@ struct HuggingFaceCompatibilityTests {
         for i in 0..<model.parameterCount where model.parameters.pointer[i] != 1 && model.parameters.pointer[i] != 0 {
             model.parameters.pointer[i] *= 10
         }
-        let folder = NSTemporaryDirectory() + "tally-hf-" + UUID().uuidString
+        let folder = TemporaryFiles.path("tally-hf")
         try GPT2Checkpoint.save(model, to: folder)
         try tokenizer.save(toDirectory: folder)
         let text = "the dog sat on the mat"
@@ -55,7 +56,7 @@ struct HuggingFaceCompatibilityTests {
         let model = try LlamaModel(configuration: configuration)
         model.initializeParameters(seed: 5)
         for i in 0..<model.parameterCount { model.parameters.pointer[i] *= 8 }
-        let folder = NSTemporaryDirectory() + "tally-hf-llama-" + UUID().uuidString
+        let folder = TemporaryFiles.path("tally-hf-llama")
         try LlamaCheckpoint.save(model, to: folder)
         if sharded { try Self.shard(folder) }
         // Late positions: with theta 500,000 and heads of 8, the third pair's wavelength (about
@@ -91,7 +92,7 @@ struct HuggingFaceCompatibilityTests {
         (configuration.layerCount, configuration.headCount, configuration.keyValueHeadCount, configuration.headSize) = (1, 2, 1, 8)
         let model = try LlamaModel(configuration: configuration)
         model.initializeParameters(seed: 1)
-        let folder = NSTemporaryDirectory() + "tally-shards-" + UUID().uuidString
+        let folder = TemporaryFiles.path("tally-shards")
         try LlamaCheckpoint.save(model, to: folder)
         try Self.shard(folder)
         let index = folder + "/model.safetensors.index.json"

@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import TransformerCore
 
@@ -107,7 +108,7 @@ struct PaddingAndHeadTests {
         model.zeroGradients()
         try model.backward()
         optimizer.update(parameters: model.parameters, gradients: model.gradients!, learningRate: 1e-3)
-        let directory = NSTemporaryDirectory() + "tally-checkpoint-" + UUID().uuidString
+        let directory = TemporaryFiles.path("tally-checkpoint")
         try GPT2Checkpoint.save(model, optimizer: optimizer, to: directory)
         let loaded = try GPT2Checkpoint.load(from: directory)
         #expect(loaded.configuration == model.configuration)
@@ -120,7 +121,7 @@ struct PaddingAndHeadTests {
 
     @Test func checkpointProblemsAreNamed() throws {
         let model = try GPT2ReferenceTests.loadedModel()
-        let directory = NSTemporaryDirectory() + "tally-checkpoint-bad-" + UUID().uuidString
+        let directory = TemporaryFiles.path("tally-checkpoint-bad")
         try GPT2Checkpoint.save(model, to: directory)
         let config = directory + "/config.json"
         let original = try String(contentsOfFile: config, encoding: .utf8)
@@ -139,7 +140,7 @@ struct PaddingAndHeadTests {
 
     @Test func loadsAHuggingFaceStyleFileWithoutThePrefix() throws {
         let model = try GPT2ReferenceTests.loadedModel()
-        let directory = NSTemporaryDirectory() + "tally-checkpoint-hf-" + UUID().uuidString
+        let directory = TemporaryFiles.path("tally-checkpoint-hf")
         try GPT2Checkpoint.save(model, to: directory)
         // Rewrite the weights under GPT2Model's bare names, with the old attention-mask buffers.
         let mask = [Float](repeating: 1, count: 4)

@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import TransformerCore
 
@@ -49,7 +50,7 @@ struct RealVocabularyTests {
           arguments: [("ggml-vocab-llama-bpe", ChatTemplate(format: .llama3(datePreamble: true))), ("ggml-vocab-llama-spm", ChatTemplate(format: .zephyr))])
     func savedAsTokenizerJSONItEncodesTheSameInHuggingFaceCode(name: String, template: ChatTemplate) throws {
         let tokenizer = try BytePairTokenizer(gguf: GGUFFile(path: LlamaVocabularyFiles.folder + "/\(name).gguf"))
-        let saved = NSTemporaryDirectory() + "tally-real-vocabulary-" + UUID().uuidString
+        let saved = TemporaryFiles.path("tally-real-vocabulary")
         defer { try? FileManager.default.removeItem(atPath: saved) }
         try LlamaCheckpoint.saveTokenizer(tokenizer, chatTemplate: template, stopToken: template.endOfTurnMarker, to: saved)
         let texts = try LlamaVocabularyFiles.cases(name).map(\.text)

@@ -1,11 +1,12 @@
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import TransformerCore
 
 @Suite("safetensors")
 struct SafeTensorsTests {
     private func temporaryPath(_ name: String) -> String {
-        NSTemporaryDirectory() + "tally-safetensors-" + UUID().uuidString + "-" + name
+        TemporaryFiles.path("tally-safetensors") + "-" + name
     }
 
     @Test func roundTripsAModelCheckpoint() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import TransformerCore
 
@@ -66,7 +67,7 @@ struct SmolLM2Tests {
     /// the chat template, the end-of-turn token) and loaded from it, SmolLM2 answers the same.
     @Test func answersTheSameFromTheHuggingFaceFolderItSavesAs() throws {
         let smol = try SmolLM2File.loaded.get()
-        let folder = NSTemporaryDirectory() + "tally-smollm2-folder-" + UUID().uuidString
+        let folder = TemporaryFiles.path("tally-smollm2-folder")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try LlamaCheckpoint.save(smol.model, to: folder)
         try LlamaCheckpoint.saveTokenizer(smol.tokenizer, chatTemplate: smol.chatTemplate, stopToken: "<|im_end|>", to: folder)

@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import TransformerCore
 
@@ -61,7 +62,7 @@ struct TokenizerTests {
         let again = try BytePairTrainer.train(corpus: corpus, vocabularySize: 300)
         #expect(again.tokenBytes == tokenizer.tokenBytes)
 
-        let directory = NSTemporaryDirectory() + "tally-bpe-" + UUID().uuidString
+        let directory = TemporaryFiles.path("tally-bpe")
         try tokenizer.save(toDirectory: directory)
         let loaded = try BytePairTokenizer(vocabularyPath: directory + "/vocab.json", mergesPath: directory + "/merges.txt")
         #expect(loaded.tokenBytes == tokenizer.tokenBytes)
@@ -69,7 +70,7 @@ struct TokenizerTests {
     }
 
     @Test func badFilesAreNamed() throws {
-        let directory = NSTemporaryDirectory() + "tally-bpe-bad-" + UUID().uuidString
+        let directory = TemporaryFiles.path("tally-bpe-bad")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try "{\"a\": 0}".write(toFile: directory + "/vocab.json", atomically: true, encoding: .utf8)
         try "#version: 0.2\n".write(toFile: directory + "/merges.txt", atomically: true, encoding: .utf8)
@@ -103,7 +104,7 @@ struct HuggingFaceTokenizerTests {
     /// A new folder holding the tokenizer.json of `style` and expected.json, written by
     /// Tools/make_tokenizer_json.py; returns the folder and the expectations.
     static func makeTokenizerJSON(style: String, folderPrefix: String = "tally-tokenizer-json-") throws -> (folder: String, expected: [String: Any]) {
-        let folder = NSTemporaryDirectory() + folderPrefix + UUID().uuidString
+        let folder = TemporaryFiles.path(folderPrefix)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let bpe = TokenizerTests.fixtures + "/gpt2-bpe"
         let made = try runTool([tools + "/make_tokenizer_json.py", style, bpe + "/encoder.json", bpe + "/vocab.bpe", folder])
