@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "TransformerCore", dependencies: ["CBLAS", "CKernels", "JSON"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Labeling", dependencies: ["Storage", "JSON"]),
-        .target(name: "Datasets", dependencies: ["Labeling", "JSON", "Cryptography"]),
+        .target(name: "Datasets", dependencies: ["Labeling", "Storage", "JSON", "Cryptography"]),
         .target(name: "TallyServer", dependencies: [
             "HTTP", "Storage", "Labeling", "Datasets", "Cryptography", "JSON",
             .product(name: "Logging", package: "swift-log"),

@@ -71,7 +71,7 @@ public enum TLSTransferResult: Equatable, Sendable {
     case failed(String)
 }
 
-/// One TLS session over one socket. Confined to its connection's queue: not thread-safe.
+/// One TLS session over one socket. Confined to its connection's event loop: not thread-safe.
 public final class TLSSession {
     private let session: OpaquePointer
 

@@ -138,11 +138,7 @@ public enum RankingExporter {
     /// (`messages`), or the prompt and the demonstration side by side (`prompt`/`completion`,
     /// conversational when the prompt is a conversation).
     static func sftRecord(_ demonstration: StoredDemonstration, messages: Bool) -> JSONValue {
-        let turns: [Turn]
-        switch demonstration.content {
-        case .text(let text): turns = [Turn(role: "user", content: text)]
-        case .conversation(let conversation): turns = conversation
-        }
+        let turns = demonstration.content.turns
         let answer = Turn(role: "assistant", content: demonstration.text)
         var fields: [(key: String, value: JSONValue)]
         if messages {

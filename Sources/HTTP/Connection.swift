@@ -110,7 +110,7 @@ final class Connection: EventHandler, @unchecked Sendable {
             try loop.register(descriptor, handler: self, interest: .read)
             registered = true
         } catch {
-            environment.logger.error("cannot watch a new connection", metadata: ["error": "\(error)"])
+            environment.logger.info("cannot watch a new connection", metadata: ["error": "\(error)"])
             close()
             return
         }

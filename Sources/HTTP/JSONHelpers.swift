@@ -15,14 +15,25 @@ extension Response {
 
 extension Request {
     /// The body decoded as JSON; a body that does not fit `type` is answered with 400 and a
-    /// message naming the field at fault.
-    public func decodeJSON<T: Decodable>(_ type: T.Type) throws -> T {
+    /// message naming the field at fault. A member `type` does not take is refused by name
+    /// (`unknown field 'x'`), so a misspelt setting never passes as accepted; `notWritable`
+    /// names the top-level members that exist on the resource but that this route does not
+    /// change (`field 'overlap' is not writable here`).
+    public func decodeJSON<T: Decodable>(_ type: T.Type, notWritable: Set<String> = []) throws -> T {
         if let contentType = headers["Content-Type"], !contentType.lowercased().hasPrefix("application/json") {
             throw HTTPError(.unsupportedMediaType, code: "unsupported_media_type",
                             message: "Send the body as application/json, not \(contentType).")
         }
         do {
-            return try JSONValueDecoder().decode(type, from: body)
+            let value = try JSONParser.parse(body)
+            if case .object(let members) = value, let member = members.first(where: { notWritable.contains($0.key) }) {
+                throw HTTPError.badRequest("field '\(member.key)' is not writable here.", code: "not_writable")
+            }
+            return try JSONValueDecoder(refusesUnknownMembers: true).decode(type, from: value)
+        } catch let error as JSONSyntaxError {
+            throw HTTPError.badRequest("The body is not valid JSON: \(error)", code: "invalid_json")
+        } catch let error as JSONUnknownMember {
+            throw HTTPError.badRequest("\(error).", code: "unknown_field")
         } catch let error as DecodingError {
             throw HTTPError.badRequest(Self.describe(error), code: "invalid_json")
         }

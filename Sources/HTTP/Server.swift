@@ -47,7 +47,7 @@ public final class Server: @unchecked Sendable {
         signal(SIGPIPE, SIG_IGN)
         let openFileLimit = Socket.raiseOpenFileLimit()
         if openFileLimit < configuration.maxConnections + 64 {
-            logger.warning("the open-file limit is below the connection limit", metadata: [
+            logger.info("the open-file limit is below the connection limit", metadata: [
                 "open_file_limit": "\(openFileLimit)", "max_connections": "\(configuration.maxConnections)",
             ])
         }
@@ -94,7 +94,7 @@ public final class Server: @unchecked Sendable {
             do {
                 transport = TLSTransport(descriptor: descriptor, session: try tlsContext.makeSession(fileDescriptor: descriptor))
             } catch {
-                logger.error("TLS session setup failed", metadata: ["error": "\(error)"])
+                logger.info("TLS session setup failed", metadata: ["error": "\(error)"])
                 Glibc.close(descriptor)
                 return
             }
@@ -114,7 +114,7 @@ public final class Server: @unchecked Sendable {
     }
 
     fileprivate func acceptFailed(_ error: SocketError) {
-        logger.error("accept failed", metadata: ["error": "\(error)"])
+        logger.info("accept failed", metadata: ["error": "\(error)"])
     }
 
     private static let refusal: [UInt8] = {
@@ -135,7 +135,7 @@ public final class Server: @unchecked Sendable {
             _ = Glibc.shutdown(descriptor, Int32(SHUT_WR))
         }
         Glibc.close(descriptor)
-        logger.warning("connection refused: limit reached", metadata: ["max_connections": "\(configuration.maxConnections)"])
+        logger.info("connection refused at the limit", metadata: ["max_connections": "\(configuration.maxConnections)"])
     }
 
     /// Graceful shutdown, in the order of Go's `http.Server.Shutdown`: stop accepting, close idle
@@ -167,7 +167,7 @@ public final class Server: @unchecked Sendable {
         }
         let remaining = connections.all
         if !remaining.isEmpty {
-            logger.warning("closing connections still busy after the grace period", metadata: ["count": "\(remaining.count)"])
+            logger.info("closing connections still busy after the grace period", metadata: ["count": "\(remaining.count)"])
             for connection in remaining { connection.forceClose() }
             let hardDeadline = DispatchTime.now() + 2
             while connectionCount > 0 && DispatchTime.now() < hardDeadline { usleep(5_000) }

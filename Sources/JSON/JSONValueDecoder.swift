@@ -7,7 +7,14 @@ import Foundation
 /// can name it; a syntax error is `dataCorrupted` with the line and column. Dates are ISO 8601
 /// strings, `Data` is base64, as in the rest of Tally's API.
 public struct JSONValueDecoder: Sendable {
-    public init() {}
+    /// Whether an object member the type does not take is refused (`JSONUnknownMember`) rather
+    /// than ignored: on for request bodies, where a misspelt setting must not pass as accepted;
+    /// off for files of other tools (a `config.json` carries much Tally does not read).
+    public var refusesUnknownMembers: Bool
+
+    public init(refusesUnknownMembers: Bool = false) {
+        self.refusesUnknownMembers = refusesUnknownMembers
+    }
 
     public func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         let value: JSONValue
@@ -20,8 +27,17 @@ public struct JSONValueDecoder: Sendable {
     }
 
     public func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
-        try ValueDecoder(value: value, codingPath: []).decodeValue(type)
+        try ValueDecoder(value: value, codingPath: [], refusesUnknownMembers: refusesUnknownMembers).decodeValue(type)
     }
+}
+
+/// An object member that the decoded type does not take, found by a decoder that refuses them.
+/// Only types whose coding keys are a closed set (the synthesized `CodingKeys` enums) can tell;
+/// a dictionary takes every member.
+public struct JSONUnknownMember: Error, CustomStringConvertible, Sendable {
+    /// The member's path, as in `entries[0].rnak`.
+    public let path: String
+    public var description: String { "unknown field '\(path)'" }
 }
 
 /// The key of an array element in a coding path.
@@ -43,30 +59,37 @@ private struct ValueDecoder: Decoder, SingleValueDecodingContainer {
     /// every array element was a third of the decoding time.
     let parentPath: [any CodingKey]
     let key: (any CodingKey)?
+    let refusesUnknownMembers: Bool
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init(value: JSONValue, codingPath: [any CodingKey]) {
+    init(value: JSONValue, codingPath: [any CodingKey], refusesUnknownMembers: Bool) {
         self.value = value
         self.parentPath = codingPath
         self.key = nil
+        self.refusesUnknownMembers = refusesUnknownMembers
     }
 
-    init(value: JSONValue, parentPath: [any CodingKey], key: any CodingKey) {
+    init(value: JSONValue, parentPath: [any CodingKey], key: any CodingKey, refusesUnknownMembers: Bool) {
         self.value = value
         self.parentPath = parentPath
         self.key = key
+        self.refusesUnknownMembers = refusesUnknownMembers
     }
 
     var codingPath: [any CodingKey] { key.map { parentPath + [$0] } ?? parentPath }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .object(let members) = value else { throw mismatch([String: Any].self) }
-        return KeyedDecodingContainer(KeyedContainer<Key>(members: members, codingPath: codingPath))
+        if refusesUnknownMembers, let unknown = members.first(where: { Key(stringValue: $0.key) == nil }) {
+            let names = (codingPath.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue } + ["." + unknown.key]).joined()
+            throw JSONUnknownMember(path: String(names.dropFirst(names.hasPrefix(".") ? 1 : 0)))
+        }
+        return KeyedDecodingContainer(KeyedContainer<Key>(members: members, codingPath: codingPath, refusesUnknownMembers: refusesUnknownMembers))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
         guard case .array(let elements) = value else { throw mismatch([Any].self) }
-        return UnkeyedContainer(elements: elements, codingPath: codingPath)
+        return UnkeyedContainer(elements: elements, codingPath: codingPath, refusesUnknownMembers: refusesUnknownMembers)
     }
 
     func singleValueContainer() throws -> any SingleValueDecodingContainer { self }
@@ -166,6 +189,7 @@ private struct ValueDecoder: Decoder, SingleValueDecodingContainer {
 private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let members: [(key: String, value: JSONValue)]
     let codingPath: [any CodingKey]
+    let refusesUnknownMembers: Bool
 
     var allKeys: [Key] { members.compactMap { Key(stringValue: $0.key) } }
 
@@ -180,7 +204,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     private func decoder(for key: Key) throws -> ValueDecoder {
-        ValueDecoder(value: try member(key), parentPath: codingPath, key: key)
+        ValueDecoder(value: try member(key), parentPath: codingPath, key: key, refusesUnknownMembers: refusesUnknownMembers)
     }
 
     func decodeNil(forKey key: Key) throws -> Bool { try member(key) == .null }
@@ -202,7 +226,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard let member = members.first(where: { $0.key == key.stringValue }), member.value != .null else { return nil }
-        return try ValueDecoder(value: member.value, parentPath: codingPath, key: key).decodeValue(type)
+        return try ValueDecoder(value: member.value, parentPath: codingPath, key: key, refusesUnknownMembers: refusesUnknownMembers).decodeValue(type)
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
@@ -214,7 +238,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func superDecoder() throws -> any Decoder {
-        ValueDecoder(value: .object(members), codingPath: codingPath)
+        ValueDecoder(value: .object(members), codingPath: codingPath, refusesUnknownMembers: refusesUnknownMembers)
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder { try decoder(for: key) }
@@ -223,11 +247,13 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 private struct UnkeyedContainer: UnkeyedDecodingContainer {
     let elements: [JSONValue]
     let codingPath: [any CodingKey]
+    let refusesUnknownMembers: Bool
     var currentIndex = 0
 
-    init(elements: [JSONValue], codingPath: [any CodingKey]) {
+    init(elements: [JSONValue], codingPath: [any CodingKey], refusesUnknownMembers: Bool) {
         self.elements = elements
         self.codingPath = codingPath
+        self.refusesUnknownMembers = refusesUnknownMembers
     }
 
     var count: Int? { elements.count }
@@ -238,7 +264,7 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
             throw DecodingError.valueNotFound(type, .init(codingPath: codingPath + [IndexKey(currentIndex)], debugDescription: "The array has no more elements."))
         }
         defer { currentIndex += 1 }
-        return ValueDecoder(value: elements[currentIndex], parentPath: codingPath, key: IndexKey(currentIndex))
+        return ValueDecoder(value: elements[currentIndex], parentPath: codingPath, key: IndexKey(currentIndex), refusesUnknownMembers: refusesUnknownMembers)
     }
 
     mutating func decodeNil() throws -> Bool {

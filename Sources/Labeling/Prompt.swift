@@ -26,6 +26,15 @@ public enum PromptContent: Sendable, Equatable {
         }
     }
 
+    /// The prompt as the turns of a conversation: a text prompt is one user turn. What a chat
+    /// template renders, for sampling, training and exports alike.
+    public var turns: [Turn] {
+        switch self {
+        case .text(let text): return [Turn(role: "user", content: text)]
+        case .conversation(let turns): return turns
+        }
+    }
+
     /// What the `content` column holds: the text, or the turns as a JSON array.
     public var storedContent: String {
         switch self {

@@ -18,6 +18,10 @@ import Storage
 /// | `GET /api/projects/{id}/statistics` | admin, researcher |
 /// | `GET /api/models` | admin, researcher: the model versions (the base policy, later the trained ones) |
 struct ProjectRoutes: Sendable {
+    /// A project's settings that its rankings depend on: changing them under existing labels
+    /// would mix rankings made under two rules, so `PATCH` refuses them by name.
+    static let fixedProjectSettings: Set<String> = ["id", "name", "rankingSize", "overlap", "ratingMinimum", "ratingMaximum", "flags", "createdAt"]
+
     let database: DatabasePool
     let authenticator: Authenticator
     static let maximumImportBytes = 256 << 20
@@ -47,7 +51,7 @@ struct ProjectRoutes: Sendable {
         })
         router.patch("/api/projects/{id}", authenticator.require([.admin, .researcher]) { request, signedIn in
             let id = try pathIdentifier(request)
-            let change = try request.decodeJSON(ProjectChange.self)
+            let change = try request.decodeJSON(ProjectChange.self, notWritable: Self.fixedProjectSettings)
             let project = try routes.database.write { database -> Project? in
                 guard let project = try ProjectRepository().update(id: id, change, in: database) else { return nil }
                 let detail = [change.goldRate.map { "goldRate=\($0)" }, change.promptsWanted.map { "promptsWanted=\($0)" },

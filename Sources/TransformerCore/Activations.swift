@@ -90,7 +90,7 @@ final class ActivationGradients {
         rows = N
         sequenceLength = T
         let C = configuration.width
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = ComputeThreads.maximumCount
         let sizes = [N * C, N * C, N * C, N * C, N * 3 * C, N * C, N * 4 * C, N * 4 * C, cores * T * T]
         let pointers: [FloatPointer]
         (storage, pointers) = FloatBuffer.carved(into: sizes)

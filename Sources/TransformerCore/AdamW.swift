@@ -48,7 +48,7 @@ public final class AdamW {
     /// Restores a saved state (resuming training).
     public func restore(step: Int, firstMoment: [Float], secondMoment: [Float]) throws {
         guard firstMoment.count == self.firstMoment.count, secondMoment.count == self.secondMoment.count, step >= 0 else {
-            throw CheckpointError("the optimizer state does not match the model: \(firstMoment.count) moments for \(self.firstMoment.count) parameters")
+            throw CheckpointError("the optimizer state does not match the model: \(firstMoment.count) moments for \(self.firstMoment.count) parameters", kind: .mismatch)
         }
         _ = self.firstMoment.buffer.update(fromContentsOf: firstMoment)
         _ = self.secondMoment.buffer.update(fromContentsOf: secondMoment)

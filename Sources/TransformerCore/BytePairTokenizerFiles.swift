@@ -8,7 +8,7 @@ extension BytePairTokenizer {
     /// Tokens of the form `<|...|>` are special: never produced by merges, matched whole.
     public convenience init(vocabularyPath: String, mergesPath: String) throws {
         guard let vocabularyData = FileManager.default.contents(atPath: vocabularyPath) else {
-            throw CheckpointError("\(vocabularyPath): cannot read the vocabulary file")
+            throw CheckpointError("\(vocabularyPath): cannot read the vocabulary file", kind: .unreadable)
         }
         let parsed: JSONValue
         do { parsed = try JSONParser.parse(Array(vocabularyData)) } catch {
@@ -17,7 +17,7 @@ extension BytePairTokenizer {
         guard case .object(let entries) = parsed else { throw CheckpointError("\(vocabularyPath): expected a JSON object of token to id") }
         let tokens = try Self.tokenStrings(entries, source: vocabularyPath)
         guard let mergesText = FileManager.default.contents(atPath: mergesPath).flatMap({ String(data: $0, encoding: .utf8) }) else {
-            throw CheckpointError("\(mergesPath): cannot read the merges file as UTF-8")
+            throw CheckpointError("\(mergesPath): cannot read the merges file as UTF-8", kind: .unreadable)
         }
         let lines = mergesText.split(separator: "\n", omittingEmptySubsequences: false)
         let merges = try Self.mergePairs(lines.map(String.init)) { "\(mergesPath), line \($0 + 1)" }
@@ -32,7 +32,7 @@ extension BytePairTokenizer {
     public convenience init(gguf file: GGUFFile) throws {
         let model = try file.required("tokenizer.ggml.model").string
         guard model == "gpt2" || model == "llama" else {
-            throw CheckpointError("\(file.path): tokenizer.ggml.model is \(file.metadata["tokenizer.ggml.model"].map { "\($0)" } ?? "absent"); Tally reads byte-level BPE ('gpt2') and SentencePiece's BPE ('llama')")
+            throw CheckpointError("\(file.path): tokenizer.ggml.model is \(file.metadata["tokenizer.ggml.model"].map { "\($0)" } ?? "absent"); Tally reads byte-level BPE ('gpt2') and SentencePiece's BPE ('llama')", kind: .unsupported)
         }
         guard let tokens = try file.required("tokenizer.ggml.tokens").array?.compactMap(\.string) else {
             throw CheckpointError("\(file.path): tokenizer.ggml.tokens must be an array of strings")
@@ -52,7 +52,7 @@ extension BytePairTokenizer {
         case "gpt2", "default": preTokenization = .gpt2
         case "smollm", "starcoder", "refact": preTokenization = .individualDigits
         case "llama3", "llama-v3", "llama-bpe": preTokenization = .llama3
-        case let other: throw CheckpointError("\(file.path): the pre-tokenizer '\(other)' is not one Tally knows (gpt2, smollm, llama-bpe)")
+        case let other: throw CheckpointError("\(file.path): the pre-tokenizer '\(other)' is not one Tally knows (gpt2, smollm, llama-bpe)", kind: .unsupported)
         }
         let merges = try Self.mergePairs(mergeLines) { "\(file.path) (tokenizer.ggml.merges[\($0)])" }
         // llama.cpp ignores merges for Llama 3's vocabulary, as its tokenizer.json asks.
@@ -71,7 +71,7 @@ extension BytePairTokenizer {
             throw CheckpointError("\(file.path): tokenizer.ggml.scores must hold one number per token")
         }
         if file.metadata["tokenizer.ggml.add_space_prefix"]?.integer == 0 {
-            throw CheckpointError("\(file.path): tokenizer.ggml.add_space_prefix is false; Tally reproduces SentencePiece with the space in front")
+            throw CheckpointError("\(file.path): tokenizer.ggml.add_space_prefix is false; Tally reproduces SentencePiece with the space in front", kind: .unsupported)
         }
         var idsBySpelling: [String: Int] = [:]
         for (id, token) in tokens.enumerated() where idsBySpelling[token] == nil { idsBySpelling[token] = id }
@@ -111,7 +111,7 @@ extension BytePairTokenizer {
     /// pre-tokenizer Tally reproduces exactly (`preTokenization(of:normalizer:path:)`); any
     /// other is refused rather than tokenized differently.
     public convenience init(huggingFaceTokenizerPath path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError("\(path): cannot read the tokenizer file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError("\(path): cannot read the tokenizer file", kind: .unreadable) }
         let root: JSONValue
         do { root = try JSONParser.parse(Array(data)) } catch { throw CheckpointError("\(path): not valid JSON (\(error))") }
         guard let model = root["model"], model["type"] == .string("BPE"),
@@ -120,11 +120,11 @@ extension BytePairTokenizer {
         }
         for name in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let value = model[name], value != .null, value != .string("") {
-                throw CheckpointError("\(path): model.\(name) is \(JSONWriter.string(value)); Tally reads BPE without subword markers")
+                throw CheckpointError("\(path): model.\(name) is \(JSONWriter.string(value)); Tally reads BPE without subword markers", kind: .unsupported)
             }
         }
         if let dropout = model["dropout"], dropout != .null, dropout != .double(0), dropout != .integer(0) {
-            throw CheckpointError("\(path): model.dropout is \(JSONWriter.string(dropout)); BPE dropout is for training a tokenizer, and Tally encodes deterministically")
+            throw CheckpointError("\(path): model.dropout is \(JSONWriter.string(dropout)); BPE dropout is for training a tokenizer, and Tally encodes deterministically", kind: .unsupported)
         }
         var tokens = try Self.tokenStrings(vocabulary, source: path + " (model.vocab)")
         var special = Set<Int>()
@@ -185,7 +185,7 @@ extension BytePairTokenizer {
                value == .null {
                 return .sentencePiece(prefixEverySegment: true)
             }
-            throw CheckpointError("\(path): the normalizer \(describe(normalizer)) is not one Tally reproduces (none, or SentencePiece's Prepend and Replace of spaces)")
+            throw CheckpointError("\(path): the normalizer \(describe(normalizer)) is not one Tally reproduces (none, or SentencePiece's Prepend and Replace of spaces)", kind: .unsupported)
         }
         if isByteLevel(value, withItsRule: true) { return .gpt2 }
         if steps.count == 2, steps[0]["type"] == .string("Digits"), steps[0]["individual_digits"] == .bool(true), isByteLevel(steps[1], withItsRule: true) {
@@ -198,7 +198,7 @@ extension BytePairTokenizer {
         if value["type"] == .string("Metaspace"), value["replacement"] == metaspace, value["split"] == .bool(false), value["prepend_scheme"] == .string("first") {
             return .sentencePiece(prefixEverySegment: false)
         }
-        throw CheckpointError("\(path): the pre-tokenizer \(describe(value)) is not one Tally reproduces (ByteLevel with GPT-2's rule, optionally after Digits with individual digits; Llama 3's Split rule then ByteLevel; SentencePiece's spaces)")
+        throw CheckpointError("\(path): the pre-tokenizer \(describe(value)) is not one Tally reproduces (ByteLevel with GPT-2's rule, optionally after Digits with individual digits; Llama 3's Split rule then ByteLevel; SentencePiece's spaces)", kind: .unsupported)
     }
 
     /// Token strings by id from a token → id object; every id from 0 must be used once.

@@ -31,6 +31,12 @@ public struct ChatTemplate: Sendable, Equatable {
     /// training example.
     public static let llama3Date = "26 Jul 2024"
 
+    /// What a model without a chat template is refused with wherever a conversation must become
+    /// tokens (sampling from prompts, SFT, reward models).
+    public static let missing = CheckpointError(
+        "the model has no chat template, so a conversation cannot become its prompt; use an instruct model, or add a chat_template to its tokenizer_config.json",
+        kind: .mismatch)
+
     public static func chatML(defaultSystemPrompt: String?) -> ChatTemplate { ChatTemplate(format: .chatML, defaultSystemPrompt: defaultSystemPrompt) }
 
     public init(format: Format, defaultSystemPrompt: String? = nil) {
@@ -137,7 +143,7 @@ public struct ChatTemplate: Sendable, Equatable {
             case .text(let text): pendingText += text
             case .marker(let marker):
                 guard let id = tokenizer.specialTokens[marker] else {
-                    throw CheckpointError("the tokenizer has no special token \(marker), which the chat template needs")
+                    throw CheckpointError("the tokenizer has no special token \(marker), which the chat template needs", kind: .mismatch)
                 }
                 flush()
                 ids.append(id)

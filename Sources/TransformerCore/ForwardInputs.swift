@@ -4,21 +4,21 @@ enum ForwardInputs {
     /// Checks the sizes and ranges of a forward pass's inputs; the error names what is wrong.
     static func validate(tokens: [Int32], targets: [Int32]?, attentionMask: [UInt8]?, positionIDs: [Int32]?,
                          batchSize B: Int, sequenceLength T: Int, vocabularySize V: Int, contextLength: Int) throws {
-        guard tokens.count == B * T else { throw CheckpointError("forward needs \(B * T) tokens for batch \(B) x length \(T), got \(tokens.count)") }
-        guard T <= contextLength else { throw CheckpointError("the sequence length \(T) exceeds the context length \(contextLength)") }
-        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= V }) { throw CheckpointError("token \(bad) is outside the vocabulary of \(V)") }
+        guard tokens.count == B * T else { throw ModelInputError.wrongCount(what: "tokens (batch \(B) x length \(T))", expected: B * T, actual: tokens.count) }
+        guard T <= contextLength else { throw ModelInputError.sequenceTooLong(length: T, contextLength: contextLength) }
+        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= V }) { throw ModelInputError.outsideVocabulary(what: "token", id: bad, vocabularySize: V) }
         if let attentionMask, attentionMask.count != B * T {
-            throw CheckpointError("the attention mask must have \(B * T) entries, got \(attentionMask.count)")
+            throw ModelInputError.wrongCount(what: "the attention mask", expected: B * T, actual: attentionMask.count)
         }
         if let positionIDs {
-            guard positionIDs.count == B * T else { throw CheckpointError("position ids must have \(B * T) entries, got \(positionIDs.count)") }
+            guard positionIDs.count == B * T else { throw ModelInputError.wrongCount(what: "position ids", expected: B * T, actual: positionIDs.count) }
             if let bad = positionIDs.first(where: { $0 < 0 || Int($0) >= contextLength }) {
-                throw CheckpointError("position id \(bad) is outside the context length \(contextLength)")
+                throw ModelInputError.positionOutsideContext(position: bad, contextLength: contextLength)
             }
         }
         if let targets {
-            guard targets.count == B * T else { throw CheckpointError("targets must have \(B * T) entries, got \(targets.count)") }
-            if let bad = targets.first(where: { $0 < -1 || Int($0) >= V }) { throw CheckpointError("target \(bad) is outside the vocabulary of \(V)") }
+            guard targets.count == B * T else { throw ModelInputError.wrongCount(what: "targets", expected: B * T, actual: targets.count) }
+            if let bad = targets.first(where: { $0 < -1 || Int($0) >= V }) { throw ModelInputError.outsideVocabulary(what: "target", id: bad, vocabularySize: V) }
         }
     }
 
@@ -35,10 +35,10 @@ enum ForwardInputs {
     /// gradient of the final hidden states ([rows, width]).
     static func checkBackward(targetCount: Int, finalHiddenGradient: [Float]?, rows: Int, width: Int) throws {
         guard targetCount > 0 || finalHiddenGradient != nil else {
-            throw CheckpointError("backward needs a forward pass with targets, or a gradient of the final hidden states")
+            throw ModelInputError.needsForwardPass("backward needs a forward pass with targets, or a gradient of the final hidden states")
         }
         if let finalHiddenGradient, finalHiddenGradient.count != rows * width {
-            throw CheckpointError("the final hidden gradient must have \(rows * width) entries, got \(finalHiddenGradient.count)")
+            throw ModelInputError.wrongCount(what: "the final hidden gradient", expected: rows * width, actual: finalHiddenGradient.count)
         }
     }
 }

@@ -82,7 +82,7 @@ public struct GGUFFile: Sendable {
     public init(path: String) throws {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw CheckpointError("\(path): cannot read the GGUF file (\(error.localizedDescription))")
+            throw CheckpointError("\(path): cannot read the GGUF file (\(error.localizedDescription))", kind: .unreadable)
         }
         try self.init(data: data, path: path)
     }
@@ -93,7 +93,7 @@ public struct GGUFFile: Sendable {
         var reader = Reader(data: data, path: path)
         guard try reader.unsigned32() == 0x4655_4747 else { throw CheckpointError("\(path): not a GGUF file (the magic number is not 'GGUF')") }
         let version = Int(try reader.unsigned32())
-        guard version == 2 || version == 3 else { throw CheckpointError("\(path): GGUF version \(version) is not supported (2 and 3 are)") }
+        guard version == 2 || version == 3 else { throw CheckpointError("\(path): GGUF version \(version) is not supported (2 and 3 are)", kind: .unsupported) }
         self.version = version
         let tensorCount = try reader.count("tensor count", limit: 1_000_000)
         let keyCount = try reader.count("metadata count", limit: 1_000_000)
@@ -141,7 +141,7 @@ public struct GGUFFile: Sendable {
     public func floats(_ name: String) throws -> [Float] {
         guard let tensor = tensors[name] else { throw CheckpointError("\(path): no tensor named '\(name)'") }
         guard let type = GGMLType(rawValue: tensor.type) else {
-            throw CheckpointError("\(path): tensor '\(name)' has ggml type \(tensor.type); Tally reads F32, F16, BF16, Q8_0, Q4_1, Q4_K, Q5_K and Q6_K")
+            throw CheckpointError("\(path): tensor '\(name)' has ggml type \(tensor.type); Tally reads F32, F16, BF16, Q8_0, Q4_1, Q4_K, Q5_K and Q6_K", kind: .unsupported)
         }
         let count = tensor.elementCount
         var out = [Float](repeating: 0, count: count)
@@ -272,7 +272,7 @@ public struct GGUFFile: Sendable {
             case 7: return .bool(try load(UInt8.self) != 0)
             case 8: return .string(try string())
             case 9:
-                guard depth == 0 else { throw CheckpointError("\(path): metadata '\(key)' nests arrays, which Tally does not read") }
+                guard depth == 0 else { throw CheckpointError("\(path): metadata '\(key)' nests arrays, which Tally does not read", kind: .unsupported) }
                 let elementType = try unsigned32()
                 let count = try count("the length of '\(key)'", limit: 1 << 26)
                 var values: [GGUFValue] = []

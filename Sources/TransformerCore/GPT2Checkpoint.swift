@@ -52,7 +52,7 @@ public enum GPT2Checkpoint {
     /// Reads `config.json` of a GPT-2 checkpoint, checking it describes a model Tally runs.
     public static func loadConfiguration(from directory: String) throws -> GPT2Configuration {
         let path = directory + "/" + configurationFile
-        guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError("\(path): cannot read the file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError("\(path): cannot read the file", kind: .unreadable) }
         let config: JSONValue
         do { config = try JSONParser.parse(Array(data)) } catch { throw CheckpointError("\(path): not valid JSON (\(error))") }
         func integer(_ key: String) throws -> Int {

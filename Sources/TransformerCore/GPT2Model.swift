@@ -51,7 +51,7 @@ public final class GPT2Model: LanguageModel {
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         try ForwardInputs.validate(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs, batchSize: B,
                                    sequenceLength: T, vocabularySize: V, contextLength: configuration.contextLength)
-        guard forBackward || targets == nil else { throw CheckpointError("a loss needs a forward pass for backward (forBackward: true)") }
+        guard forBackward || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs a forward pass for backward (forBackward: true)") }
         if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward {
             activations = nil
             activations = Activations(configuration: configuration, batchSize: B, sequenceLength: T, keepsEveryLayer: forBackward)
@@ -128,8 +128,8 @@ public final class GPT2Model: LanguageModel {
     /// backward returns). Call `zeroGradients` between steps, or not, to accumulate over
     /// micro-batches. Once per forward pass: the loss gradient reuses the probabilities' memory.
     public func backward(finalHiddenGradient: [Float]? = nil) throws {
-        guard let a = activations else { throw CheckpointError("backward needs a forward pass first") }
-        guard a.keepsEveryLayer else { throw CheckpointError("backward needs a forward pass for backward (forBackward: true)") }
+        guard let a = activations else { throw ModelInputError.needsForwardPass("backward needs a forward pass first") }
+        guard a.keepsEveryLayer else { throw ModelInputError.needsForwardPass("backward needs a forward pass for backward (forBackward: true)") }
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         let (B, T) = (a.batchSize, a.sequenceLength)
         let N = B * T
@@ -191,4 +191,27 @@ public final class GPT2Model: LanguageModel {
 func withOptionalPointer<Element, Result>(_ array: [Element]?, _ body: (UnsafePointer<Element>?) throws -> Result) rethrows -> Result {
     guard let array else { return try body(nil) }
     return try array.withUnsafeBufferPointer { try body($0.baseAddress) }
+}
+
+extension GPT2Model {
+    /// GPT-2's initialization, seeded: weights normal with standard deviation 0.02, the two
+    /// projections into the residual stream scaled by 1/sqrt(2 L) (GPT-2 paper, section 2.3),
+    /// biases zero, LayerNorm gains one.
+    public func initializeParameters(seed: UInt64) {
+        var random = SeededRandom(seed: seed)
+        let residualScale = 1 / Float(2 * configuration.layerCount).squareRoot()
+        let p = parameters.pointer
+        for tensor in layout.tensors {
+            let isLayerNormGain = tensor.name.hasSuffix("ln_1.weight") || tensor.name.hasSuffix("ln_2.weight") || tensor.name.hasSuffix("ln_f.weight")
+            if isLayerNormGain {
+                for i in tensor.range { p[i] = 1 }
+            } else if tensor.shape.count == 1 {
+                for i in tensor.range { p[i] = 0 }
+            } else {
+                let isResidualProjection = tensor.name.hasSuffix("attn.c_proj.weight") || tensor.name.hasSuffix("mlp.c_proj.weight")
+                let standardDeviation: Float = 0.02 * (isResidualProjection ? residualScale : 1)
+                for i in tensor.range { p[i] = random.nextNormal() * standardDeviation }
+            }
+        }
+    }
 }

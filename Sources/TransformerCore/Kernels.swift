@@ -347,12 +347,13 @@ enum Kernels {
 
     // MARK: BLAS calls, timed when asked
 
-    /// A matrix product split over the cores by rows of the result, each part one
+    /// A matrix product split over the compute threads by rows of the result, each part one
     /// single-threaded cblas_sgemm: Tally does its own parallelism (see `BLASThreads`).
     static func gemm(_ order: CBLAS_ORDER, _ transposeA: CBLAS_TRANSPOSE, _ transposeB: CBLAS_TRANSPOSE,
                      _ m: Int32, _ n: Int32, _ k: Int32, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int32,
                      _ b: UnsafePointer<Float>, _ ldb: Int32, _ beta: Float, _ c: FloatPointer, _ ldc: Int32) {
-        let workers = ProcessInfo.processInfo.activeProcessorCount
+        let threads = ComputeThreads.current
+        let workers = threads.count
         let rows = Int(m)
         // Splitting pays only for products large enough to keep each core busy.
         guard workers > 1, Int(m) * Int(n) * Int(k) >= 1 << 20 else {
@@ -365,7 +366,7 @@ enum Kernels {
             let chunk = ((columns + workers - 1) / workers + 15) / 16 * 16
             let pointers = UnsafeSendable((a, b, c))
             MatrixProductClock.shared.measure {
-                DispatchQueue.concurrentPerform(iterations: (columns + chunk - 1) / chunk) { part in
+                threads.forEach((columns + chunk - 1) / chunk) { part in
                     let (a, b, c) = pointers.value
                     let first = part * chunk
                     let count = min(chunk, columns - first)
@@ -379,7 +380,7 @@ enum Kernels {
         let chunk = ((rows + workers - 1) / workers + 7) / 8 * 8
         let pointers = UnsafeSendable((a, b, c))
         MatrixProductClock.shared.measure {
-            DispatchQueue.concurrentPerform(iterations: (rows + chunk - 1) / chunk) { part in
+            threads.forEach((rows + chunk - 1) / chunk) { part in
                 let (a, b, c) = pointers.value
                 let first = part * chunk
                 let count = min(chunk, rows - first)
@@ -400,15 +401,16 @@ enum Kernels {
     }
 
     /// y = A · x (`transposed` false, A [rows, columns]) or y = A^T · x (`transposed` true), plus
-    /// beta · y, with A row-major; the outputs are split over the cores, one sgemv each.
+    /// beta · y, with A row-major; the outputs are split over the compute threads, one sgemv each.
     static func gemvSplit(_ a: UnsafePointer<Float>, rows: Int, columns: Int, _ x: UnsafePointer<Float>, _ y: FloatPointer,
                           beta: Float, transposed: Bool) {
-        let workers = ProcessInfo.processInfo.activeProcessorCount
+        let threads = ComputeThreads.current
+        let workers = threads.count
         let outputs = transposed ? columns : rows
         let chunk = ((outputs + workers - 1) / workers + 15) / 16 * 16
         let pointers = UnsafeSendable((a, x, y))
         MatrixProductClock.shared.measure {
-            DispatchQueue.concurrentPerform(iterations: workers > 1 && outputs >= 1024 ? (outputs + chunk - 1) / chunk : 1) { part in
+            threads.forEach(workers > 1 && outputs >= 1024 ? (outputs + chunk - 1) / chunk : 1) { part in
                 let (a, x, y) = pointers.value
                 let first = workers > 1 && outputs >= 1024 ? part * chunk : 0
                 let count = workers > 1 && outputs >= 1024 ? min(chunk, outputs - first) : outputs
@@ -429,49 +431,45 @@ enum Kernels {
     /// hundreds of times per token.
     static let lightRowsToSplit = 32
 
-    /// Runs `body` for each row, split over the cores when there are at least `splittingFrom` rows.
+    /// Runs `body` for each row, split over the compute threads when there are at least `splittingFrom` rows.
     static func parallelRows(_ count: Int, splittingFrom minimum: Int = 2, _ body: (Int) -> Void) {
         parallelRows(count, splittingFrom: minimum) { row, _ in body(row) }
     }
 
-    /// Runs `body(row, worker)` for each row; `worker` (below the core count) lets a body use
-    /// scratch memory of its own.
+    /// Runs `body(row, worker)` for each row; `worker` (below `ComputeThreads.maximumCount`)
+    /// lets a body use scratch memory of its own.
     static func parallelRows(_ count: Int, splittingFrom minimum: Int = 2, _ body: (Int, Int) -> Void) {
-        let workers = ProcessInfo.processInfo.activeProcessorCount
+        let threads = ComputeThreads.current
+        let workers = threads.count
         if count < max(2, minimum) || workers < 2 {
             for row in 0..<count { body(row, 0) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let box = UnsafeSendable(body)
-            DispatchQueue.concurrentPerform(iterations: min(workers, count)) { worker in
-                var row = worker
-                while row < count {
-                    box.value(row, worker)
-                    row += workers
-                }
+        threads.forEach(min(workers, count)) { worker in
+            var row = worker
+            while row < count {
+                body(row, worker)
+                row += workers
             }
         }
     }
 
     static func parallelChunks(_ count: Int, _ body: (Range<Int>) -> Void) {
-        let workers = ProcessInfo.processInfo.activeProcessorCount
+        let threads = ComputeThreads.current
+        let workers = threads.count
         if count < 16_384 || workers < 2 {
             body(0..<count)
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let box = UnsafeSendable(body)
-            let chunk = (count + workers - 1) / workers
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                let start = worker * chunk
-                box.value(start..<min(count, start + chunk))
-            }
+        let chunk = (count + workers - 1) / workers
+        threads.forEach(workers) { worker in
+            let start = worker * chunk
+            body(start..<min(count, start + chunk))
         }
     }
 }
 
-/// Hands a closure to `concurrentPerform`; each worker touches only its own rows.
+/// Pointers handed to the compute threads; each thread touches only its own rows.
 private struct UnsafeSendable<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }

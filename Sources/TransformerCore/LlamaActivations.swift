@@ -81,7 +81,7 @@ final class LlamaActivationGradients {
         rows = N
         sequenceLength = T
         let (C, I, Q, KV) = (configuration.width, configuration.intermediateSize, configuration.queryWidth, configuration.keyValueWidth)
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = ComputeThreads.maximumCount
         let sizes = [N * C, N * C, N * C, N * C, N * Q, N * KV, N * KV, N * Q, N * I, N * I, N * I, cores * T * T]
         let p: [FloatPointer]
         (storage, p) = FloatBuffer.carved(into: sizes)

@@ -9,6 +9,15 @@ public struct PretrainedLlama {
     public let chatTemplate: ChatTemplate?
     /// Tokens that end an answer (the end-of-turn and end-of-text tokens).
     public let stopTokens: Set<Int32>
+
+    /// The tokens of a conversation's prompt as the model was tuned to read it, ending where
+    /// the assistant's answer begins. A model without a chat template is refused rather than
+    /// given the turns joined by newlines: it could not tell where an answer starts, and
+    /// sampling, training and scoring would each guess differently.
+    public func promptTokens(_ messages: [ChatTemplate.Message]) throws -> [Int32] {
+        guard let chatTemplate else { throw ChatTemplate.missing }
+        return try chatTemplate.tokens(messages, tokenizer: tokenizer)
+    }
 }
 
 /// Loads Llama-family models from GGUF files (llama.cpp's format; weights dequantized to
@@ -98,7 +107,7 @@ public enum LlamaCheckpoint {
     public static func loadPretrained(_ path: String) throws -> PretrainedLlama {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CheckpointError("\(path): no such file or folder (expected a GGUF file or a Hugging Face model folder)")
+            throw CheckpointError("\(path): no such file or folder (expected a GGUF file or a Hugging Face model folder)", kind: .unreadable)
         }
         guard isDirectory.boolValue else { return try load(gguf: path) }
         let (model, tokenizer, template) = try load(from: path)
@@ -143,7 +152,7 @@ public enum LlamaCheckpoint {
                 throw CheckpointError("\(file.path): llama.rope.scaling.type is 'linear' but llama.rope.scaling.factor is missing")
             }
             return .linear(factor: factor)
-        case let other: throw CheckpointError("\(file.path): RoPE scaling '\(other)' is not one Tally computes (linear, or Llama 3's rope_freqs table)")
+        case let other: throw CheckpointError("\(file.path): RoPE scaling '\(other)' is not one Tally computes (linear, or Llama 3's rope_freqs table)", kind: .unsupported)
         }
     }
 
@@ -240,7 +249,7 @@ public enum LlamaCheckpoint {
     /// `tokenizer.json` and the chat template of `tokenizer_config.json` when present.
     public static func load(from directory: String) throws -> (model: LlamaModel, tokenizer: BytePairTokenizer?, chatTemplate: ChatTemplate?) {
         let configPath = directory + "/config.json"
-        guard let data = FileManager.default.contents(atPath: configPath) else { throw CheckpointError("\(configPath): cannot read the configuration") }
+        guard let data = FileManager.default.contents(atPath: configPath) else { throw CheckpointError("\(configPath): cannot read the configuration", kind: .unreadable) }
         let config: [String: JSONValue]
         do {
             guard case .object(let fields) = try JSONParser.parse(Array(data)) else { throw CheckpointError("\(configPath): expected a JSON object") }
@@ -328,7 +337,7 @@ public enum LlamaCheckpoint {
             return .llama3(factor: try number("factor"), lowFrequencyFactor: try number("low_freq_factor"),
                            highFrequencyFactor: try number("high_freq_factor"), originalContextLength: Int(original))
         default:
-            throw CheckpointError("\(path): \(source).rope_type '\(type)' is not one Tally computes (default, linear, llama3)")
+            throw CheckpointError("\(path): \(source).rope_type '\(type)' is not one Tally computes (default, linear, llama3)", kind: .unsupported)
         }
     }
 

@@ -49,7 +49,7 @@ public final class LlamaModel: LanguageModel {
         let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)
         try ForwardInputs.validate(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs, batchSize: B,
                                    sequenceLength: T, vocabularySize: V, contextLength: configuration.contextLength)
-        guard forBackward || targets == nil else { throw CheckpointError("a loss needs a forward pass for backward (forBackward: true)") }
+        guard forBackward || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs a forward pass for backward (forBackward: true)") }
         if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward {
             activations = nil
             activationGradients = nil
@@ -139,8 +139,8 @@ public final class LlamaModel: LanguageModel {
 
     /// Accumulates gradients for the last forward pass, as `GPT2Model.backward` does.
     public func backward(finalHiddenGradient: [Float]? = nil) throws {
-        guard let a = activations else { throw CheckpointError("backward needs a forward pass first") }
-        guard a.keepsEveryLayer else { throw CheckpointError("backward needs a forward pass for backward (forBackward: true)") }
+        guard let a = activations else { throw ModelInputError.needsForwardPass("backward needs a forward pass first") }
+        guard a.keepsEveryLayer else { throw ModelInputError.needsForwardPass("backward needs a forward pass for backward (forBackward: true)") }
         let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
         let (NH, KVH, hs, I) = (configuration.headCount, configuration.keyValueHeadCount, configuration.headSize, configuration.intermediateSize)
         let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)

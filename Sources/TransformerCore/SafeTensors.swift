@@ -1,12 +1,6 @@
 import Foundation
 import JSON
 
-/// Why a checkpoint could not be read, naming the file and what in it is wrong.
-public struct CheckpointError: Error, CustomStringConvertible, Sendable, Equatable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// The element types a safetensors file may hold that Tally reads.
 public enum TensorDataType: String, Sendable {
     case float64 = "F64"
@@ -57,7 +51,7 @@ public struct SafeTensorsFile: Sendable {
     public init(path: String) throws {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw CheckpointError("\(path): cannot read the file")
+            throw CheckpointError("\(path): cannot read the file", kind: .unreadable)
         }
         try self.init(data: data, path: path)
     }
@@ -92,7 +86,7 @@ public struct SafeTensorsFile: Sendable {
             }
             guard case .string(let typeName)? = entry["dtype"] else { throw CheckpointError("\(path): tensor '\(name)' has no dtype") }
             guard let dataType = TensorDataType(rawValue: typeName) else {
-                throw CheckpointError("\(path): tensor '\(name)' has dtype \(typeName), which Tally does not read (F64, F32, F16, BF16, I64, I32)")
+                throw CheckpointError("\(path): tensor '\(name)' has dtype \(typeName), which Tally does not read (F64, F32, F16, BF16, I64, I32)", kind: .unsupported)
             }
             guard case .array(let shapeValues)? = entry["shape"] else { throw CheckpointError("\(path): tensor '\(name)' has no shape") }
             var shape: [Int] = []

@@ -17,10 +17,10 @@ public struct SamplingOptions: Sendable, Equatable, Codable {
     public init() {}
 
     func validate() throws {
-        guard temperature >= 0, temperature.isFinite else { throw CheckpointError("the temperature must be zero or positive") }
-        guard topK >= 0 else { throw CheckpointError("top-k must be zero (off) or positive") }
-        guard topP > 0, topP <= 1 else { throw CheckpointError("top-p must be in (0, 1]") }
-        guard maximumNewTokens >= 0 else { throw CheckpointError("the maximum number of new tokens must not be negative") }
+        guard temperature >= 0, temperature.isFinite else { throw SamplingError.invalidOption(name: "the temperature", rule: "must be zero or positive") }
+        guard topK >= 0 else { throw SamplingError.invalidOption(name: "top-k", rule: "must be zero (off) or positive") }
+        guard topP > 0, topP <= 1 else { throw SamplingError.invalidOption(name: "top-p", rule: "must be in (0, 1]") }
+        guard maximumNewTokens >= 0 else { throw SamplingError.invalidOption(name: "the maximum number of new tokens", rule: "must not be negative") }
     }
 }
 
@@ -89,6 +89,22 @@ final class KeyValueCache {
     }
 }
 
+/// What a block variant gives the decoding loop it shares with the others: where its prefill
+/// pass keeps each position's keys and values, and one decoding step for several sequences.
+protocol IncrementalDecoding: LanguageModel {
+    associatedtype DecodingStep
+    var layerCount: Int { get }
+    /// Floats per position of a layer's cached keys (and of its values).
+    var keyValueWidth: Int { get }
+    /// Copies the keys and values of row `row` of the last forward pass's [L, S, T] activations
+    /// into the cache at (layer, sequence, position).
+    func cachePrefill(_ cache: KeyValueCache, layer: Int, sequence: Int, position: Int, row: Int)
+    /// Buffers for steps of up to `rows` sequences.
+    func makeDecodingStep(rows: Int) -> DecodingStep
+    /// Runs the newest token of each of `sequences` at its position; returns their logits [rows, V].
+    func decode(_ step: DecodingStep, cache: KeyValueCache, sequences: [Int], tokens: [Int32], positions: [Int]) -> UnsafePointer<Float>
+}
+
 /// The decoding loop every block variant shares: a prefill pass over the prompts fills the
 /// key/value cache and gives each prompt's last logits; then each step picks every live
 /// sequence's next token and runs one position of each through the model.
@@ -97,10 +113,27 @@ enum Decoding {
     static func validate(_ prompts: [[Int32]], options: SamplingOptions, contextLength: Int) throws {
         try options.validate()
         for (index, prompt) in prompts.enumerated() {
-            guard !prompt.isEmpty else { throw CheckpointError("prompt \(index) is empty") }
+            guard !prompt.isEmpty else { throw SamplingError.emptyPrompt(index: index) }
             guard prompt.count + options.maximumNewTokens <= contextLength else {
-                throw CheckpointError("prompt \(index) has \(prompt.count) tokens; with \(options.maximumNewTokens) new ones it exceeds the context length \(contextLength)")
+                throw SamplingError.promptTooLong(index: index, tokens: prompt.count, newTokens: options.maximumNewTokens, contextLength: contextLength)
             }
+        }
+    }
+
+    /// Samples a continuation of each prompt with a key/value cache, all prompts decoded together
+    /// one token per step: the one sampling function of every variant. Prompts may differ in
+    /// length: each sequence keeps its own position, so no padding is needed.
+    static func sample<Model: IncrementalDecoding>(_ model: Model, prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence] {
+        try validate(prompts, options: options, contextLength: model.contextLength)
+        guard !prompts.isEmpty else { return [] }
+        let cache = KeyValueCache(layerCount: model.layerCount, sequenceCount: prompts.count,
+                                  capacity: (prompts.map(\.count).max() ?? 0) + options.maximumNewTokens, width: model.keyValueWidth)
+        let lastLogits = try prefill(prompts, model: model, layerCount: model.layerCount) { layer, sequence, position, row in
+            model.cachePrefill(cache, layer: layer, sequence: sequence, position: position, row: row)
+        }
+        let step = model.makeDecodingStep(rows: prompts.count)
+        return decode(prompts: prompts, options: options, vocabularySize: model.vocabularySize, lastLogits: lastLogits) { sequences, tokens, positions in
+            model.decode(step, cache: cache, sequences: sequences, tokens: tokens, positions: positions)
         }
     }
 
@@ -128,7 +161,7 @@ enum Decoding {
 
     /// `lastLogits` holds each prompt's last logits ([S,V]) after the prefill; `step` runs the
     /// given sequences' new tokens at their positions and returns their logits ([rows,V]).
-    static func sample(prompts: [[Int32]], options: SamplingOptions, vocabularySize V: Int, lastLogits: [Float],
+    static func decode(prompts: [[Int32]], options: SamplingOptions, vocabularySize V: Int, lastLogits: [Float],
                        step: (_ sequences: [Int], _ tokens: [Int32], _ positions: [Int]) -> UnsafePointer<Float>) -> [SampledSequence] {
         let S = prompts.count
         var lastLogits = lastLogits
@@ -215,84 +248,5 @@ enum Decoding {
         }
         let last = order.last!
         return (Int32(last), logProbability(last))
-    }
-}
-
-extension GPT2Model {
-    /// Samples a continuation of each prompt, all prompts decoded together one token per step
-    /// with a key/value cache. Prompts may differ in length: each sequence keeps its own position,
-    /// so no padding is needed.
-    public func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence] {
-        try Decoding.validate(prompts, options: options, contextLength: configuration.contextLength)
-        guard !prompts.isEmpty else { return [] }
-        let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
-        let S = prompts.count
-        let cache = KeyValueCache(layerCount: L, sequenceCount: S, capacity: (prompts.map(\.count).max() ?? 0) + options.maximumNewTokens, width: C)
-        let lastLogits = try Decoding.prefill(prompts, model: self, layerCount: L) { layer, sequence, position, row in
-            let qkv = activations!.qkv + row * 3 * C
-            cache.key(layer: layer, sequence: sequence, position: position).update(from: qkv + C, count: C)
-            cache.value(layer: layer, sequence: sequence, position: position).update(from: qkv + 2 * C, count: C)
-        }
-        let step = IncrementalStep(configuration: configuration, rows: S)
-        return Decoding.sample(prompts: prompts, options: options, vocabularySize: V, lastLogits: lastLogits) { sequences, tokens, positions in
-            step.run(model: self, cache: cache, sequences: sequences, tokens: tokens, positions: positions)
-            return UnsafePointer(step.logits)
-        }
-    }
-}
-
-
-/// One decoding step for several sequences at once: each row is one sequence's newest token at
-/// its own position. Its buffers are sized once for the largest number of rows.
-final class IncrementalStep {
-    private let configuration: GPT2Configuration
-    private let buffers: FloatBuffer
-    let residual, normalized, qkv, attention, projection, feedForward, gelu, logits, scores: FloatPointer
-    private let mean, rstd: FloatPointer
-
-    init(configuration: GPT2Configuration, rows R: Int) {
-        self.configuration = configuration
-        let (C, V, T) = (configuration.width, configuration.vocabularySize, configuration.contextLength)
-        let sizes = [R * C, R * C, R * 3 * C, R * C, R * C, R * 4 * C, R * 4 * C, R * V, T, R, R]
-        let pointers: [FloatPointer]
-        (buffers, pointers) = FloatBuffer.carved(into: sizes)
-        (residual, normalized, qkv, attention, projection, feedForward, gelu, logits, scores) =
-            (pointers[0], pointers[1], pointers[2], pointers[3], pointers[4], pointers[5], pointers[6], pointers[7], pointers[8])
-        (mean, rstd) = (pointers[9], pointers[10])
-    }
-
-    func run(model: GPT2Model, cache: KeyValueCache, sequences: [Int], tokens: [Int32], positions: [Int]) {
-        let (C, V, NH, L) = (configuration.width, configuration.vocabularySize, configuration.headCount, configuration.layerCount)
-        let hs = C / NH
-        let R = sequences.count
-        let p = model.parameters.pointer, layout = model.layout
-        let epsilon = configuration.layerNormEpsilon
-        for (row, token) in tokens.enumerated() {
-            let x = residual + row * C
-            let embedding = p + layout.tokenEmbedding + Int(token) * C, position = p + layout.positionEmbedding + positions[row] * C
-            for i in 0..<C { x[i] = embedding[i] + position[i] }
-        }
-        for l in 0..<L {
-            let w = layout.blocks[l]
-            Kernels.layerNormForward(normalized, mean, rstd, residual, p + w.layerNorm1Weight, p + w.layerNorm1Bias, rows: R, C: C, epsilon: epsilon)
-            Kernels.matmulForward(qkv, normalized, p + w.attentionWeight, p + w.attentionBias, rows: R, C: C, OC: 3 * C)
-            for (row, s) in sequences.enumerated() {
-                let position = positions[row]
-                let q = qkv + row * 3 * C
-                cache.key(layer: l, sequence: s, position: position).update(from: q + C, count: C)
-                cache.value(layer: l, sequence: s, position: position).update(from: q + 2 * C, count: C)
-                cache.attend(attention + row * C, query: q, layer: l, sequence: s, position: position, headCount: NH, keyValueHeadCount: NH,
-                             headSize: hs, scores: scores)
-            }
-            Kernels.matmulForward(projection, attention, p + w.attentionProjectionWeight, p + w.attentionProjectionBias, rows: R, C: C, OC: C)
-            for i in 0..<(R * C) { residual[i] += projection[i] }
-            Kernels.layerNormForward(normalized, mean, rstd, residual, p + w.layerNorm2Weight, p + w.layerNorm2Bias, rows: R, C: C, epsilon: epsilon)
-            Kernels.matmulForward(feedForward, normalized, p + w.feedForwardWeight, p + w.feedForwardBias, rows: R, C: C, OC: 4 * C)
-            Kernels.geluForward(gelu, feedForward, count: R * 4 * C)
-            Kernels.matmulForward(projection, gelu, p + w.feedForwardProjectionWeight, p + w.feedForwardProjectionBias, rows: R, C: 4 * C, OC: C)
-            for i in 0..<(R * C) { residual[i] += projection[i] }
-        }
-        Kernels.layerNormForward(normalized, mean, rstd, residual, p + layout.finalLayerNormWeight, p + layout.finalLayerNormBias, rows: R, C: C, epsilon: epsilon)
-        Kernels.tiedHeadForward(logits, normalized, p + layout.tokenEmbedding, rows: R, C: C, V: V)
     }
 }

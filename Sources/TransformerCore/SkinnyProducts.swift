@@ -30,9 +30,9 @@ extension Kernels {
         }
     }
 
-    /// Splits `count` output columns into one block per core, in multiples of 16.
+    /// Splits `count` output columns into one block per compute thread, in multiples of 16.
     static func parallelColumns(_ count: Int, _ body: (Range<Int>) -> Void) {
-        let workers = ProcessInfo.processInfo.activeProcessorCount
+        let workers = ComputeThreads.current.count
         let chunk = ((count + workers - 1) / workers + 15) / 16 * 16
         guard workers > 1, count >= 256 else { return body(0..<count) }
         parallelRows((count + chunk - 1) / chunk) { part in body((part * chunk)..<min(count, (part + 1) * chunk)) }

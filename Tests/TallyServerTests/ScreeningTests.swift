@@ -191,6 +191,18 @@ struct ScreeningTests {
         #expect(partial.status == 400 && partial.body.contains("exactly once"), "\(partial.body)")
         #expect(try setGold(#"{"candidateId": \#(candidates[0]), "rank": 1}, {"candidateId": \#(candidates[1]), "rank": 2, "flags": ["hallucination"]}"#).status == 200)
         #expect(try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher), json: #"{"goldRate": 1.5}"#).status == 400)
+        // Settings the project cannot change, and settings that do not exist, are refused by name
+        // and change nothing.
+        let fixed = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher), json: #"{"overlap": 2}"#)
+        #expect(fixed.status == 400 && fixed.body.contains("field 'overlap' is not writable here"), "\(fixed.body)")
+        let unknown = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher), json: #"{"goldRate": 0, "noSuchSetting": 1}"#)
+        #expect(unknown.status == 400 && unknown.body.contains("unknown field 'noSuchSetting'"), "\(unknown.body)")
+        let projects = try call(app.port, "GET", "/api/projects", headers: ["Cookie": researcher.cookie]).json["projects"] as? [[String: Any]]
+        let unchanged = try #require(projects?.first { $0["id"] as? Int == project })
+        #expect(unchanged["overlap"] as? Int == 1 && unchanged["goldRate"] as? Double == 0, "\(unchanged)")
+        let misspelt = try call(app.port, "POST", "/api/prompts/\(prompts[0])/rankings", headers: writeHeaders(try signIn(app.port, "lena")),
+                                json: #"{"entries": [{"candidateId": \#(candidates[0]), "rnak": 1}], "shownOrder": []}"#)
+        #expect(misspelt.status == 400 && misspelt.body.contains("unknown field 'entries[0].rnak'"), "\(misspelt.body)")
 
         // At gold rate 0 the gold prompt is never served, and it is not counted as remaining work.
         let lena = try signIn(app.port, "lena"), lars = try signIn(app.port, "lars")

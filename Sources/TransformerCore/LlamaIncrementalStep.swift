@@ -1,24 +1,27 @@
 import Foundation
 
-extension LlamaModel {
-    /// Samples a continuation of each prompt with a key/value cache, as `GPT2Model.sample` does.
-    /// The cache holds each position's keys after rotation, so a step rotates only its new
-    /// query and key.
+extension LlamaModel: IncrementalDecoding {
+    /// Samples a continuation of each prompt with a key/value cache (`Decoding.sample`). The
+    /// cache holds each position's keys after rotation, so a step rotates only its new query
+    /// and key.
     public func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence] {
-        try Decoding.validate(prompts, options: options, contextLength: configuration.contextLength)
-        guard !prompts.isEmpty else { return [] }
-        let (V, L, KV) = (configuration.vocabularySize, configuration.layerCount, configuration.keyValueWidth)
-        let S = prompts.count
-        let cache = KeyValueCache(layerCount: L, sequenceCount: S, capacity: (prompts.map(\.count).max() ?? 0) + options.maximumNewTokens, width: KV)
-        let lastLogits = try Decoding.prefill(prompts, model: self, layerCount: L) { layer, sequence, position, row in
-            cache.key(layer: layer, sequence: sequence, position: position).update(from: activations!.keys + row * KV, count: KV)
-            cache.value(layer: layer, sequence: sequence, position: position).update(from: activations!.values + row * KV, count: KV)
-        }
-        let step = LlamaIncrementalStep(configuration: configuration, rows: S)
-        return Decoding.sample(prompts: prompts, options: options, vocabularySize: V, lastLogits: lastLogits) { sequences, tokens, positions in
-            step.run(model: self, cache: cache, sequences: sequences, tokens: tokens, positions: positions)
-            return UnsafePointer(step.logits)
-        }
+        try Decoding.sample(self, prompts: prompts, options: options)
+    }
+
+    var layerCount: Int { configuration.layerCount }
+    var keyValueWidth: Int { configuration.keyValueWidth }
+
+    func cachePrefill(_ cache: KeyValueCache, layer: Int, sequence: Int, position: Int, row: Int) {
+        let KV = configuration.keyValueWidth
+        cache.key(layer: layer, sequence: sequence, position: position).update(from: activations!.keys + row * KV, count: KV)
+        cache.value(layer: layer, sequence: sequence, position: position).update(from: activations!.values + row * KV, count: KV)
+    }
+
+    func makeDecodingStep(rows: Int) -> LlamaIncrementalStep { LlamaIncrementalStep(configuration: configuration, rows: rows) }
+
+    func decode(_ step: LlamaIncrementalStep, cache: KeyValueCache, sequences: [Int], tokens: [Int32], positions: [Int]) -> UnsafePointer<Float> {
+        step.run(model: self, cache: cache, sequences: sequences, tokens: tokens, positions: positions)
+        return UnsafePointer(step.logits)
     }
 }
 
