@@ -17,17 +17,12 @@ extension GPT2Model: IncrementalDecoding {
     }
 
     func makeDecodingStep(rows: Int) -> GPT2IncrementalStep { GPT2IncrementalStep(configuration: configuration, rows: rows) }
-
-    func decode(_ step: GPT2IncrementalStep, cache: KeyValueCache, sequences: [Int], tokens: [Int32], positions: [Int]) -> UnsafePointer<Float> {
-        step.run(model: self, cache: cache, sequences: sequences, tokens: tokens, positions: positions)
-        return UnsafePointer(step.logits)
-    }
 }
 
 
 /// One GPT-2 decoding step for several sequences at once: each row is one sequence's newest token at
 /// its own position. Its buffers are sized once for the largest number of rows.
-final class GPT2IncrementalStep {
+final class GPT2IncrementalStep: DecodingStep {
     private let configuration: GPT2Configuration
     private let buffers: FloatBuffer
     let residual, normalized, qkv, attention, projection, feedForward, gelu, logits, scores: FloatPointer

@@ -18,16 +18,11 @@ extension LlamaModel: IncrementalDecoding {
     }
 
     func makeDecodingStep(rows: Int) -> LlamaIncrementalStep { LlamaIncrementalStep(configuration: configuration, rows: rows) }
-
-    func decode(_ step: LlamaIncrementalStep, cache: KeyValueCache, sequences: [Int], tokens: [Int32], positions: [Int]) -> UnsafePointer<Float> {
-        step.run(model: self, cache: cache, sequences: sequences, tokens: tokens, positions: positions)
-        return UnsafePointer(step.logits)
-    }
 }
 
 /// One decoding step of the Llama variant for several sequences at once: each row is one
 /// sequence's newest token at its own position.
-final class LlamaIncrementalStep {
+final class LlamaIncrementalStep: DecodingStep {
     private let configuration: LlamaConfiguration
     private let buffers: FloatBuffer
     let residual, normalized, queries, keys, values, attention, projection, gate, up, gated, logits, scores, rstd, fused: FloatPointer

@@ -92,7 +92,7 @@ final class KeyValueCache {
 /// What a block variant gives the decoding loop it shares with the others: where its prefill
 /// pass keeps each position's keys and values, and one decoding step for several sequences.
 protocol IncrementalDecoding: LanguageModel {
-    associatedtype DecodingStep
+    associatedtype Step: DecodingStep where Step.Model == Self
     var layerCount: Int { get }
     /// Floats per position of a layer's cached keys (and of its values).
     var keyValueWidth: Int { get }
@@ -100,9 +100,16 @@ protocol IncrementalDecoding: LanguageModel {
     /// into the cache at (layer, sequence, position).
     func cachePrefill(_ cache: KeyValueCache, layer: Int, sequence: Int, position: Int, row: Int)
     /// Buffers for steps of up to `rows` sequences.
-    func makeDecodingStep(rows: Int) -> DecodingStep
-    /// Runs the newest token of each of `sequences` at its position; returns their logits [rows, V].
-    func decode(_ step: DecodingStep, cache: KeyValueCache, sequences: [Int], tokens: [Int32], positions: [Int]) -> UnsafePointer<Float>
+    func makeDecodingStep(rows: Int) -> Step
+}
+
+/// One decoding step of a variant for several sequences at once: each row is one sequence's
+/// newest token at its own position.
+protocol DecodingStep {
+    associatedtype Model
+    /// The logits of the last `run`, [rows, V].
+    var logits: FloatPointer { get }
+    func run(model: Model, cache: KeyValueCache, sequences: [Int], tokens: [Int32], positions: [Int])
 }
 
 /// The decoding loop every block variant shares: a prefill pass over the prompts fills the
@@ -133,7 +140,8 @@ enum Decoding {
         }
         let step = model.makeDecodingStep(rows: prompts.count)
         return decode(prompts: prompts, options: options, vocabularySize: model.vocabularySize, lastLogits: lastLogits) { sequences, tokens, positions in
-            model.decode(step, cache: cache, sequences: sequences, tokens: tokens, positions: positions)
+            step.run(model: model, cache: cache, sequences: sequences, tokens: tokens, positions: positions)
+            return UnsafePointer(step.logits)
         }
     }
 
