@@ -31,6 +31,26 @@ enum ForwardInputs {
         return (count > 0 ? Float(total / Double(count)) : 0, count)
     }
 
+    /// What drives a backward pass at the logits.
+    enum LogitGradient {
+        /// The mean cross-entropy of the forward pass's targets.
+        case meanLoss
+        /// d loss / d log p(target) per position, at a temperature.
+        case perToken([Float], temperature: Float)
+    }
+
+    /// Checks a per-token gradient: one entry per position, finite, zero where the forward pass
+    /// had no target, at a positive temperature.
+    static func checkPerTokenGradients(_ gradients: [Float], temperature: Float, targets: [Int32]) throws {
+        guard gradients.count == targets.count else {
+            throw ModelInputError.wrongCount(what: "the log-probability gradients", expected: targets.count, actual: gradients.count)
+        }
+        guard temperature > 0, temperature.isFinite else { throw SamplingError.invalidOption(name: "the temperature", rule: "must be positive to score tokens") }
+        if let bad = gradients.indices.first(where: { !gradients[$0].isFinite || (gradients[$0] != 0 && targets[$0] < 0) }) {
+            throw ModelInputError.needsForwardPass("the log-probability gradient at position \(bad) is \(gradients[bad]), but only finite gradients at positions with a target (given to forward) count")
+        }
+    }
+
     /// Backward needs something to differentiate: the loss of a forward pass with targets, or a
     /// gradient of the final hidden states ([rows, width]).
     static func checkBackward(targetCount: Int, finalHiddenGradient: [Float]?, rows: Int, width: Int) throws {

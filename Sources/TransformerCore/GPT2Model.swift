@@ -128,12 +128,32 @@ public final class GPT2Model: LanguageModel {
     /// backward returns). Call `zeroGradients` between steps, or not, to accumulate over
     /// micro-batches. Once per forward pass: the loss gradient reuses the probabilities' memory.
     public func backward(finalHiddenGradient: [Float]? = nil) throws {
+        try backward(targetCount > 0 ? .meanLoss : nil, finalHiddenGradient: finalHiddenGradient)
+    }
+
+    public func backward(logProbabilityGradients: [Float], temperature: Float, finalHiddenGradient: [Float]? = nil) throws {
+        try ForwardInputs.checkPerTokenGradients(logProbabilityGradients, temperature: temperature, targets: targets)
+        try backward(.perToken(logProbabilityGradients, temperature: temperature), finalHiddenGradient: finalHiddenGradient)
+    }
+
+    public func tokenLogProbabilities(temperature: Float) throws -> [Float] {
+        guard let a = activations, targets.count == a.batchSize * a.sequenceLength else { throw ModelInputError.needsForwardPass("log-probabilities need a forward pass first") }
+        guard temperature > 0, temperature.isFinite else { throw SamplingError.invalidOption(name: "the temperature", rule: "must be positive to score tokens") }
+        var out = [Float](repeating: 0, count: targets.count)
+        out.withUnsafeMutableBufferPointer { out in
+            targets.withUnsafeBufferPointer { Kernels.targetLogProbabilities(out.baseAddress!, a.logits, $0.baseAddress!, temperature: temperature,
+                                                                              rows: targets.count, V: configuration.vocabularySize) }
+        }
+        return out
+    }
+
+    private func backward(_ logitGradient: ForwardInputs.LogitGradient?, finalHiddenGradient: [Float]?) throws {
         guard let a = activations else { throw ModelInputError.needsForwardPass("backward needs a forward pass first") }
         guard a.keepsEveryLayer else { throw ModelInputError.needsForwardPass("backward needs a forward pass for backward (forBackward: true)") }
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         let (B, T) = (a.batchSize, a.sequenceLength)
         let N = B * T
-        try ForwardInputs.checkBackward(targetCount: targetCount, finalHiddenGradient: finalHiddenGradient, rows: N, width: C)
+        try ForwardInputs.checkBackward(targetCount: logitGradient == nil ? 0 : 1, finalHiddenGradient: finalHiddenGradient, rows: N, width: C)
         if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
         if activationGradients?.rows != N || activationGradients?.sequenceLength != T {
             activationGradients = ActivationGradients(configuration: configuration, rows: N, sequenceLength: T)
@@ -141,11 +161,20 @@ public final class GPT2Model: LanguageModel {
         let g = gradients!.pointer, p = parameters.pointer, d = activationGradients!
         d.finalLayerNorm.update(repeating: 0, count: N * C)
 
-        if targetCount > 0 {
+        switch logitGradient {
+        case .meanLoss?:
             // d logits overwrite the probabilities (see crossEntropyBackwardInPlace).
             targets.withUnsafeBufferPointer { Kernels.crossEntropyBackwardInPlace(a.probabilities, $0.baseAddress!, lossScale: 1 / Float(targetCount), rows: N, V: V) }
             Kernels.tiedHeadBackward(d.finalLayerNorm, g + layout.tokenEmbedding, a.probabilities, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
             targetCount = 0
+        case .perToken(let gradients, let temperature)?:
+            // d logits go to the probabilities' buffer too; the logits stay, so this may repeat.
+            targets.withUnsafeBufferPointer { targets in
+                gradients.withUnsafeBufferPointer { Kernels.logProbabilityBackward(a.probabilities, a.logits, targets.baseAddress!, $0.baseAddress!, temperature: temperature, rows: N, V: V) }
+            }
+            Kernels.tiedHeadBackward(d.finalLayerNorm, g + layout.tokenEmbedding, a.probabilities, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
+        case nil:
+            break
         }
         if let finalHiddenGradient {
             for i in 0..<(N * C) { d.finalLayerNorm[i] += finalHiddenGradient[i] }

@@ -328,6 +328,52 @@ enum Kernels {
         }
     }
 
+    /// log p(target) of each row under softmax(logits / temperature), 0 for rows without a
+    /// target, summed in double precision per row.
+    static func targetLogProbabilities(_ out: FloatPointer, _ logits: UnsafePointer<Float>, _ targets: UnsafePointer<Int32>,
+                                       temperature: Float, rows N: Int, V: Int) {
+        let inverseTemperature = 1 / temperature
+        parallelRows(N) { row in
+            let target = Int(targets[row])
+            guard target >= 0 else { out[row] = 0; return }
+            let x = logits + row * V
+            var maximum = -Float.infinity
+            for i in 0..<V where x[i] > maximum { maximum = x[i] }
+            var sum: Double = 0
+            for i in 0..<V { sum += Double(expf((x[i] - maximum) * inverseTemperature)) }
+            out[row] = (x[target] - maximum) * inverseTemperature - Float(log(sum))
+        }
+    }
+
+    /// Writes d loss / d logits into `out` ([N,V]) for a loss whose gradient with respect to
+    /// log p(target) at `temperature` is `gradients[n]` per row: with q = softmax(logits / T),
+    /// d log q[target] / d logits[i] = (onehot(target)[i] - q[i]) / T. Rows without a target or
+    /// with a zero gradient get zero. Cross-entropy's mean is the case gradients = -1/count.
+    static func logProbabilityBackward(_ out: FloatPointer, _ logits: UnsafePointer<Float>, _ targets: UnsafePointer<Int32>,
+                                       _ gradients: UnsafePointer<Float>, temperature: Float, rows N: Int, V: Int) {
+        let inverseTemperature = 1 / temperature
+        parallelRows(N) { row in
+            let d = out + row * V
+            let target = Int(targets[row]), gradient = gradients[row]
+            guard target >= 0, gradient != 0 else {
+                d.update(repeating: 0, count: V)
+                return
+            }
+            let x = logits + row * V
+            var maximum = -Float.infinity
+            for i in 0..<V where x[i] > maximum { maximum = x[i] }
+            var sum: Float = 0
+            for i in 0..<V {
+                let e = expf((x[i] - maximum) * inverseTemperature)
+                d[i] = e
+                sum += e
+            }
+            let scale = -gradient * inverseTemperature / sum
+            for i in 0..<V { d[i] *= scale }
+            d[target] += gradient * inverseTemperature
+        }
+    }
+
     /// Turns probabilities[N,V] into d loss / d logits in place: (p - onehot(target)) * lossScale
     /// for rows with a target, zero for the others. The probabilities are not needed after the
     /// loss, and reusing their buffer saves a [N,V] gradient (the largest activation of all).

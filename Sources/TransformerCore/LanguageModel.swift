@@ -26,6 +26,15 @@ public protocol LanguageModel: AnyObject {
     func forward(tokens: [Int32], targets: [Int32]?, attentionMask: [UInt8]?, positionIDs: [Int32]?,
                  batchSize: Int, sequenceLength: Int, forBackward: Bool) throws -> ForwardOutput
     func backward(finalHiddenGradient: [Float]?) throws
+    /// log p(target) of each position of the last forward pass under softmax(logits /
+    /// `temperature`) ([B*T]; 0 where the forward pass had no target): what SFT, PPO, RLOO and
+    /// DPO read, with no stage reaching into `logits`.
+    func tokenLogProbabilities(temperature: Float) throws -> [Float]
+    /// Accumulates gradients of a loss whose derivative with respect to each position's
+    /// log p(target) at `temperature` is `logProbabilityGradients` ([B*T], zero where no
+    /// target), plus `finalHiddenGradient` when given: the general backward of the policy
+    /// stages (the masked cross-entropy of SFT is -1/count on the answer's tokens).
+    func backward(logProbabilityGradients: [Float], temperature: Float, finalHiddenGradient: [Float]?) throws
     func zeroGradients()
     func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence]
 }
