@@ -39,6 +39,16 @@ enum ForwardInputs {
         case perToken([Float], temperature: Float)
     }
 
+    /// log p(target) of each row of `logits` ([rows, V]) at `temperature`, 0 where no target.
+    static func tokenLogProbabilities(logits: UnsafePointer<Float>, targets: [Int32], vocabularySize V: Int, temperature: Float) throws -> [Float] {
+        guard temperature > 0, temperature.isFinite else { throw SamplingError.invalidOption(name: "the temperature", rule: "must be positive to score tokens") }
+        var out = [Float](repeating: 0, count: targets.count)
+        out.withUnsafeMutableBufferPointer { out in
+            targets.withUnsafeBufferPointer { Kernels.targetLogProbabilities(out.baseAddress!, logits, $0.baseAddress!, temperature: temperature, rows: targets.count, V: V) }
+        }
+        return out
+    }
+
     /// Checks a per-token gradient: one entry per position, finite, zero where the forward pass
     /// had no target, at a positive temperature.
     static func checkPerTokenGradients(_ gradients: [Float], temperature: Float, targets: [Int32]) throws {

@@ -138,13 +138,7 @@ public final class GPT2Model: LanguageModel {
 
     public func tokenLogProbabilities(temperature: Float) throws -> [Float] {
         guard let a = activations, targets.count == a.batchSize * a.sequenceLength else { throw ModelInputError.needsForwardPass("log-probabilities need a forward pass first") }
-        guard temperature > 0, temperature.isFinite else { throw SamplingError.invalidOption(name: "the temperature", rule: "must be positive to score tokens") }
-        var out = [Float](repeating: 0, count: targets.count)
-        out.withUnsafeMutableBufferPointer { out in
-            targets.withUnsafeBufferPointer { Kernels.targetLogProbabilities(out.baseAddress!, a.logits, $0.baseAddress!, temperature: temperature,
-                                                                              rows: targets.count, V: configuration.vocabularySize) }
-        }
-        return out
+        return try ForwardInputs.tokenLogProbabilities(logits: a.logits, targets: targets, vocabularySize: configuration.vocabularySize, temperature: temperature)
     }
 
     private func backward(_ logitGradient: ForwardInputs.LogitGradient?, finalHiddenGradient: [Float]?) throws {
