@@ -9,7 +9,11 @@ final class Activations {
     let batchSize: Int
     let sequenceLength: Int
     let keepsEveryLayer: Bool
-    private let storage: FloatBuffer
+    /// False for a pass that stops at the final hidden states (a reward model's): no logits,
+    /// probabilities or losses are kept, [N,V] floats each.
+    let holdsLogits: Bool
+    /// The one buffer the fields are cut from; a later pass of another shape reuses it when it is large enough.
+    let storage: FloatBuffer
 
     let encoded: FloatPointer            // [B,T,C]
     let layerNorm1: FloatPointer         // [L,B,T,C]
@@ -34,21 +38,24 @@ final class Activations {
     let probabilities: FloatPointer      // [B,T,V]
     let losses: FloatPointer             // [B,T]
 
-    var floatCount: Int { storage.count }
+    /// The floats this shape uses (the storage may be larger, reused from a larger pass).
+    var floatCount: Int
 
-    init(configuration: GPT2Configuration, batchSize B: Int, sequenceLength T: Int, keepsEveryLayer: Bool = true) {
+    init(configuration: GPT2Configuration, batchSize B: Int, sequenceLength T: Int, keepsEveryLayer: Bool = true, holdsLogits: Bool = true, reusing previous: FloatBuffer? = nil) {
         batchSize = B
         sequenceLength = T
         self.keepsEveryLayer = keepsEveryLayer
+        self.holdsLogits = holdsLogits
         let (C, L, NH, V) = (configuration.width, configuration.layerCount, configuration.headCount, configuration.vocabularySize)
-        let K = keepsEveryLayer ? L : 1, loss = keepsEveryLayer ? 1 : 0
+        let K = keepsEveryLayer ? L : 1, loss = keepsEveryLayer && holdsLogits ? 1 : 0, logitRows = holdsLogits ? B * T : 0
         let sizes = [
             B * T * C, K * B * T * C, K * B * T, K * B * T, L * B * T * 3 * C, K * B * T * C, K * B * NH * T * T,
             K * B * T * C, K * B * T * C, K * B * T * C, K * B * T, K * B * T, K * B * T * 4 * C, K * B * T * 4 * C,
-            K * B * T * C, K * B * T * C, B * T * C, B * T, B * T, B * T * V, loss * B * T * V, loss * B * T,
+            K * B * T * C, K * B * T * C, B * T * C, B * T, B * T, logitRows * V, loss * B * T * V, loss * B * T,
         ]
         let pointers: [FloatPointer]
-        (storage, pointers) = FloatBuffer.carved(into: sizes)
+        (storage, pointers) = FloatBuffer.carved(into: sizes, reusing: previous)
+        floatCount = sizes.reduce(0, +)
         (encoded, layerNorm1, layerNorm1Mean, layerNorm1Rstd, qkv, attentionOutput, attentionWeights) =
             (pointers[0], pointers[1], pointers[2], pointers[3], pointers[4], pointers[5], pointers[6])
         (attentionProjection, residual2, layerNorm2, layerNorm2Mean, layerNorm2Rstd, feedForward, feedForwardGelu) =
@@ -57,7 +64,6 @@ final class Activations {
             (pointers[14], pointers[15], pointers[16], pointers[17], pointers[18], pointers[19], pointers[20], pointers[21])
     }
 
-    func zero() { storage.zero() }
 
     /// Where layer `l`'s per-layer fields lie: layer l's own slice, or the one shared slice.
     func kept(_ l: Int) -> Int { keepsEveryLayer ? l : 0 }
@@ -70,7 +76,8 @@ final class Activations {
 final class ActivationGradients {
     let rows: Int
     let sequenceLength: Int
-    private let storage: FloatBuffer
+    /// The one buffer the fields are cut from; a later pass of another shape reuses it when it is large enough.
+    let storage: FloatBuffer
     let residualA, residualB: FloatPointer       // [N,C] each
     let finalLayerNorm: FloatPointer             // [N,C]
     let layerNorm: FloatPointer                  // [N,C], reused for ln_1 and ln_2
@@ -84,16 +91,18 @@ final class ActivationGradients {
     private let layerStart: FloatPointer
     private let layerCount: Int
 
-    var floatCount: Int { storage.count }
+    /// The floats this shape uses (the storage may be larger, reused from a larger pass).
+    var floatCount: Int
 
-    init(configuration: GPT2Configuration, rows N: Int, sequenceLength T: Int) {
+    init(configuration: GPT2Configuration, rows N: Int, sequenceLength T: Int, reusing previous: FloatBuffer? = nil) {
         rows = N
         sequenceLength = T
         let C = configuration.width
         let cores = ComputeThreads.maximumCount
         let sizes = [N * C, N * C, N * C, N * C, N * 3 * C, N * C, N * 4 * C, N * 4 * C, cores * T * T]
         let pointers: [FloatPointer]
-        (storage, pointers) = FloatBuffer.carved(into: sizes)
+        (storage, pointers) = FloatBuffer.carved(into: sizes, reusing: previous)
+        floatCount = sizes.reduce(0, +)
         (residualA, residualB, finalLayerNorm, layerNorm) = (pointers[0], pointers[1], pointers[2], pointers[3])
         (qkv, attentionOutput, feedForward, feedForwardGelu) = (pointers[4], pointers[5], pointers[6], pointers[7])
         attentionScratch = pointers[8]

@@ -24,6 +24,9 @@ public final class AdamW {
     public private(set) var step = 0
     /// Per parameter: whether weight decay applies (true for 2-D weight matrices).
     private let decays: [Bool]
+    /// The parameter ranges it updates: its tensors', merged where adjacent. The others (frozen
+    /// blocks) are never touched, not even by weight decay.
+    private let updatedRanges: [Range<Int>]
 
     public convenience init(layout: ParameterLayout, hyperparameters: Hyperparameters = Hyperparameters()) {
         self.init(tensors: layout.tensors, parameterCount: layout.totalCount, hyperparameters: hyperparameters)
@@ -33,7 +36,8 @@ public final class AdamW {
         self.init(tensors: layout.tensors, parameterCount: layout.totalCount, hyperparameters: hyperparameters)
     }
 
-    /// For any parameter buffer described by its tensors: matrices decay, vectors do not.
+    /// For the `tensors` of a parameter buffer of `parameterCount` floats: it updates those
+    /// tensors only; matrices decay, vectors do not.
     public init(tensors: [ParameterLayout.Tensor], parameterCount: Int, hyperparameters: Hyperparameters = Hyperparameters()) {
         self.hyperparameters = hyperparameters
         firstMoment = FloatBuffer(count: parameterCount)
@@ -43,6 +47,15 @@ public final class AdamW {
             for index in tensor.range { decays[index] = true }
         }
         self.decays = decays
+        var ranges: [Range<Int>] = []
+        for range in tensors.map(\.range).sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = ranges.last, last.upperBound >= range.lowerBound {
+                ranges[ranges.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
+            } else {
+                ranges.append(range)
+            }
+        }
+        updatedRanges = ranges
     }
 
     /// Restores a saved state (resuming training).
@@ -65,15 +78,17 @@ public final class AdamW {
         let (epsilon, weightDecay) = (hyperparameters.epsilon, hyperparameters.weightDecay)
         let theta = parameters.pointer, g = gradients.pointer, m = firstMoment.pointer, v = secondMoment.pointer
         decays.withUnsafeBufferPointer { decays in
-            Kernels.parallelChunks(parameters.count) { range in
-                for i in range {
-                    let gradient = g[i]
-                    m[i] = beta1 * m[i] + (1 - beta1) * gradient
-                    v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
-                    let mHat = m[i] / correction1
-                    let vHat = v[i] / correction2
-                    let decay = decays[i] ? weightDecay * theta[i] : 0
-                    theta[i] -= learningRate * (mHat / (vHat.squareRoot() + epsilon) + decay)
+            for updated in updatedRanges {
+                Kernels.parallelChunks(updated.count) { chunk in
+                    for i in (chunk.lowerBound + updated.lowerBound)..<(chunk.upperBound + updated.lowerBound) {
+                        let gradient = g[i]
+                        m[i] = beta1 * m[i] + (1 - beta1) * gradient
+                        v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
+                        let mHat = m[i] / correction1
+                        let vHat = v[i] / correction2
+                        let decay = decays[i] ? weightDecay * theta[i] : 0
+                        theta[i] -= learningRate * (mHat / (vHat.squareRoot() + epsilon) + decay)
+                    }
                 }
             }
         }

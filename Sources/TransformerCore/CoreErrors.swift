@@ -33,6 +33,7 @@ public enum ModelInputError: Error, CustomStringConvertible, Sendable, Equatable
     case positionOutsideContext(position: Int32, contextLength: Int)
     /// Backward (or a loss) needs a forward pass that kept what it needs.
     case needsForwardPass(String)
+    case invalidTrainedBlockCount(Int, layerCount: Int)
 
     public var description: String {
         switch self {
@@ -41,6 +42,7 @@ public enum ModelInputError: Error, CustomStringConvertible, Sendable, Equatable
         case .outsideVocabulary(let what, let id, let vocabularySize): "\(what) \(id) is outside the vocabulary of \(vocabularySize)"
         case .positionOutsideContext(let position, let contextLength): "position id \(position) is outside the context length \(contextLength)"
         case .needsForwardPass(let reason): reason
+        case .invalidTrainedBlockCount(let count, let layerCount): "the trained block count must be from 1 to the model's \(layerCount) blocks, got \(count)"
         }
     }
 }

@@ -19,8 +19,13 @@ public final class FloatBuffer: @unchecked Sendable {
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 
     /// One buffer cut into consecutive pieces of the given sizes: the pointers to their starts.
-    static func carved(into sizes: [Int]) -> (buffer: FloatBuffer, pieces: [UnsafeMutablePointer<Float>]) {
-        let buffer = FloatBuffer(count: sizes.reduce(0, +))
+    /// `previous` is reused whenever it holds enough floats: passes whose shapes change every
+    /// step (training on sequences of varying length) then fault in no new pages (fresh pages
+    /// had been a sixth of a reward model's training time). The pieces of a reused buffer hold
+    /// old values: their users overwrite or zero what they read.
+    static func carved(into sizes: [Int], reusing previous: FloatBuffer? = nil) -> (buffer: FloatBuffer, pieces: [UnsafeMutablePointer<Float>]) {
+        let total = sizes.reduce(0, +)
+        let buffer = previous.flatMap { $0.count >= total ? $0 : nil } ?? FloatBuffer(count: total)
         var offset = 0
         var pieces: [UnsafeMutablePointer<Float>] = []
         for size in sizes {

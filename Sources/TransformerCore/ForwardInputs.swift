@@ -61,6 +61,20 @@ enum ForwardInputs {
         }
     }
 
+    /// A count of top blocks to train: 1 up to every block.
+    static func checkTrainedBlockCount(_ count: Int, layerCount: Int) throws -> Int {
+        guard (1...layerCount).contains(count) else {
+            throw ModelInputError.invalidTrainedBlockCount(count, layerCount: layerCount)
+        }
+        return count
+    }
+
+    /// The block a tensor named `prefix` + "N." + ... belongs to, nil for the others.
+    static func blockIndex(of name: String, prefix: String) -> Int? {
+        guard name.hasPrefix(prefix) else { return nil }
+        return Int(name.dropFirst(prefix.count).prefix { $0 != "." })
+    }
+
     /// Backward needs something to differentiate: the loss of a forward pass with targets, or a
     /// gradient of the final hidden states ([rows, width]).
     static func checkBackward(targetCount: Int, finalHiddenGradient: [Float]?, rows: Int, width: Int) throws {

@@ -10,15 +10,16 @@ public enum GPT2Checkpoint {
     public static let weightsFile = "model.safetensors"
     public static let optimizerFile = "optimizer.safetensors"
 
-    public static func save(_ model: GPT2Model, optimizer: AdamW? = nil, to directory: String) throws {
+    /// With a `scoreHead` the folder is a `GPT2ForSequenceClassification` (see `ScoreHead`).
+    public static func save(_ model: GPT2Model, optimizer: AdamW? = nil, to directory: String, scoreHead: ScoreHead? = nil) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw CheckpointError("\(directory): cannot create the checkpoint folder (\(error.localizedDescription))")
         }
         let configuration = model.configuration
-        let config: JSONValue = .object([
-            ("architectures", .array([.string("GPT2LMHeadModel")])),
+        var fields: [(String, JSONValue)] = [
+            ("architectures", .array([.string(scoreHead == nil ? "GPT2LMHeadModel" : "GPT2ForSequenceClassification")])),
             ("model_type", .string("gpt2")),
             ("vocab_size", .integer(Int64(configuration.vocabularySize))),
             ("n_positions", .integer(Int64(configuration.contextLength))),
@@ -32,14 +33,19 @@ public enum GPT2Checkpoint {
             ("resid_pdrop", .double(0)), ("embd_pdrop", .double(0)), ("attn_pdrop", .double(0)),
             ("tie_word_embeddings", .bool(true)),
             ("torch_dtype", .string("float32")),
-        ])
+        ]
+        if let scoreHead { fields += scoreHead.configurationFields }
+        let config: JSONValue = .object(fields)
         var configBytes: [UInt8] = []
         JSONWriter.write(config, into: &configBytes)
         try write(Data(configBytes), to: directory + "/" + configurationFile)
-        let tensors = model.layout.tensors.map { tensor in
+        var tensors = model.layout.tensors.map { tensor in
             SafeTensorsWriter.Tensor(name: tensor.name, shape: tensor.shape, values: UnsafeBufferPointer(model.parameters[tensor.range]))
         }
-        try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: directory + "/" + weightsFile)
+        if let scoreHead { tensors.append(scoreHead.tensor) }
+        try withExtendedLifetime(scoreHead) {
+            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: directory + "/" + weightsFile)
+        }
         if let optimizer {
             let moments = [
                 SafeTensorsWriter.Tensor(name: "first_moment", shape: [optimizer.firstMoment.count], values: UnsafeBufferPointer(optimizer.firstMoment.buffer)),
@@ -104,7 +110,7 @@ public enum GPT2Checkpoint {
             unused.remove(name)
         }
         for name in unused {
-            if name.hasSuffix(".attn.bias") || name.hasSuffix(".attn.masked_bias") { continue }
+            if name.hasSuffix(".attn.bias") || name.hasSuffix(".attn.masked_bias") || name == ScoreHead.tensorName { continue }
             if name == "lm_head.weight" {
                 // A saved tied head must equal the token embedding; anything else is not GPT-2.
                 let head = try file.floats(name)

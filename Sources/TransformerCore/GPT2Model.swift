@@ -30,6 +30,22 @@ public final class GPT2Model: LanguageModel {
 
     public var parameterCount: Int { layout.totalCount }
 
+    public private(set) lazy var trainedBlockCount = configuration.layerCount
+
+    public func setTrainedBlockCount(_ count: Int) throws {
+        trainedBlockCount = try ForwardInputs.checkTrainedBlockCount(count, layerCount: configuration.layerCount)
+    }
+
+    public var trainedParameterTensors: [ParameterLayout.Tensor] {
+        let lowest = configuration.layerCount - trainedBlockCount
+        return layout.tensors.filter { tensor in
+            if let block = ForwardInputs.blockIndex(of: tensor.name, prefix: "transformer.h.") { return block >= lowest }
+            // The token embedding is also the (tied) output head, so it always trains; the
+            // position embedding only below every block.
+            return tensor.name != "transformer.wpe.weight" || lowest == 0
+        }
+    }
+
     /// Floats held for the last forward and backward pass (activations and their gradients).
     public var activationFloatCount: Int { (activations?.floatCount ?? 0) + (activationGradients?.floatCount ?? 0) }
 
@@ -47,15 +63,17 @@ public final class GPT2Model: LanguageModel {
     /// `forBackward` false (sampling's prefill) keeps one layer's activations instead of every
     /// layer's, the keys and values aside: a fraction of the memory, and no backward or loss after.
     public func forward(tokens: [Int32], targets: [Int32]? = nil, attentionMask: [UInt8]? = nil, positionIDs: [Int32]? = nil,
-                        batchSize B: Int, sequenceLength T: Int, forBackward: Bool = true) throws -> Output {
+                        batchSize B: Int, sequenceLength T: Int, forBackward: Bool = true, computesLogits: Bool = true) throws -> Output {
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         try ForwardInputs.validate(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs, batchSize: B,
                                    sequenceLength: T, vocabularySize: V, contextLength: configuration.contextLength)
         guard forBackward || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs a forward pass for backward (forBackward: true)") }
-        if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward {
+        guard computesLogits || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs the logits (computesLogits: true)") }
+        if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward || activations?.holdsLogits != computesLogits {
+            let previous = activations?.storage
             activations = nil
-            activations = Activations(configuration: configuration, batchSize: B, sequenceLength: T, keepsEveryLayer: forBackward)
-            activationGradients = nil
+            activations = Activations(configuration: configuration, batchSize: B, sequenceLength: T, keepsEveryLayer: forBackward,
+                                      holdsLogits: computesLogits, reusing: previous)
         }
         let a = activations!
         let p = parameters.pointer
@@ -94,7 +112,7 @@ public final class GPT2Model: LanguageModel {
         }
         let last = a.residual3 + a.kept(L - 1) * N * C
         Kernels.layerNormForward(a.finalLayerNorm, a.finalLayerNormMean, a.finalLayerNormRstd, last, p + layout.finalLayerNormWeight, p + layout.finalLayerNormBias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
-        Kernels.tiedHeadForward(a.logits, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
+        if computesLogits { Kernels.tiedHeadForward(a.logits, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V) }
 
         guard targets != nil else {
             targetCount = 0
@@ -108,7 +126,7 @@ public final class GPT2Model: LanguageModel {
 
     /// The logits of the last forward pass, [B,T,V].
     public var logits: UnsafeBufferPointer<Float> {
-        guard let a = activations else { return UnsafeBufferPointer(start: nil, count: 0) }
+        guard let a = activations, a.holdsLogits else { return UnsafeBufferPointer(start: nil, count: 0) }
         return UnsafeBufferPointer(start: a.logits, count: a.batchSize * a.sequenceLength * configuration.vocabularySize)
     }
 
@@ -138,6 +156,7 @@ public final class GPT2Model: LanguageModel {
 
     public func tokenLogProbabilities(temperature: Float) throws -> [Float] {
         guard let a = activations, targets.count == a.batchSize * a.sequenceLength else { throw ModelInputError.needsForwardPass("log-probabilities need a forward pass first") }
+        guard a.holdsLogits else { throw ModelInputError.needsForwardPass("log-probabilities need a forward pass that computes the logits") }
         return try ForwardInputs.tokenLogProbabilities(logits: a.logits, targets: targets, vocabularySize: configuration.vocabularySize, temperature: temperature)
     }
 
@@ -148,9 +167,10 @@ public final class GPT2Model: LanguageModel {
         let (B, T) = (a.batchSize, a.sequenceLength)
         let N = B * T
         try ForwardInputs.checkBackward(targetCount: logitGradient == nil ? 0 : 1, finalHiddenGradient: finalHiddenGradient, rows: N, width: C)
+        if logitGradient != nil, !a.holdsLogits { throw ModelInputError.needsForwardPass("a gradient of log-probabilities needs a forward pass that computes the logits") }
         if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
         if activationGradients?.rows != N || activationGradients?.sequenceLength != T {
-            activationGradients = ActivationGradients(configuration: configuration, rows: N, sequenceLength: T)
+            activationGradients = ActivationGradients(configuration: configuration, rows: N, sequenceLength: T, reusing: activationGradients?.storage)
         }
         let g = gradients!.pointer, p = parameters.pointer, d = activationGradients!
         d.finalLayerNorm.update(repeating: 0, count: N * C)
@@ -180,7 +200,7 @@ public final class GPT2Model: LanguageModel {
         let lastResidual = a.residual3 + (L - 1) * N * C
         Kernels.layerNormBackward(incoming, g + layout.finalLayerNormWeight, g + layout.finalLayerNormBias, d.finalLayerNorm, lastResidual, p + layout.finalLayerNormWeight, a.finalLayerNormMean, a.finalLayerNormRstd, rows: N, C: C)
 
-        for l in stride(from: L - 1, through: 0, by: -1) {
+        for l in stride(from: L - 1, through: L - trainedBlockCount, by: -1) {
             let w = layout.blocks[l]
             let residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * N * C
             let offsetC = l * N * C, offset3C = l * N * 3 * C, offset4C = l * N * 4 * C
@@ -201,6 +221,7 @@ public final class GPT2Model: LanguageModel {
             Kernels.layerNormBackward(outgoing, g + w.layerNorm1Weight, g + w.layerNorm1Bias, d.layerNorm, residual, p + w.layerNorm1Weight, a.layerNorm1Mean + l * N, a.layerNorm1Rstd + l * N, rows: N, C: C)
             swap(&incoming, &outgoing)
         }
+        guard trainedBlockCount == L else { return }
         tokens.withUnsafeBufferPointer { tokens in
             withOptionalPointer(positions) { positions in
                 Kernels.encoderBackward(g + layout.tokenEmbedding, g + layout.positionEmbedding, incoming, tokens.baseAddress!, positions, B: B, T: T, C: C)

@@ -171,9 +171,10 @@ enum Kernels {
     /// (grouped-query attention: query head h reads key/value head h / (headCount /
     /// keyValueHeadCount); equal counts are ordinary multi-head attention). Keeps the attention
     /// weights att[B,NH,T,T] for backward. Each (batch, head) pair is two sgemm calls and a masked
-    /// softmax: scores = Q·K^T / sqrt(hs), att = softmax over positions up to t whose
-    /// keyMask[b,t2] is nonzero (padding excluded), out = att·V. A query with no visible key
-    /// (a left-padding position) gets zero weights and a zero output.
+    /// softmax: scores = Q·K^T / sqrt(hs), att = softmax over the positions t2 <= t that
+    /// `AttentionMask.isVisible` lets query t see, out = att·V. A query with no visible key
+    /// (a left-padding position) gets zero weights and a zero output. Backward reads the kept
+    /// weights, so any mask's zeros carry through it unchanged.
     static func attentionForward(out: HeadsView, _ att: FloatPointer, queries: HeadsView, keys: HeadsView, values: HeadsView,
                                  _ keyMask: UnsafePointer<UInt8>?, B: Int, T: Int, headCount NH: Int, keyValueHeadCount KVH: Int, headSize hs: Int) {
         let scale = 1 / Float(hs).squareRoot()
@@ -188,11 +189,12 @@ enum Kernels {
             let mask = keyMask.map { $0 + b * T }
             for t in 0..<T {
                 let row = weights + t * T
+                let query = mask?[t] ?? 1
                 var maximum = -Float.infinity
-                for t2 in 0...t where (mask?[t2] ?? 1) != 0 && row[t2] > maximum { maximum = row[t2] }
+                for t2 in 0...t where AttentionMask.isVisible(key: mask?[t2] ?? 1, query: query) && row[t2] > maximum { maximum = row[t2] }
                 var sum: Float = 0
                 for t2 in 0...t {
-                    if (mask?[t2] ?? 1) == 0 {
+                    if !AttentionMask.isVisible(key: mask?[t2] ?? 1, query: query) {
                         row[t2] = 0
                         continue
                     }

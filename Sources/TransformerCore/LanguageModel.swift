@@ -10,6 +10,10 @@ public struct ForwardOutput: Sendable {
 public protocol LanguageModel: AnyObject {
     var vocabularySize: Int { get }
     var contextLength: Int { get }
+    /// The width of the final hidden states ([B,T,C]): what a scalar head reads.
+    var finalHiddenWidth: Int { get }
+    /// How many transformer blocks the trunk stacks.
+    var blockCount: Int { get }
     var parameters: FloatBuffer { get }
     var gradients: FloatBuffer? { get }
     var parameterCount: Int { get }
@@ -22,9 +26,21 @@ public protocol LanguageModel: AnyObject {
 
     /// `forBackward` false keeps one layer's activations (and every layer's keys and values):
     /// for sampling, with neither a loss nor a backward pass after.
+    /// `computesLogits` false stops at the final hidden states (a reward model or value head
+    /// reads nothing else): the output head, a fifth of a small model's work, is skipped and its
+    /// [B*T, V] floats are not held; no loss, log-probabilities or their backward then.
+    /// `attentionMask` values are those of `AttentionMask` (0/1 padding, or packed branches).
     @discardableResult
     func forward(tokens: [Int32], targets: [Int32]?, attentionMask: [UInt8]?, positionIDs: [Int32]?,
-                 batchSize: Int, sequenceLength: Int, forBackward: Bool) throws -> ForwardOutput
+                 batchSize: Int, sequenceLength: Int, forBackward: Bool, computesLogits: Bool) throws -> ForwardOutput
+    /// How many of the top blocks backward reaches: all by default. Fewer trains only those
+    /// blocks, the final norm and the output head, and backward stops below the lowest of them
+    /// (the embeddings then train only as a tied output head).
+    var trainedBlockCount: Int { get }
+    func setTrainedBlockCount(_ count: Int) throws
+    /// The tensors training updates at the current trained block count: what the optimizer is
+    /// given, so that frozen tensors are never touched (weight decay included).
+    var trainedParameterTensors: [ParameterLayout.Tensor] { get }
     func backward(finalHiddenGradient: [Float]?) throws
     /// log p(target) of each position of the last forward pass under softmax(logits /
     /// `temperature`) ([B*T]; 0 where the forward pass had no target): what SFT, PPO, RLOO and
@@ -40,6 +56,13 @@ public protocol LanguageModel: AnyObject {
 }
 
 extension LanguageModel {
+    @discardableResult
+    public func forward(tokens: [Int32], targets: [Int32]?, attentionMask: [UInt8]?, positionIDs: [Int32]?,
+                        batchSize: Int, sequenceLength: Int, forBackward: Bool) throws -> ForwardOutput {
+        try forward(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs,
+                    batchSize: batchSize, sequenceLength: sequenceLength, forBackward: forBackward, computesLogits: true)
+    }
+
     /// The most likely next token after each step, recomputing the whole prefix each time (the
     /// check of the key/value cache's sampling).
     public func greedyContinuation(of prompt: [Int32], newTokens: Int) throws -> [Int32] {
@@ -61,17 +84,22 @@ extension GPT2Model {
     public var parameterTensors: [ParameterLayout.Tensor] { layout.tensors }
     public var vocabularySize: Int { configuration.vocabularySize }
     public var contextLength: Int { configuration.contextLength }
+    public var finalHiddenWidth: Int { configuration.width }
+    public var blockCount: Int { configuration.layerCount }
 }
 
 extension LlamaModel {
     public var parameterTensors: [ParameterLayout.Tensor] { layout.tensors }
     public var vocabularySize: Int { configuration.vocabularySize }
     public var contextLength: Int { configuration.contextLength }
+    public var finalHiddenWidth: Int { configuration.width }
+    public var blockCount: Int { configuration.layerCount }
 }
 
 extension AdamW {
     /// An optimizer for any variant's parameters.
+    /// An optimizer for the tensors the model trains now (`trainedParameterTensors`).
     public convenience init(model: some LanguageModel, hyperparameters: Hyperparameters = Hyperparameters()) {
-        self.init(tensors: model.parameterTensors, parameterCount: model.parameterCount, hyperparameters: hyperparameters)
+        self.init(tensors: model.trainedParameterTensors, parameterCount: model.parameterCount, hyperparameters: hyperparameters)
     }
 }

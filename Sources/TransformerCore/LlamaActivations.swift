@@ -9,7 +9,10 @@ final class LlamaActivations {
     let batchSize: Int
     let sequenceLength: Int
     let keepsEveryLayer: Bool
-    private let storage: FloatBuffer
+    /// False for a pass that stops at the final hidden states (a reward model's).
+    let holdsLogits: Bool
+    /// The one buffer the fields are cut from; a later pass of another shape reuses it when it is large enough.
+    let storage: FloatBuffer
 
     let embedded: FloatPointer           // [N,C]
     let attentionNorm: FloatPointer      // [L,N,C]
@@ -32,21 +35,24 @@ final class LlamaActivations {
     let probabilities: FloatPointer      // [N,V]
     let losses: FloatPointer             // [N]
 
-    var floatCount: Int { storage.count }
+    /// The floats this shape uses (the storage may be larger, reused from a larger pass).
+    var floatCount: Int
 
-    init(configuration: LlamaConfiguration, batchSize B: Int, sequenceLength T: Int, keepsEveryLayer: Bool = true) {
+    init(configuration: LlamaConfiguration, batchSize B: Int, sequenceLength T: Int, keepsEveryLayer: Bool = true, holdsLogits: Bool = true, reusing previous: FloatBuffer? = nil) {
         batchSize = B
         sequenceLength = T
         self.keepsEveryLayer = keepsEveryLayer
+        self.holdsLogits = holdsLogits
         let (C, L, NH, V, I) = (configuration.width, configuration.layerCount, configuration.headCount, configuration.vocabularySize, configuration.intermediateSize)
         let (Q, KV, N) = (configuration.queryWidth, configuration.keyValueWidth, B * T)
-        let K = keepsEveryLayer ? L : 1, loss = keepsEveryLayer ? 1 : 0
+        let K = keepsEveryLayer ? L : 1, loss = keepsEveryLayer && holdsLogits ? 1 : 0, logitRows = holdsLogits ? N : 0
         let sizes = [
             N * C, K * N * C, K * N, K * N * Q, L * N * KV, L * N * KV, K * B * NH * T * T, K * N * Q, K * N * C, K * N * C, K * N,
-            K * N * I, K * N * I, K * N * I, K * N * C, N * C, N, N * V, loss * N * V, loss * N,
+            K * N * I, K * N * I, K * N * I, K * N * C, N * C, N, logitRows * V, loss * N * V, loss * N,
         ]
         let p: [FloatPointer]
-        (storage, p) = FloatBuffer.carved(into: sizes)
+        (storage, p) = FloatBuffer.carved(into: sizes, reusing: previous)
+        floatCount = sizes.reduce(0, +)
         (embedded, attentionNorm, attentionNormRstd, queries, keys, values, attentionWeights) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6])
         (attentionOutput, residual2, feedForwardNorm, feedForwardNormRstd, gate, up, gated) = (p[7], p[8], p[9], p[10], p[11], p[12], p[13])
         (residual3, finalNorm, finalNormRstd, logits, probabilities, losses) = (p[14], p[15], p[16], p[17], p[18], p[19])
@@ -61,7 +67,8 @@ final class LlamaActivations {
 final class LlamaActivationGradients {
     let rows: Int
     let sequenceLength: Int
-    private let storage: FloatBuffer
+    /// The one buffer the fields are cut from; a later pass of another shape reuses it when it is large enough.
+    let storage: FloatBuffer
     let residualA, residualB: FloatPointer   // [N,C] each
     let finalNorm: FloatPointer              // [N,C]
     let norm: FloatPointer                   // [N,C], reused for both norms of a block
@@ -75,16 +82,18 @@ final class LlamaActivationGradients {
     private let layerStart: FloatPointer
     private let layerCount: Int
 
-    var floatCount: Int { storage.count }
+    /// The floats this shape uses (the storage may be larger, reused from a larger pass).
+    var floatCount: Int
 
-    init(configuration: LlamaConfiguration, rows N: Int, sequenceLength T: Int) {
+    init(configuration: LlamaConfiguration, rows N: Int, sequenceLength T: Int, reusing previous: FloatBuffer? = nil) {
         rows = N
         sequenceLength = T
         let (C, I, Q, KV) = (configuration.width, configuration.intermediateSize, configuration.queryWidth, configuration.keyValueWidth)
         let cores = ComputeThreads.maximumCount
         let sizes = [N * C, N * C, N * C, N * C, N * Q, N * KV, N * KV, N * Q, N * I, N * I, N * I, cores * T * T]
         let p: [FloatPointer]
-        (storage, p) = FloatBuffer.carved(into: sizes)
+        (storage, p) = FloatBuffer.carved(into: sizes, reusing: previous)
+        floatCount = sizes.reduce(0, +)
         (residualA, residualB, finalNorm, norm) = (p[0], p[1], p[2], p[3])
         (queries, keys, values, attentionOutput, gate, up, gated) = (p[4], p[5], p[6], p[7], p[8], p[9], p[10])
         attentionScratch = p[11]

@@ -112,6 +112,12 @@ public enum LlamaCheckpoint {
         guard isDirectory.boolValue else { return try load(gguf: path) }
         let (model, tokenizer, template) = try load(from: path)
         guard let tokenizer else { throw CheckpointError("\(path): the folder has no tokenizer.json, which sampling needs") }
+        let stops = try stopTokens(in: path, tokenizer: tokenizer, chatTemplate: template, vocabularySize: model.configuration.vocabularySize)
+        return PretrainedLlama(model: model, tokenizer: tokenizer, chatTemplate: template, stopTokens: stops)
+    }
+
+    /// The tokens that end an answer, as a Hugging Face folder names them.
+    static func stopTokens(in path: String, tokenizer: BytePairTokenizer, chatTemplate template: ChatTemplate?, vocabularySize: Int) throws -> Set<Int32> {
         var stops = Set<Int32>()
         for file in ["config.json", "generation_config.json"] {
             guard let data = FileManager.default.contents(atPath: path + "/" + file), let fields = try? JSONParser.parse(Array(data)) else { continue }
@@ -132,11 +138,11 @@ public enum LlamaCheckpoint {
             if let eos, let id = tokenizer.specialTokens[eos] { stops.insert(id) }
         }
         if let end = template.flatMap({ tokenizer.specialTokens[$0.endOfTurnMarker] }) { stops.insert(end) }
-        if let bad = stops.first(where: { $0 < 0 || Int($0) >= model.configuration.vocabularySize }) {
-            throw CheckpointError("\(path): the end-of-text token \(bad) is outside the vocabulary of \(model.configuration.vocabularySize)")
+        if let bad = stops.first(where: { $0 < 0 || Int($0) >= vocabularySize }) {
+            throw CheckpointError("\(path): the end-of-text token \(bad) is outside the vocabulary of \(vocabularySize)")
         }
         guard !stops.isEmpty else { throw CheckpointError("\(path): no end-of-text token is named (config.json eos_token_id, tokenizer_config.json eos_token), so answers could not end") }
-        return PretrainedLlama(model: model, tokenizer: tokenizer, chatTemplate: template, stopTokens: stops)
+        return stops
     }
 
     /// A GGUF's RoPE scaling: llama.cpp's converter writes Llama 3's rule as a table of
@@ -171,7 +177,11 @@ public enum LlamaCheckpoint {
     /// Saves a Hugging Face folder: `config.json` (RoPE scaling included) and `model.safetensors`
     /// under Hugging Face's names. Query and key weights of a model loaded from GGUF are permuted
     /// back to `rotate_half`'s order, so transformers computes the same function.
-    public static func save(_ model: LlamaModel, to directory: String) throws {
+    ///
+    /// With a `scoreHead` the folder is a `LlamaForSequenceClassification` instead: `score.weight`
+    /// in place of the language-model head, and the head's configuration (`num_labels`,
+    /// `pad_token_id`, the reward's shift) in config.json.
+    public static func save(_ model: LlamaModel, to directory: String, scoreHead: ScoreHead? = nil) throws {
         // Refused before anything is written: a model whose scaling config.json cannot express.
         let rotaryScaling = try model.configuration.rotaryScaling.map(huggingFaceRotaryScaling)
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
@@ -179,7 +189,7 @@ public enum LlamaCheckpoint {
         }
         let c = model.configuration
         var config: [(String, JSONValue)] = [
-            ("architectures", .array([.string("LlamaForCausalLM")])), ("model_type", .string("llama")),
+            ("architectures", .array([.string(scoreHead == nil ? "LlamaForCausalLM" : "LlamaForSequenceClassification")])), ("model_type", .string("llama")),
             ("vocab_size", .integer(Int64(c.vocabularySize))), ("max_position_embeddings", .integer(Int64(c.contextLength))),
             ("hidden_size", .integer(Int64(c.width))), ("intermediate_size", .integer(Int64(c.intermediateSize))),
             ("num_hidden_layers", .integer(Int64(c.layerCount))), ("num_attention_heads", .integer(Int64(c.headCount))),
@@ -189,6 +199,7 @@ public enum LlamaCheckpoint {
             ("tie_word_embeddings", .bool(c.tiedOutputHead)), ("torch_dtype", .string("float32")),
         ]
         if let rotaryScaling { config.append(("rope_scaling", rotaryScaling)) }
+        if let scoreHead { config += scoreHead.configurationFields }
         var configBytes: [UInt8] = []
         JSONWriter.write(.object(config), into: &configBytes)
         try write(Data(configBytes), to: directory + "/config.json")
@@ -204,11 +215,12 @@ public enum LlamaCheckpoint {
                 }
             }
         }
-        let tensors = model.layout.tensors.map { tensor -> SafeTensorsWriter.Tensor in
+        var tensors = model.layout.tensors.filter { scoreHead == nil || $0.name != "lm_head.weight" }.map { tensor -> SafeTensorsWriter.Tensor in
             let values = reordered[tensor.name].map { UnsafeBufferPointer($0.buffer) } ?? UnsafeBufferPointer(model.parameters[tensor.range])
             return SafeTensorsWriter.Tensor(name: tensor.name, shape: tensor.shape, values: values)
         }
-        try withExtendedLifetime(reordered) {
+        if let scoreHead { tensors.append(scoreHead.tensor) }
+        try withExtendedLifetime((reordered, scoreHead)) {
             try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: directory + "/model.safetensors")
         }
     }
@@ -290,7 +302,10 @@ public enum LlamaCheckpoint {
         let model = try LlamaModel(configuration: c)
         let weights = try SafeTensorsFolder(directory: directory)
         var unused = weights.tensorNames
+        // A sequence classifier (a reward model) has a score head in place of the output head.
+        let isClassifier = ScoreHead.isSequenceClassifier(config)
         for tensor in model.layout.tensors {
+            if isClassifier, tensor.name == "lm_head.weight", !weights.tensorNames.contains(tensor.name) { continue }
             let file = try weights.file(holding: tensor.name)
             let info = try file.info(tensor.name)
             guard info.shape == tensor.shape else {
@@ -300,6 +315,7 @@ public enum LlamaCheckpoint {
             unused.remove(tensor.name)
         }
         if c.tiedOutputHead { unused.remove("lm_head.weight") }
+        unused.remove(ScoreHead.tensorName)
         if let extra = unused.sorted().first { throw CheckpointError("\(weights.path): unexpected tensor '\(extra)'; is this a Llama-family checkpoint?") }
         try checkFinite(model, path: weights.path)
         let tokenizerPath = directory + "/tokenizer.json"

@@ -35,6 +35,21 @@ public final class LlamaModel: LanguageModel {
 
     public var parameterCount: Int { layout.totalCount }
 
+    public private(set) lazy var trainedBlockCount = configuration.layerCount
+
+    public func setTrainedBlockCount(_ count: Int) throws {
+        trainedBlockCount = try ForwardInputs.checkTrainedBlockCount(count, layerCount: configuration.layerCount)
+    }
+
+    public var trainedParameterTensors: [ParameterLayout.Tensor] {
+        let lowest = configuration.layerCount - trainedBlockCount
+        return layout.tensors.filter { tensor in
+            if let block = ForwardInputs.blockIndex(of: tensor.name, prefix: "model.layers.") { return block >= lowest }
+            // The token embedding trains below every block, and as the tied output head above them.
+            return tensor.name != "model.embed_tokens.weight" || lowest == 0 || configuration.tiedOutputHead
+        }
+    }
+
     /// Floats held for the last forward and backward pass (activations and their gradients).
     public var activationFloatCount: Int { (activations?.floatCount ?? 0) + (activationGradients?.floatCount ?? 0) }
 
@@ -43,17 +58,19 @@ public final class LlamaModel: LanguageModel {
     /// its own (Hugging Face's cumsum(mask) - 1) with an attention mask.
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32]? = nil, attentionMask: [UInt8]? = nil, positionIDs: [Int32]? = nil,
-                        batchSize B: Int, sequenceLength T: Int, forBackward: Bool = true) throws -> ForwardOutput {
+                        batchSize B: Int, sequenceLength T: Int, forBackward: Bool = true, computesLogits: Bool = true) throws -> ForwardOutput {
         let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
         let (NH, KVH, hs, I) = (configuration.headCount, configuration.keyValueHeadCount, configuration.headSize, configuration.intermediateSize)
         let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)
         try ForwardInputs.validate(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs, batchSize: B,
                                    sequenceLength: T, vocabularySize: V, contextLength: configuration.contextLength)
         guard forBackward || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs a forward pass for backward (forBackward: true)") }
-        if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward {
+        guard computesLogits || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs the logits (computesLogits: true)") }
+        if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward || activations?.holdsLogits != computesLogits {
+            let previous = activations?.storage
             activations = nil
-            activationGradients = nil
-            activations = LlamaActivations(configuration: configuration, batchSize: B, sequenceLength: T, keepsEveryLayer: forBackward)
+            activations = LlamaActivations(configuration: configuration, batchSize: B, sequenceLength: T, keepsEveryLayer: forBackward,
+                                           holdsLogits: computesLogits, reusing: previous)
         }
         let a = activations!
         let p = parameters.pointer
@@ -97,7 +114,7 @@ public final class LlamaModel: LanguageModel {
         }
         let last = a.residual3 + a.kept(L - 1) * N * C
         Kernels.rmsNormForward(a.finalNorm, a.finalNormRstd, last, p + layout.finalNormWeight, rows: N, C: C, epsilon: configuration.rmsNormEpsilon)
-        Kernels.linearForward(a.logits, a.finalNorm, p + layout.outputHead, rows: N, C: C, OC: V)
+        if computesLogits { Kernels.linearForward(a.logits, a.finalNorm, p + layout.outputHead, rows: N, C: C, OC: V) }
 
         guard targets != nil else {
             targetCount = 0
@@ -123,7 +140,7 @@ public final class LlamaModel: LanguageModel {
 
     /// The logits of the last forward pass, [B,T,V].
     public var logits: UnsafeBufferPointer<Float> {
-        guard let a = activations else { return UnsafeBufferPointer(start: nil, count: 0) }
+        guard let a = activations, a.holdsLogits else { return UnsafeBufferPointer(start: nil, count: 0) }
         return UnsafeBufferPointer(start: a.logits, count: a.batchSize * a.sequenceLength * configuration.vocabularySize)
     }
 
@@ -149,6 +166,7 @@ public final class LlamaModel: LanguageModel {
 
     public func tokenLogProbabilities(temperature: Float) throws -> [Float] {
         guard let a = activations, targets.count == a.batchSize * a.sequenceLength else { throw ModelInputError.needsForwardPass("log-probabilities need a forward pass first") }
+        guard a.holdsLogits else { throw ModelInputError.needsForwardPass("log-probabilities need a forward pass that computes the logits") }
         return try ForwardInputs.tokenLogProbabilities(logits: a.logits, targets: targets, vocabularySize: configuration.vocabularySize, temperature: temperature)
     }
 
@@ -161,9 +179,10 @@ public final class LlamaModel: LanguageModel {
         let (B, T) = (a.batchSize, a.sequenceLength)
         let N = B * T
         try ForwardInputs.checkBackward(targetCount: logitGradient == nil ? 0 : 1, finalHiddenGradient: finalHiddenGradient, rows: N, width: C)
+        if logitGradient != nil, !a.holdsLogits { throw ModelInputError.needsForwardPass("a gradient of log-probabilities needs a forward pass that computes the logits") }
         if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
         if activationGradients?.rows != N || activationGradients?.sequenceLength != T {
-            activationGradients = LlamaActivationGradients(configuration: configuration, rows: N, sequenceLength: T)
+            activationGradients = LlamaActivationGradients(configuration: configuration, rows: N, sequenceLength: T, reusing: activationGradients?.storage)
         }
         let g = gradients!.pointer, p = parameters.pointer, d = activationGradients!
         d.finalNorm.update(repeating: 0, count: N * C)
@@ -190,7 +209,7 @@ public final class LlamaModel: LanguageModel {
         Kernels.rmsNormBackward(incoming, g + layout.finalNormWeight, d.finalNorm, a.residual3 + (L - 1) * N * C, p + layout.finalNormWeight,
                                 a.finalNormRstd, rows: N, C: C)
 
-        for l in stride(from: L - 1, through: 0, by: -1) {
+        for l in stride(from: L - 1, through: L - trainedBlockCount, by: -1) {
             let w = layout.blocks[l]
             let residual = l == 0 ? a.embedded : a.residual3 + (l - 1) * N * C
             let offsetC = l * N * C, offsetI = l * N * I
@@ -221,6 +240,7 @@ public final class LlamaModel: LanguageModel {
             Kernels.rmsNormBackward(outgoing, g + w.attentionNormWeight, d.norm, residual, p + w.attentionNormWeight, a.attentionNormRstd + l * N, rows: N, C: C)
             swap(&incoming, &outgoing)
         }
+        guard trainedBlockCount == L else { return }
         tokens.withUnsafeBufferPointer { Kernels.embeddingBackward(g + layout.tokenEmbedding, incoming, $0.baseAddress!, rows: N, C: C) }
     }
 

@@ -14,6 +14,10 @@ public final class ScalarHead {
         gradients = FloatBuffer(count: width + 1)
     }
 
+    /// The weights w as one [1, width] tensor of `parameters`, the bias left out: what an
+    /// optimizer is given when the bias stays fixed (a reward model's, Hugging Face's `score`).
+    public var weightTensor: ParameterLayout.Tensor { ParameterLayout.Tensor(name: ScoreHead.tensorName, shape: [1, width], offset: 0) }
+
     /// Small random weights and zero bias, seeded.
     public func initialize(seed: UInt64, standardDeviation: Float = 0.02) {
         var random = SeededRandom(seed: seed)

@@ -108,3 +108,40 @@ struct TokenLogProbabilityTests {
         #expect(throws: SamplingError.self) { try model.tokenLogProbabilities(temperature: 0) }
     }
 }
+
+@Suite("Passes of changing shape")
+struct ChangingShapeTests {
+    /// A pass after a larger one reuses its memory and computes what a fresh model computes:
+    /// logits, loss and every gradient, for both variants, with and without logits.
+    @Test func aSmallerPassAfterALargerOneEqualsAFreshModel() throws {
+        func models() throws -> [any LanguageModel] {
+            var llama = LlamaConfiguration()
+            (llama.vocabularySize, llama.contextLength, llama.width, llama.intermediateSize) = (41, 32, 16, 32)
+            (llama.layerCount, llama.headCount, llama.keyValueHeadCount, llama.headSize) = (2, 4, 2, 4)
+            let first = try LlamaModel(configuration: llama)
+            first.initializeParameters(seed: 3)
+            let second = try GPT2Model(configuration: GPT2Configuration(vocabularySize: 41, contextLength: 32, width: 16, layerCount: 2, headCount: 2))
+            second.initializeParameters(seed: 3)
+            return [first, second]
+        }
+        let small = (tokens: (0..<18).map { Int32($0 % 41) }, B: 2, T: 9)
+        let large = (tokens: (0..<60).map { Int32(($0 * 7) % 41) }, B: 3, T: 20)
+        for (used, fresh) in zip(try models(), try models()) {
+            try used.forward(tokens: large.tokens, targets: large.tokens, attentionMask: nil, positionIDs: nil, batchSize: large.B, sequenceLength: large.T, forBackward: true)
+            try used.backward(finalHiddenGradient: nil)
+            for computesLogits in [true, false] {
+                var results: [[Float]] = []
+                for model in [used, fresh] {
+                    model.zeroGradients()
+                    let targets: [Int32]? = computesLogits ? small.tokens.map { $0 == 5 ? -1 : $0 } : nil
+                    try model.forward(tokens: small.tokens, targets: targets, attentionMask: nil, positionIDs: nil, batchSize: small.B, sequenceLength: small.T,
+                                      forBackward: true, computesLogits: computesLogits)
+                    try model.backward(finalHiddenGradient: computesLogits ? nil : [Float](repeating: 0.01, count: small.tokens.count * model.finalHiddenWidth))
+                    results.append(Array(model.finalHiddenStates) + Array(model.logits) + Array(model.gradients!.buffer))
+                }
+                #expect(results[0] == results[1], "computesLogits \(computesLogits)")
+            }
+            #expect(throws: ModelInputError.self) { try used.tokenLogProbabilities(temperature: 1) }
+        }
+    }
+}

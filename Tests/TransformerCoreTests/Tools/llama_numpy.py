@@ -47,6 +47,13 @@ def inverse_frequencies(config, head_size):
 def forward(tensors, config, ids, positions=None):
     """Logits [T, V] of one sequence `ids` (at `positions`, 0..T-1 by default), in float64."""
     t = {k: v.astype(np.float64) for k, v in tensors.items()}
+    head = t.get("lm_head.weight", t["model.embed_tokens.weight"])
+    return final_hidden_states(t, config, ids, positions) @ head.T
+
+
+def final_hidden_states(tensors, config, ids, positions=None):
+    """The final hidden states [T, C] (after the last RMSNorm): what a score head reads."""
+    t = {k: v.astype(np.float64) for k, v in tensors.items()}
     heads, kv_heads = config["num_attention_heads"], config.get("num_key_value_heads", config["num_attention_heads"])
     width = config["hidden_size"]
     head_size = config.get("head_dim") or width // heads
@@ -72,6 +79,4 @@ def forward(tensors, config, ids, positions=None):
         h = rms_norm(x, t[p + "post_attention_layernorm.weight"], epsilon)
         gate, up = h @ t[p + "mlp.gate_proj.weight"].T, h @ t[p + "mlp.up_proj.weight"].T
         x = x + (gate / (1 + np.exp(-gate)) * up) @ t[p + "mlp.down_proj.weight"].T
-    x = rms_norm(x, t["model.norm.weight"], epsilon)
-    head = t.get("lm_head.weight", t["model.embed_tokens.weight"])
-    return x @ head.T
+    return rms_norm(x, t["model.norm.weight"], epsilon)
