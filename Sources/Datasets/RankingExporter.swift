@@ -181,6 +181,7 @@ public enum RankingExporter {
             ("chosen_candidate_id", .integer(Int64(better.candidateID))), ("rejected_candidate_id", .integer(Int64(worse.candidateID))),
             ("ranking_id", .integer(Int64(ranking.id))), ("labeler_id", .integer(Int64(ranking.labelerID))),
             ("prompt_id", .integer(Int64(ranking.promptID))), ("margin", .integer(Int64(margin))), ("split", .string(ranking.split)),
+            ("labeler_group", .string(ranking.labelerGroup)),
         ])
     }
 
@@ -201,7 +202,7 @@ public enum RankingExporter {
             ("chosen", .string(transcript(ranking.content, answer: comparison.preferred.text))),
             ("rejected", .string(transcript(ranking.content, answer: comparison.rejected.text))),
             ("ranking_id", .integer(Int64(ranking.id))), ("labeler_id", .integer(Int64(ranking.labelerID))),
-            ("margin", .integer(Int64(comparison.margin))), ("split", .string(ranking.split)),
+            ("margin", .integer(Int64(comparison.margin))), ("split", .string(ranking.split)), ("labeler_group", .string(ranking.labelerGroup)),
         ])
     }
 
