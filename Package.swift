@@ -32,6 +32,9 @@ let package = Package(
         // times slower unoptimized, which made the tests that sample from a real model crawl.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "TransformerCore", dependencies: ["CBLAS", "CKernels", "JSON"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // Training: SFT and the reward model on the core, from value-type examples; it never
+        // reads SQLite or HTTP, so the command line and the worker drive it alike.
+        .target(name: "Training", dependencies: ["TransformerCore", "JSON"]),
         .target(name: "Labeling", dependencies: ["Storage", "JSON"]),
         .target(name: "Datasets", dependencies: ["Labeling", "Storage", "JSON", "Cryptography"]),
         .target(name: "TallyServer", dependencies: [
@@ -39,12 +42,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "tally", dependencies: [
-            "TallyServer", "Storage", "Labeling", "Datasets", "Cryptography", "TransformerCore", "JSON",
+            "TallyServer", "Storage", "Labeling", "Datasets", "Cryptography", "TransformerCore", "Training", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "TrainBenchmark", dependencies: ["TransformerCore"], path: "Benchmarks/train/TrainBenchmark"),
+        .executableTarget(name: "TrainerBenchmark", dependencies: ["Training", "TransformerCore", "JSON"], path: "Benchmarks/trainers/TrainerBenchmark"),
 
         // What the test suites share: the raw-socket HTTP client and the temporary files every
         // test writes under one folder removed when the test process exits.
@@ -52,6 +56,7 @@ let package = Package(
         .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TransformerCoreTests", dependencies: ["TransformerCore", "TallyTestSupport"], exclude: ["Tools"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TransformerCore", "JSON", "TallyTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography", "TallyTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TallyTestSupport"]),
         .testTarget(name: "LabelingTests", dependencies: ["Labeling", "TallyTestSupport"], exclude: ["Tools"]),

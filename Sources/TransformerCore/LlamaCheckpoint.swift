@@ -112,6 +112,11 @@ public enum LlamaCheckpoint {
         guard isDirectory.boolValue else { return try load(gguf: path) }
         let (model, tokenizer, template) = try load(from: path)
         guard let tokenizer else { throw CheckpointError("\(path): the folder has no tokenizer.json, which sampling needs") }
+        // A model's embedding may have more rows than its tokenizer has tokens (padded for
+        // speed), never fewer: ids past the embedding would be read out of bounds.
+        guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
+            throw CheckpointError("\(path)/tokenizer.json: the tokenizer has \(tokenizer.vocabularySize) tokens but the model's embedding \(model.configuration.vocabularySize); is it this model's tokenizer?", kind: .mismatch)
+        }
         let stops = try stopTokens(in: path, tokenizer: tokenizer, chatTemplate: template, vocabularySize: model.configuration.vocabularySize)
         return PretrainedLlama(model: model, tokenizer: tokenizer, chatTemplate: template, stopTokens: stops)
     }

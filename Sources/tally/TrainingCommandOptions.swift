@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import Training
+import TransformerCore
+
+/// The hyperparameters `tally train sft` and `tally train reward` share; an option left out
+/// takes the stage's default (`TrainingOptions.supervised` / `.reward`, Docs/training.md).
+struct TrainingCommandOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The base model: a GGUF file or a Hugging Face folder (Llama family or GPT-2).", valueName: "path"))
+    var model: String
+
+    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("JSONL files to train on (Tally's exports, TRL's formats, HH-RLHF).", valueName: "file"))
+    var data: [String]
+
+    @Option(name: .long, help: ArgumentHelp("The folder to write the trained model to; must not exist yet (or be empty), unless --resume.", valueName: "path"))
+    var output: String
+
+    @Option(name: .long, help: "The peak learning rate (default: 2e-5).") var learningRate: Float?
+    @Option(name: .long, help: "Passes over the training data (default: sft 3, reward 1).") var epochs: Int?
+    @Option(name: .long, help: "Examples per forward pass: demonstrations, or whole rankings (default: 8).") var batchSize: Int?
+    @Option(name: .long, help: "Forward passes per optimizer step (default: 1).") var gradientAccumulation: Int?
+    @Option(name: .long, help: "The longest prompt and answer, in tokens; longer ones keep the conversation's end (default: sft 1024, reward 256).") var maxLength: Int?
+    @Option(name: .long, help: "The share of steps spent warming up the learning rate (default: 0.03).") var warmup: Double?
+    @Option(name: .long, help: "The learning-rate decay after warm-up: linear, cosine or constant (default: linear).") var schedule: String?
+    @Option(name: .long, help: "Seeds the data order, the validation split and a new head (default: 42).") var seed: UInt64?
+    @Option(name: .long, help: "Train only the top N blocks and the heads (default: all blocks).") var trainedBlocks: Int?
+    @Option(name: .long, help: "The share of prompts held out for validation when no record names its split (default: 0.1).") var validationFraction: Double?
+    @Option(name: .customLong("max-grad-norm"), help: "Clip the gradient's norm to this (default: 1).") var maximumGradientNorm: Float?
+    @Option(name: .long, help: "AdamW's decoupled weight decay (default: 0).") var weightDecay: Float?
+    @Option(name: .long, help: "Report training metrics every N steps (default: 10).") var loggingSteps: Int?
+    @Option(name: .long, help: "Compute threads (default: every core; env TALLY_COMPUTE_THREADS).") var threads: Int?
+    @Flag(name: .long, help: "Continue the interrupted run saved in OUTPUT/checkpoint, with the same options.") var resume = false
+    @Flag(name: .long, help: "Print one JSON object per report instead of the progress bar.") var json = false
+
+    /// The stage's defaults with the options given here.
+    func options(defaults: TrainingOptions) throws -> TrainingOptions {
+        var options = defaults
+        if let learningRate { options.learningRate = learningRate }
+        if let epochs { options.epochs = epochs }
+        if let batchSize { options.batchSize = batchSize }
+        if let gradientAccumulation { options.gradientAccumulation = gradientAccumulation }
+        if let maxLength { options.maximumLength = maxLength }
+        if let warmup { options.warmupFraction = warmup }
+        if let schedule {
+            guard let decay = LearningRateSchedule.Decay(rawValue: schedule) else { throw ValidationError("--schedule: must be linear, cosine or constant, not '\(schedule)'") }
+            options.schedule = decay
+        }
+        if let seed { options.seed = seed }
+        if let trainedBlocks { options.trainedBlockCount = trainedBlocks }
+        if let validationFraction { options.validationFraction = validationFraction }
+        if let maximumGradientNorm { options.maximumGradientNorm = maximumGradientNorm }
+        if let weightDecay { options.weightDecay = weightDecay }
+        if let loggingSteps { options.loggingSteps = loggingSteps }
+        return options
+    }
+
+    /// The stage's default length is cut to a model whose context is shorter; a length given
+    /// on the command line is kept (and refused if it does not fit).
+    func fitDefaultLength(_ options: inout TrainingOptions, contextLength: Int) {
+        if maxLength == nil { options.maximumLength = min(options.maximumLength, contextLength) }
+    }
+
+    /// Refuses an output folder that holds anything (a finished model is never overwritten),
+    /// or, with --resume, one without a checkpoint.
+    func checkOutputFolder() throws {
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        let exists = manager.fileExists(atPath: output, isDirectory: &isDirectory)
+        if resume {
+            guard manager.fileExists(atPath: output + "/checkpoint/trainer_state.json") else {
+                throw ValidationError("--resume: \(output)/checkpoint holds no interrupted run to continue")
+            }
+            return
+        }
+        guard exists else { return }
+        guard isDirectory.boolValue, (try? manager.contentsOfDirectory(atPath: output))?.isEmpty ?? false else {
+            throw ValidationError("--output: \(output) already exists and is not an empty folder; choose a new one (or --resume an interrupted run)")
+        }
+    }
+
+    var computeThreads: ComputeThreads {
+        ComputeThreads(count: threads ?? ComputeThreads.shared.count, priority: .normal)
+    }
+}
+
+/// Where a finished model goes: written beside the output folder first and moved into place
+/// only once complete, so an output folder holds a whole model or none.
+enum OutputFolder {
+    static func publish(_ write: (String) throws -> Void, to output: String) throws {
+        let staging = output + ".partial"
+        let manager = FileManager.default
+        try? manager.removeItem(atPath: staging)
+        try write(staging)
+        // An interrupted run's checkpoint is done with once the model is whole.
+        if manager.fileExists(atPath: output) { try manager.removeItem(atPath: output) }
+        try manager.moveItem(atPath: staging, toPath: output)
+    }
+}
+
+/// Ctrl+C during training: the first asks the trainer to stop after its current step and save
+/// a checkpoint; a second ends the process at once.
+final class InterruptRequest: @unchecked Sendable {
+    private let lock = NSLock()
+    private var requested = false
+    private var source: (any DispatchSourceSignal)?
+
+    init() {
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { [weak self] in
+            guard let self else { return }
+            let again = self.lock.withLock { defer { self.requested = true }; return self.requested }
+            if again { exit(130) }
+            FileHandle.standardError.write(Data("\nStopping after this step and saving a checkpoint (Ctrl+C again quits without one)...\n".utf8))
+        }
+        source.resume()
+        self.source = source
+    }
+
+    var isRequested: Bool { lock.withLock { requested } }
+
+    deinit {
+        source?.cancel()
+        signal(SIGINT, SIG_DFL)
+    }
+}
