@@ -34,7 +34,7 @@ LLAMA_VOCABULARIES := .build-models/llama-vocabularies
 LLAMA_CPP_SDIST := https://files.pythonhosted.org/packages/de/6d/4a20e676bdf7d9d3523be3a081bf327af958f9bdfe2a564f5cf485faeaec/llama_cpp_python-0.3.9.tar.gz
 LLAMA_CPP_SDIST_SHA256 := a3a985f558385e2f5de5b663f4e9b0817506d6af98122450142cd98e79216370
 
-.PHONY: run build test screenshots bench bench-http bench-train bench-submit smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
+.PHONY: run build test screenshots bench bench-http bench-train bench-submit bench-reward bench-reward-quality bench-reward-all bench-reward-trl bench-sft smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
 
 ## Build in release mode, migrate, fetch the default policy model, load the demo, and serve on
 ## http://$(HOST):$(PORT)/. Without the model (no network) everything else still runs.
@@ -115,6 +115,40 @@ bench-submit: install-product-packages install-bench-packages
 bench-train: install-product-packages install-bench-packages .build-python/bench/bin/python
 	$(SWIFT) build -c release --product TrainBenchmark
 	python3 Benchmarks/train/bench_train.py
+
+## Reward-model training beside TRL's RewardTrainer on this CPU (same model, pairs, tokens, batch
+## and length): pairs and tokens per second and peak memory; appends to Benchmarks/results/reward.jsonl.
+bench-reward: install-product-packages install-bench-packages smollm2 .build-python/torch/installed
+	$(SWIFT) build -c release --product tally
+	$(SWIFT) build -c release --product TrainerBenchmark
+	python3 Benchmarks/trainers/bench_reward.py speed
+
+## Reward-model quality: 1,000 HH-RLHF helpful pairs, one epoch (full and top-10-blocks), held-out
+## accuracy on 500 pairs beside "longer answer wins"; transformers reloads the model (about an hour).
+bench-reward-quality: install-product-packages install-bench-packages smollm2 .build-python/torch/installed
+	$(SWIFT) build -c release --product tally
+	$(SWIFT) build -c release --product TrainerBenchmark
+	python3 Benchmarks/trainers/bench_reward.py quality
+
+## The same on every training pair (hours), and TRL's run on the 1,000 pairs (hours on 2 cores).
+bench-reward-all bench-reward-trl: install-product-packages install-bench-packages smollm2 .build-python/torch/installed
+	$(SWIFT) build -c release --product tally
+	$(SWIFT) build -c release --product TrainerBenchmark
+	python3 Benchmarks/trainers/bench_reward.py $(if $(filter bench-reward-all,$@),quality-all,quality-trl)
+
+## SFT on the shipped demonstrations beside TRL's SFTTrainer (same model, tokens, batch, length):
+## tokens per second and validation loss after one epoch; appends to Benchmarks/results/sft.jsonl.
+bench-sft: install-product-packages install-bench-packages smollm2 .build-python/torch/installed
+	$(SWIFT) build -c release --product tally
+	$(SWIFT) build -c release --product TrainerBenchmark
+	python3 Benchmarks/trainers/bench_sft.py
+
+# The training benchmarks' peers: PyTorch (CPU) and TRL in one cached environment, pinned in
+# Benchmarks/trainers/requirements.txt (PyPI's torch brings gigabytes of CUDA wheels: installed once).
+.build-python/torch/installed: Benchmarks/trainers/requirements.txt
+	python3 -m venv .build-python/torch
+	.build-python/torch/bin/pip install --quiet -r Benchmarks/trainers/requirements.txt
+	touch $@
 
 # The benchmark's own Python environment with the JAX peer (CPU), pinned.
 .build-python/bench/bin/python:

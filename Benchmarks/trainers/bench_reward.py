@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""`make bench-reward`: Tally's reward-model training beside TRL's RewardTrainer on this CPU.
+
+Data: the Anthropic HH-RLHF helpful pairs shipped in Benchmarks/trainers/hh-rlhf (helpful-online and
+helpful-rejection-sampled test splits, MIT; see PROVENANCE.md there), parsed as Tally parses
+them (the prompt is the conversation before the last reply; pairs whose two transcripts differ
+earlier or end with the human's turn, and pairs of identical replies, are left out), grouped by conversation and split by a
+hash of the conversation into a fixed evaluation set of 500 pairs the benchmark never trains on
+and a training pool of the rest. SmolLM2-135M-Instruct (make smollm2) is the base.
+
+    python3 bench_reward.py speed      Tally (shared prompt; unshared; shared, training the top 10
+                                       of 30 blocks) and TRL train on the same 64 training pairs,
+                                       whole within 256 tokens so TRL drops none, batch 8: pairs
+                                       and tokens per second, peak memory
+    python3 bench_reward.py quality    Tally trains on 1,000 pairs for one epoch (maximum length
+                                       256, full model; then the top 10 blocks only) and is
+                                       evaluated on the 500 pairs beside "longer answer wins" and
+                                       chance; transformers' AutoModelForSequenceClassification
+                                       reloads the model and must give Tally's scores
+    python3 bench_reward.py quality-all   the same on every training pair (hours)
+    python3 bench_reward.py quality-trl   TRL on the 1,000 pairs, evaluated on the 500 (hours on 2 cores)
+
+Each mode appends its results to Benchmarks/results/reward.jsonl and prints them.
+Benchmark tooling only.
+"""
+import gzip, hashlib, json, os, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DATA = os.path.join(ROOT, "Benchmarks", "trainers", "hh-rlhf")
+WORK = os.path.join(ROOT, ".build", "bench-reward")
+RESULTS = os.path.join(ROOT, "Benchmarks", "results")
+TALLY = os.path.join(ROOT, ".build", "release", "tally")
+HELPER = os.path.join(ROOT, ".build", "release", "TrainerBenchmark")
+TORCH_PYTHON = os.path.join(ROOT, ".build-python", "torch", "bin", "python")
+BASE = os.path.join(ROOT, ".build-models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+EVALUATION_PAIRS = 500
+MAXIMUM_LENGTH = 256
+
+
+# This machine's environment sets OPENBLAS_CORETYPE=Haswell (AVX2); a user's does not, and
+# OpenBLAS then picks its kernel by the processor (Cooperlake here: 1.5 times faster on these
+# products). Tally's runs get OpenBLAS's own choice unless BENCH_OPENBLAS_CORETYPE names one;
+# PyTorch does not use OpenBLAS.
+TALLY_ENVIRONMENT = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+if os.environ.get("BENCH_OPENBLAS_CORETYPE"):
+    TALLY_ENVIRONMENT["OPENBLAS_CORETYPE"] = os.environ["BENCH_OPENBLAS_CORETYPE"]
+
+
+def log(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def prepare():
+    """Writes eval-500.jsonl, train-1000.jsonl, train-all.jsonl under WORK; returns their paths."""
+    os.makedirs(WORK, exist_ok=True)
+    conversations = {}
+    for name in ("helpful-online-test.jsonl.gz", "helpful-rejection-sampled-test.jsonl.gz"):
+        for line in gzip.open(os.path.join(DATA, name), "rt", encoding="utf-8"):
+            record = json.loads(line)
+            chosen, rejected = record["chosen"], record["rejected"]
+            cut_chosen, cut_rejected = chosen.rfind("\n\nAssistant:"), rejected.rfind("\n\nAssistant:")
+            prompt = chosen[:cut_chosen]
+            if cut_chosen < 0 or prompt != rejected[:cut_rejected] or chosen[cut_chosen:].strip() == rejected[cut_rejected:].strip():
+                continue
+            if "\n\nHuman:" in chosen[cut_chosen:] or "\n\nHuman:" in rejected[cut_rejected:]:
+                continue  # a transcript that ends with the human's turn compares no replies
+            conversations.setdefault(prompt, []).append(line.strip())
+    # A fixed order of conversations, by a hash of their text: splits by conversation.
+    ordered = sorted(conversations, key=lambda prompt: hashlib.sha256(prompt.encode()).hexdigest())
+    evaluation, training = [], []
+    for prompt in ordered:
+        if len(evaluation) < EVALUATION_PAIRS:
+            evaluation += conversations[prompt]
+        else:
+            training += conversations[prompt]
+    # A conversation straddling the 500th pair is dropped from both sets.
+    evaluation = evaluation[:EVALUATION_PAIRS]
+    paths = {}
+    for name, lines in (("eval-500", evaluation), ("train-1000", training[:1000]), ("train-all", training)):
+        paths[name] = os.path.join(WORK, name + ".jsonl")
+        with open(paths[name], "w", encoding="utf-8") as output:
+            output.write("\n".join(lines) + "\n")
+    log(f"data: {len(evaluation)} evaluation pairs, {len(training)} training pairs ({len(conversations)} conversations)")
+    return paths
+
+
+def run(command, **kwargs):
+    log("$ " + " ".join(command))
+    environment = TALLY_ENVIRONMENT if any(TALLY in part or HELPER in part for part in command) else os.environ
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment, **kwargs)
+    if result.returncode != 0:
+        sys.exit(f"failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+def timed(command):
+    """Runs `command` under /usr/bin/time -v: its output and peak resident memory (MiB)."""
+    result = run(["/usr/bin/time", "-v"] + command)
+    peak = next(int(line.split(":")[1]) for line in result.stderr.splitlines() if "Maximum resident set size" in line) / 1024
+    return result, peak
+
+
+def tally_train(data, output, extra=()):
+    if os.path.exists(output):
+        subprocess.run(["rm", "-rf", output])
+    result, peak = timed([TALLY, "train", "reward", "--model", BASE, "--data", data, "--output", output, "--json",
+                          "--validation-fraction", "0", "--max-length", str(MAXIMUM_LENGTH), "--logging-steps", "1"] + list(extra))
+    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    training = [r for r in reports if r["phase"] == "train"]
+    return {"seconds": training[-1]["elapsed_seconds"], "steps": training[-1]["step"], "peak_rss_mib": peak,
+            "final_loss": training[-1]["loss"]}
+
+
+def tally_evaluate(model, data):
+    result = run([TALLY, "eval", "reward", "--model", model, "--data", data, "--json", "--max-length", str(MAXIMUM_LENGTH)])
+    return json.loads(result.stdout)
+
+
+def hugging_face_base():
+    folder = os.path.join(WORK, "smollm2-hf")
+    if not os.path.exists(os.path.join(folder, "model.safetensors")):
+        run([HELPER, "convert", BASE, folder])
+    return folder
+
+
+def tokenized(paths, name):
+    out = os.path.join(WORK, name + "-ids.jsonl")
+    if not os.path.exists(out):
+        run([HELPER, "tokenize", BASE, paths[name], out, str(MAXIMUM_LENGTH)])
+    return out
+
+
+def record(result):
+    os.makedirs(RESULTS, exist_ok=True)
+    result["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with open(os.path.join(RESULTS, "reward.jsonl"), "a") as output:
+        output.write(json.dumps(result) + "\n")
+    print(json.dumps(result, indent=1))
+
+
+def speed(paths, only):
+    ids = tokenized(paths, "train-all")
+    records = [json.loads(line) for line in open(ids)]
+    lines = open(paths["train-all"]).read().splitlines()
+    chosen = [i for i, r in enumerate(records) if r["fits"]][:64]
+    subset = os.path.join(WORK, "speed-64.jsonl")
+    open(subset, "w").write("\n".join(lines[i] for i in chosen) + "\n")
+    subset_ids = os.path.join(WORK, "speed-64-ids.jsonl")
+    open(subset_ids, "w").write("\n".join(json.dumps(records[i]) for i in chosen) + "\n")
+    tokens = sum(len(records[i]["chosen_ids"]) + len(records[i]["rejected_ids"]) for i in chosen)
+    result = {"mode": "speed", "pairs": len(chosen), "tokens_as_pairs": tokens, "fit_in_256": sum(r["fits"] for r in records), "training_pool": len(records)}
+    variants = (("tally_shared", []), ("tally_unshared", ["--no-shared-prompt"]), ("tally_shared_top_10_blocks", ["--trained-blocks", "10"]))
+    for name, extra in variants:
+        if only and name not in only:
+            continue
+        run_result = tally_train(subset, os.path.join(WORK, "speed-" + name), extra)
+        run_result["pairs_per_second"] = len(chosen) / run_result["seconds"]
+        run_result["tokens_per_second"] = tokens / run_result["seconds"]
+        result[name] = run_result
+        log(f"{name}: {json.dumps(run_result)}")
+    if only and "trl" not in only:
+        record(result)
+        return
+    trl, peak = timed([TORCH_PYTHON, os.path.join(ROOT, "Benchmarks", "trainers", "trl_reward.py"), hugging_face_base(), subset_ids, os.path.join(WORK, "trl-speed")])
+    result["trl"] = json.loads(trl.stdout.strip().splitlines()[-1])
+    result["trl"]["peak_rss_mib"] = peak
+    for name, _ in variants:
+        if name in result:
+            result[name + "_over_trl"] = result[name]["pairs_per_second"] / result["trl"]["pairs_per_second"]
+    record(result)
+
+
+def quality(paths, name, variants):
+    for label, extra in variants:
+        model = os.path.join(WORK, f"rm-{name}-{label}")
+        training = tally_train(paths[name], model, extra)
+        evaluation = tally_evaluate(model, paths["eval-500"])
+        scores = os.path.join(WORK, f"scores-{name}-{label}.json")
+        run([HELPER, "scores", model, paths["eval-500"], scores, "16"])
+        check = json.loads(run([TORCH_PYTHON, os.path.join(ROOT, "Benchmarks", "trainers", "check_transformers.py"), model, scores]).stdout)
+        record({"mode": "quality", "training": name, "variant": label, "train": training, "evaluation": {
+            k: evaluation[k] for k in ("pairs", "accuracy", "length_baseline_accuracy", "chance", "equal_scores", "truncated", "by_length")},
+            "transformers_check": check})
+
+
+def quality_trl(paths):
+    ids_train, ids_eval = tokenized(paths, "train-1000"), tokenized(paths, "eval-500")
+    trl, peak = timed([TORCH_PYTHON, os.path.join(ROOT, "Benchmarks", "trainers", "trl_reward.py"), hugging_face_base(), ids_train,
+                       os.path.join(WORK, "trl-quality"), "--eval", ids_eval])
+    result = json.loads(trl.stdout.strip().splitlines()[-1])
+    result.update({"mode": "quality-trl", "peak_rss_mib": peak})
+    record(result)
+
+
+def main():
+    mode = sys.argv[1] if len(sys.argv) > 1 else "speed"
+    paths = prepare()
+    if mode == "speed":
+        # BENCH_ONLY=tally_shared,trl runs only those.
+        speed(paths, [name for name in os.environ.get("BENCH_ONLY", "").split(",") if name])
+    elif mode == "quality":
+        quality(paths, "train-1000", [("full", []), ("top-10-blocks", ["--trained-blocks", "10"])])
+    elif mode == "quality-all":
+        quality(paths, "train-all", [("full", [])])
+    elif mode == "quality-trl":
+        quality_trl(paths)
+    else:
+        sys.exit(f"unknown mode {mode}: speed, quality, quality-all or quality-trl")
+
+
+if __name__ == "__main__":
+    main()
