@@ -23,31 +23,14 @@ and a training pool of the rest. SmolLM2-135M-Instruct (make smollm2) is the bas
 Each mode appends its results to Benchmarks/results/reward.jsonl and prints them.
 Benchmark tooling only.
 """
-import gzip, hashlib, json, os, subprocess, sys, time
+import gzip, hashlib, json, os, subprocess, sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DATA = os.path.join(ROOT, "Benchmarks", "trainers", "hh-rlhf")
+from bench_common import BASE, HELPER, PEERS, ROOT, TALLY, TORCH_PYTHON, hugging_face_base, log, record, run, timed
+
+DATA = os.path.join(PEERS, "hh-rlhf")
 WORK = os.path.join(ROOT, ".build", "bench-reward")
-RESULTS = os.path.join(ROOT, "Benchmarks", "results")
-TALLY = os.path.join(ROOT, ".build", "release", "tally")
-HELPER = os.path.join(ROOT, ".build", "release", "TrainerBenchmark")
-TORCH_PYTHON = os.path.join(ROOT, ".build-python", "torch", "bin", "python")
-BASE = os.path.join(ROOT, ".build-models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 EVALUATION_PAIRS = 500
 MAXIMUM_LENGTH = 256
-
-
-# This machine's environment sets OPENBLAS_CORETYPE=Haswell (AVX2); a user's does not, and
-# OpenBLAS then picks its kernel by the processor (Cooperlake here: 1.5 times faster on these
-# products). Tally's runs get OpenBLAS's own choice unless BENCH_OPENBLAS_CORETYPE names one;
-# PyTorch does not use OpenBLAS.
-TALLY_ENVIRONMENT = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
-if os.environ.get("BENCH_OPENBLAS_CORETYPE"):
-    TALLY_ENVIRONMENT["OPENBLAS_CORETYPE"] = os.environ["BENCH_OPENBLAS_CORETYPE"]
-
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
 
 
 def prepare():
@@ -56,8 +39,8 @@ def prepare():
     conversations = {}
     for name in ("helpful-online-test.jsonl.gz", "helpful-rejection-sampled-test.jsonl.gz"):
         for line in gzip.open(os.path.join(DATA, name), "rt", encoding="utf-8"):
-            record = json.loads(line)
-            chosen, rejected = record["chosen"], record["rejected"]
+            pair = json.loads(line)
+            chosen, rejected = pair["chosen"], pair["rejected"]
             cut_chosen, cut_rejected = chosen.rfind("\n\nAssistant:"), rejected.rfind("\n\nAssistant:")
             prompt = chosen[:cut_chosen]
             if cut_chosen < 0 or prompt != rejected[:cut_rejected] or chosen[cut_chosen:].strip() == rejected[cut_rejected:].strip():
@@ -84,22 +67,6 @@ def prepare():
     return paths
 
 
-def run(command, **kwargs):
-    log("$ " + " ".join(command))
-    environment = TALLY_ENVIRONMENT if any(TALLY in part or HELPER in part for part in command) else os.environ
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment, **kwargs)
-    if result.returncode != 0:
-        sys.exit(f"failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
-
-
-def timed(command):
-    """Runs `command` under /usr/bin/time -v: its output and peak resident memory (MiB)."""
-    result = run(["/usr/bin/time", "-v"] + command)
-    peak = next(int(line.split(":")[1]) for line in result.stderr.splitlines() if "Maximum resident set size" in line) / 1024
-    return result, peak
-
-
 def tally_train(data, output, extra=()):
     if os.path.exists(output):
         subprocess.run(["rm", "-rf", output])
@@ -116,26 +83,11 @@ def tally_evaluate(model, data):
     return json.loads(result.stdout)
 
 
-def hugging_face_base():
-    folder = os.path.join(WORK, "smollm2-hf")
-    if not os.path.exists(os.path.join(folder, "model.safetensors")):
-        run([HELPER, "convert", BASE, folder])
-    return folder
-
-
 def tokenized(paths, name):
     out = os.path.join(WORK, name + "-ids.jsonl")
     if not os.path.exists(out):
         run([HELPER, "tokenize", BASE, paths[name], out, str(MAXIMUM_LENGTH)])
     return out
-
-
-def record(result):
-    os.makedirs(RESULTS, exist_ok=True)
-    result["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with open(os.path.join(RESULTS, "reward.jsonl"), "a") as output:
-        output.write(json.dumps(result) + "\n")
-    print(json.dumps(result, indent=1))
 
 
 def speed(paths, only):
@@ -159,15 +111,15 @@ def speed(paths, only):
         result[name] = run_result
         log(f"{name}: {json.dumps(run_result)}")
     if only and "trl" not in only:
-        record(result)
+        record(result, "reward")
         return
-    trl, peak = timed([TORCH_PYTHON, os.path.join(ROOT, "Benchmarks", "trainers", "trl_reward.py"), hugging_face_base(), subset_ids, os.path.join(WORK, "trl-speed")])
+    trl, peak = timed([TORCH_PYTHON, os.path.join(PEERS, "trl_reward.py"), hugging_face_base(WORK), subset_ids, os.path.join(WORK, "trl-speed")])
     result["trl"] = json.loads(trl.stdout.strip().splitlines()[-1])
     result["trl"]["peak_rss_mib"] = peak
     for name, _ in variants:
         if name in result:
             result[name + "_over_trl"] = result[name]["pairs_per_second"] / result["trl"]["pairs_per_second"]
-    record(result)
+    record(result, "reward")
 
 
 def quality(paths, name, variants):
@@ -177,7 +129,7 @@ def quality(paths, name, variants):
         evaluation = tally_evaluate(model, paths["eval-500"])
         scores = os.path.join(WORK, f"scores-{name}-{label}.json")
         run([HELPER, "scores", model, paths["eval-500"], scores, "16"])
-        check = json.loads(run([TORCH_PYTHON, os.path.join(ROOT, "Benchmarks", "trainers", "check_transformers.py"), model, scores]).stdout)
+        check = json.loads(run([TORCH_PYTHON, os.path.join(PEERS, "check_transformers.py"), model, scores]).stdout)
         record({"mode": "quality", "training": name, "variant": label, "train": training, "evaluation": {
             k: evaluation[k] for k in ("pairs", "accuracy", "length_baseline_accuracy", "chance", "equal_scores", "truncated", "by_length")},
             "transformers_check": check})
@@ -185,11 +137,11 @@ def quality(paths, name, variants):
 
 def quality_trl(paths):
     ids_train, ids_eval = tokenized(paths, "train-1000"), tokenized(paths, "eval-500")
-    trl, peak = timed([TORCH_PYTHON, os.path.join(ROOT, "Benchmarks", "trainers", "trl_reward.py"), hugging_face_base(), ids_train,
+    trl, peak = timed([TORCH_PYTHON, os.path.join(PEERS, "trl_reward.py"), hugging_face_base(WORK), ids_train,
                        os.path.join(WORK, "trl-quality"), "--eval", ids_eval])
     result = json.loads(trl.stdout.strip().splitlines()[-1])
     result.update({"mode": "quality-trl", "peak_rss_mib": peak})
-    record(result)
+    record(result, "reward")
 
 
 def main():

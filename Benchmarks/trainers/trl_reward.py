@@ -8,7 +8,7 @@ as they are), with the same batch, learning rate, schedule and maximum length, o
 Prints one JSON object: pairs and tokens trained on, seconds, pairs and tokens per second,
 peak resident memory, and, with --eval, held-out accuracy. Benchmark tooling only.
 """
-import argparse, json, os, resource, sys, time
+import argparse, json, resource, time
 
 import torch
 from datasets import Dataset

@@ -6,7 +6,7 @@ import TransformerCore
 /// the prompt shared by them (`RankingBatch`). AdamW on the trained tensors and the score head,
 /// gradient norm clipped, learning rate warmed up then decayed. After the last step the rewards
 /// are shifted so that the training answers average 0.
-public final class RewardTrainer {
+public final class RewardTrainer: Trainer {
     public let model: RewardModel
     public let options: TrainingOptions
     public let training: [EncodedRanking]
@@ -32,14 +32,11 @@ public final class RewardTrainer {
     public var totalSteps: Int { plan.totalSteps }
     public var isFinished: Bool { step >= plan.totalSteps }
 
-    /// Runs optimizer steps until the end or until `shouldStop` says so (checked between
-    /// steps); validates at the end of each epoch. Returns whether training finished.
+    /// Validates at the end of each epoch.
     @discardableResult
-    public func train(progress: (TrainingProgress) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> Bool {
+    public func train(progress: @escaping (TrainingProgress) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> Bool {
         let trunk = model.trunk
-        let start = monotonicSeconds()
-        var metrics = MetricAccumulator()
-        var tokensSinceReport = 0, reportStart = start
+        var reports = ProgressReports(plan: plan, loggingSteps: options.loggingSteps, send: progress)
         while step < plan.totalSteps {
             if shouldStop() { return false }
             let passes = plan.passes(ofStep: step, rows: { options.sharesPrompt ? 1 : training[$0].answers.count },
@@ -63,7 +60,7 @@ public final class RewardTrainer {
                     rewards += rankingScores
                 }
                 try model.backward(scoreGradients: gradients, batch: batch)
-                tokensSinceReport += batch.tokenCount
+                reports.count(tokens: batch.tokenCount)
             }
             let gradientNorm = clipGradientNorm([trunk.gradients!, model.head.gradients], maximumNorm: options.maximumGradientNorm)
             let learningRate = options.learningRateSchedule(totalSteps: plan.totalSteps).rate(at: step)
@@ -71,26 +68,18 @@ public final class RewardTrainer {
             headOptimizer.update(parameters: model.head.parameters, gradients: model.head.gradients, learningRate: learningRate)
             step += 1
 
-            metrics.add("loss", stepLoss)
-            metrics.add("accuracy", pairs > 0 ? Double(correct) / Double(pairs) : 0)
-            metrics.add("margin", pairs > 0 ? marginSum / Double(pairs) : 0)
-            metrics.add("mean_reward", Double(rewards.reduce(0, +)) / Double(max(1, rewards.count)))
-            metrics.add("min_reward", Double(rewards.min() ?? 0))
-            metrics.add("max_reward", Double(rewards.max() ?? 0))
-            metrics.add("grad_norm", Double(gradientNorm))
-            metrics.add("learning_rate", Double(learningRate))
-            if step % options.loggingSteps == 0 || step == plan.totalSteps {
-                let now = monotonicSeconds()
-                var reported = metrics.drain()
-                reported.append(("tokens_per_second", Double(tokensSinceReport) / max(1e-9, now - reportStart)))
-                (tokensSinceReport, reportStart) = (0, now)
-                progress(TrainingProgress(phase: .training, step: step, totalSteps: plan.totalSteps, epoch: plan.epoch(afterStep: step),
-                                          elapsedSeconds: now - start, metrics: reported))
-            }
+            reports.add("loss", stepLoss)
+            reports.add("accuracy", pairs > 0 ? Double(correct) / Double(pairs) : 0)
+            reports.add("margin", pairs > 0 ? marginSum / Double(pairs) : 0)
+            reports.add("mean_reward", Double(rewards.reduce(0, +)) / Double(max(1, rewards.count)))
+            reports.add("min_reward", Double(rewards.min() ?? 0))
+            reports.add("max_reward", Double(rewards.max() ?? 0))
+            reports.add("grad_norm", Double(gradientNorm))
+            reports.add("learning_rate", Double(learningRate))
+            reports.stepEnded(step)
             if plan.endsEpoch(step), !validation.isEmpty {
                 let evaluation = try RewardEvaluation.evaluate(model, on: validation, sharesPrompt: options.sharesPrompt)
-                progress(TrainingProgress(phase: .validation, step: step, totalSteps: plan.totalSteps, epoch: plan.epoch(afterStep: step),
-                                          elapsedSeconds: monotonicSeconds() - start, metrics: Self.metrics(of: evaluation)))
+                reports.validated(atStep: step, metrics: Self.metrics(of: evaluation))
             }
         }
         return true

@@ -6,7 +6,7 @@ import TransformerCore
 /// the prompt's tokens carry no loss. The gradient goes through the core's per-token backward
 /// (d loss / d log p = -1 / answer tokens). Validated at the start and after each epoch; the
 /// parameters with the best validation loss are the ones kept.
-public final class SupervisedTrainer {
+public final class SupervisedTrainer: Trainer {
     public let model: PretrainedModel
     public let options: TrainingOptions
     public let training: [EncodedDemonstration]
@@ -46,15 +46,13 @@ public final class SupervisedTrainer {
         return (tokens, targets, demonstrations.count, T, answerTokens)
     }
 
-    /// Runs optimizer steps until the end or until `shouldStop` says so. Returns whether
-    /// training finished; then the best parameters are in place.
+    /// Validates before the first step and after each epoch; once finished, the best
+    /// parameters are in place.
     @discardableResult
-    public func train(progress: (TrainingProgress) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> Bool {
+    public func train(progress: @escaping (TrainingProgress) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> Bool {
         let trunk = model.model
-        let start = monotonicSeconds()
-        if step == 0, !validation.isEmpty { try validate(progress: progress, start: start) }
-        var metrics = MetricAccumulator()
-        var tokensSinceReport = 0, reportStart = start
+        var reports = ProgressReports(plan: plan, loggingSteps: options.loggingSteps, send: progress)
+        if step == 0, !validation.isEmpty { try validate(reports) }
         while step < plan.totalSteps {
             if shouldStop() { return false }
             let passes = plan.passes(ofStep: step) { training[$0].tokens.count }.map { $0.map { training[$0] } }
@@ -68,37 +66,29 @@ public final class SupervisedTrainer {
                 lossSum += Double(output.loss ?? 0) * Double(batch.answerTokens)
                 let weight = -1 / Float(stepAnswerTokens)
                 try trunk.backward(logProbabilityGradients: batch.targets.map { $0 >= 0 ? weight : 0 }, temperature: 1, finalHiddenGradient: nil)
-                tokensSinceReport += demonstrations.reduce(0) { $0 + $1.tokens.count }
+                reports.count(tokens: demonstrations.reduce(0) { $0 + $1.tokens.count })
             }
             let gradientNorm = clipGradientNorm([trunk.gradients!], maximumNorm: options.maximumGradientNorm)
             let learningRate = options.learningRateSchedule(totalSteps: plan.totalSteps).rate(at: step)
             optimizer.update(parameters: trunk.parameters, gradients: trunk.gradients!, learningRate: learningRate)
             step += 1
-            metrics.add("loss", lossSum / Double(max(1, stepAnswerTokens)))
-            metrics.add("grad_norm", Double(gradientNorm))
-            metrics.add("learning_rate", Double(learningRate))
-            if step % options.loggingSteps == 0 || step == plan.totalSteps {
-                let now = monotonicSeconds()
-                var reported = metrics.drain()
-                reported.append(("tokens_per_second", Double(tokensSinceReport) / max(1e-9, now - reportStart)))
-                (tokensSinceReport, reportStart) = (0, now)
-                progress(TrainingProgress(phase: .training, step: step, totalSteps: plan.totalSteps, epoch: plan.epoch(afterStep: step),
-                                          elapsedSeconds: now - start, metrics: reported))
-            }
-            if plan.endsEpoch(step), !validation.isEmpty { try validate(progress: progress, start: start) }
+            reports.add("loss", lossSum / Double(max(1, stepAnswerTokens)))
+            reports.add("grad_norm", Double(gradientNorm))
+            reports.add("learning_rate", Double(learningRate))
+            reports.stepEnded(step)
+            if plan.endsEpoch(step), !validation.isEmpty { try validate(reports) }
         }
         if let bestParameters { _ = trunk.parameters.buffer.update(fromContentsOf: bestParameters) }
         return true
     }
 
-    private func validate(progress: (TrainingProgress) -> Void, start: Double) throws {
+    private func validate(_ reports: ProgressReports) throws {
         let loss = try validationLoss()
         if bestValidationLoss.map({ loss < $0 }) ?? true {
             bestValidationLoss = loss
             bestParameters = Array(model.model.parameters.buffer)
         }
-        progress(TrainingProgress(phase: .validation, step: step, totalSteps: plan.totalSteps, epoch: plan.epoch(afterStep: step),
-                                  elapsedSeconds: monotonicSeconds() - start, metrics: [("eval_loss", loss), ("eval_best_loss", bestValidationLoss ?? loss)]))
+        reports.validated(atStep: step, metrics: [("eval_loss", loss), ("eval_best_loss", bestValidationLoss ?? loss)])
     }
 
     /// The mean cross-entropy per answer token over the validation set.

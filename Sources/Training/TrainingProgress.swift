@@ -17,10 +17,21 @@ public struct TrainingProgress: Sendable {
     public func metric(_ name: String) -> Double? { metrics.first { $0.name == name }?.value }
 }
 
-/// Averages per-step metrics between two reports.
-struct MetricAccumulator {
+/// The reports of one run: per-step metrics averaged between reports, tokens per second since
+/// the last one, and the validation reports, each stamped with the step, the epoch and the time.
+struct ProgressReports {
+    let plan: StepPlan
+    let loggingSteps: Int
+    let send: (TrainingProgress) -> Void
+    private let start = monotonicSeconds()
     private var sums: [(name: String, value: Double)] = []
     private var counts: [Int] = []
+    private var tokens = 0
+    private var lastReport = monotonicSeconds()
+
+    init(plan: StepPlan, loggingSteps: Int, send: @escaping (TrainingProgress) -> Void) {
+        (self.plan, self.loggingSteps, self.send) = (plan, loggingSteps, send)
+    }
 
     mutating func add(_ name: String, _ value: Double) {
         if let index = sums.firstIndex(where: { $0.name == name }) {
@@ -32,8 +43,37 @@ struct MetricAccumulator {
         }
     }
 
-    mutating func drain() -> [(name: String, value: Double)] {
-        defer { (sums, counts) = ([], []) }
-        return zip(sums, counts).map { ($0.name, $0.value / Double($1)) }
+    mutating func count(tokens: Int) { self.tokens += tokens }
+
+    /// After optimizer step `step` (counted from 1): a training report every `loggingSteps`
+    /// steps and after the last.
+    mutating func stepEnded(_ step: Int) {
+        guard step % loggingSteps == 0 || step == plan.totalSteps else { return }
+        let now = monotonicSeconds()
+        var metrics = zip(sums, counts).map { (name: $0.name, value: $0.value / Double($1)) }
+        metrics.append(("tokens_per_second", Double(tokens) / max(1e-9, now - lastReport)))
+        (sums, counts, tokens, lastReport) = ([], [], 0, now)
+        send(TrainingProgress(phase: .training, step: step, totalSteps: plan.totalSteps, epoch: plan.epoch(afterStep: step),
+                              elapsedSeconds: now - start, metrics: metrics))
     }
+
+    func validated(atStep step: Int, metrics: [(name: String, value: Double)]) {
+        send(TrainingProgress(phase: .validation, step: step, totalSteps: plan.totalSteps, epoch: plan.epoch(afterStep: step),
+                              elapsedSeconds: monotonicSeconds() - start, metrics: metrics))
+    }
+}
+
+/// What the command line asks of either trainer: run until done or told to stop, and save and
+/// restore what an interrupted run needs.
+public protocol Trainer: AnyObject {
+    /// Optimizer steps done, and in all.
+    var step: Int { get }
+    var totalSteps: Int { get }
+    /// Runs optimizer steps until the end or until `shouldStop` says so (asked between steps).
+    /// Returns whether training finished.
+    func train(progress: @escaping (TrainingProgress) -> Void, shouldStop: () -> Bool) throws -> Bool
+    /// Saves what `resume` needs into `output/checkpoint`.
+    func saveCheckpoint(in output: String) throws
+    /// Continues a run saved by `saveCheckpoint`, with the same options.
+    func resume(from output: String) throws
 }

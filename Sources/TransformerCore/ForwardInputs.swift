@@ -69,10 +69,19 @@ enum ForwardInputs {
         return count
     }
 
-    /// The block a tensor named `prefix` + "N." + ... belongs to, nil for the others.
-    static func blockIndex(of name: String, prefix: String) -> Int? {
-        guard name.hasPrefix(prefix) else { return nil }
-        return Int(name.dropFirst(prefix.count).prefix { $0 != "." })
+    /// The tensors training updates with the top `trainedBlockCount` of `layerCount` blocks:
+    /// those of the trained blocks (named `blockPrefix` + "N."), and every tensor outside the
+    /// blocks but the `belowTheBlocks` ones (embeddings that only the input reads), which train
+    /// only when every block does.
+    static func trainedTensors(_ tensors: [ParameterLayout.Tensor], blockPrefix: String, layerCount: Int, trainedBlockCount: Int,
+                               belowTheBlocks: Set<String>) -> [ParameterLayout.Tensor] {
+        let lowest = layerCount - trainedBlockCount
+        return tensors.filter { tensor in
+            if tensor.name.hasPrefix(blockPrefix), let block = Int(tensor.name.dropFirst(blockPrefix.count).prefix(while: { $0 != "." })) {
+                return block >= lowest
+            }
+            return lowest == 0 || !belowTheBlocks.contains(tensor.name)
+        }
     }
 
     /// Backward needs something to differentiate: the loss of a forward pass with targets, or a

@@ -36,14 +36,11 @@ public final class GPT2Model: LanguageModel {
         trainedBlockCount = try ForwardInputs.checkTrainedBlockCount(count, layerCount: configuration.layerCount)
     }
 
+    /// The token embedding is also the (tied) output head, so it always trains; the position
+    /// embedding only when every block does.
     public var trainedParameterTensors: [ParameterLayout.Tensor] {
-        let lowest = configuration.layerCount - trainedBlockCount
-        return layout.tensors.filter { tensor in
-            if let block = ForwardInputs.blockIndex(of: tensor.name, prefix: "transformer.h.") { return block >= lowest }
-            // The token embedding is also the (tied) output head, so it always trains; the
-            // position embedding only below every block.
-            return tensor.name != "transformer.wpe.weight" || lowest == 0
-        }
+        ForwardInputs.trainedTensors(layout.tensors, blockPrefix: "transformer.h.", layerCount: configuration.layerCount, trainedBlockCount: trainedBlockCount,
+                                     belowTheBlocks: ["transformer.wpe.weight"])
     }
 
     /// Floats held for the last forward and backward pass (activations and their gradients).

@@ -41,13 +41,10 @@ public final class LlamaModel: LanguageModel {
         trainedBlockCount = try ForwardInputs.checkTrainedBlockCount(count, layerCount: configuration.layerCount)
     }
 
+    /// A tied token embedding is also the output head above the blocks, so it always trains.
     public var trainedParameterTensors: [ParameterLayout.Tensor] {
-        let lowest = configuration.layerCount - trainedBlockCount
-        return layout.tensors.filter { tensor in
-            if let block = ForwardInputs.blockIndex(of: tensor.name, prefix: "model.layers.") { return block >= lowest }
-            // The token embedding trains below every block, and as the tied output head above them.
-            return tensor.name != "model.embed_tokens.weight" || lowest == 0 || configuration.tiedOutputHead
-        }
+        ForwardInputs.trainedTensors(layout.tensors, blockPrefix: "model.layers.", layerCount: configuration.layerCount, trainedBlockCount: trainedBlockCount,
+                                     belowTheBlocks: configuration.tiedOutputHead ? [] : ["model.embed_tokens.weight"])
     }
 
     /// Floats held for the last forward and backward pass (activations and their gradients).

@@ -40,17 +40,7 @@ struct TrainSupervised: ParsableCommand {
         note("\(training.count) demonstrations to train on, \(validation.count) held out for validation; \(truncated) cut to \(options.maximumLength) tokens")
         try common.computeThreads.run {
             let trainer = try SupervisedTrainer(model: base, options: options, training: training, validation: validation)
-            if common.resume { try trainer.resume(from: common.output) }
-            let reporter = TrainingReporter(json: common.json)
-            let interrupt = InterruptRequest()
-            let started = Date()
-            let finished = try trainer.train(progress: reporter.report, shouldStop: { interrupt.isRequested })
-            reporter.finish()
-            guard finished else {
-                try trainer.saveCheckpoint(in: common.output)
-                note("Saved a checkpoint at step \(trainer.step) of \(trainer.totalSteps) in \(common.output)/checkpoint; continue with the same command and --resume.")
-                throw ExitCode(130)
-            }
+            let (reporter, started) = try common.runInterruptibly(trainer)
             let summary = RunSummary(stage: "sft", base: common.model, data: common.data, options: options, trainingCount: training.count,
                                      validationCount: validation.count, truncatedCount: truncated, seconds: Date().timeIntervalSince(started),
                                      final: trainer.bestValidationLoss.map { [("best_validation_loss", $0)] } ?? [])
@@ -99,17 +89,7 @@ struct TrainReward: ParsableCommand {
         note("\(training.count) rankings (\(pairs) pairs) to train on, \(validation.count) held out for validation; \(truncated) cut to \(options.maximumLength) tokens")
         try common.computeThreads.run {
             let trainer = try RewardTrainer(model: model, options: options, training: training, validation: validation)
-            if common.resume { try trainer.resume(from: common.output) }
-            let reporter = TrainingReporter(json: common.json)
-            let interrupt = InterruptRequest()
-            let started = Date()
-            let finished = try trainer.train(progress: reporter.report, shouldStop: { interrupt.isRequested })
-            reporter.finish()
-            guard finished else {
-                try trainer.saveCheckpoint(in: common.output)
-                note("Saved a checkpoint at step \(trainer.step) of \(trainer.totalSteps) in \(common.output)/checkpoint; continue with the same command and --resume.")
-                throw ExitCode(130)
-            }
+            let (reporter, started) = try common.runInterruptibly(trainer)
             try trainer.centreRewards()
             var final: [(String, Double)] = [("reward_mean_shift", Double(model.mean))]
             if !validation.isEmpty {

@@ -78,6 +78,23 @@ struct TrainingCommandOptions: ParsableArguments {
         }
     }
 
+    /// Resumes when asked, trains with the progress on the terminal, and on Ctrl+C saves a
+    /// checkpoint and ends the command (exit status 130). Returns the reports and the start.
+    func runInterruptibly(_ trainer: some Trainer) throws -> (TrainingReporter, Date) {
+        if resume { try trainer.resume(from: output) }
+        let reporter = TrainingReporter(json: json)
+        let interrupt = InterruptRequest()
+        let started = Date()
+        let finished = try trainer.train(progress: reporter.report, shouldStop: { interrupt.isRequested })
+        reporter.finish()
+        guard finished else {
+            try trainer.saveCheckpoint(in: output)
+            note("Saved a checkpoint at step \(trainer.step) of \(trainer.totalSteps) in \(output)/checkpoint; continue with the same command and --resume.")
+            throw ExitCode(130)
+        }
+        return (reporter, started)
+    }
+
     var computeThreads: ComputeThreads {
         ComputeThreads(count: threads ?? ComputeThreads.shared.count, priority: .normal)
     }

@@ -3,11 +3,6 @@ import TallyTestSupport
 import Testing
 @testable import Labeling
 
-/// The Python environment `make test` prepares (scipy and krippendorff among its packages).
-private let checkerPython: String = {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    return root.appendingPathComponent(".build-python/test/bin/python").path
-}()
 
 @Suite("Agreement statistics")
 struct AgreementTests {

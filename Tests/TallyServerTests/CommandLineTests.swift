@@ -62,12 +62,7 @@ struct CommandLineTests {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        var banner = ""
-        while !banner.contains("\n") {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            banner += String(decoding: data, as: UTF8.self)
-        }
+        let banner = readFirstLine(of: output.fileHandleForReading)
         guard let port = banner.split(separator: ":").dropFirst(2).first.flatMap({ Int($0.prefix { $0.isNumber }) }) else {
             process.terminate()
             throw CocoaError(.fileReadCorruptFile)

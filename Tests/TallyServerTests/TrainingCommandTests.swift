@@ -117,12 +117,7 @@ struct TrainingCommandTests {
         process.standardError = FileHandle.nullDevice
         try process.run()
         // The first report means training has begun.
-        var seen = ""
-        while !seen.contains("\n") {
-            let data = stdout.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            seen += String(decoding: data, as: UTF8.self)
-        }
+        _ = readFirstLine(of: stdout.fileHandleForReading)
         kill(process.processIdentifier, SIGINT)
         _ = stdout.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

@@ -24,3 +24,23 @@ public func run(_ executable: String, _ arguments: [String]) throws -> (status: 
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: output, as: UTF8.self))
 }
+
+/// Reads `handle` until a whole line has arrived (or the writer closes it): a child process's
+/// first line, such as a server's banner or a trainer's first report.
+public func readFirstLine(of handle: FileHandle) -> String {
+    var text = ""
+    while !text.contains("\n") {
+        let data = handle.availableData
+        if data.isEmpty { break }
+        text += String(decoding: data, as: UTF8.self)
+    }
+    return text
+}
+
+/// The Python environment `make test` prepares (.build-python/test, pinned in
+/// Tests/requirements.txt: transformers, safetensors, numpy, scipy, ...) for the checks against
+/// other implementations.
+public let checkerPython: String = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build-python/test/bin/python").path
+}()

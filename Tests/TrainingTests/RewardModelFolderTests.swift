@@ -4,11 +4,6 @@ import Testing
 @testable import Training
 import TransformerCore
 
-/// The Python environment `make test` prepares with transformers, safetensors and numpy.
-private let checkerPython: String = {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    return root.appendingPathComponent(".build-python/test/bin/python").path
-}()
 
 @Suite("Reward model folders")
 struct RewardModelFolderTests {

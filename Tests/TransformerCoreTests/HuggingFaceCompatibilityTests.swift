@@ -3,11 +3,6 @@ import TallyTestSupport
 import Testing
 @testable import TransformerCore
 
-/// The Python environment `make test` prepares with transformers, safetensors and numpy.
-private let checkerPython: String = {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    return root.appendingPathComponent(".build-python/test/bin/python").path
-}()
 
 @Suite("Hugging Face compatibility")
 struct HuggingFaceCompatibilityTests {
