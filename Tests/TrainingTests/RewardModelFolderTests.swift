@@ -64,6 +64,29 @@ struct RewardModelFolderTests {
     }
 }
 
+@Suite("GPT-2 reward models")
+struct GPT2RewardModelTests {
+    /// The GPT-2 variant trains, saves a GPT2ForSequenceClassification folder and loads it back
+    /// with the same rewards.
+    @Test func savesAndLoadsAGPT2SequenceClassifier() throws {
+        let base = try TinyModels.gpt2(seed: 31)
+        let model = try RewardModel(base: base, seed: 32)
+        let encoder = try ExampleEncoder(model: base, maximumLength: 48)
+        let rankings = try (0..<8).map { try encoder.encode(RankingExample(prompt: TinyModels.user("name a fruit \($0)."), answers: ["a pear", "the sky"], ranks: [1, 2], source: TinyModels.source($0))) }
+        var options = TrainingOptions.reward
+        (options.batchSize, options.learningRate) = (4, 1e-2)
+        let trainer = try RewardTrainer(model: model, options: options, training: rankings, validation: [])
+        try trainer.train()
+        try trainer.centreRewards()
+        let folder = TemporaryFiles.path("gpt2-reward")
+        try model.save(to: folder)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/config.json"))) as? [String: Any]
+        #expect(config?["architectures"] as? [String] == ["GPT2ForSequenceClassification"] && config?["pad_token_id"] as? Int == Int(model.padToken))
+        let loaded = try RewardModel(contentsOf: folder)
+        for (a, b) in zip(try model.rewards(of: rankings).flatMap { $0 }, try loaded.rewards(of: rankings).flatMap { $0 }) { #expect(abs(a - b) < 1e-5) }
+    }
+}
+
 @Suite("Model folders that do not fit")
 struct MismatchedFolderTests {
     /// A tokenizer with more tokens than the model's embedding is refused as a mismatch.
