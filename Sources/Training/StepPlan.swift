@@ -58,25 +58,6 @@ struct StepPlan {
     func endsEpoch(_ step: Int) -> Bool { step % stepsPerEpoch == 0 }
 }
 
-/// Scales every buffer's gradients so that their joint L2 norm is at most `maximumNorm`;
-/// returns the norm before clipping (TRL's `grad_norm`).
-func clipGradientNorm(_ buffers: [FloatBuffer], maximumNorm: Float) -> Float {
-    var sum = 0.0
-    for buffer in buffers {
-        let g = buffer.pointer
-        for i in 0..<buffer.count { sum += Double(g[i]) * Double(g[i]) }
-    }
-    let norm = Float(sum.squareRoot())
-    if norm > maximumNorm, norm > 0 {
-        let scale = maximumNorm / norm
-        for buffer in buffers {
-            let g = buffer.pointer
-            for i in 0..<buffer.count { g[i] *= scale }
-        }
-    }
-    return norm
-}
-
 /// A monotonic clock in seconds.
 func monotonicSeconds() -> Double {
     var time = timespec()

@@ -99,13 +99,31 @@ public final class AdamW {
 /// before clipping (a diagnostic worth logging every step).
 @discardableResult
 public func clipGradientNorm(_ gradients: FloatBuffer, maximumNorm: Float) -> Float {
-    var sum: Double = 0
-    let g = gradients.pointer
-    for i in 0..<gradients.count { sum += Double(g[i]) * Double(g[i]) }
+    clipGradientNorm([gradients], maximumNorm: maximumNorm)
+}
+
+/// The same over several buffers (a trunk's and a head's) as one vector: their joint norm.
+/// Summed in double precision, each buffer's chunks on the compute threads.
+@discardableResult
+public func clipGradientNorm(_ buffers: [FloatBuffer], maximumNorm: Float) -> Float {
+    var sum = 0.0
+    for buffer in buffers {
+        let g = buffer.pointer
+        sum += Kernels.parallelSum(buffer.count) { range in
+            var local = 0.0
+            for i in range { local += Double(g[i]) * Double(g[i]) }
+            return local
+        }
+    }
     let norm = Float(sum.squareRoot())
     if norm > maximumNorm, norm > 0 {
         let scale = maximumNorm / norm
-        for i in 0..<gradients.count { g[i] *= scale }
+        for buffer in buffers {
+            let g = buffer.pointer
+            Kernels.parallelChunks(buffer.count) { range in
+                for i in range { g[i] *= scale }
+            }
+        }
     }
     return norm
 }

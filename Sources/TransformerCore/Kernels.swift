@@ -502,6 +502,22 @@ enum Kernels {
         }
     }
 
+    /// The sum of `body` over consecutive chunks of 0..<count, each chunk on a compute thread.
+    static func parallelSum(_ count: Int, _ body: (Range<Int>) -> Double) -> Double {
+        let threads = ComputeThreads.current
+        let workers = threads.count
+        if count < 16_384 || workers < 2 { return body(0..<count) }
+        let chunk = (count + workers - 1) / workers
+        var partial = [Double](repeating: 0, count: workers)
+        partial.withUnsafeMutableBufferPointer { sums in
+            threads.forEach(workers) { worker in
+                let start = worker * chunk
+                sums[worker] = start < count ? body(start..<min(count, start + chunk)) : 0
+            }
+        }
+        return partial.reduce(0, +)
+    }
+
     static func parallelChunks(_ count: Int, _ body: (Range<Int>) -> Void) {
         let threads = ComputeThreads.current
         let workers = threads.count
