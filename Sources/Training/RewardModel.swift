@@ -73,18 +73,22 @@ public final class RewardModel {
         try trunk.backward(finalHiddenGradient: hiddenGradient)
     }
 
-    /// The rewards (shifted) of each answer of each ranking, in passes of rankings of like
-    /// length (`StepPlan.passes`).
+    /// The rewards (shifted) of each answer of each ranking.
     public func rewards(of rankings: [EncodedRanking], sharesPrompt: Bool = true) throws -> [[Float]] {
-        var rewards = [[Float]](repeating: [], count: rankings.count)
+        try rawScores(of: rankings, sharesPrompt: sharesPrompt).map { $0.map(normalized) }
+    }
+
+    /// The scores before the shift, in passes of rankings of like length (`StepPlan.passes`).
+    func rawScores(of rankings: [EncodedRanking], sharesPrompt: Bool) throws -> [[Float]] {
+        var scores = [[Float]](repeating: [], count: rankings.count)
         for pass in StepPlan.passes(Array(rankings.indices), rows: { sharesPrompt ? 1 : rankings[$0].answers.count },
                                     length: { sharesPrompt ? rankings[$0].tokenCount : rankings[$0].longestUnsharedRow }) {
             let members = pass.map { rankings[$0] }
             let batch = RankingBatch(rankings: members, sharesPrompt: sharesPrompt, padToken: padToken)
             try checkFits(batch, rankings: members[...])
-            for (index, scores) in zip(pass, try scores(of: batch, forBackward: false)) { rewards[index] = scores.map(normalized) }
+            for (index, answerScores) in zip(pass, try self.scores(of: batch, forBackward: false)) { scores[index] = answerScores }
         }
-        return rewards
+        return scores
     }
 
     /// The reward of one answer to one prompt.

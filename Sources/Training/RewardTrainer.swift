@@ -102,9 +102,7 @@ public final class RewardTrainer: Trainer {
     /// average 0 afterwards.
     public func centreRewards(sampleCount: Int = 256) throws {
         let sample = TrainingSplit.shuffledIndices(count: training.count, seed: options.seed).prefix(sampleCount).map { training[$0] }
-        model.centre(onRawScores: [])
-        let rewards = try model.rewards(of: sample, sharesPrompt: options.sharesPrompt)
-        model.centre(onRawScores: rewards.flatMap { $0 })
+        model.centre(onRawScores: try model.rawScores(of: sample, sharesPrompt: options.sharesPrompt).flatMap { $0 })
     }
 
     /// Saves what `resume` needs into `output/checkpoint`: the model, the optimizers, the step.
