@@ -18,7 +18,8 @@ and a training pool of the rest. SmolLM2-135M-Instruct (make smollm2) is the bas
                                        chance; transformers' AutoModelForSequenceClassification
                                        reloads the model and must give Tally's scores
     python3 bench_reward.py quality-all   the same on every training pair (hours)
-    python3 bench_reward.py quality-trl   TRL on the 1,000 pairs, evaluated on the 500 (hours on 2 cores)
+    python3 bench_reward.py quality-trl   TRL on the 1,000 pairs, given them as Tally cuts them to 256
+                                       tokens so that it drops none, evaluated on the 500 likewise
 
 Each mode appends its results to Benchmarks/results/reward.jsonl and prints them.
 Benchmark tooling only.
@@ -138,7 +139,7 @@ def quality(paths, name, variants):
 def quality_trl(paths):
     ids_train, ids_eval = tokenized(paths, "train-1000"), tokenized(paths, "eval-500")
     trl, peak = timed([TORCH_PYTHON, os.path.join(PEERS, "trl_reward.py"), hugging_face_base(WORK), ids_train,
-                       os.path.join(WORK, "trl-quality"), "--eval", ids_eval])
+                       os.path.join(WORK, "trl-quality"), "--eval", ids_eval, "--cut"])
     result = json.loads(trl.stdout.strip().splitlines()[-1])
     result.update({"mode": "quality-trl", "peak_rss_mib": peak})
     record(result, "reward")

@@ -3,7 +3,7 @@
 pairs, given as the token ids Tally trains on (`chosen_ids`/`rejected_ids`, which TRL takes
 as they are), with the same batch, learning rate, schedule and maximum length, on this CPU.
 
-    python trl_reward.py MODEL_FOLDER PAIRS.jsonl OUTPUT [--eval EVAL.jsonl] [--limit N]
+    python trl_reward.py MODEL_FOLDER PAIRS.jsonl OUTPUT [--eval EVAL.jsonl] [--limit N] [--cut]
 
 Prints one JSON object: pairs and tokens trained on, seconds, pairs and tokens per second,
 peak resident memory, and, with --eval, held-out accuracy. Benchmark tooling only.
@@ -26,12 +26,14 @@ def main():
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=2e-5)
+    parser.add_argument("--cut", action="store_true", help="train and evaluate on the ids as Tally cuts them to the length, so TRL drops none")
     arguments = parser.parse_args()
     torch.manual_seed(42)
     records = [json.loads(line) for line in open(arguments.data)]
     if arguments.limit:
         records = records[: arguments.limit]
-    train = Dataset.from_list([{"chosen_ids": r["chosen_ids"], "rejected_ids": r["rejected_ids"]} for r in records])
+    suffix = "_cut" if arguments.cut else ""
+    train = Dataset.from_list([{"chosen_ids": r["chosen_ids" + suffix], "rejected_ids": r["rejected_ids" + suffix]} for r in records])
     tokenizer = AutoTokenizer.from_pretrained(arguments.model)
     # Tally pads with <|endoftext|>, not the end of turn, so both read the score at <|im_end|>.
     tokenizer.pad_token = "<|endoftext|>"
@@ -57,7 +59,8 @@ def main():
             for line in open(arguments.eval):
                 r = json.loads(line)
                 scores = []
-                for ids in (r["chosen_ids"][-arguments.max_length:], r["rejected_ids"][-arguments.max_length:]):
+                pair = (r["chosen_ids_cut"], r["rejected_ids_cut"]) if arguments.cut else (r["chosen_ids"][-arguments.max_length:], r["rejected_ids"][-arguments.max_length:])
+                for ids in pair:
                     scores.append(model(input_ids=torch.tensor([ids])).logits[0, 0].item())
                 correct += scores[0] > scores[1]
                 total += 1

@@ -4,7 +4,8 @@
 //   TrainerBenchmark convert MODEL FOLDER          the base model as a Hugging Face folder, for TRL
 //   TrainerBenchmark tokenize MODEL PAIRS OUT L     each pair as the token ids Tally trains on
 //                                                   (prompt + answer + end of turn), whole, with
-//                                                   whether both fit in L tokens
+//                                                   whether both fit in L tokens, and as Tally cuts
+//                                                   them to L tokens
 //   TrainerBenchmark tokenize-sft MODEL DEMOS OUT L each demonstration as Tally trains on it (cut
 //                                                   to L tokens): input_ids, a completion_mask
 //                                                   (1 on the answer's tokens), whether held out
@@ -32,14 +33,17 @@ do {
         let model = try PretrainedModel.load(arguments[2])
         let examples = try TrainingDataReader.rankingExamples(files: [arguments[3]], skipped: { fail("unexpected skip: \($0)") })
         let length = Int(arguments[5])!
-        let encoder = try ExampleEncoder(model: model, maximumLength: model.model.contextLength)
+        let whole = try ExampleEncoder(model: model, maximumLength: model.model.contextLength)
+        let cut = try ExampleEncoder(model: model, maximumLength: length)
+        func ids(_ tokens: [Int32]) -> JSONValue { .array(tokens.map { .integer(Int64($0)) }) }
         var lines = ""
         for example in examples {
-            let ranking = try encoder.encode(example)
+            let ranking = try whole.encode(example), cutRanking = try cut.encode(example)
             let chosen = ranking.prompt + ranking.answers[0], rejected = ranking.prompt + ranking.answers[1]
             let record: JSONValue = .object([
-                ("chosen_ids", .array(chosen.map { .integer(Int64($0)) })), ("rejected_ids", .array(rejected.map { .integer(Int64($0)) })),
-                ("fits", .bool(chosen.count <= length && rejected.count <= length)),
+                ("chosen_ids", ids(chosen)), ("rejected_ids", ids(rejected)), ("fits", .bool(chosen.count <= length && rejected.count <= length)),
+                // As Tally cuts them to the length: what TRL is given so that it drops none.
+                ("chosen_ids_cut", ids(cutRanking.prompt + cutRanking.answers[0])), ("rejected_ids_cut", ids(cutRanking.prompt + cutRanking.answers[1])),
             ])
             lines += JSONWriter.string(record) + "\n"
         }
