@@ -18,6 +18,8 @@ and a training pool of the rest. SmolLM2-135M-Instruct (make smollm2) is the bas
                                        chance; transformers' AutoModelForSequenceClassification
                                        reloads the model and must give Tally's scores
     python3 bench_reward.py quality-all   the same on every training pair (hours)
+    python3 bench_reward.py foreign    a reward model transformers saved (as a TRL user's comes)
+                                       loaded by Tally: its rewards must be transformers' scores
     python3 bench_reward.py quality-trl   TRL on the 1,000 pairs, given them as Tally cuts them to 256
                                        tokens so that it drops none, evaluated on the 500 likewise
 
@@ -136,6 +138,19 @@ def quality(paths, name, variants):
             "transformers_check": check})
 
 
+def foreign(paths):
+    """A reward model saved by transformers, as a TRL or OpenRLHF user's comes, loaded by Tally:
+    its rewards must be transformers' scores (no shift in its config.json)."""
+    folder, expected = os.path.join(WORK, "rm-transformers"), os.path.join(WORK, "transformers-scores.json")
+    run([TORCH_PYTHON, os.path.join(PEERS, "check_foreign_reward_model.py"), hugging_face_base(WORK), tokenized(paths, "eval-500"), folder, expected, "16"])
+    tally_scores = os.path.join(WORK, "tally-scores-of-transformers-model.json")
+    run([HELPER, "scores", folder, paths["eval-500"], tally_scores, "16"])
+    want = [s for pair in json.load(open(expected))["pairs"] for s in pair["scores"]]
+    got = [s for pair in json.load(open(tally_scores))["pairs"] for s in pair["rewards"]]
+    worst = max(abs(a - b) for a, b in zip(want, got))
+    record({"mode": "foreign", "pairs": len(want) // 2, "largest_difference": worst, "ok": worst < 1e-3}, "reward")
+
+
 def quality_trl(paths):
     ids_train, ids_eval = tokenized(paths, "train-1000"), tokenized(paths, "eval-500")
     trl, peak = timed([TORCH_PYTHON, os.path.join(PEERS, "trl_reward.py"), hugging_face_base(WORK), ids_train,
@@ -157,8 +172,10 @@ def main():
         quality(paths, "train-all", [("full", [])])
     elif mode == "quality-trl":
         quality_trl(paths)
+    elif mode == "foreign":
+        foreign(paths)
     else:
-        sys.exit(f"unknown mode {mode}: speed, quality, quality-all or quality-trl")
+        sys.exit(f"unknown mode {mode}: speed, quality, quality-all, quality-trl or foreign")
 
 
 if __name__ == "__main__":

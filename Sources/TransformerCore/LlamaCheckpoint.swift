@@ -363,7 +363,15 @@ public enum LlamaCheckpoint {
     }
 
     /// The chat template of `tokenizer_config.json` in `directory`, when it is one Tally knows.
+    /// The folder's chat template: `chat_template.jinja` (where transformers 4.43 and later
+    /// save it), else `tokenizer_config.json`'s `chat_template`.
     static func chatTemplate(in directory: String) throws -> ChatTemplate? {
+        if let data = FileManager.default.contents(atPath: directory + "/chat_template.jinja") {
+            guard let template = ChatTemplate(jinja: String(decoding: data, as: UTF8.self)) else {
+                throw CheckpointError("\(directory)/chat_template.jinja: not a chat template Tally renders (ChatML, Llama 3, Zephyr)", kind: .unsupported)
+            }
+            return template
+        }
         let path = directory + "/tokenizer_config.json"
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         guard case .object(let fields)? = try? JSONParser.parse(Array(data)) else { throw CheckpointError("\(path): not a JSON object") }

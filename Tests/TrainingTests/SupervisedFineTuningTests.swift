@@ -63,6 +63,22 @@ struct SupervisedFineTuningTests {
         #expect(worst < 1e-6, "per-token and mean-loss gradients differ by \(worst)")
     }
 
+    /// A folder whose chat template lies in chat_template.jinja (as transformers 4.43 and later
+    /// save it) loads with that template.
+    @Test func readsTheChatTemplateFromItsOwnFile() throws {
+        let base = try TinyModels.llama(seed: 12)
+        let folder = TemporaryFiles.path("jinja-template")
+        try base.save(to: folder)
+        let configPath = folder + "/tokenizer_config.json"
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as! [String: Any]
+        let template = config.removeValue(forKey: "chat_template") as! String
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+        try template.write(toFile: folder + "/chat_template.jinja", atomically: true, encoding: .utf8)
+        #expect(try PretrainedModel.load(folder).chatTemplate == base.chatTemplate)
+        try "{{ unknown }}".write(toFile: folder + "/chat_template.jinja", atomically: true, encoding: .utf8)
+        #expect(throws: CheckpointError.self) { _ = try PretrainedModel.load(folder) }
+    }
+
     /// A fine-tuned policy saved as a Hugging Face folder loads back in Tally with the same
     /// weights, tokenizer and chat template.
     @Test func savedPolicyLoadsBack() throws {
