@@ -124,11 +124,13 @@ bench-reward: install-product-packages install-bench-packages smollm2 .build-pyt
 	python3 Benchmarks/trainers/bench_reward.py speed
 
 ## Reward-model quality: 1,000 HH-RLHF helpful pairs, one epoch (full and top-10-blocks), held-out
-## accuracy on 500 pairs beside "longer answer wins"; transformers reloads the model (about an hour).
+## accuracy on 500 pairs beside "longer answer wins"; transformers reloads the model, and Tally
+## loads one transformers saved (about half an hour).
 bench-reward-quality: install-product-packages install-bench-packages smollm2 .build-python/torch/installed
 	$(SWIFT) build -c release --product tally
 	$(SWIFT) build -c release --product TrainerBenchmark
 	python3 Benchmarks/trainers/bench_reward.py quality
+	python3 Benchmarks/trainers/bench_reward.py foreign
 
 ## The same on every training pair (hours), and TRL's run on the 1,000 pairs (hours on 2 cores).
 bench-reward-all bench-reward-trl: install-product-packages install-bench-packages smollm2 .build-python/torch/installed
