@@ -6,9 +6,10 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     /// The peak learning rate of AdamW.
     public var learningRate: Float
     public var epochs: Int
-    /// Examples (demonstrations, or whole rankings) per forward pass.
+    /// Examples (demonstrations, or whole rankings) per batch, TRL's per-device batch size. The
+    /// forward passes are cut from a step's examples by length (`StepPlan`), not by this.
     public var batchSize: Int
-    /// Forward passes whose gradients add up to one optimizer step.
+    /// Batches per optimizer step: a step trains on batchSize x gradientAccumulation examples.
     public var gradientAccumulation: Int
     /// The longest prompt-and-answer sequence, in tokens; longer ones are cut (see `ExampleEncoder`).
     public var maximumLength: Int

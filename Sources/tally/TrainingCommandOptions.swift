@@ -17,8 +17,8 @@ struct TrainingCommandOptions: ParsableArguments {
 
     @Option(name: .long, help: "The peak learning rate (default: 2e-5).") var learningRate: Float?
     @Option(name: .long, help: "Passes over the training data (default: sft 3, reward 1).") var epochs: Int?
-    @Option(name: .long, help: "Examples per forward pass: demonstrations, or whole rankings (default: 8).") var batchSize: Int?
-    @Option(name: .long, help: "Forward passes per optimizer step (default: 1).") var gradientAccumulation: Int?
+    @Option(name: .long, help: "Examples per batch: demonstrations, or whole rankings; forward passes are cut from a step's examples by length (default: 8).") var batchSize: Int?
+    @Option(name: .long, help: "Batches per optimizer step (default: 1).") var gradientAccumulation: Int?
     @Option(name: .long, help: "The longest prompt and answer, in tokens; longer ones keep the conversation's end (default: sft 1024, reward 256).") var maxLength: Int?
     @Option(name: .long, help: "The share of steps spent warming up the learning rate (default: 0.03).") var warmup: Double?
     @Option(name: .long, help: "The learning-rate decay after warm-up: linear, cosine or constant (default: linear).") var schedule: String?
