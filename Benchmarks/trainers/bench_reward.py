@@ -9,9 +9,9 @@ hash of the conversation into a fixed evaluation set of 500 pairs the benchmark 
 and a training pool of the rest. SmolLM2-135M-Instruct (make smollm2) is the base.
 
     python3 bench_reward.py speed      Tally (shared prompt; unshared; shared, training the top 10
-                                       of 30 blocks) and TRL train on the same 64 training pairs,
-                                       whole within 256 tokens so TRL drops none, batch 8: pairs
-                                       and tokens per second, peak memory
+                                       of 30 blocks) and TRL train on the same 128 training pairs
+                                       (BENCH_PAIRS), whole within 256 tokens so TRL drops none,
+                                       batch 8: pairs and tokens per second, peak memory
     python3 bench_reward.py quality    Tally trains on 1,000 pairs for one epoch (maximum length
                                        256, full model; then the top 10 blocks only) and is
                                        evaluated on the 500 pairs beside "longer answer wins" and
@@ -97,10 +97,11 @@ def speed(paths, only):
     ids = tokenized(paths, "train-all")
     records = [json.loads(line) for line in open(ids)]
     lines = open(paths["train-all"]).read().splitlines()
-    chosen = [i for i, r in enumerate(records) if r["fits"]][:64]
-    subset = os.path.join(WORK, "speed-64.jsonl")
+    count = int(os.environ.get("BENCH_PAIRS", "128"))
+    chosen = [i for i, r in enumerate(records) if r["fits"]][:count]
+    subset = os.path.join(WORK, f"speed-{count}.jsonl")
     open(subset, "w").write("\n".join(lines[i] for i in chosen) + "\n")
-    subset_ids = os.path.join(WORK, "speed-64-ids.jsonl")
+    subset_ids = os.path.join(WORK, f"speed-{count}-ids.jsonl")
     open(subset_ids, "w").write("\n".join(json.dumps(records[i]) for i in chosen) + "\n")
     tokens = sum(len(records[i]["chosen_ids"]) + len(records[i]["rejected_ids"]) for i in chosen)
     result = {"mode": "speed", "pairs": len(chosen), "tokens_as_pairs": tokens, "fit_in_256": sum(r["fits"] for r in records), "training_pool": len(records)}
