@@ -299,7 +299,14 @@ public enum LlamaCheckpoint {
         c.headSize = try integer("head_dim", default: c.width / max(c.headCount, 1))
         c.rmsNormEpsilon = Float(try number("rms_norm_eps", default: 1e-6))
         var theta = try number("rope_theta", default: 10_000)
-        if case .object(let rope)? = config["rope_parameters"], case .double(let value)? = rope.first(where: { $0.0 == "rope_theta" })?.1 { theta = value }
+        // transformers 5 moves rope_theta into rope_parameters, and writes a whole number as an integer.
+        if case .object(let rope)? = config["rope_parameters"], let value = rope.first(where: { $0.0 == "rope_theta" })?.1 {
+            switch value {
+            case .double(let number): theta = number
+            case .integer(let number): theta = Double(number)
+            default: throw CheckpointError("\(configPath): rope_parameters.rope_theta must be a number")
+            }
+        }
         c.ropeTheta = theta
         c.rotaryLayout = .rotateHalf
         c.rotaryScaling = try rotaryScaling(config, path: configPath)

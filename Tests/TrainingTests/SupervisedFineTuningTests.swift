@@ -79,6 +79,21 @@ struct SupervisedFineTuningTests {
         #expect(throws: CheckpointError.self) { _ = try PretrainedModel.load(folder) }
     }
 
+    /// transformers 5 writes `rope_parameters` with a whole `rope_theta` as an integer: read as
+    /// the theta (it had been ignored, and a reward model saved by transformers scored wrong).
+    @Test func readsTransformersFiveRopeParameters() throws {
+        let base = try TinyModels.llama(seed: 13)
+        let folder = TemporaryFiles.path("rope-parameters")
+        try base.save(to: folder)
+        let configPath = folder + "/config.json"
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as! [String: Any]
+        config.removeValue(forKey: "rope_theta")
+        config["rope_parameters"] = ["rope_theta": 500_000, "rope_type": "default"]
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+        let loaded = try PretrainedModel.load(folder).model as! LlamaModel
+        #expect(loaded.configuration.ropeTheta == 500_000)
+    }
+
     /// A fine-tuned policy saved as a Hugging Face folder loads back in Tally with the same
     /// weights, tokenizer and chat template.
     @Test func savedPolicyLoadsBack() throws {
