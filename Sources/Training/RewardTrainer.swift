@@ -19,6 +19,7 @@ public final class RewardTrainer: Trainer {
 
     public init(model: RewardModel, options: TrainingOptions, training: [EncodedRanking], validation: [EncodedRanking]) throws {
         guard !training.isEmpty else { throw TrainingOptionError("--data", "no ranking is left for training (all are held out for validation)") }
+        try options.validate(layerCount: model.trunk.blockCount)
         if let count = options.trainedBlockCount {
             do { try model.trunk.setTrainedBlockCount(count) } catch { throw TrainingOptionError("--trained-blocks", "\(error)") }
         }

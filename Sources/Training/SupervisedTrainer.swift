@@ -19,6 +19,7 @@ public final class SupervisedTrainer: Trainer {
 
     public init(model: PretrainedModel, options: TrainingOptions, training: [EncodedDemonstration], validation: [EncodedDemonstration]) throws {
         guard !training.isEmpty else { throw TrainingOptionError("--data", "no demonstration is left for training (all are held out for validation)") }
+        try options.validate(layerCount: model.model.blockCount)
         if let count = options.trainedBlockCount {
             do { try model.model.setTrainedBlockCount(count) } catch { throw TrainingOptionError("--trained-blocks", "\(error)") }
         }
