@@ -17,8 +17,11 @@ public final class RewardTrainer: Trainer {
     /// Optimizer steps done.
     public private(set) var step = 0
 
+    /// Rankings that order no pair (every answer tied) carry no loss and are left out of
+    /// `training`; they still count among the evaluation's tied pairs.
     public init(model: RewardModel, options: TrainingOptions, training: [EncodedRanking], validation: [EncodedRanking]) throws {
-        guard !training.isEmpty else { throw TrainingOptionError("--data", "no ranking is left for training (all are held out for validation)") }
+        let training = training.filter { !$0.preferences.isEmpty }
+        guard !training.isEmpty else { throw TrainingOptionError("--data", "no ranking that orders a pair is left for training (the others are held out for validation, or tie)") }
         try options.validate(layerCount: model.trunk.blockCount)
         if let count = options.trainedBlockCount {
             do { try model.trunk.setTrainedBlockCount(count) } catch { throw TrainingOptionError("--trained-blocks", "\(error)") }

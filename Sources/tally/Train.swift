@@ -85,8 +85,9 @@ struct TrainReward: ParsableCommand {
         let (trainingExamples, validationExamples) = TrainingSplit.split(examples, options: options)
         let training = try trainingExamples.map(encoder.encode), validation = try validationExamples.map(encoder.encode)
         let truncated = (training + validation).filter(\.wasTruncated).count
-        let pairs = training.reduce(0) { $0 + $1.preferences.count }
-        note("\(training.count) rankings (\(pairs) pairs) to train on, \(validation.count) held out for validation; \(truncated) cut to \(options.maximumLength) tokens")
+        let pairs = training.reduce(0) { $0 + $1.preferences.count }, ties = training.filter(\.preferences.isEmpty).count
+        note("\(training.count - ties) rankings (\(pairs) pairs) to train on" + (ties > 0 ? " (\(ties) that only tie left out)" : "")
+             + ", \(validation.count) held out for validation; \(truncated) cut to \(options.maximumLength) tokens")
         try common.computeThreads.run {
             let trainer = try RewardTrainer(model: model, options: options, training: training, validation: validation)
             let (reporter, started) = try common.runInterruptibly(trainer)
@@ -96,7 +97,7 @@ struct TrainReward: ParsableCommand {
                 let evaluation = try RewardEvaluation.evaluate(model, on: validation, sharesPrompt: options.sharesPrompt)
                 final += RewardTrainer.metrics(of: evaluation)
             }
-            let summary = RunSummary(stage: "reward", base: common.model, data: common.data, options: options, trainingCount: training.count,
+            let summary = RunSummary(stage: "reward", base: common.model, data: common.data, options: options, trainingCount: trainer.training.count,
                                      validationCount: validation.count, truncatedCount: truncated, seconds: Date().timeIntervalSince(started), final: final)
             try OutputFolder.publish({ folder in
                 try model.save(to: folder)
