@@ -111,7 +111,7 @@ public final class RewardTrainer: Trainer {
 
     /// Saves what `resume` needs into `output/checkpoint`: the model, the optimizers, the step.
     public func saveCheckpoint(in output: String) throws {
-        let folder = TrainingCheckpoint.folder(in: output)
+        let folder = CheckpointFolder.path(in: output)
         try model.save(to: folder)
         try TrainingCheckpoint.save(TrainingCheckpoint(step: step, bestValidationLoss: nil, options: options),
                                     optimizers: [("trunk", trunkOptimizer), ("head", headOptimizer)], to: folder)
@@ -120,9 +120,9 @@ public final class RewardTrainer: Trainer {
     /// Continues a run saved by `saveCheckpoint`; the model must have been loaded from the same
     /// folder, and the options must be the run's own.
     public func resume(from output: String) throws {
-        let state = try TrainingCheckpoint.load(from: TrainingCheckpoint.folder(in: output), optimizers: [("trunk", trunkOptimizer), ("head", headOptimizer)])
+        let state = try TrainingCheckpoint<TrainingOptions>.load(from: CheckpointFolder.path(in: output), optimizers: [("trunk", trunkOptimizer), ("head", headOptimizer)])
         guard state.options == options else {
-            throw TrainingOptionError("--resume", "the options differ from the interrupted run's; resume with the same options (saved in \(TrainingCheckpoint.folder(in: output))/\(TrainingCheckpoint.stateFile))")
+            throw TrainingOptionError("--resume", "the options differ from the interrupted run's; resume with the same options (saved in \(CheckpointFolder.path(in: output))/\(CheckpointFolder.stateFile))")
         }
         step = state.step
     }

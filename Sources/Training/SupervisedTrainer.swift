@@ -110,7 +110,7 @@ public final class SupervisedTrainer: Trainer {
     /// Saves what `resume` needs into `output/checkpoint`: the model, the optimizer, the step,
     /// and the best parameters so far.
     public func saveCheckpoint(in output: String) throws {
-        let folder = TrainingCheckpoint.folder(in: output)
+        let folder = CheckpointFolder.path(in: output)
         try model.save(to: folder)
         try TrainingCheckpoint.save(TrainingCheckpoint(step: step, bestValidationLoss: bestValidationLoss, options: options),
                                     optimizers: [("policy", optimizer)], to: folder)
@@ -122,10 +122,10 @@ public final class SupervisedTrainer: Trainer {
     }
 
     public func resume(from output: String) throws {
-        let folder = TrainingCheckpoint.folder(in: output)
-        let state = try TrainingCheckpoint.load(from: folder, optimizers: [("policy", optimizer)])
+        let folder = CheckpointFolder.path(in: output)
+        let state = try TrainingCheckpoint<TrainingOptions>.load(from: folder, optimizers: [("policy", optimizer)])
         guard state.options == options else {
-            throw TrainingOptionError("--resume", "the options differ from the interrupted run's; resume with the same options (saved in \(folder)/\(TrainingCheckpoint.stateFile))")
+            throw TrainingOptionError("--resume", "the options differ from the interrupted run's; resume with the same options (saved in \(folder)/\(CheckpointFolder.stateFile))")
         }
         step = state.step
         bestValidationLoss = state.bestValidationLoss

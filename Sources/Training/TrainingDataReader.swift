@@ -41,6 +41,35 @@ public enum TrainingDataReader {
         return examples
     }
 
+    /// Prompts for policy optimization: any record with a `prompt` (Tally's prompt import and
+    /// every export, TRL's prompt-only, preference and prompt-completion formats), or with
+    /// `messages` (the conversation before its last assistant turn). A prompt that repeats an
+    /// earlier one is dropped, so that no prompt weighs twice; `repeated` counts them.
+    public static func promptExamples(files: [String], repeated: inout Int) throws -> [PromptExample] {
+        var examples: [PromptExample] = [], seen = Set<[String]>()
+        for file in files {
+            try forEachRecord(in: file) { record, source in
+                let fields = Fields(record: record, source: source)
+                let prompt: [ChatTemplate.Message]
+                if record["prompt"] != nil {
+                    prompt = try fields.prompt()
+                } else if let messages = record["messages"] {
+                    var turns = try fields.messages(messages, field: "messages")
+                    if turns.last?.role == "assistant" { turns.removeLast() }
+                    guard turns.contains(where: { $0.role == "user" }) else { throw fields.error("messages", "holds no user turn to answer") }
+                    prompt = turns
+                } else {
+                    throw fields.error("", "needs 'prompt' (text or a conversation) or 'messages'")
+                }
+                let key = prompt.flatMap { [$0.role, $0.content] }
+                guard seen.insert(key).inserted else { repeated += 1; return }
+                examples.append(PromptExample(prompt: prompt, isHeldOut: try fields.isHeldOut(), source: source))
+            }
+        }
+        guard !examples.isEmpty else { throw TrainingDataError(file: files.joined(separator: ", "), line: 0, "holds no prompts") }
+        return examples
+    }
+
     /// Calls `body` with each non-blank line's JSON object.
     static func forEachRecord(in file: String, _ body: (JSONValue, SourceLine) throws -> Void) throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw TrainingDataError(file: file, line: 0, "cannot read the file") }

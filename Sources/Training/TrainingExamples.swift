@@ -22,6 +22,18 @@ public struct SupervisedExample: Sendable, Equatable {
     }
 }
 
+/// A prompt the policy answers during policy optimization (PPO, RLOO): the conversation so far.
+public struct PromptExample: Sendable, Equatable {
+    public var prompt: [ChatTemplate.Message]
+    /// True when the record says it belongs to a validation or test split.
+    public var isHeldOut: Bool
+    public var source: SourceLine
+
+    public init(prompt: [ChatTemplate.Message], isHeldOut: Bool = false, source: SourceLine) {
+        (self.prompt, self.isHeldOut, self.source) = (prompt, isHeldOut, source)
+    }
+}
+
 /// A ranking of K answers to one prompt (InstructGPT's unit of reward-model training): rank 1
 /// is best, equal ranks tie. A preference pair is the K = 2 case.
 public struct RankingExample: Sendable, Equatable {

@@ -13,24 +13,39 @@ public struct TrainingProgress: Sendable {
     public let elapsedSeconds: Double
     /// In a fixed order: loss first.
     public let metrics: [(name: String, value: Double)]
+    /// Answers the policy wrote at an evaluation (policy stages), to read beside the numbers.
+    public var samples: [AnswerSample] = []
 
     public func metric(_ name: String) -> Double? { metrics.first { $0.name == name }?.value }
+}
+
+/// One prompt and the answer a policy wrote to it, with its reward.
+public struct AnswerSample: Sendable {
+    public let prompt: String
+    public let answer: String
+    public let reward: Float
+    public let ended: Bool
 }
 
 /// The reports of one run: per-step metrics averaged between reports, tokens per second since
 /// the last one, and the validation reports, each stamped with the step, the epoch and the time.
 struct ProgressReports {
-    let plan: StepPlan
+    let totalSteps: Int
+    let epochAfterStep: (Int) -> Double
     let loggingSteps: Int
     let send: (TrainingProgress) -> Void
     private let start = monotonicSeconds()
     private var sums: [(name: String, value: Double)] = []
     private var counts: [Int] = []
-    private var tokens = 0
+    private var tokens = 0, episodes = 0
     private var lastReport = monotonicSeconds()
 
+    init(totalSteps: Int, epochAfterStep: @escaping (Int) -> Double, loggingSteps: Int, send: @escaping (TrainingProgress) -> Void) {
+        (self.totalSteps, self.epochAfterStep, self.loggingSteps, self.send) = (totalSteps, epochAfterStep, loggingSteps, send)
+    }
+
     init(plan: StepPlan, loggingSteps: Int, send: @escaping (TrainingProgress) -> Void) {
-        (self.plan, self.loggingSteps, self.send) = (plan, loggingSteps, send)
+        self.init(totalSteps: plan.totalSteps, epochAfterStep: plan.epoch(afterStep:), loggingSteps: loggingSteps, send: send)
     }
 
     mutating func add(_ name: String, _ value: Double) {
@@ -44,22 +59,24 @@ struct ProgressReports {
     }
 
     mutating func count(tokens: Int) { self.tokens += tokens }
+    mutating func count(episodes: Int) { self.episodes += episodes }
 
     /// After optimizer step `step` (counted from 1): a training report every `loggingSteps`
     /// steps and after the last.
     mutating func stepEnded(_ step: Int) {
-        guard step % loggingSteps == 0 || step == plan.totalSteps else { return }
+        guard step % loggingSteps == 0 || step == totalSteps else { return }
         let now = monotonicSeconds()
         var metrics = zip(sums, counts).map { (name: $0.name, value: $0.value / Double($1)) }
+        if episodes > 0 { metrics.append(("episodes_per_second", Double(episodes) / max(1e-9, now - lastReport))) }
         metrics.append(("tokens_per_second", Double(tokens) / max(1e-9, now - lastReport)))
-        (sums, counts, tokens, lastReport) = ([], [], 0, now)
-        send(TrainingProgress(phase: .training, step: step, totalSteps: plan.totalSteps, epoch: plan.epoch(afterStep: step),
+        (sums, counts, tokens, episodes, lastReport) = ([], [], 0, 0, now)
+        send(TrainingProgress(phase: .training, step: step, totalSteps: totalSteps, epoch: epochAfterStep(step),
                               elapsedSeconds: now - start, metrics: metrics))
     }
 
-    func validated(atStep step: Int, metrics: [(name: String, value: Double)]) {
-        send(TrainingProgress(phase: .validation, step: step, totalSteps: plan.totalSteps, epoch: plan.epoch(afterStep: step),
-                              elapsedSeconds: monotonicSeconds() - start, metrics: metrics))
+    func validated(atStep step: Int, metrics: [(name: String, value: Double)], samples: [AnswerSample] = []) {
+        send(TrainingProgress(phase: .validation, step: step, totalSteps: totalSteps, epoch: epochAfterStep(step),
+                              elapsedSeconds: monotonicSeconds() - start, metrics: metrics, samples: samples))
     }
 }
 

@@ -347,6 +347,26 @@ enum Kernels {
         }
     }
 
+    /// The entropy of softmax(logits / temperature) of each row named in `rows` ([N] indices
+    /// into [*, V] logits): log sum exp(z) - sum p z, with z the scaled logits less their maximum.
+    static func entropies(_ out: FloatPointer, _ logits: UnsafePointer<Float>, _ rows: UnsafePointer<Int>,
+                          temperature: Float, rows N: Int, V: Int) {
+        let inverseTemperature = 1 / temperature
+        parallelRows(N) { index in
+            let x = logits + rows[index] * V
+            var maximum = -Float.infinity
+            for i in 0..<V where x[i] > maximum { maximum = x[i] }
+            var sum: Double = 0, weighted: Double = 0
+            for i in 0..<V {
+                let z = (x[i] - maximum) * inverseTemperature
+                let e = Double(expf(z))
+                sum += e
+                weighted += e * Double(z)
+            }
+            out[index] = Float(log(sum) - weighted / sum)
+        }
+    }
+
     /// Writes d loss / d logits into `out` ([N,V]) for a loss whose gradient with respect to
     /// log p(target) at `temperature` is `gradients[n]` per row: with q = softmax(logits / T),
     /// d log q[target] / d logits[i] = (onehot(target)[i] - q[i]) / T. Rows without a target or

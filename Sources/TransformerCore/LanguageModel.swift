@@ -78,6 +78,23 @@ extension LanguageModel {
         }
         return Array(sequence.dropFirst(prompt.count))
     }
+
+    /// The entropy in nats of the next-token distribution softmax(logits / `temperature`) at
+    /// each of `positions` (flat indices row * T + t) of the last forward pass: what the policy
+    /// stages report beside the KL (TRL's `entropy`).
+    public func tokenEntropies(temperature: Float, positions: [Int]) throws -> [Float] {
+        guard temperature > 0, temperature.isFinite else { throw SamplingError.invalidOption(name: "the temperature", rule: "must be positive to score tokens") }
+        let V = vocabularySize, held = logits
+        guard let base = held.baseAddress, held.count >= V else { throw ModelInputError.needsForwardPass("entropies need a forward pass that computes the logits") }
+        if let bad = positions.first(where: { $0 < 0 || ($0 + 1) * V > held.count }) {
+            throw ModelInputError.needsForwardPass("position \(bad) is outside the last forward pass's \(held.count / V) positions")
+        }
+        var out = [Float](repeating: 0, count: positions.count)
+        out.withUnsafeMutableBufferPointer { out in
+            positions.withUnsafeBufferPointer { Kernels.entropies(out.baseAddress!, base, $0.baseAddress!, temperature: temperature, rows: positions.count, V: V) }
+        }
+        return out
+    }
 }
 
 extension GPT2Model {
@@ -97,7 +114,6 @@ extension LlamaModel {
 }
 
 extension AdamW {
-    /// An optimizer for any variant's parameters.
     /// An optimizer for the tensors the model trains now (`trainedParameterTensors`).
     public convenience init(model: some LanguageModel, hyperparameters: Hyperparameters = Hyperparameters()) {
         self.init(tensors: model.trainedParameterTensors, parameterCount: model.parameterCount, hyperparameters: hyperparameters)

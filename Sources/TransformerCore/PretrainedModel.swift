@@ -63,6 +63,20 @@ public struct PretrainedModel {
         return id
     }
 
+    /// A second model with the same configuration, tokenizer and parameters, which trains
+    /// apart from this one: the frozen reference of the policy stages, or a value model started
+    /// from a reward model's trunk.
+    public func copy() throws -> PretrainedModel {
+        let twin: any LanguageModel
+        switch model {
+        case let llama as LlamaModel: twin = try LlamaModel(configuration: llama.configuration)
+        case let gpt2 as GPT2Model: twin = try GPT2Model(configuration: gpt2.configuration)
+        default: throw CheckpointError("Tally copies GPT-2 and Llama-family models only", kind: .unsupported)
+        }
+        twin.parameters.pointer.update(from: model.parameters.pointer, count: model.parameterCount)
+        return PretrainedModel(model: twin, tokenizer: tokenizer, chatTemplate: chatTemplate, stopTokens: stopTokens)
+    }
+
     /// Saves a Hugging Face folder: weights and config.json (a causal language model, or a
     /// sequence classifier with `scoreHead`), tokenizer.json and tokenizer_config.json with the
     /// chat template, so that Tally and transformers load it alike.

@@ -18,6 +18,10 @@ public final class ScalarHead {
     /// optimizer is given when the bias stays fixed (a reward model's, Hugging Face's `score`).
     public var weightTensor: ParameterLayout.Tensor { ParameterLayout.Tensor(name: ScoreHead.tensorName, shape: [1, width], offset: 0) }
 
+    /// Weights and bias as one tensor: what an optimizer is given when the bias trains too (a
+    /// value function's, whose values need an offset).
+    public var weightAndBiasTensor: ParameterLayout.Tensor { ParameterLayout.Tensor(name: "scalar_head", shape: [width + 1], offset: 0) }
+
     /// Small random weights and zero bias, seeded.
     public func initialize(seed: UInt64, standardDeviation: Float = 0.02) {
         var random = SeededRandom(seed: seed)

@@ -138,7 +138,7 @@ struct RewardModelTests {
         let finished = try first.train(progress: { _ in }, shouldStop: { steps += 1; return steps > 5 })
         #expect(!finished && first.step == 5)
         try first.saveCheckpoint(in: output)
-        let resumedModel = try RewardModel(contentsOf: TrainingCheckpoint.folder(in: output))
+        let resumedModel = try RewardModel(contentsOf: CheckpointFolder.path(in: output))
         let resumed = try RewardTrainer(model: resumedModel, options: options, training: try rankings(resumedModel.base), validation: [])
         try resumed.resume(from: output)
         try resumed.train()

@@ -27,8 +27,8 @@ enum TinyModels {
         return PretrainedModel(model: model, tokenizer: tokenizer, chatTemplate: .chatML(defaultSystemPrompt: nil), stopTokens: [tokenizer.specialTokens["<|im_end|>"]!])
     }
 
-    static func gpt2(seed: UInt64, contextLength: Int = 512) throws -> PretrainedModel {
-        let tokenizer = try tokenizer()
+    static func gpt2(seed: UInt64, contextLength: Int = 512, tokenizer: BytePairTokenizer? = nil) throws -> PretrainedModel {
+        let tokenizer = try tokenizer ?? self.tokenizer()
         let model = try GPT2Model(configuration: GPT2Configuration(vocabularySize: tokenizer.vocabularySize, contextLength: contextLength, width: 32, layerCount: 2, headCount: 4))
         model.initializeParameters(seed: seed)
         return PretrainedModel(model: model, tokenizer: tokenizer, chatTemplate: .chatML(defaultSystemPrompt: nil), stopTokens: [tokenizer.specialTokens["<|im_end|>"]!])
