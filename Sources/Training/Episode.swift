@@ -35,12 +35,13 @@ public struct Episode: Sendable {
     }
 }
 
-/// Episodes laid out for one forward pass: each row a prompt and its answer, right-padded. The
-/// position before each answer token has that token as its target, so the pass's per-token
-/// log-probabilities are exactly the answer's; padding after a row changes nothing before it
-/// (attention is causal), and each row's positions count from 0, so every model sees each
-/// episode's tokens at the positions it was sampled at.
-struct EpisodeBatch {
+/// Prompts and answers (episodes, or the answers of a comparison) laid out for one forward pass:
+/// each row a prompt and its answer, right-padded. The position before each answer token has
+/// that token as its target, so the pass's per-token log-probabilities are exactly the
+/// answer's; padding after a row changes nothing before it (attention is causal), and each
+/// row's positions count from 0, so every model sees each episode's tokens at the positions it
+/// was sampled at.
+struct AnswerBatch {
     let tokens: [Int32]
     let targets: [Int32]
     let rowCount: Int
@@ -48,20 +49,24 @@ struct EpisodeBatch {
     /// For each episode, the flat index (row * rowLength + t) whose target is each answer token.
     let answerPositions: [[Int]]
 
-    init(_ episodes: [Episode], padToken: Int32) {
-        let T = episodes.map { $0.prompt.count + $0.answer.count }.max() ?? 0
+    init(_ episodes: [Episode]) {
+        self.init(rows: episodes.map { ($0.prompt, $0.answer) })
+    }
+
+    /// Padding is token 0: no target reads it and no earlier position sees it.
+    init(rows: [(prompt: [Int32], answer: [Int32])]) {
+        let T = rows.map { $0.prompt.count + $0.answer.count }.max() ?? 0
         var tokens: [Int32] = [], targets: [Int32] = [], positions: [[Int]] = []
-        tokens.reserveCapacity(episodes.count * T)
-        for (row, episode) in episodes.enumerated() {
-            let sequence = episode.prompt + episode.answer
+        tokens.reserveCapacity(rows.count * T)
+        for (row, (prompt, answer)) in rows.enumerated() {
             var rowTargets = [Int32](repeating: -1, count: T)
-            let first = episode.prompt.count - 1
-            for i in episode.answer.indices { rowTargets[first + i] = episode.answer[i] }
-            positions.append(episode.answer.indices.map { row * T + first + $0 })
-            tokens += sequence + [Int32](repeating: padToken, count: T - sequence.count)
+            let first = prompt.count - 1
+            for i in answer.indices { rowTargets[first + i] = answer[i] }
+            positions.append(answer.indices.map { row * T + first + $0 })
+            tokens += prompt + answer + [Int32](repeating: 0, count: T - prompt.count - answer.count)
             targets += rowTargets
         }
-        (self.tokens, self.targets, rowCount, rowLength, answerPositions) = (tokens, targets, episodes.count, T, positions)
+        (self.tokens, self.targets, rowCount, rowLength, answerPositions) = (tokens, targets, rows.count, T, positions)
     }
 
     /// Episode indices cut into passes of like length within the core's token budget.
@@ -98,8 +103,8 @@ extension PretrainedModel {
     /// `temperature`, with no backward pass after.
     func answerLogProbabilities(of episodes: [Episode], temperature: Float) throws -> [[Float]] {
         var result = [[Float]](repeating: [], count: episodes.count)
-        for pass in EpisodeBatch.passes(episodes) {
-            let batch = EpisodeBatch(pass.map { episodes[$0] }, padToken: 0)
+        for pass in AnswerBatch.passes(episodes) {
+            let batch = AnswerBatch(pass.map { episodes[$0] })
             try batch.forward(model)
             for (index, values) in zip(pass, try batch.answerLogProbabilities(model, temperature: temperature)) { result[index] = values }
         }

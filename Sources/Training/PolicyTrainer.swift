@@ -217,8 +217,8 @@ public final class PolicyTrainer: Trainer {
     /// log pi of each answer token (and PPO's values) under the current policy, no backward pass.
     private func scoreWithPolicy(_ episodes: [Episode]) throws -> (logProbabilities: [[Float]], values: [[Float]]) {
         var logProbabilities = [[Float]](repeating: [], count: episodes.count), values = [[Float]](repeating: [], count: episodes.count)
-        for pass in EpisodeBatch.passes(episodes) {
-            let batch = EpisodeBatch(pass.map { episodes[$0] }, padToken: 0)
+        for pass in AnswerBatch.passes(episodes) {
+            let batch = AnswerBatch(pass.map { episodes[$0] })
             try batch.forward(policy.model)
             for (index, row) in zip(pass, try batch.answerLogProbabilities(policy.model, temperature: options.temperature)) { logProbabilities[index] = row }
             if let value {
@@ -250,8 +250,8 @@ public final class PolicyTrainer: Trainer {
         let tokenCount = Float(members.reduce(0) { $0 + rollouts.episodes[$1].answer.count })
         let weight = perAnswer ? 1 / Float(members.count) : 1 / tokenCount
         var policyLossSum: Float = 0, valueLossSum: Float = 0
-        for pass in EpisodeBatch.passes(rollouts.episodes, indices: members) {
-            let batch = EpisodeBatch(pass.map { rollouts.episodes[$0] }, padToken: 0)
+        for pass in AnswerBatch.passes(rollouts.episodes, indices: members) {
+            let batch = AnswerBatch(pass.map { rollouts.episodes[$0] })
             try batch.forward(trunk)
             let newLogProbabilities = try batch.answerLogProbabilities(trunk, temperature: options.temperature)
             for entropy in try trunk.tokenEntropies(temperature: options.temperature, positions: batch.answerPositions.flatMap { $0 }) {

@@ -27,6 +27,8 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var sharesPrompt: Bool
     /// Report training metrics every this many optimizer steps.
     public var loggingSteps: Int
+    /// DPO only: beta, how far the implicit reward may take the policy from the reference.
+    public var klCoefficient: Float?
 
     /// Supervised fine-tuning: TRL's SFTTrainer defaults (learning rate 2e-5, linear decay,
     /// no weight decay, gradient norm clipped at 1), three epochs keeping the best validation loss.
@@ -38,6 +40,11 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public static let reward = TrainingOptions(learningRate: 2e-5, epochs: 1, batchSize: 8, gradientAccumulation: 1, maximumLength: 256,
                                                warmupFraction: 0.03, schedule: .linear, seed: 42, trainedBlockCount: nil, validationFraction: 0.1,
                                                maximumGradientNorm: 1, weightDecay: 0, sharesPrompt: true, loggingSteps: 10)
+    /// DPO: TRL's DPOTrainer defaults (beta 0.1, learning rate 1e-6, linear decay, no warmup),
+    /// one epoch of batches of 8 comparisons, at most 512 tokens a prompt and answer.
+    public static let directPreference = TrainingOptions(learningRate: 1e-6, epochs: 1, batchSize: 8, gradientAccumulation: 1, maximumLength: 512,
+                                                         warmupFraction: 0, schedule: .linear, seed: 42, trainedBlockCount: nil, validationFraction: 0.1,
+                                                         maximumGradientNorm: 1, weightDecay: 0, sharesPrompt: false, loggingSteps: 10, klCoefficient: 0.1)
 
     /// Refuses settings out of range, naming the command-line option.
     public func validate(layerCount: Int) throws {
@@ -50,6 +57,7 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         guard maximumGradientNorm > 0 else { throw TrainingOptionError("--max-grad-norm", "must be positive, got \(maximumGradientNorm)") }
         guard weightDecay >= 0, weightDecay < 1 else { throw TrainingOptionError("--weight-decay", "must be from 0 to below 1, got \(weightDecay)") }
         guard loggingSteps >= 1 else { throw TrainingOptionError("--logging-steps", "must be at least 1, got \(loggingSteps)") }
+        if let klCoefficient { guard klCoefficient > 0, klCoefficient.isFinite else { throw TrainingOptionError("--beta", "must be positive, got \(klCoefficient)") } }
         if let trainedBlockCount, !(1...layerCount).contains(trainedBlockCount) {
             throw TrainingOptionError("--trained-blocks", "must be from 1 to the model's \(layerCount) blocks, got \(trainedBlockCount)")
         }

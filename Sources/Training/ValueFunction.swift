@@ -1,7 +1,7 @@
 import TransformerCore
 
 /// PPO's critic: V(state) for the state before each answer token, a scalar head read at the
-/// positions whose targets are the answer's tokens (`EpisodeBatch.answerPositions`).
+/// positions whose targets are the answer's tokens (`AnswerBatch.answerPositions`).
 ///
 /// On the policy's own trunk (`sharedTrunk`), the policy's forward pass serves the values and
 /// the two gradients meet in one backward pass: half the work on a CPU. On a trunk of its own
@@ -43,7 +43,7 @@ final class ValueFunction {
 
     /// The values of `batch`'s answer positions, one list per episode. With a shared trunk the
     /// policy's forward pass over `batch` must be the last one run.
-    func values(of batch: EpisodeBatch, policy: any LanguageModel, forBackward: Bool) throws -> [[Float]] {
+    func values(of batch: AnswerBatch, policy: any LanguageModel, forBackward: Bool) throws -> [[Float]] {
         let model = trunk?.model ?? policy
         if let trunk {
             try trunk.model.forward(tokens: batch.tokens, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: batch.rowCount,
@@ -60,7 +60,7 @@ final class ValueFunction {
     /// Accumulates the head's gradients from d loss / d value; returns the gradient of the
     /// final hidden states for the policy's backward pass (shared trunk), or runs the value
     /// trunk's own backward pass and returns nil.
-    func backward(valueGradients: [[Float]], batch: EpisodeBatch, policy: any LanguageModel) throws -> [Float]? {
+    func backward(valueGradients: [[Float]], batch: AnswerBatch, policy: any LanguageModel) throws -> [Float]? {
         let model = trunk?.model ?? policy
         let hiddenGradient = head.backward(scoreGradients: valueGradients.flatMap { $0 }, hiddenStates: model.finalHiddenStates,
                                            positions: batch.answerPositions.flatMap { $0 })
