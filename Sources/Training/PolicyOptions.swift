@@ -102,7 +102,9 @@ public struct PolicyOptions: Sendable, Equatable, Codable {
         guard (fewestAnswers...64).contains(answersPerPrompt) else {
             throw TrainingOptionError("--answers-per-prompt", "must be from \(fewestAnswers) to 64 for \(advantageEstimator.rawValue), got \(answersPerPrompt)\(fewestAnswers == 2 ? " (the baseline of an answer is the other answers to its prompt)" : "")")
         }
-        guard maximumNewTokens >= 1 else { throw TrainingOptionError("--max-new-tokens", "must be at least 1, got \(maximumNewTokens)") }
+        guard maximumNewTokens >= 1, maximumNewTokens < contextLength else {
+            throw TrainingOptionError("--max-new-tokens", "must be from 1 to below the model's context of \(contextLength) tokens, got \(maximumNewTokens)")
+        }
         guard maximumPromptLength >= 1, maximumPromptLength + maximumNewTokens <= contextLength else {
             throw TrainingOptionError("--max-prompt-length", "the prompt (\(maximumPromptLength)) and the answer (\(maximumNewTokens)) must fit the model's context of \(contextLength) tokens")
         }

@@ -72,10 +72,10 @@ struct TrainingCheckpoint<Options: Codable & Equatable> {
 }
 
 /// Where an interrupted run's checkpoint lies inside its output folder, and its files.
-enum CheckpointFolder {
-    static let name = "checkpoint"
-    static let stateFile = "trainer_state.json"
+public enum CheckpointFolder {
+    public static let name = "checkpoint"
+    public static let stateFile = "trainer_state.json"
     static let optimizerFile = "optimizer.safetensors"
 
-    static func path(in output: String) -> String { output + "/" + name }
+    public static func path(in output: String) -> String { output + "/" + name }
 }

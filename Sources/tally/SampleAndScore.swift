@@ -1,12 +1,18 @@
 import ArgumentParser
 import Foundation
+import JSON
 import Training
 import TransformerCore
 
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sample",
-        abstract: "Print completions of a prompt from a policy (a GGUF file or a Hugging Face folder)."
+        abstract: "Print completions of a prompt from a policy (a GGUF file or a Hugging Face folder), or the best of N by a reward model.",
+        discussion: """
+            With --best-of N and --reward, samples N completions and prints the one the reward model \
+            scores highest (best-of-n, the baseline RL results are compared with); --json prints all N \
+            with their rewards, best first.
+            """
     )
 
     @Option(name: .long, help: ArgumentHelp("The policy: a GGUF file or a Hugging Face folder.", valueName: "path")) var model: String
@@ -16,9 +22,17 @@ struct Sample: ParsableCommand {
     @Option(name: .long, help: "Nucleus sampling: the smallest set of tokens of at least this probability (default: 0.9).") var topP: Float = 0.9
     @Option(name: .long, help: "The longest completion, in tokens (default: 128).") var maxTokens = 128
     @Option(name: .long, help: "Seeds the sampling (default: 0).") var seed: UInt64 = 0
+    @Option(name: .long, help: "Sample this many completions and print the reward model's favourite (needs --reward).") var bestOf: Int?
+    @Option(name: .long, help: ArgumentHelp("The reward model folder that picks the best of --best-of.", valueName: "path")) var reward: String?
+    @Flag(name: .long, help: "With --best-of: print every completion with its reward as JSON, best first.") var json = false
     @Option(name: .long, help: "Compute threads (default: every core).") var threads: Int?
 
     func run() throws {
+        if let bestOf {
+            guard let reward else { throw ValidationError("--best-of: needs --reward, the reward model that picks the best") }
+            return try runBestOf(bestOf, rewardPath: reward)
+        }
+        guard reward == nil else { throw ValidationError("--reward: only picks among --best-of completions; give --best-of N") }
         guard (1...64).contains(n) else { throw ValidationError("-n: must be from 1 to 64, got \(n)") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens: must be at least 1, got \(maxTokens)") }
         guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw ValidationError("--prompt: is empty") }
@@ -33,6 +47,30 @@ struct Sample: ParsableCommand {
             let answer = sample.stopped ? Array(sample.tokens.dropLast()) : sample.tokens
             if n > 1 { print("--- completion \(index + 1)\(sample.stopped ? "" : " (cut at --max-tokens)")") }
             print(policy.tokenizer.decode(answer))
+        }
+    }
+
+    private func runBestOf(_ count: Int, rewardPath: String) throws {
+        guard (1...1024).contains(count) else { throw ValidationError("--best-of: must be from 1 to 1024, got \(count)") }
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens: must be at least 1, got \(maxTokens)") }
+        guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw ValidationError("--prompt: is empty") }
+        let policy = try PretrainedModel.load(model)
+        let rewardModel: RewardModel
+        do { rewardModel = try RewardModel(contentsOf: rewardPath) } catch { throw ValidationError("--reward: \(error)") }
+        let scorer = try RewardModelScorer(rewardModel: rewardModel, policy: policy)
+        var options = SamplingOptions()
+        (options.temperature, options.topP, options.maximumNewTokens, options.seed) = (temperature, topP, maxTokens, seed)
+        let choice = try ComputeThreads(count: threads ?? ComputeThreads.shared.count).run {
+            try BestOfN.choose(policy: policy, reward: scorer, prompts: [[ChatTemplate.Message(role: "user", content: prompt)]], n: count, options: options)[0]
+        }
+        if json {
+            for answer in choice.answers {
+                print(JSONWriter.string(.object([("reward", .double(Double(answer.reward))), ("ended", .bool(answer.ended)), ("text", .string(answer.text))])))
+            }
+        } else {
+            FileHandle.standardError.write(Data(String(format: "best of %d: reward %.4f (the others %.4f to %.4f)\n", count, choice.best.reward,
+                                                       choice.answers.last!.reward, choice.answers.count > 1 ? choice.answers[1].reward : choice.best.reward).utf8))
+            print(choice.best.text)
         }
     }
 }

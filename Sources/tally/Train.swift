@@ -7,8 +7,8 @@ import TransformerCore
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a policy on demonstrations (sft) or a reward model on rankings (reward).",
-        subcommands: [TrainSupervised.self, TrainReward.self]
+        abstract: "Train a policy on demonstrations (sft), a reward model on rankings (reward), or a policy against a reward model (rloo, ppo) or on comparisons (dpo).",
+        subcommands: [TrainSupervised.self, TrainReward.self, TrainLeaveOneOut.self, TrainProximalPolicy.self, TrainDirectPreference.self]
     )
 }
 
@@ -115,7 +115,7 @@ struct RunSummary {
     let stage: String
     let base: String
     let data: [String]
-    let options: TrainingOptions
+    let options: any Encodable
     let trainingCount: Int
     let validationCount: Int
     let truncatedCount: Int

@@ -3,10 +3,11 @@ import Foundation
 import Training
 import TransformerCore
 
-/// The hyperparameters `tally train sft` and `tally train reward` share; an option left out
-/// takes the stage's default (`TrainingOptions.supervised` / `.reward`, Docs/training.md).
+/// The hyperparameters `tally train sft`, `reward` and `dpo` share; an option left out takes
+/// the stage's default (`TrainingOptions.supervised` / `.reward` / `.directPreference`,
+/// Docs/training.md).
 struct TrainingCommandOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The base model: a GGUF file or a Hugging Face folder (Llama family or GPT-2).", valueName: "path"))
+    @Option(name: [.long, .customLong("policy")], help: ArgumentHelp("The base model (dpo: the SFT policy; --policy is the same option): a GGUF file or a Hugging Face folder (Llama family or GPT-2).", valueName: "path"))
     var model: String
 
     @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("JSONL files to train on (Tally's exports, TRL's formats, HH-RLHF).", valueName: "file"))
@@ -15,12 +16,12 @@ struct TrainingCommandOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The folder to write the trained model to; must not exist yet (or be empty), unless --resume.", valueName: "path"))
     var output: String
 
-    @Option(name: .long, help: "The peak learning rate (default: 2e-5).") var learningRate: Float?
-    @Option(name: .long, help: "Passes over the training data (default: sft 3, reward 1).") var epochs: Int?
+    @Option(name: .long, help: "The peak learning rate (default: sft and reward 2e-5, dpo 1e-6).") var learningRate: Float?
+    @Option(name: .long, help: "Passes over the training data (default: sft 3, reward and dpo 1).") var epochs: Int?
     @Option(name: .long, help: "Examples per batch: demonstrations, or whole rankings; forward passes are cut from a step's examples by length (default: 8).") var batchSize: Int?
     @Option(name: .long, help: "Batches per optimizer step (default: 1).") var gradientAccumulation: Int?
-    @Option(name: .long, help: "The longest prompt and answer, in tokens; longer ones keep the conversation's end (default: sft 1024, reward 256).") var maxLength: Int?
-    @Option(name: .long, help: "The share of steps spent warming up the learning rate (default: 0.03).") var warmup: Double?
+    @Option(name: .long, help: "The longest prompt and answer, in tokens; longer ones keep the conversation's end (default: sft 1024, reward 256, dpo 512).") var maxLength: Int?
+    @Option(name: .long, help: "The share of steps spent warming up the learning rate (default: sft and reward 0.03, dpo 0).") var warmup: Double?
     @Option(name: .long, help: "The learning-rate decay after warm-up: linear, cosine or constant (default: linear).") var schedule: String?
     @Option(name: .long, help: "Seeds the data order, the validation split and a new head (default: 42).") var seed: UInt64?
     @Option(name: .long, help: "Train only the top N blocks and the heads (default: all blocks).") var trainedBlocks: Int?
@@ -62,42 +63,54 @@ struct TrainingCommandOptions: ParsableArguments {
 
     /// Refuses an output folder that holds anything (a finished model is never overwritten),
     /// or, with --resume, one without a checkpoint.
-    func checkOutputFolder() throws {
-        let manager = FileManager.default
-        var isDirectory: ObjCBool = false
-        let exists = manager.fileExists(atPath: output, isDirectory: &isDirectory)
-        if resume {
-            guard manager.fileExists(atPath: output + "/checkpoint/trainer_state.json") else {
-                throw ValidationError("--resume: \(output)/checkpoint holds no interrupted run to continue")
-            }
-            return
-        }
-        guard exists else { return }
-        guard isDirectory.boolValue, (try? manager.contentsOfDirectory(atPath: output))?.isEmpty ?? false else {
-            throw ValidationError("--output: \(output) already exists and is not an empty folder; choose a new one (or --resume an interrupted run)")
-        }
-    }
+    func checkOutputFolder() throws { try checkTrainingOutputFolder(output, resume: resume) }
 
-    /// Resumes when asked, trains with the progress on the terminal, and on Ctrl+C saves a
-    /// checkpoint and ends the command (exit status 130). Returns the reports and the start.
     func runInterruptibly(_ trainer: some Trainer) throws -> (TrainingReporter, Date) {
-        if resume { try trainer.resume(from: output) }
-        let reporter = TrainingReporter(json: json)
-        let interrupt = InterruptRequest()
-        let started = Date()
-        let finished = try trainer.train(progress: reporter.report, shouldStop: { interrupt.isRequested })
-        reporter.finish()
-        guard finished else {
-            try trainer.saveCheckpoint(in: output)
-            note("Saved a checkpoint at step \(trainer.step) of \(trainer.totalSteps) in \(output)/checkpoint; continue with the same command and --resume.")
-            throw ExitCode(130)
-        }
-        return (reporter, started)
+        try trainInterruptibly(trainer, resume: resume, output: output, json: json)
     }
 
-    var computeThreads: ComputeThreads {
-        ComputeThreads(count: threads ?? ComputeThreads.shared.count, priority: .normal)
+    var computeThreads: ComputeThreads { makeComputeThreads(threads) }
+}
+
+/// Compute threads: as many as asked, or every core.
+func makeComputeThreads(_ count: Int?) -> ComputeThreads {
+    ComputeThreads(count: count ?? ComputeThreads.shared.count, priority: .normal)
+}
+
+/// Refuses an output folder that holds anything (a finished model is never overwritten), or,
+/// with --resume, one without a checkpoint.
+func checkTrainingOutputFolder(_ output: String, resume: Bool) throws {
+    let manager = FileManager.default
+    var isDirectory: ObjCBool = false
+    let exists = manager.fileExists(atPath: output, isDirectory: &isDirectory)
+    if resume {
+        guard manager.fileExists(atPath: output + "/checkpoint/trainer_state.json") else {
+            throw ValidationError("--resume: \(output)/checkpoint holds no interrupted run to continue")
+        }
+        return
     }
+    guard exists else { return }
+    guard isDirectory.boolValue, (try? manager.contentsOfDirectory(atPath: output))?.isEmpty ?? false else {
+        throw ValidationError("--output: \(output) already exists and is not an empty folder; choose a new one (or --resume an interrupted run)")
+    }
+}
+
+/// Every training command: resumes when asked, trains with the progress on the terminal, and
+/// on Ctrl+C saves a checkpoint and ends the command (exit status 130). Returns the reports
+/// and the start.
+func trainInterruptibly(_ trainer: some Trainer, resume: Bool, output: String, json: Bool) throws -> (TrainingReporter, Date) {
+    if resume { try trainer.resume(from: output) }
+    let reporter = TrainingReporter(json: json)
+    let interrupt = InterruptRequest()
+    let started = Date()
+    let finished = try trainer.train(progress: reporter.report, shouldStop: { interrupt.isRequested })
+    reporter.finish()
+    guard finished else {
+        try trainer.saveCheckpoint(in: output)
+        note("Saved a checkpoint at step \(trainer.step) of \(trainer.totalSteps) in \(output)/checkpoint; continue with the same command and --resume.")
+        throw ExitCode(130)
+    }
+    return (reporter, started)
 }
 
 /// Where a finished model goes: written beside the output folder first and moved into place

@@ -18,6 +18,11 @@ final class TrainingReporter {
                                              ("total_steps", .integer(Int64(progress.totalSteps))), ("epoch", .double(progress.epoch)),
                                              ("elapsed_seconds", .double(progress.elapsedSeconds))]
         fields += progress.metrics.map { ($0.name, .double($0.value)) }
+        if !progress.samples.isEmpty {
+            fields.append(("samples", .array(progress.samples.map { sample in
+                .object([("prompt", .string(sample.prompt)), ("answer", .string(sample.answer)), ("reward", .double(Double(sample.reward))), ("ended", .bool(sample.ended))])
+            })))
+        }
         log.append(.object(fields))
         if json {
             print(JSONWriter.string(.object(fields)))
@@ -31,12 +36,15 @@ final class TrainingReporter {
             let perStep = progress.elapsedSeconds / Double(max(1, progress.step))
             var parts = ["[\(bar)] \(progress.step)/\(progress.totalSteps)"]
             if let loss = progress.metric("loss") { parts.append(String(format: "loss %.4f", loss)) }
-            if let accuracy = progress.metric("accuracy") { parts.append(String(format: "accuracy %.3f", accuracy)) }
+            if let accuracy = progress.metric("accuracy") ?? progress.metric("rewards/accuracies") { parts.append(String(format: "accuracy %.3f", accuracy)) }
+            if let reward = progress.metric("reward") ?? progress.metric("objective/scores") { parts.append(String(format: "reward %.3f", reward)) }
+            if let kl = progress.metric("kl_per_answer") { parts.append(String(format: "KL %.2f", kl)) }
             if let speed = progress.metric("tokens_per_second") { parts.append(String(format: "%.0f tok/s", speed)) }
             parts.append("\(Self.duration(perStep * Double(progress.totalSteps - progress.step))) left")
             line = parts.joined(separator: "  ")
         case .validation:
             line = "validation at step \(progress.step): " + progress.metrics.map { String(format: "%@ %.4f", $0.name, $0.value) }.joined(separator: ", ")
+                + progress.samples.map { String(format: "\n  [reward %.3f%@] %@ -> %@", $0.reward, $0.ended ? "" : ", cut", Self.shortened($0.prompt), Self.shortened($0.answer)) }.joined()
         }
         if isTerminal, progress.phase == .training {
             FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
@@ -52,6 +60,12 @@ final class TrainingReporter {
     /// The log as JSON Lines.
     var logLines: Data {
         Data(log.map { JSONWriter.string($0) + "\n" }.joined().utf8)
+    }
+
+    /// One line of at most 100 characters.
+    static func shortened(_ text: String) -> String {
+        let line = text.replacingOccurrences(of: "\n", with: " ")
+        return line.count <= 100 ? line : String(line.prefix(99)) + "…"
     }
 
     static func duration(_ seconds: Double) -> String {

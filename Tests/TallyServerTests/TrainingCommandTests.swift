@@ -131,4 +131,60 @@ struct TrainingCommandTests {
         #expect(steps.last == 400)
         #expect(FileManager.default.fileExists(atPath: output + "/config.json") && !FileManager.default.fileExists(atPath: output + "/checkpoint"))
     }
+
+    /// The second half of the pipeline on the command line: a reward model, then RLOO and PPO
+    /// against it, DPO on the same comparisons, and best-of-n sampling; each writes a policy that
+    /// samples. Bad input is refused with what is wrong.
+    @Test func policyStagesEndToEnd() throws {
+        let base = try Self.tinyModelFolder()
+        let pairs = try Self.write(Self.pairs(16), name: "policy-pairs.jsonl")
+        let rewardModel = TemporaryFiles.path("policy-reward")
+        let reward = try CommandLineTests.tally(["train", "reward", "--model", base, "--data", pairs, "--output", rewardModel, "--learning-rate", "3e-3", "--validation-fraction", "0"])
+        #expect(reward.status == 0, "\(reward.errorOutput)")
+        let prompts = try Self.write((0..<10).map { #"{"prompt": "name a fruit \#($0)."}"# } + [#"{"prompt": "name a fruit 0."}"#], name: "prompts.jsonl")
+        let common = ["--policy", base, "--reward", rewardModel, "--prompts", prompts, "--iterations", "2", "--prompts-per-iteration", "2",
+                      "--max-new-tokens", "6", "--learning-rate", "1e-3", "--json"]
+        for (stage, extra) in [("rloo", ["--answers-per-prompt", "2"]), ("ppo", ["--value-model", "separate", "--update-epochs", "2"]), ("rloo", ["--advantage", "grpo", "--answers-per-prompt", "3"])] {
+            let output = TemporaryFiles.path("policy-\(stage)-\(extra.count)")
+            let run = try CommandLineTests.tally(["train", stage, "--output", output] + common + extra)
+            #expect(run.status == 0, "\(stage) \(extra): \(run.errorOutput)")
+            #expect(run.errorOutput.contains("8 prompts to train on, 2 held out") && run.errorOutput.contains("1 repeated prompts left out"), "\(run.errorOutput)")
+            let reports = run.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let training = reports.filter { $0["phase"] as? String == "train" }, evaluations = reports.filter { $0["phase"] as? String == "eval" }
+            #expect(training.count == 2 && evaluations.count == 2, "\(reports)")
+            let names = stage == "ppo" ? ["objective/kl", "objective/scores", "policy/clipfrac_avg", "loss/value_avg", "val/ratio"] : ["reward", "kl", "entropy", "completions/mean_length", "clip_ratio/region_mean"]
+            for name in names + ["kl_per_answer", "answer_length", "ended_fraction", "episodes_per_second"] {
+                #expect(training.allSatisfy { $0[name] is Double }, "\(stage): \(name) missing")
+            }
+            #expect((evaluations.last?["samples"] as? [[String: Any]])?.first?["answer"] is String)
+            let sample = try CommandLineTests.tally(["sample", "--model", output, "--prompt", "name a fruit.", "--max-tokens", "4"])
+            #expect(sample.status == 0, "\(sample.errorOutput)")
+        }
+        let dpoOutput = TemporaryFiles.path("policy-dpo")
+        let dpo = try CommandLineTests.tally(["train", "dpo", "--policy", base, "--data", pairs, "--output", dpoOutput, "--learning-rate", "1e-3", "--validation-fraction", "0.25", "--json", "--logging-steps", "1"])
+        #expect(dpo.status == 0, "\(dpo.errorOutput)")
+        let dpoReports = dpo.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(abs((dpoReports.first?["loss"] as? Double ?? 0) - log(2)) < 1e-3 && dpoReports.contains { $0["eval_rewards/accuracies"] is Double }, "\(dpoReports)")
+        let best = try CommandLineTests.tally(["sample", "--model", base, "--prompt", "name a fruit.", "--best-of", "4", "--reward", rewardModel, "--max-tokens", "6", "--json"])
+        let rewards = best.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.compactMap { $0["reward"] as? Double }
+        #expect(best.status == 0 && rewards.count == 4 && rewards == rewards.sorted(by: >), "\(best.output) \(best.errorOutput)")
+
+        let never = TemporaryFiles.path("policy-never")
+        let badPrompts = try Self.write([#"{"prompt": "ok"}"#, #"{"prompt": ""}"#], name: "bad-prompts.jsonl")
+        let cases: [([String], String)] = [
+            (["rloo", "--policy", base, "--reward", rewardModel, "--prompts", prompts, "--answers-per-prompt", "1"], "--answers-per-prompt: must be from 2"),
+            (["rloo", "--policy", base, "--reward", rewardModel, "--prompts", badPrompts], "bad-prompts.jsonl:2: prompt: is empty"),
+            (["rloo", "--policy", base, "--reward", base, "--prompts", prompts], "--reward:"),
+            (["ppo", "--policy", base, "--reward", rewardModel, "--prompts", prompts, "--ptx-data", pairs], "--ptx-data: given without --ptx-coefficient"),
+            (["ppo", "--policy", base, "--reward", rewardModel, "--prompts", prompts, "--minibatches", "3"], "--minibatches: must divide"),
+            (["rloo", "--policy", base, "--reward", rewardModel, "--prompts", prompts, "--max-new-tokens", "1000"], "--max-new-tokens: must be from 1 to below the model's context"),
+        ]
+        for (arguments, message) in cases {
+            let result = try CommandLineTests.tally(["train"] + arguments + ["--output", never])
+            #expect(result.status != 0 && result.errorOutput.contains(message), "\(arguments): \(result.errorOutput)")
+            #expect(!FileManager.default.fileExists(atPath: never) && !FileManager.default.fileExists(atPath: never + ".partial"))
+        }
+        let noReward = try CommandLineTests.tally(["sample", "--model", base, "--prompt", "hi", "--best-of", "4"])
+        #expect(noReward.status != 0 && noReward.errorOutput.contains("--best-of: needs --reward"))
+    }
 }
