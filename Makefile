@@ -34,7 +34,7 @@ LLAMA_VOCABULARIES := .build-models/llama-vocabularies
 LLAMA_CPP_SDIST := https://files.pythonhosted.org/packages/de/6d/4a20e676bdf7d9d3523be3a081bf327af958f9bdfe2a564f5cf485faeaec/llama_cpp_python-0.3.9.tar.gz
 LLAMA_CPP_SDIST_SHA256 := a3a985f558385e2f5de5b663f4e9b0817506d6af98122450142cd98e79216370
 
-.PHONY: run build test screenshots bench bench-http bench-train bench-submit bench-reward bench-reward-quality bench-reward-all bench-reward-trl bench-sft smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
+.PHONY: run build test screenshots bench bench-http bench-train bench-submit bench-reward bench-reward-quality bench-reward-all bench-reward-trl bench-sft bench-rl bench-rl-quality bench-dpo smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
 
 ## Build in release mode, migrate, fetch the default policy model, load the demo, and serve on
 ## http://$(HOST):$(PORT)/. Without the model (no network) everything else still runs.
@@ -144,6 +144,22 @@ bench-sft: install-product-packages install-bench-packages smollm2 .build-python
 	$(SWIFT) build -c release --product tally
 	$(SWIFT) build -c release --product TrainerBenchmark
 	python3 Benchmarks/trainers/bench_sft.py
+
+## One RL iteration (sample, score, update) of Tally's RLOO and PPO beside TRL's RLOOTrainer
+## (same policy, reward model, prompts, k = 2, 8 answers, 64 tokens), episodes per second, and
+## decoding speed at batch 1, 8 and 32; needs bench-reward-quality's reward model. Appends to
+## Benchmarks/results/rl.jsonl.
+bench-rl bench-rl-quality: install-product-packages install-bench-packages smollm2 .build-python/torch/installed
+	$(SWIFT) build -c release --product tally
+	$(SWIFT) build -c release --product TrainerBenchmark
+	python3 Benchmarks/trainers/bench_rl.py $(if $(filter bench-rl-quality,$@),quality,speed)
+
+## DPO on HH-RLHF pairs beside TRL's DPOTrainer (same tokens, batch, beta, learning rate):
+## pairs per second and held-out preference accuracy; appends to Benchmarks/results/dpo.jsonl.
+bench-dpo: install-product-packages install-bench-packages smollm2 .build-python/torch/installed
+	$(SWIFT) build -c release --product tally
+	$(SWIFT) build -c release --product TrainerBenchmark
+	python3 Benchmarks/trainers/bench_dpo.py
 
 # The training benchmarks' peers: PyTorch (CPU) and TRL in one cached environment, pinned in
 # Benchmarks/trainers/requirements.txt (PyPI's torch brings gigabytes of CUDA wheels: installed once).

@@ -81,13 +81,7 @@ struct TrainReward: ParsableCommand {
                                       : RewardModel(base: try PretrainedModel.load(common.model), seed: options.seed)
         common.fitDefaultLength(&options, contextLength: model.trunk.contextLength)
         try options.validate(layerCount: model.trunk.blockCount)
-        let encoder = try ExampleEncoder(model: model.base, maximumLength: options.maximumLength)
-        let (trainingExamples, validationExamples) = TrainingSplit.split(examples, options: options)
-        let training = try trainingExamples.map(encoder.encode), validation = try validationExamples.map(encoder.encode)
-        let truncated = (training + validation).filter(\.wasTruncated).count
-        let pairs = training.reduce(0) { $0 + $1.preferences.count }, ties = training.filter(\.preferences.isEmpty).count
-        note("\(training.count - ties) rankings (\(pairs) pairs) to train on" + (ties > 0 ? " (\(ties) that only tie left out)" : "")
-             + ", \(validation.count) held out for validation; \(truncated) cut to \(options.maximumLength) tokens")
+        let (training, validation, truncated) = try EncodedRankings.split(examples, model: model.base, options: options)
         try common.computeThreads.run {
             let trainer = try RewardTrainer(model: model, options: options, training: training, validation: validation)
             let (reporter, started) = try common.runInterruptibly(trainer)
@@ -106,6 +100,21 @@ struct TrainReward: ParsableCommand {
             let accuracy = final.first { $0.0 == "eval_accuracy" }.map { String(format: " (validation accuracy %.3f)", $0.1) } ?? ""
             note("Wrote the reward model to \(common.output)\(accuracy)")
         }
+    }
+}
+
+/// The rankings of a reward-model or DPO run, encoded and split, with a note of what trains.
+enum EncodedRankings {
+    static func split(_ examples: [RankingExample], model: PretrainedModel, options: TrainingOptions) throws
+        -> (training: [EncodedRanking], validation: [EncodedRanking], truncated: Int) {
+        let encoder = try ExampleEncoder(model: model, maximumLength: options.maximumLength)
+        let (trainingExamples, validationExamples) = TrainingSplit.split(examples, options: options)
+        let training = try trainingExamples.map(encoder.encode), validation = try validationExamples.map(encoder.encode)
+        let truncated = (training + validation).filter(\.wasTruncated).count
+        let pairs = training.reduce(0) { $0 + $1.preferences.count }, ties = training.filter(\.preferences.isEmpty).count
+        note("\(training.count - ties) rankings (\(pairs) pairs) to train on" + (ties > 0 ? " (\(ties) that only tie left out)" : "")
+             + ", \(validation.count) held out for validation; \(truncated) cut to \(options.maximumLength) tokens")
+        return (training, validation, truncated)
     }
 }
 

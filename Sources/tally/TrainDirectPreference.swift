@@ -27,13 +27,7 @@ struct TrainDirectPreference: ParsableCommand {
         let base = try PretrainedModel.load(common.resume ? CheckpointFolder.path(in: common.output) : common.model)
         common.fitDefaultLength(&options, contextLength: base.model.contextLength)
         try options.validate(layerCount: base.model.blockCount)
-        let encoder = try ExampleEncoder(model: base, maximumLength: options.maximumLength)
-        let (trainingExamples, validationExamples) = TrainingSplit.split(examples, options: options)
-        let training = try trainingExamples.map(encoder.encode), validation = try validationExamples.map(encoder.encode)
-        let truncated = (training + validation).filter(\.wasTruncated).count
-        let pairs = training.reduce(0) { $0 + $1.preferences.count }, ties = training.filter(\.preferences.isEmpty).count
-        note("\(training.count - ties) rankings (\(pairs) pairs) to train on" + (ties > 0 ? " (\(ties) that only tie left out)" : "")
-             + ", \(validation.count) held out for validation; \(truncated) cut to \(options.maximumLength) tokens")
+        let (training, validation, truncated) = try EncodedRankings.split(examples, model: base, options: options)
         try common.computeThreads.run {
             let trainer = try DirectPreferenceTrainer(model: base, options: options, training: training, validation: validation)
             let (reporter, started) = try common.runInterruptibly(trainer)

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""`make bench-rl`: Tally's policy optimization beside TRL's RLOOTrainer on this CPU.
+
+    python3 bench_rl.py speed     one RL iteration (sample, reference and reward scoring, update),
+                                  episodes per second: Tally's RLOO and PPO beside TRL's RLOOTrainer,
+                                  same SmolLM2-135M policy, reward model, prompts, k = 2, 8 answers a
+                                  step, at most 64 tokens; and decoding tokens per second at batch 1,
+                                  8 and 32
+    python3 bench_rl.py quality   RLOO for BENCH_ITERATIONS iterations (default 100) of 16 prompts,
+                                  k = 2, 64 tokens, on the demo's training prompts against the reward
+                                  model; its held-out mean reward and KL beside best-of-4 and
+                                  best-of-16 of the starting policy on the held-out prompts
+
+The reward model is `make bench-reward`'s (trained on HH-RLHF helpful pairs): the all-pairs one
+when it exists, else the 1,000-pair one. The prompts are Demo/seed-demonstrations.jsonl's (158
+training, 17 marked for validation). Each mode appends to Benchmarks/results/rl.jsonl and
+prints its result. Benchmark tooling only.
+"""
+import json, os, subprocess, sys
+
+from bench_common import BASE, HELPER, PEERS, ROOT, TALLY, TORCH_PYTHON, hugging_face_base, log, record, run, timed
+
+WORK = os.path.join(ROOT, ".build", "bench-rl")
+PROMPTS = os.path.join(ROOT, "Demo", "seed-demonstrations.jsonl")
+REWARD_WORK = os.path.join(ROOT, ".build", "bench-reward")
+
+
+def reward_model():
+    for name in ("rm-train-all-full", "rm-train-1000-full"):
+        folder = os.path.join(REWARD_WORK, name)
+        if os.path.exists(os.path.join(folder, "config.json")):
+            return folder
+    sys.exit("no reward model: run `make bench-reward-quality` first (it trains the one this benchmark scores with)")
+
+
+def tally_policy(stage, output, options):
+    subprocess.run(["rm", "-rf", output])
+    result, peak = timed([TALLY, "train", stage, "--policy", BASE, "--reward", reward_model(), "--prompts", PROMPTS, "--output", output,
+                          "--json", "--logging-steps", "1"] + options)
+    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return [r for r in reports if r["phase"] == "train"], [r for r in reports if r["phase"] == "eval"], peak
+
+
+def speed():
+    os.makedirs(WORK, exist_ok=True)
+    folder = hugging_face_base(WORK)
+    steps, prompts_per_step, k, tokens = 4, 4, 2, 64
+    result = {"mode": "speed", "reward_model": os.path.basename(reward_model()), "answers_per_step": prompts_per_step * k, "k": k, "max_new_tokens": tokens}
+    shape = ["--iterations", str(steps), "--prompts-per-iteration", str(prompts_per_step), "--max-new-tokens", str(tokens), "--validation-fraction", "0"]
+    for name, stage, options in (("tally_rloo", "rloo", ["--answers-per-prompt", str(k)]),
+                                 ("tally_ppo_shared", "ppo", ["--answers-per-prompt", str(k)]),
+                                 ("tally_ppo_separate", "ppo", ["--answers-per-prompt", str(k), "--value-model", "separate"])):
+        if os.environ.get("BENCH_ONLY") and name not in os.environ["BENCH_ONLY"].split(","):
+            continue
+        training, _, peak = tally_policy(stage, os.path.join(WORK, name), shape + options)
+        # The first iteration warms the buffers up: left out, as TRL's first step is.
+        seconds = [r["iteration_seconds"] for r in training][1:]
+        per_step = sum(seconds) / len(seconds)
+        result[name] = {"seconds_per_iteration": per_step, "episodes_per_second": prompts_per_step * k / per_step, "peak_rss_mib": peak,
+                        "mean_length": sum(r["answer_length"] for r in training) / len(training), "iteration_seconds": [r["iteration_seconds"] for r in training]}
+        log(f"{name}: {per_step:.1f} s an iteration")
+    if not os.environ.get("BENCH_ONLY") or "trl" in os.environ["BENCH_ONLY"].split(","):
+        trl, peak = timed([TORCH_PYTHON, os.path.join(PEERS, "trl_rloo.py"), folder, reward_model(), PROMPTS, os.path.join(WORK, "trl-rloo"),
+                           str(steps), str(prompts_per_step), str(k), str(tokens)])
+        result["trl_rloo"] = json.loads(trl.stdout.strip().splitlines()[-1])
+        result["trl_rloo"]["peak_rss_mib"] = peak
+        for name in ("tally_rloo", "tally_ppo_shared", "tally_ppo_separate"):
+            if name in result:
+                result[f"{name}_over_trl_rloo"] = result[name]["episodes_per_second"] / result["trl_rloo"]["episodes_per_second"]
+    result["decoding"] = [json.loads(run([HELPER, "decode", BASE, str(batch), "64"]).stdout) for batch in (1, 8, 32)]
+    record(result, "rl")
+
+
+def best_of(n):
+    return json.loads(run([HELPER, "best-of", BASE, reward_model(), PROMPTS, str(n), "64", "7"]).stdout)
+
+
+def quality():
+    os.makedirs(WORK, exist_ok=True)
+    iterations = int(os.environ.get("BENCH_ITERATIONS", "100"))
+    learning_rate = os.environ.get("BENCH_LEARNING_RATE", "1e-5")
+    result = {"mode": "quality", "reward_model": os.path.basename(reward_model()), "iterations": iterations, "prompts_per_iteration": 16,
+              "k": 2, "max_new_tokens": 64, "learning_rate": float(learning_rate)}
+    result["best_of_4"], result["best_of_16"] = best_of(4), best_of(16)
+    output = os.path.join(WORK, "rloo-quality")
+    training, evaluations, peak = tally_policy("rloo", output, ["--iterations", str(iterations), "--prompts-per-iteration", "16",
+                                                               "--answers-per-prompt", "2", "--max-new-tokens", "64", "--learning-rate", learning_rate,
+                                                               "--eval-steps", str(max(1, iterations // 4))])
+    result["rloo"] = {"seconds": training[-1]["elapsed_seconds"], "peak_rss_mib": peak,
+                      "evaluations": [{k: v for k, v in e.items() if k.startswith("eval_") or k in ("step", "samples")} for e in evaluations],
+                      "training_reward_first_5": sum(r["reward"] for r in training[:5]) / 5, "training_reward_last_5": sum(r["reward"] for r in training[-5:]) / 5,
+                      "kl_per_answer_last_5": sum(r["kl_per_answer"] for r in training[-5:]) / 5}
+    # Four answers to each held-out prompt from the trained policy: its mean reward, on the
+    # same prompts and seed as best-of-n's single answers.
+    trained = json.loads(run([HELPER, "best-of", output, reward_model(), PROMPTS, "4", "64", "7"]).stdout)
+    result["rloo"]["held_out_mean_reward"] = trained["mean_reward"]
+    result["rloo"]["held_out_best_of_4"] = trained["mean_best_reward"]
+    result["starting_policy_mean_reward"] = result["best_of_16"]["mean_reward"]
+    record(result, "rl")
+
+
+def main():
+    mode = sys.argv[1] if len(sys.argv) > 1 else "speed"
+    {"speed": speed, "quality": quality}.get(mode, lambda: sys.exit(f"unknown mode {mode}: speed or quality"))()
+
+
+if __name__ == "__main__":
+    main()
