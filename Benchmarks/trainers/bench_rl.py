@@ -68,7 +68,30 @@ def speed():
             if name in result:
                 result[f"{name}_over_trl_rloo"] = result[name]["episodes_per_second"] / result["trl_rloo"]["episodes_per_second"]
     result["decoding"] = [json.loads(run([HELPER, "decode", BASE, str(batch), "64"]).stdout) for batch in (1, 8, 32)]
+    result["machine"] = machine_limits()
     record(result, "rl")
+
+
+def machine_limits():
+    """What bounds decoding here: memory read bandwidth (a 1 GiB float32 sum, best of 3) for a
+    few rows, and float32 matrix-product throughput (numpy's OpenBLAS, 2048 cubed, best of 3)
+    for many; with SmolLM2's 538 MB of weights read once per decoding step."""
+    import numpy, time
+    data = numpy.ones(256 * 1024 * 1024, dtype=numpy.float32)
+    seconds = min(timed_call(lambda: data.sum()) for _ in range(3))
+    a = numpy.random.rand(2048, 2048).astype(numpy.float32)
+    flops_seconds = min(timed_call(lambda: a @ a) for _ in range(3))
+    bandwidth = data.nbytes / seconds / 1e9
+    return {"read_gb_per_second": bandwidth, "sgemm_gflops": 2 * 2048 ** 3 / flops_seconds / 1e9,
+            "batch_1_ceiling_tokens_per_second": bandwidth * 1e9 / 538e6,
+            "sgemm_ceiling_tokens_per_second": 2 * 2048 ** 3 / flops_seconds / (2 * 134.5e6)}
+
+
+def timed_call(function):
+    import time
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
 
 
 def best_of(n):

@@ -110,6 +110,7 @@ public final class PolicyTrainer: Trainer {
         sampling.seed = options.seed &+ UInt64(step + 1) &* 0xD1B54A32D192ED03
         let episodes = try Episode.sample(policy: policy, prompts: promptIndices(ofIteration: step).map { prompts[$0] },
                                           answersPerPrompt: options.answersPerPrompt, options: sampling)
+        let sampled = monotonicSeconds()
         let referenceLogProbabilities = try reference.answerLogProbabilities(of: episodes, temperature: options.temperature)
         // A forward pass of the policy gives the ratio's denominator (and PPO's old values)
         // where the policy moves before its last use; one epoch of one minibatch reads the
@@ -118,8 +119,10 @@ public final class PolicyTrainer: Trainer {
         if value != nil || options.updateEpochs > 1 || options.minibatches > 1 {
             (oldLogProbabilities, oldValues) = try scoreWithPolicy(episodes)
         }
+        let referenceScored = monotonicSeconds()
         let rawScores = try reward.scores(of: episodes)
-        let scores = zip(rawScores, episodes).map { score, episode in episode.ended ? score : score - (options.missingEndPenalty ?? 0) }
+        let rewardScored = monotonicSeconds()
+        let scores = Self.penalized(rawScores, episodes: episodes, missingEndPenalty: options.missingEndPenalty)
         let tokenKL = zip(oldLogProbabilities, referenceLogProbabilities).map { zip($0, $1).map(-) }
         let answerKL = tokenKL.map { $0.reduce(0, +) }
         let beta = klController.coefficient
@@ -159,6 +162,7 @@ public final class PolicyTrainer: Trainer {
             }
         }
         klController.update(klPerAnswer: mean(answerKL), episodes: episodes.count)
+        let updated = monotonicSeconds()
 
         let lengths = episodes.map { Double($0.answer.count) }
         let endedFraction = Double(episodes.filter(\.ended).count) / Double(episodes.count)
@@ -211,7 +215,13 @@ public final class PolicyTrainer: Trainer {
         reports.add("beta", Double(beta))
         reports.add("grad_norm", update.gradientNorm.mean)
         reports.add("learning_rate", Double(learningRate(atOptimizerStep: optimizer.step)))
-        reports.add("iteration_seconds", monotonicSeconds() - started)
+        reports.add("iteration_seconds", updated - started)
+        // Where an iteration's time goes: sampling, the reference's pass (with the policy's own
+        // when it runs), the reward model's, and the updates.
+        reports.add("seconds/sampling", sampled - started)
+        reports.add("seconds/reference", referenceScored - sampled)
+        reports.add("seconds/reward", rewardScored - referenceScored)
+        reports.add("seconds/update", updated - rewardScored)
     }
 
     /// log pi of each answer token (and PPO's values) under the current policy, no backward pass.
@@ -329,6 +339,11 @@ public final class PolicyTrainer: Trainer {
 
     func learningRate(atOptimizerStep step: Int) -> Float {
         LearningRateSchedule(peakRate: options.learningRate, minimumRate: 0, warmupSteps: 0, totalSteps: optimizerSteps, decay: .linear).rate(at: step)
+    }
+
+    /// The scores the rewards are made of: an answer cut at the length limit loses the penalty.
+    static func penalized(_ scores: [Float], episodes: [Episode], missingEndPenalty: Float?) -> [Float] {
+        zip(scores, episodes).map { score, episode in episode.ended ? score : score - (missingEndPenalty ?? 0) }
     }
 
     static func fractionOfGroupsWithoutSpread(_ scores: [Double], groupSize k: Int) -> Double {

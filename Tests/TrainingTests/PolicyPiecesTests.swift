@@ -144,6 +144,15 @@ struct PolicyPiecesTests {
         #expect(abs((try scorer.scores(of: [episode]))[0] - (try rewardModel.reward(prompt: conversation, answer: "a banana"))) < 1e-5)
     }
 
+    /// An answer cut at the length limit (no end of turn) loses the penalty; one that ended
+    /// keeps its score; no penalty set changes nothing.
+    @Test func answersCutAtTheLimitArePenalized() {
+        let ended = Episode(conversation: [], prompt: [1], answer: [2, 3], ended: true, samplingLogProbabilities: [], group: 0)
+        let cut = Episode(conversation: [], prompt: [1], answer: [2, 2], ended: false, samplingLogProbabilities: [], group: 0)
+        #expect(PolicyTrainer.penalized([0.5, 0.5], episodes: [ended, cut], missingEndPenalty: 1) == [0.5, -0.5])
+        #expect(PolicyTrainer.penalized([0.5, 0.5], episodes: [ended, cut], missingEndPenalty: nil) == [0.5, 0.5])
+    }
+
     /// The entropy the core reports is -sum p log p of the softmax at the temperature.
     @Test func tokenEntropiesEqualTheDefinition() throws {
         let model = try TinyModels.llama(seed: 2).model
