@@ -81,6 +81,14 @@ def tally_train(data, output, extra=()):
             "final_loss": training[-1]["loss"]}
 
 
+def finished_training(model):
+    """What tally_train reports, read back from a finished model's training_log.jsonl (the
+    peak memory is not kept there)."""
+    reports = [json.loads(line) for line in open(os.path.join(model, "training_log.jsonl"))]
+    training = [r for r in reports if r["phase"] == "train"]
+    return {"seconds": training[-1]["elapsed_seconds"], "steps": training[-1]["step"], "peak_rss_mib": None, "final_loss": training[-1]["loss"]}
+
+
 def tally_evaluate(model, data):
     result = run([TALLY, "eval", "reward", "--model", model, "--data", data, "--json", "--max-length", str(MAXIMUM_LENGTH)])
     return json.loads(result.stdout)
@@ -129,14 +137,15 @@ def speed(paths, only):
 def quality(paths, name, variants):
     for label, extra in variants:
         model = os.path.join(WORK, f"rm-{name}-{label}")
-        training = tally_train(paths[name], model, extra)
+        # BENCH_REUSE=1 evaluates a model an earlier run trained (its own log gives the time).
+        training = finished_training(model) if os.environ.get("BENCH_REUSE") and os.path.exists(model) else tally_train(paths[name], model, extra)
         evaluation = tally_evaluate(model, paths["eval-500"])
         scores = os.path.join(WORK, f"scores-{name}-{label}.json")
         run([HELPER, "scores", model, paths["eval-500"], scores, "16"])
         check = json.loads(run([TORCH_PYTHON, os.path.join(PEERS, "check_transformers.py"), model, scores]).stdout)
         record({"mode": "quality", "training": name, "variant": label, "train": training, "evaluation": {
             k: evaluation[k] for k in ("pairs", "accuracy", "length_baseline_accuracy", "chance", "equal_scores", "truncated", "by_length")},
-            "transformers_check": check})
+            "transformers_check": check}, "reward")
 
 
 def foreign(paths):

@@ -50,7 +50,7 @@ public final class DirectPreferenceTrainer: Trainer {
         var result = [[Float]](repeating: [], count: rankings.count)
         for pass in passes(Array(rankings.indices), rankings) {
             let batch = Self.batch(pass.map { rankings[$0] })
-            try batch.forward(model.model)
+            try batch.forward(model.model, forBackward: false)
             var sums = try batch.answerLogProbabilities(model.model, temperature: 1).map { $0.reduce(0, +) }[...]
             for index in pass {
                 result[index] = Array(sums.prefix(rankings[index].answers.count))
@@ -105,7 +105,7 @@ public final class DirectPreferenceTrainer: Trainer {
             for pass in passes {
                 let rankings = pass.map { training[$0] }
                 let batch = Self.batch(rankings)
-                try batch.forward(trunk)
+                try batch.forward(trunk, forBackward: true)
                 let perToken = try batch.answerLogProbabilities(trunk, temperature: 1)
                 var offset = 0, gradients: [[Float]] = []
                 for (index, ranking) in zip(pass, rankings) {

@@ -74,12 +74,11 @@ struct AnswerBatch {
         StepPlan.passes(indices ?? Array(episodes.indices)) { episodes[$0].prompt.count + episodes[$0].answer.count }
     }
 
-    /// One forward pass of `model` over the batch, logits included. Every layer's activations
-    /// are kept even when no backward pass follows: the core scores targets only so, and the
-    /// scoring passes then reuse the update's buffers instead of reshaping them each time.
-    func forward(_ model: any LanguageModel) throws {
+    /// One forward pass of `model` over the batch, logits included; without `forBackward` it
+    /// keeps one layer's activations, enough to read the log-probabilities (a scoring pass).
+    func forward(_ model: any LanguageModel, forBackward: Bool) throws {
         try model.forward(tokens: tokens, targets: targets, attentionMask: nil, positionIDs: nil, batchSize: rowCount, sequenceLength: rowLength,
-                          forBackward: true, computesLogits: true)
+                          forBackward: forBackward, computesLogits: true)
     }
 
     /// Each episode's per-token log-probabilities from the last forward pass.
@@ -105,7 +104,7 @@ extension PretrainedModel {
         var result = [[Float]](repeating: [], count: episodes.count)
         for pass in AnswerBatch.passes(episodes) {
             let batch = AnswerBatch(pass.map { episodes[$0] })
-            try batch.forward(model)
+            try batch.forward(model, forBackward: false)
             for (index, values) in zip(pass, try batch.answerLogProbabilities(model, temperature: temperature)) { result[index] = values }
         }
         return result

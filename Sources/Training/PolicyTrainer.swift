@@ -229,7 +229,7 @@ public final class PolicyTrainer: Trainer {
         var logProbabilities = [[Float]](repeating: [], count: episodes.count), values = [[Float]](repeating: [], count: episodes.count)
         for pass in AnswerBatch.passes(episodes) {
             let batch = AnswerBatch(pass.map { episodes[$0] })
-            try batch.forward(policy.model)
+            try batch.forward(policy.model, forBackward: false)
             for (index, row) in zip(pass, try batch.answerLogProbabilities(policy.model, temperature: options.temperature)) { logProbabilities[index] = row }
             if let value {
                 for (index, row) in zip(pass, try value.values(of: batch, policy: policy.model, forBackward: false)) { values[index] = row }
@@ -262,7 +262,7 @@ public final class PolicyTrainer: Trainer {
         var policyLossSum: Float = 0, valueLossSum: Float = 0
         for pass in AnswerBatch.passes(rollouts.episodes, indices: members) {
             let batch = AnswerBatch(pass.map { rollouts.episodes[$0] })
-            try batch.forward(trunk)
+            try batch.forward(trunk, forBackward: true)
             let newLogProbabilities = try batch.answerLogProbabilities(trunk, temperature: options.temperature)
             for entropy in try trunk.tokenEntropies(temperature: options.temperature, positions: batch.answerPositions.flatMap { $0 }) {
                 statistics.entropy.add(Double(entropy))

@@ -64,7 +64,6 @@ public final class GPT2Model: LanguageModel {
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         try ForwardInputs.validate(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs, batchSize: B,
                                    sequenceLength: T, vocabularySize: V, contextLength: configuration.contextLength)
-        guard forBackward || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs a forward pass for backward (forBackward: true)") }
         guard computesLogits || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs the logits (computesLogits: true)") }
         if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward || activations?.holdsLogits != computesLogits {
             let previous = activations?.storage
@@ -111,7 +110,9 @@ public final class GPT2Model: LanguageModel {
         Kernels.layerNormForward(a.finalLayerNorm, a.finalLayerNormMean, a.finalLayerNormRstd, last, p + layout.finalLayerNormWeight, p + layout.finalLayerNormBias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
         if computesLogits { Kernels.tiedHeadForward(a.logits, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V) }
 
-        guard targets != nil else {
+        // Without backward, targets only name what `tokenLogProbabilities` reads: the loss's
+        // probabilities are not held, so no loss.
+        guard targets != nil, forBackward else {
             targetCount = 0
             return Output(loss: nil)
         }

@@ -25,7 +25,8 @@ public protocol LanguageModel: AnyObject {
     var parameterTensors: [ParameterLayout.Tensor] { get }
 
     /// `forBackward` false keeps one layer's activations (and every layer's keys and values):
-    /// for sampling, with neither a loss nor a backward pass after.
+    /// for sampling, or for scoring targets with `tokenLogProbabilities` (a policy stage's
+    /// reference), with neither a loss nor a backward pass after.
     /// `computesLogits` false stops at the final hidden states (a reward model or value head
     /// reads nothing else): the output head, a fifth of a small model's work, is skipped and its
     /// [B*T, V] floats are not held; no loss, log-probabilities or their backward then.

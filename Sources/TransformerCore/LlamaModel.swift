@@ -61,7 +61,6 @@ public final class LlamaModel: LanguageModel {
         let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)
         try ForwardInputs.validate(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs, batchSize: B,
                                    sequenceLength: T, vocabularySize: V, contextLength: configuration.contextLength)
-        guard forBackward || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs a forward pass for backward (forBackward: true)") }
         guard computesLogits || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs the logits (computesLogits: true)") }
         if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward || activations?.holdsLogits != computesLogits {
             let previous = activations?.storage
@@ -113,7 +112,9 @@ public final class LlamaModel: LanguageModel {
         Kernels.rmsNormForward(a.finalNorm, a.finalNormRstd, last, p + layout.finalNormWeight, rows: N, C: C, epsilon: configuration.rmsNormEpsilon)
         if computesLogits { Kernels.linearForward(a.logits, a.finalNorm, p + layout.outputHead, rows: N, C: C, OC: V) }
 
-        guard targets != nil else {
+        // Without backward, targets only name what `tokenLogProbabilities` reads: the loss's
+        // probabilities are not held, so no loss.
+        guard targets != nil, forBackward else {
             targetCount = 0
             return ForwardOutput(loss: nil)
         }

@@ -184,20 +184,23 @@ struct LlamaTrainingTests {
 @Suite("Forward passes for sampling")
 struct SamplingForwardTests {
     /// A forward pass for sampling keeps one layer's activations (and every layer's keys and
-    /// values), gives the same logits, and refuses a loss or a backward pass after it.
+    /// values), gives the same logits and, with targets, the same log-probabilities, and refuses
+    /// a backward pass after it (it computes no loss).
     @Test func keepsOneLayerAndGivesTheSameLogits() throws {
         let (tokens, _) = try GPT2ReferenceTests.batch(from: LlamaReferenceTests.fixture)
         let models: [any LanguageModel] = [try LlamaReferenceTests.loadedModel(), try GPT2ReferenceTests.loadedModel()]
+        let targets = Array(tokens.dropFirst()) + [-1]
         for model in models {
-            try model.forward(tokens: tokens, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: 4, sequenceLength: 32, forBackward: true)
+            try model.forward(tokens: tokens, targets: targets, attentionMask: nil, positionIDs: nil, batchSize: 4, sequenceLength: 32, forBackward: true)
             let logits = Array(model.logits), training = model.activationFloatCount
-            try model.forward(tokens: tokens, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: 4, sequenceLength: 32, forBackward: false)
+            let logProbabilities = try model.tokenLogProbabilities(temperature: 0.7)
+            let output = try model.forward(tokens: tokens, targets: targets, attentionMask: nil, positionIDs: nil, batchSize: 4, sequenceLength: 32, forBackward: false)
+            #expect(output.loss == nil)
             #expect(Array(model.logits) == logits)
+            #expect(try model.tokenLogProbabilities(temperature: 0.7) == logProbabilities)
             #expect(model.activationFloatCount < training, "\(model.activationFloatCount) of \(training) floats")
             #expect { try model.backward(finalHiddenGradient: nil) } throws: { "\($0)".contains("forBackward") }
-            #expect { try model.forward(tokens: tokens, targets: tokens, attentionMask: nil, positionIDs: nil, batchSize: 4, sequenceLength: 32, forBackward: false) } throws: {
-                "\($0)".contains("forBackward")
-            }
+            #expect { try model.backward(logProbabilityGradients: [Float](repeating: 0, count: tokens.count), temperature: 1, finalHiddenGradient: nil) } throws: { "\($0)".contains("forBackward") }
         }
     }
 }
