@@ -40,10 +40,14 @@ def main():
             record_["split"] = "validation"
             out.write(json.dumps(record_) + "\n")
     output = os.path.join(WORK, "tally-dpo")
-    subprocess.run(["rm", "-rf", output])
-    tally, tally_peak = timed([TALLY, "train", "dpo", "--policy", BASE, "--data", combined, "--output", output, "--json",
-                             "--max-length", str(MAXIMUM_LENGTH), "--logging-steps", "1"])
-    reports = [json.loads(line) for line in tally.stdout.splitlines() if line.startswith("{")]
+    if os.environ.get("BENCH_REUSE") and os.path.exists(os.path.join(output, "training_log.jsonl")):
+        # BENCH_REUSE=1: Tally's finished run is read back from its own log (no peak memory kept there).
+        reports, tally_peak = [json.loads(line) for line in open(os.path.join(output, "training_log.jsonl"))], None
+    else:
+        subprocess.run(["rm", "-rf", output])
+        tally, tally_peak = timed([TALLY, "train", "dpo", "--policy", BASE, "--data", combined, "--output", output, "--json",
+                                 "--max-length", str(MAXIMUM_LENGTH), "--logging-steps", "1"])
+        reports = [json.loads(line) for line in tally.stdout.splitlines() if line.startswith("{")]
     steps = [r for r in reports if r["phase"] == "train"]
     evaluation = [r for r in reports if r["phase"] == "eval"][-1]
     seconds = steps[-1]["elapsed_seconds"]

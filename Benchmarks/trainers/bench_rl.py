@@ -33,9 +33,9 @@ def reward_model():
     sys.exit("no reward model: run `make bench-reward-quality` first (it trains the one this benchmark scores with)")
 
 
-def tally_policy(stage, output, options):
+def tally_policy(stage, output, options, prompts=PROMPTS):
     subprocess.run(["rm", "-rf", output])
-    result, peak = timed([TALLY, "train", stage, "--policy", BASE, "--reward", reward_model(), "--prompts", PROMPTS, "--output", output,
+    result, peak = timed([TALLY, "train", stage, "--policy", BASE, "--reward", reward_model(), "--prompts", prompts, "--output", output,
                           "--json", "--logging-steps", "1"] + options)
     reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     return [r for r in reports if r["phase"] == "train"], [r for r in reports if r["phase"] == "eval"], peak
@@ -47,28 +47,41 @@ def speed():
     steps, prompts_per_step, k, tokens = 4, 4, 2, 64
     result = {"mode": "speed", "reward_model": os.path.basename(reward_model()), "answers_per_step": prompts_per_step * k, "k": k, "max_new_tokens": tokens}
     shape = ["--iterations", str(steps), "--prompts-per-iteration", str(prompts_per_step), "--max-new-tokens", str(tokens), "--validation-fraction", "0"]
+    # The same four prompts every step on both sides (the first four training demonstrations'),
+    # so that neither draws longer prompts than the other.
+    prompts = os.path.join(WORK, "speed-prompts.jsonl")
+    with open(prompts, "w") as out:
+        chosen = [json.loads(line) for line in open(PROMPTS) if json.loads(line).get("split", "train") == "train"][:prompts_per_step]
+        out.write("".join(json.dumps({"messages": record["messages"]}) + "\n" for record in chosen))
     for name, stage, options in (("tally_rloo", "rloo", ["--answers-per-prompt", str(k)]),
                                  ("tally_ppo_shared", "ppo", ["--answers-per-prompt", str(k)]),
                                  ("tally_ppo_separate", "ppo", ["--answers-per-prompt", str(k), "--value-model", "separate"])):
         if os.environ.get("BENCH_ONLY") and name not in os.environ["BENCH_ONLY"].split(","):
             continue
-        training, _, peak = tally_policy(stage, os.path.join(WORK, name), shape + options)
+        training, _, peak = tally_policy(stage, os.path.join(WORK, name), shape + options, prompts)
         # The first iteration warms the buffers up: left out, as TRL's first step is.
         seconds = [r["iteration_seconds"] for r in training][1:]
         per_step = sum(seconds) / len(seconds)
+        mean_length = sum(r["answer_length"] for r in training[1:]) / len(training[1:])
         result[name] = {"seconds_per_iteration": per_step, "episodes_per_second": prompts_per_step * k / per_step, "peak_rss_mib": peak,
-                        "mean_length": sum(r["answer_length"] for r in training) / len(training), "iteration_seconds": [r["iteration_seconds"] for r in training]}
+                        "mean_length": mean_length, "answer_tokens_per_second": prompts_per_step * k * mean_length / per_step,
+                        "iteration_seconds": [r["iteration_seconds"] for r in training],
+                        "where": {part: sum(r[f"seconds/{part}"] for r in training[1:]) / len(training[1:]) for part in ("sampling", "reference", "reward", "update")}}
         log(f"{name}: {per_step:.1f} s an iteration")
     if not os.environ.get("BENCH_ONLY") or "trl" in os.environ["BENCH_ONLY"].split(","):
-        trl, peak = timed([TORCH_PYTHON, os.path.join(PEERS, "trl_rloo.py"), folder, reward_model(), PROMPTS, os.path.join(WORK, "trl-rloo"),
+        trl, peak = timed([TORCH_PYTHON, os.path.join(PEERS, "trl_rloo.py"), folder, reward_model(), prompts, os.path.join(WORK, "trl-rloo"),
                            str(steps), str(prompts_per_step), str(k), str(tokens)])
         result["trl_rloo"] = json.loads(trl.stdout.strip().splitlines()[-1])
         result["trl_rloo"]["peak_rss_mib"] = peak
+        trl_length = sum(log.get("completions/mean_length", 0) for log in result["trl_rloo"]["logs"][1:]) / max(1, len(result["trl_rloo"]["logs"][1:]))
+        result["trl_rloo"]["answer_tokens_per_second"] = prompts_per_step * k * trl_length / result["trl_rloo"]["seconds_per_step"]
         for name in ("tally_rloo", "tally_ppo_shared", "tally_ppo_separate"):
             if name in result:
                 result[f"{name}_over_trl_rloo"] = result[name]["episodes_per_second"] / result["trl_rloo"]["episodes_per_second"]
-    result["decoding"] = [json.loads(run([HELPER, "decode", BASE, str(batch), "64"]).stdout) for batch in (1, 8, 32)]
-    result["machine"] = machine_limits()
+                result[f"{name}_over_trl_rloo_answer_tokens"] = result[name]["answer_tokens_per_second"] / result["trl_rloo"]["answer_tokens_per_second"]
+    if not os.environ.get("BENCH_ONLY") or "decoding" in os.environ["BENCH_ONLY"].split(","):
+        result["decoding"] = [json.loads(run([HELPER, "decode", BASE, str(batch), "64"]).stdout) for batch in (1, 8, 32)]
+        result["machine"] = machine_limits()
     record(result, "rl")
 
 

@@ -18,6 +18,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import DPOConfig, DPOTrainer
 
 
+class PreTokenizedDPOTrainer(DPOTrainer):
+    """TRL 1.16's DPOTrainer always renders and tokenizes text; its collator takes prompt_ids,
+    chosen_ids and rejected_ids as they are, so the given ids skip that preparation."""
+
+    def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+        return dataset
+
+
 def main():
     folder, train_file, eval_file, output = sys.argv[1:5]
     torch.manual_seed(42)
@@ -31,7 +39,7 @@ def main():
                        precompute_ref_log_probs=True, bf16=False, fp16=False, logging_steps=5, save_strategy="no", eval_strategy="no",
                        report_to=[], seed=42, use_cpu=True, dataloader_num_workers=0)
     started = time.perf_counter()
-    trainer = DPOTrainer(model=model, args=config, train_dataset=training, eval_dataset=held_out, processing_class=tokenizer)
+    trainer = PreTokenizedDPOTrainer(model=model, args=config, train_dataset=training, eval_dataset=held_out, processing_class=tokenizer)
     reference_seconds = time.perf_counter() - started
     start = time.perf_counter()
     trainer.train()
