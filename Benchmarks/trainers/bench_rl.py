@@ -6,8 +6,9 @@
                                   same SmolLM2-135M policy, reward model, prompts, k = 2, 8 answers a
                                   step, at most 64 tokens; and decoding tokens per second at batch 1,
                                   8 and 32
-    python3 bench_rl.py quality   RLOO for BENCH_ITERATIONS iterations (default 100) of 16 prompts,
-                                  k = 2, 64 tokens, on the demo's training prompts against the reward
+    python3 bench_rl.py quality   RLOO for BENCH_ITERATIONS iterations (default 100) of
+                                  BENCH_PROMPTS_PER_ITERATION prompts (16), BENCH_ANSWERS_PER_PROMPT
+                                  answers to each (2), at BENCH_LEARNING_RATE (5e-5), 64 tokens, on the demo's training prompts against the reward
                                   model; its held-out mean reward and KL beside best-of-4 and
                                   best-of-16 of the starting policy on the held-out prompts
 
@@ -114,13 +115,15 @@ def best_of(n):
 def quality():
     os.makedirs(WORK, exist_ok=True)
     iterations = int(os.environ.get("BENCH_ITERATIONS", "100"))
-    learning_rate = os.environ.get("BENCH_LEARNING_RATE", "1e-5")
-    result = {"mode": "quality", "reward_model": os.path.basename(reward_model()), "iterations": iterations, "prompts_per_iteration": 16,
-              "k": 2, "max_new_tokens": 64, "learning_rate": float(learning_rate)}
+    learning_rate = os.environ.get("BENCH_LEARNING_RATE", "5e-5")
+    prompts = os.environ.get("BENCH_PROMPTS_PER_ITERATION", "16")
+    answers = os.environ.get("BENCH_ANSWERS_PER_PROMPT", "2")
+    result = {"mode": "quality", "reward_model": os.path.basename(reward_model()), "iterations": iterations,
+              "prompts_per_iteration": int(prompts), "k": int(answers), "max_new_tokens": 64, "learning_rate": float(learning_rate)}
     result["best_of_4"], result["best_of_16"] = best_of(4), best_of(16)
     output = os.path.join(WORK, "rloo-quality")
-    training, evaluations, peak = tally_policy("rloo", output, ["--iterations", str(iterations), "--prompts-per-iteration", "16",
-                                                               "--answers-per-prompt", "2", "--max-new-tokens", "64", "--learning-rate", learning_rate,
+    training, evaluations, peak = tally_policy("rloo", output, ["--iterations", str(iterations), "--prompts-per-iteration", prompts,
+                                                               "--answers-per-prompt", answers, "--max-new-tokens", "64", "--learning-rate", learning_rate,
                                                                "--eval-steps", str(max(1, iterations // 4))])
     result["rloo"] = {"seconds": training[-1]["elapsed_seconds"], "peak_rss_mib": peak,
                       "evaluations": [{k: v for k, v in e.items() if k.startswith("eval_") or k in ("step", "samples")} for e in evaluations],

@@ -72,40 +72,17 @@ struct PolicyCommandOptions: ParsableArguments {
     /// Trains with `options`: loads the policy (from the checkpoint when resuming), its
     /// reference and the reward model, splits the prompts, runs, and writes the policy.
     func run(stage: String, options: PolicyOptions, demonstrationFiles: [String] = []) throws {
-        var options = options
         try checkTrainingOutputFolder(output, resume: resume)
-        guard (0..<1).contains(validationFraction) else { throw ValidationError("--validation-fraction: must be from 0 to below 1, got \(validationFraction)") }
         var repeated = 0
         let examples = try TrainingDataReader.promptExamples(files: prompts, repeated: &repeated)
-        let (training, heldOut) = TrainingSplit.split(examples, prompt: \.prompt, isHeldOut: \.isHeldOut, fraction: validationFraction, seed: options.seed)
-        note("\(training.count) prompts to train on, \(heldOut.count) held out for evaluation" + (repeated > 0 ? " (\(repeated) repeated prompts left out)" : ""))
-        let reference = try PretrainedModel.load(policy)
-        // The default prompt length is cut to what a shorter context leaves; a given one is kept (and refused if it does not fit).
-        if maxPromptLength == nil { options.maximumPromptLength = max(1, min(options.maximumPromptLength, reference.model.contextLength - options.maximumNewTokens)) }
-        let model = resume ? try PretrainedModel.load(CheckpointFolder.path(in: output)) : try reference.copy()
-        let rewardModel: RewardModel
-        do { rewardModel = try RewardModel(contentsOf: reward) } catch { throw ValidationError("--reward: \(error)") }
-        let scorer = try RewardModelScorer(rewardModel: rewardModel, policy: reference)
-        if !scorer.sharesTokens { note("The reward model has its own tokenizer or chat template: each answer is re-encoded in it before scoring.") }
-        var demonstrations: [EncodedDemonstration] = []
-        if !demonstrationFiles.isEmpty {
-            let encoder = try ExampleEncoder(model: reference, maximumLength: min(1024, reference.model.contextLength))
-            demonstrations = try TrainingDataReader.supervisedExamples(files: demonstrationFiles).map(encoder.encode)
-        }
-        try makeComputeThreads(threads).run {
-            let trainer = try PolicyTrainer(policy: model, reference: reference, reward: scorer, options: options, prompts: training,
-                                            heldOutPrompts: heldOut, demonstrations: demonstrations, rewardModel: rewardModel)
-            let (reporter, started) = try trainInterruptibly(trainer, resume: resume, output: output, json: json)
-            let final = trainer.lastEvaluation?.metrics ?? []
-            let summary = RunSummary(stage: stage, base: policy, data: prompts, options: options, trainingCount: training.count,
-                                     validationCount: heldOut.count, truncatedCount: 0, seconds: Date().timeIntervalSince(started), final: final)
-            try OutputFolder.publish({ folder in
-                try model.save(to: folder)
-                try summary.write(to: folder, log: reporter.logLines)
-            }, to: output)
-            let reward = trainer.lastEvaluation.map { String(format: " (held-out reward %.3f, KL %.2f nats per answer)", $0.meanReward, $0.meanKLPerAnswer) } ?? ""
-            note("Wrote the policy to \(output)\(reward)")
-        }
+        if repeated > 0 { note("\(repeated) repeated prompts left out") }
+        let demonstrations = demonstrationFiles.isEmpty ? [] : try TrainingDataReader.supervisedExamples(files: demonstrationFiles)
+        let run = try StageRun.policy(stage: stage, policyPath: policy, rewardPath: reward, prompts: examples, validationFraction: validationFraction,
+                                      options: options, fitsPromptLength: maxPromptLength == nil, demonstrations: demonstrations,
+                                      resumingIn: resume ? output : nil)
+        _ = try trainAndPublish(run, base: policy, data: prompts, output: output, resume: resume, json: json, threads: threads)
+        let evaluation = (run.trainer as! PolicyTrainer).lastEvaluation
+        note("Wrote the policy to \(output)" + (evaluation.map { String(format: " (held-out reward %.3f, KL %.2f nats per answer)", $0.meanReward, $0.meanKLPerAnswer) } ?? ""))
     }
 }
 

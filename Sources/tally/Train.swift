@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import JSON
 import Training
 import TransformerCore
 
@@ -28,28 +27,13 @@ struct TrainSupervised: ParsableCommand {
 
     func run() throws {
         try common.checkOutputFolder()
-        var options = try common.options(defaults: .supervised)
+        let options = try common.options(defaults: .supervised)
         let examples = try TrainingDataReader.supervisedExamples(files: common.data)
-        let base = try PretrainedModel.load(common.resume ? common.output + "/checkpoint" : common.model)
-        common.fitDefaultLength(&options, contextLength: base.model.contextLength)
-        try options.validate(layerCount: base.model.blockCount)
-        let encoder = try ExampleEncoder(model: base, maximumLength: options.maximumLength)
-        let (trainingExamples, validationExamples) = TrainingSplit.split(examples, options: options)
-        let training = try trainingExamples.map(encoder.encode), validation = try validationExamples.map(encoder.encode)
-        let truncated = (training + validation).filter(\.wasTruncated).count
-        note("\(training.count) demonstrations to train on, \(validation.count) held out for validation; \(truncated) cut to \(options.maximumLength) tokens")
-        try common.computeThreads.run {
-            let trainer = try SupervisedTrainer(model: base, options: options, training: training, validation: validation)
-            let (reporter, started) = try common.runInterruptibly(trainer)
-            let summary = RunSummary(stage: "sft", base: common.model, data: common.data, options: options, trainingCount: training.count,
-                                     validationCount: validation.count, truncatedCount: truncated, seconds: Date().timeIntervalSince(started),
-                                     final: trainer.bestValidationLoss.map { [("best_validation_loss", $0)] } ?? [])
-            try OutputFolder.publish({ folder in
-                try base.save(to: folder)
-                try summary.write(to: folder, log: reporter.logLines)
-            }, to: common.output)
-            note("Wrote the fine-tuned policy to \(common.output)" + (trainer.bestValidationLoss.map { String(format: " (best validation loss %.4f)", $0) } ?? ""))
-        }
+        let run = try StageRun.supervised(modelPath: common.model, examples: examples, options: options, fitsLength: common.maxLength == nil,
+                                          resumingIn: common.resume ? common.output : nil)
+        try common.train(run)
+        let trainer = run.trainer as! SupervisedTrainer
+        note("Wrote the fine-tuned policy to \(common.output)" + (trainer.bestValidationLoss.map { String(format: " (best validation loss %.4f)", $0) } ?? ""))
     }
 }
 
@@ -77,69 +61,11 @@ struct TrainReward: ParsableCommand {
         var options = try common.options(defaults: .reward)
         options.sharesPrompt = !noSharedPrompt
         let examples = try TrainingDataReader.rankingExamples(files: common.data, skipped: { note("skipped \($0)") })
-        let model = try common.resume ? RewardModel(contentsOf: common.output + "/checkpoint")
-                                      : RewardModel(base: try PretrainedModel.load(common.model), seed: options.seed)
-        common.fitDefaultLength(&options, contextLength: model.trunk.contextLength)
-        try options.validate(layerCount: model.trunk.blockCount)
-        let (training, validation, truncated) = try EncodedRankings.split(examples, model: model.base, options: options)
-        try common.computeThreads.run {
-            let trainer = try RewardTrainer(model: model, options: options, training: training, validation: validation)
-            let (reporter, started) = try common.runInterruptibly(trainer)
-            try trainer.centreRewards()
-            var final: [(String, Double)] = [("reward_mean_shift", Double(model.mean))]
-            if !validation.isEmpty {
-                let evaluation = try RewardEvaluation.evaluate(model, on: validation, sharesPrompt: options.sharesPrompt)
-                final += RewardTrainer.metrics(of: evaluation)
-            }
-            let summary = RunSummary(stage: "reward", base: common.model, data: common.data, options: options, trainingCount: trainer.training.count,
-                                     validationCount: validation.count, truncatedCount: truncated, seconds: Date().timeIntervalSince(started), final: final)
-            try OutputFolder.publish({ folder in
-                try model.save(to: folder)
-                try summary.write(to: folder, log: reporter.logLines)
-            }, to: common.output)
-            let accuracy = final.first { $0.0 == "eval_accuracy" }.map { String(format: " (validation accuracy %.3f)", $0.1) } ?? ""
-            note("Wrote the reward model to \(common.output)\(accuracy)")
-        }
-    }
-}
-
-/// The rankings of a reward-model or DPO run, encoded and split, with a note of what trains.
-enum EncodedRankings {
-    static func split(_ examples: [RankingExample], model: PretrainedModel, options: TrainingOptions) throws
-        -> (training: [EncodedRanking], validation: [EncodedRanking], truncated: Int) {
-        let encoder = try ExampleEncoder(model: model, maximumLength: options.maximumLength)
-        let (trainingExamples, validationExamples) = TrainingSplit.split(examples, options: options)
-        let training = try trainingExamples.map(encoder.encode), validation = try validationExamples.map(encoder.encode)
-        let truncated = (training + validation).filter(\.wasTruncated).count
-        let pairs = training.reduce(0) { $0 + $1.preferences.count }, ties = training.filter(\.preferences.isEmpty).count
-        note("\(training.count - ties) rankings (\(pairs) pairs) to train on" + (ties > 0 ? " (\(ties) that only tie left out)" : "")
-             + ", \(validation.count) held out for validation; \(truncated) cut to \(options.maximumLength) tokens")
-        return (training, validation, truncated)
-    }
-}
-
-/// What a finished run leaves beside the model: tally_training.json (the stage, the base, the
-/// data, the options, the counts, the final metrics) and training_log.jsonl (every report).
-struct RunSummary {
-    let stage: String
-    let base: String
-    let data: [String]
-    let options: any Encodable
-    let trainingCount: Int
-    let validationCount: Int
-    let truncatedCount: Int
-    let seconds: Double
-    let final: [(String, Double)]
-
-    func write(to folder: String, log: Data) throws {
-        let fields: [(String, JSONValue)] = [
-            ("stage", .string(stage)), ("base_model", .string(base)), ("data", .array(data.map(JSONValue.string))),
-            ("options", try JSONValueEncoder().encodeToValue(options)), ("training_examples", .integer(Int64(trainingCount))),
-            ("validation_examples", .integer(Int64(validationCount))), ("truncated_examples", .integer(Int64(truncatedCount))),
-            ("seconds", .double(seconds)), ("final", .object(final.map { ($0.0, .double($0.1)) })),
-        ]
-        try Data(JSONWriter.string(.object(fields)).utf8).write(to: URL(fileURLWithPath: folder + "/tally_training.json"))
-        try log.write(to: URL(fileURLWithPath: folder + "/training_log.jsonl"))
+        let run = try StageRun.reward(modelPath: common.model, examples: examples, options: options, fitsLength: common.maxLength == nil,
+                                      resumingIn: common.resume ? common.output : nil)
+        let final = try common.train(run)
+        let accuracy = final.first { $0.name == "eval_accuracy" }.map { String(format: " (validation accuracy %.3f)", $0.value) } ?? ""
+        note("Wrote the reward model to \(common.output)\(accuracy)")
     }
 }
 

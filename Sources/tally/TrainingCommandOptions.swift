@@ -55,18 +55,14 @@ struct TrainingCommandOptions: ParsableArguments {
         return options
     }
 
-    /// The stage's default length is cut to a model whose context is shorter; a length given
-    /// on the command line is kept (and refused if it does not fit).
-    func fitDefaultLength(_ options: inout TrainingOptions, contextLength: Int) {
-        if maxLength == nil { options.maximumLength = min(options.maximumLength, contextLength) }
-    }
-
     /// Refuses an output folder that holds anything (a finished model is never overwritten),
     /// or, with --resume, one without a checkpoint.
     func checkOutputFolder() throws { try checkTrainingOutputFolder(output, resume: resume) }
 
-    func runInterruptibly(_ trainer: some Trainer) throws -> (TrainingReporter, Date) {
-        try trainInterruptibly(trainer, resume: resume, output: output, json: json)
+    /// Trains `run` on the compute threads, then finishes it and publishes the model with its
+    /// summary in --output; returns the final metrics.
+    func train(_ run: StageRun) throws -> [(name: String, value: Double)] {
+        try trainAndPublish(run, base: model, data: data, output: output, resume: resume, json: json, threads: threads)
     }
 
     var computeThreads: ComputeThreads { makeComputeThreads(threads) }
@@ -113,17 +109,20 @@ func trainInterruptibly(_ trainer: some Trainer, resume: Bool, output: String, j
     return (reporter, started)
 }
 
-/// Where a finished model goes: written beside the output folder first and moved into place
-/// only once complete, so an output folder holds a whole model or none.
-enum OutputFolder {
-    static func publish(_ write: (String) throws -> Void, to output: String) throws {
-        let staging = output + ".partial"
-        let manager = FileManager.default
-        try? manager.removeItem(atPath: staging)
-        try write(staging)
-        // An interrupted run's checkpoint is done with once the model is whole.
-        if manager.fileExists(atPath: output) { try manager.removeItem(atPath: output) }
-        try manager.moveItem(atPath: staging, toPath: output)
+/// Every training command's end: prints what the data came to, trains on the compute threads
+/// (Ctrl+C saves a checkpoint), finishes the run and publishes the model with its summary.
+func trainAndPublish(_ run: StageRun, base: String, data: [String], output: String, resume: Bool, json: Bool,
+                     threads: Int?) throws -> [(name: String, value: Double)] {
+    run.notes.forEach(note)
+    return try makeComputeThreads(threads).run {
+        let (reporter, started) = try trainInterruptibly(run.trainer, resume: resume, output: output, json: json)
+        let final = try run.finish()
+        let summary = RunSummary(run: run, base: base, data: data, seconds: Date().timeIntervalSince(started), final: final)
+        try OutputFolder.publish({ folder in
+            try run.writeModel(to: folder)
+            try summary.write(to: folder, log: reporter.logLines)
+        }, to: output)
+        return final
     }
 }
 
