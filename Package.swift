@@ -37,12 +37,17 @@ let package = Package(
         .target(name: "Training", dependencies: ["TransformerCore", "JSON"]),
         .target(name: "Labeling", dependencies: ["Storage", "JSON"]),
         .target(name: "Datasets", dependencies: ["Labeling", "Storage", "JSON", "Cryptography"]),
+        // The worker: jobs from the database run on Training, their models registered back.
+        .target(name: "BackgroundTraining", dependencies: [
+            "Labeling", "Datasets", "Training", "TransformerCore", "Storage", "JSON", "Cryptography",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "TallyServer", dependencies: [
-            "HTTP", "Storage", "Labeling", "Datasets", "Cryptography", "JSON",
+            "HTTP", "Storage", "Labeling", "Datasets", "BackgroundTraining", "Cryptography", "JSON",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "tally", dependencies: [
-            "TallyServer", "Storage", "Labeling", "Datasets", "Cryptography", "TransformerCore", "Training", "JSON",
+            "TallyServer", "Storage", "Labeling", "Datasets", "BackgroundTraining", "Cryptography", "TransformerCore", "Training", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -60,6 +65,6 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography", "TallyTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TallyTestSupport"]),
         .testTarget(name: "LabelingTests", dependencies: ["Labeling", "TallyTestSupport"], exclude: ["Tools"]),
-        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "HTTP", "Storage", "Labeling", "Cryptography", "TransformerCore", "TallyTestSupport"]),
+        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "BackgroundTraining", "HTTP", "Storage", "Labeling", "Cryptography", "TransformerCore", "TallyTestSupport"]),
     ]
 )

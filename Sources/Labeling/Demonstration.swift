@@ -58,8 +58,9 @@ public struct DemonstrationRepository: Sendable {
             WHERE p.project_id = ?1 AND d.id > ?7 AND (?2 IS NULL OR p.split = ?2) AND (?3 IS NULL OR u.labeler_group = ?3)
               AND (?4 IS NULL OR d.submitted_at >= ?4) AND (?5 IS NULL OR d.submitted_at < ?5)
               AND (?6 IS NULL OR d.labeler_id IN (SELECT value FROM json_each(?6)))
+              AND (?9 IS NULL OR d.id IN (SELECT item_id FROM job_snapshot WHERE job_id = ?9 AND item_kind = 'demonstration'))
             ORDER BY d.id LIMIT ?8
-            """, [projectID, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON, after, limit]).map { row in
+            """, [projectID, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON, after, limit, filter.snapshotJobId]).map { row in
             StoredDemonstration(
                 id: try row.int("id"), promptID: try row.int("prompt_id"), labelerID: try row.int("labeler_id"),
                 content: try PromptContent.fromStorage(kind: try row.string("kind"), content: try row.string("content")),

@@ -13,6 +13,11 @@ public struct ModelVersion: Sendable, Equatable, Encodable {
     public let checkpointSha256: String
     public let parameterCount: Int
     public let lineage: JSONValue
+    public let metrics: JSONValue
+    /// The project whose labels trained it (nil for a pretrained base).
+    public let projectId: Int?
+    /// The job that trained it: its snapshot is the exact labels it learned from.
+    public let jobId: Int?
     public let createdAt: String
 
     init(row: Row) throws {
@@ -25,18 +30,22 @@ public struct ModelVersion: Sendable, Equatable, Encodable {
         checkpointSha256 = try row.string("checkpoint_sha256")
         parameterCount = try row.int("parameter_count")
         lineage = try JSONParser.parse(try row.string("lineage"))
+        metrics = try JSONParser.parse(try row.string("metrics"))
+        projectId = row.optionalInt("project_id")
+        jobId = row.optionalInt("job_id")
         createdAt = try row.string("created_at")
     }
 }
 
 public struct ModelVersionRepository: Sendable {
-    private static let columns = "id, name, kind, parent_id, architecture, checkpoint_path, checkpoint_sha256, parameter_count, lineage, created_at"
+    private static let columns = "id, name, kind, parent_id, architecture, checkpoint_path, checkpoint_sha256, parameter_count, lineage, metrics, project_id, job_id, created_at"
 
     public init() {}
 
-    /// Registers a pretrained base policy, or returns the one registered under the name when its
-    /// weights are the same; a different file under a known name is a conflict.
-    public func registerBasePolicy(name: String, architecture: String, checkpointPath: String, checkpointSha256: String,
+    /// Registers a pretrained base (a policy, or a reward model trained elsewhere), or returns
+    /// the one registered under the name when its weights are the same; a different file under a
+    /// known name is a conflict.
+    public func registerBase(name: String, kind: String = "policy", architecture: String, checkpointPath: String, checkpointSha256: String,
                                    parameterCount: Int, lineage: JSONValue, in database: Database) throws -> ModelVersion {
         if let existing = try find(name: name, in: database) {
             guard existing.checkpointSha256 == checkpointSha256 else {
@@ -46,9 +55,35 @@ public struct ModelVersionRepository: Sendable {
         }
         try database.execute("""
             INSERT INTO model_versions (name, kind, architecture, checkpoint_path, checkpoint_sha256, parameter_count, lineage)
-            VALUES (?, 'policy', ?, ?, ?, ?, ?)
-            """, [name, architecture, checkpointPath, checkpointSha256, parameterCount, JSONWriter.string(lineage)])
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, [name, kind, architecture, checkpointPath, checkpointSha256, parameterCount, JSONWriter.string(lineage)])
         return try find(name: name, in: database)!
+    }
+
+    /// Registers what a training job made: its kind, the version it was trained from, where its
+    /// Hugging Face folder is and its digest, the job's parameters and snapshot counts as
+    /// lineage, and its final metrics.
+    public func registerTrained(name: String, kind: String, parentID: Int, projectID: Int, jobID: Int, architecture: String, checkpointPath: String,
+                                checkpointSha256: String, parameterCount: Int, lineage: JSONValue, metrics: JSONValue, in database: Database) throws -> ModelVersion {
+        do {
+            try database.execute("""
+                INSERT INTO model_versions (name, kind, parent_id, project_id, job_id, architecture, checkpoint_path, checkpoint_sha256, parameter_count, lineage, metrics)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [name, kind, parentID, projectID, jobID, architecture, checkpointPath, checkpointSha256, parameterCount,
+                      JSONWriter.string(lineage), JSONWriter.string(metrics)])
+        } catch let error as DatabaseError where error.isUniqueViolation {
+            throw LabelingError("a model named '\(name)' is registered already", kind: .conflict)
+        }
+        return try find(id: Int(database.lastInsertRowID), in: database)!
+    }
+
+    public func find(id: Int, in database: Database) throws -> ModelVersion? {
+        try database.queryOne("SELECT \(Self.columns) FROM model_versions WHERE id = ?", [id]).map(ModelVersion.init(row:))
+    }
+
+    /// The version made by `jobID`, if it finished.
+    public func made(byJob jobID: Int, in database: Database) throws -> ModelVersion? {
+        try database.queryOne("SELECT \(Self.columns) FROM model_versions WHERE job_id = ?", [jobID]).map(ModelVersion.init(row:))
     }
 
     public func find(name: String, in database: Database) throws -> ModelVersion? {

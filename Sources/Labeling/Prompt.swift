@@ -90,9 +90,11 @@ public struct NewCandidate: Sendable {
     public var modelName: String
     public var modelVersion: String
     public var contentHash: String
+    /// The model version that wrote it, when it is one of Tally's own.
+    public var modelVersionID: Int?
 
-    public init(text: String, modelName: String, modelVersion: String, contentHash: String) {
-        (self.text, self.modelName, self.modelVersion, self.contentHash) = (text, modelName, modelVersion, contentHash)
+    public init(text: String, modelName: String, modelVersion: String, contentHash: String, modelVersionID: Int? = nil) {
+        (self.text, self.modelName, self.modelVersion, self.contentHash, self.modelVersionID) = (text, modelName, modelVersion, contentHash, modelVersionID)
     }
 }
 
@@ -133,9 +135,9 @@ public struct PromptRepository: Sendable {
         var added = 0
         for candidate in candidates {
             try database.execute("""
-                INSERT INTO candidates (prompt_id, text, model_name, model_version, content_hash) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO candidates (prompt_id, text, model_name, model_version, content_hash, model_version_id) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (prompt_id, content_hash) DO NOTHING
-                """, [promptID, candidate.text, candidate.modelName, candidate.modelVersion, candidate.contentHash])
+                """, [promptID, candidate.text, candidate.modelName, candidate.modelVersion, candidate.contentHash, candidate.modelVersionID])
             added += database.changes
         }
         return added

@@ -158,6 +158,8 @@ public struct RankingFilter: Sendable, Equatable, Codable {
     /// resolves it into `labelerIds` when it starts, and the manifest echoes both.
     public var minimumAgreement: Double?
     public var labelerIds: [Int]?
+    /// Only the rankings (or demonstrations) in this job's snapshot: what it trained on.
+    public var snapshotJobId: Int?
 
     public init(split: String? = nil, labelerGroup: String? = nil, since: String? = nil, until: String? = nil) {
         (self.split, self.labelerGroup, self.since, self.until) = (split, labelerGroup, since, until)
@@ -192,8 +194,9 @@ extension RankingRepository {
               AND (?3 IS NULL OR p.split = ?3) AND (?4 IS NULL OR u.labeler_group = ?4)
               AND (?5 IS NULL OR r.submitted_at >= ?5) AND (?6 IS NULL OR r.submitted_at < ?6)
               AND (?7 IS NULL OR r.labeler_id IN (SELECT value FROM json_each(?7)))
+              AND (?9 IS NULL OR r.id IN (SELECT item_id FROM job_snapshot WHERE job_id = ?9 AND item_kind = 'ranking'))
             ORDER BY r.id LIMIT ?8
-            """, [projectID, after, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON, limit]).map { row in
+            """, [projectID, after, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON, limit, filter.snapshotJobId]).map { row in
             let id = try row.int("id")
             let entries = try database.query("""
                 SELECT e.candidate_id, e.rank, e.rating, e.flags, c.text, c.model_name FROM ranking_entries e

@@ -18,6 +18,8 @@ public struct TallyApplication: Sendable {
         public var sessionLifetime = 12 * 60 * 60
         /// Seconds a request may wait for a handler thread while `/health/ready` still says ready.
         public var readinessMaximumWait = 2.0
+        /// Seconds between a job's event stream's looks at the database.
+        public var jobEventInterval = 1.0
         public init() {}
     }
 
@@ -85,6 +87,7 @@ public struct TallyApplication: Sendable {
         ExportRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         QualityRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         ScreeningRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
+        JobRoutes(database: database, authenticator: Authenticator(database: database), eventInterval: options.jobEventInterval).register(in: &router)
         let passwordHasher = PasswordHasher(iterations: options.passwordIterations)
         AccountRoutes(database: database, authenticator: Authenticator(database: database), passwordHasher: passwordHasher, rateLimiter: rateLimiter,
                       sessionLifetime: options.sessionLifetime).register(in: &router)

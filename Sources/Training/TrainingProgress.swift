@@ -1,3 +1,5 @@
+import JSON
+
 /// What a trainer reports while it runs: after every `loggingSteps` optimizer steps (training
 /// metrics, averaged over those steps) and after each validation pass. Metric names are those
 /// of the TRL trainer that does the same job, so practitioners read the curves at once.
@@ -16,7 +18,28 @@ public struct TrainingProgress: Sendable {
     /// Answers the policy wrote at an evaluation (policy stages), to read beside the numbers.
     public var samples: [AnswerSample] = []
 
+    public init(phase: Phase, step: Int, totalSteps: Int, epoch: Double, elapsedSeconds: Double, metrics: [(name: String, value: Double)],
+                samples: [AnswerSample] = []) {
+        (self.phase, self.step, self.totalSteps, self.epoch, self.elapsedSeconds, self.metrics, self.samples) =
+            (phase, step, totalSteps, epoch, elapsedSeconds, metrics, samples)
+    }
+
     public func metric(_ name: String) -> Double? { metrics.first { $0.name == name }?.value }
+
+    /// The report as one line of a run's training_log.jsonl: phase, step, total_steps, epoch,
+    /// elapsed_seconds, the metrics by name, and the samples of an evaluation.
+    public var record: JSONValue {
+        var fields: [(String, JSONValue)] = [("phase", .string(phase.rawValue)), ("step", .integer(Int64(step))),
+                                             ("total_steps", .integer(Int64(totalSteps))), ("epoch", .double(epoch)),
+                                             ("elapsed_seconds", .double(elapsedSeconds))]
+        fields += metrics.map { ($0.name, $0.value.isFinite ? .double($0.value) : .string("\($0.value)")) }
+        if !samples.isEmpty {
+            fields.append(("samples", .array(samples.map { sample in
+                .object([("prompt", .string(sample.prompt)), ("answer", .string(sample.answer)), ("reward", .double(Double(sample.reward))), ("ended", .bool(sample.ended))])
+            })))
+        }
+        return .object(fields)
+    }
 }
 
 /// One prompt and the answer a policy wrote to it, with its reward.

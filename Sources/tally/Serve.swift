@@ -1,4 +1,5 @@
 import ArgumentParser
+import BackgroundTraining
 import Cryptography
 import Dispatch
 import Foundation
@@ -41,6 +42,11 @@ struct Serve: ParsableCommand {
     @Flag(help: "Add POST /bench/echo, the route `make bench-http` measures.")
     var benchmarkRoutes = false
 
+    @OptionGroup var workerOptions: WorkerOptions
+
+    @Flag(help: "Run no training worker in this process (run `tally worker` beside it, or none).")
+    var noWorker = false
+
     func run() throws {
         let logger = try databaseOptions.bootstrapLogging()
         var configuration = ServerConfiguration()
@@ -73,6 +79,8 @@ struct Serve: ParsableCommand {
         let server = Server(configuration: configuration, router: application.router, middleware: application.middleware,
                             tlsContext: tlsContext, logger: logger)
         try server.start()
+        let worker = noWorker ? nil : try Worker(database: database, configuration: try workerOptions.configuration(databasePath: databaseOptions.databasePath), logger: logger)
+        worker?.start()
         let scheme = tlsContext == nil ? "http" : "https"
         // Written straight to the descriptor: scripts wait for this line, and stdio would buffer it.
         let banner = "Tally \(TallyApplication.version) is serving \(scheme)://\(configuration.host):\(server.port)/ (database: \(databaseOptions.databasePath), UI: \(publicPath))\nPress Ctrl+C to stop.\n"
@@ -90,6 +98,7 @@ struct Serve: ParsableCommand {
         }
         // The signal sources must live until the server stops, or no signal is ever handled.
         withExtendedLifetime(signals) { server.waitUntilStopped() }
+        worker?.stop()
         application.stop()
         database.close()
         logger.info("database closed")

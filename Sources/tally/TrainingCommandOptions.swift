@@ -61,6 +61,7 @@ struct TrainingCommandOptions: ParsableArguments {
 
     /// Trains `run` on the compute threads, then finishes it and publishes the model with its
     /// summary in --output; returns the final metrics.
+    @discardableResult
     func train(_ run: StageRun) throws -> [(name: String, value: Double)] {
         try trainAndPublish(run, base: model, data: data, output: output, resume: resume, json: json, threads: threads)
     }

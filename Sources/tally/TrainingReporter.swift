@@ -14,18 +14,10 @@ final class TrainingReporter {
     init(json: Bool) { self.json = json }
 
     func report(_ progress: TrainingProgress) {
-        var fields: [(String, JSONValue)] = [("phase", .string(progress.phase.rawValue)), ("step", .integer(Int64(progress.step))),
-                                             ("total_steps", .integer(Int64(progress.totalSteps))), ("epoch", .double(progress.epoch)),
-                                             ("elapsed_seconds", .double(progress.elapsedSeconds))]
-        fields += progress.metrics.map { ($0.name, .double($0.value)) }
-        if !progress.samples.isEmpty {
-            fields.append(("samples", .array(progress.samples.map { sample in
-                .object([("prompt", .string(sample.prompt)), ("answer", .string(sample.answer)), ("reward", .double(Double(sample.reward))), ("ended", .bool(sample.ended))])
-            })))
-        }
-        log.append(.object(fields))
+        let record = progress.record
+        log.append(record)
         if json {
-            print(JSONWriter.string(.object(fields)))
+            print(JSONWriter.string(record))
             return
         }
         let line: String

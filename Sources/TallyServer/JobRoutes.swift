@@ -1,0 +1,219 @@
+import BackgroundTraining
+import Dispatch
+import HTTP
+import JSON
+import Labeling
+import Storage
+
+/// Training jobs and the models they make (Docs/jobs.md):
+///
+/// | route | who |
+/// |---|---|
+/// | `POST /api/projects/{id}/jobs` (`kind`, `baseModelId`, `rewardModelId`, `parameters`) | admin, researcher |
+/// | `GET /api/projects/{id}/jobs` | admin, researcher |
+/// | `GET /api/jobs/{id}` (with its log, samples and the model it made) | admin, researcher |
+/// | `GET /api/jobs/{id}/metrics?afterStep=N` | admin, researcher |
+/// | `GET /api/jobs/{id}/events` (server-sent events: `progress`, `metrics`, `end`) | admin, researcher |
+/// | `POST /api/jobs/{id}/cancel`, `/pause`, `/resume` | admin, researcher |
+/// | `GET /api/models/{id}` (with its lineage and training data; the list is `ProjectRoutes`') | admin, researcher |
+/// | `GET /api/candidates/{id}/lineage` (which labels trained the model that wrote it) | admin, researcher |
+struct JobRoutes: Sendable {
+    let database: DatabasePool
+    let authenticator: Authenticator
+    /// Seconds between the event stream's looks at the database.
+    let eventInterval: Double
+    private let jobs = JobRepository()
+    private let models = ModelVersionRepository()
+
+    init(database: DatabasePool, authenticator: Authenticator, eventInterval: Double = 1) {
+        (self.database, self.authenticator, self.eventInterval) = (database, authenticator, eventInterval)
+    }
+
+    struct JobDetail: Encodable {
+        let job: Job
+        let model: ModelVersion?
+        let log: [JobLogLine]
+        let samples: [JobSample]
+    }
+
+    func register(in router: inout Router) {
+        let routes = self
+        let researchers: Set<Role> = [.admin, .researcher]
+        router.post("/api/projects/{id}/jobs", authenticator.require(researchers) { request, signedIn in
+            let projectID = try pathIdentifier(request)
+            let body = try NewJobRequest(request)
+            // The stage's own checks first, so a wrong parameter is named before anything is stored.
+            do { _ = try JobParameters.parse(body.parameters, kind: body.kind) } catch let error as JobParameterError {
+                throw HTTPError.badRequest("\(error).", code: "invalid_parameter")
+            }
+            let job = try routes.database.write { database in
+                let job = try routes.jobs.enqueue(projectID: projectID, kind: body.kind, parameters: body.parameters, baseModelID: body.baseModelId,
+                                                  rewardModelID: body.rewardModelId, createdBy: signedIn.user.id, in: database)
+                try AuditLog().record(action: "job.create", actorUserID: signedIn.user.id, subject: "job:\(job.id)", remoteAddress: request.remoteAddress, in: database)
+                return job
+            }
+            return try .json(job, status: .created)
+        })
+        router.get("/api/projects/{id}/jobs", authenticator.require(researchers) { request, _ in
+            let projectID = try pathIdentifier(request)
+            return try .json(try routes.database.read { database -> [Job] in
+                guard try ProjectRepository().find(id: projectID, in: database) != nil else { throw LabelingError("there is no project \(projectID)", kind: .notFound) }
+                return try routes.jobs.jobs(projectID: projectID, in: database)
+            })
+        })
+        router.get("/api/jobs/{id}", authenticator.require(researchers) { request, _ in
+            let id = try pathIdentifier(request)
+            return try .json(try routes.database.read { database in
+                guard let job = try routes.jobs.find(id: id, in: database) else { throw LabelingError("there is no job \(id)", kind: .notFound) }
+                return JobDetail(job: job, model: try job.resultModelId.flatMap { try routes.models.find(id: $0, in: database) },
+                                 log: try routes.jobs.logLines(jobID: id, in: database), samples: try routes.jobs.samples(jobID: id, in: database))
+            })
+        })
+        router.get("/api/jobs/{id}/metrics", authenticator.require(researchers) { request, _ in
+            let id = try pathIdentifier(request)
+            var afterStep = -1
+            if let text = request.queryValue("afterStep") {
+                guard let value = Int(text), value >= -1 else { throw HTTPError.badRequest("The query parameter 'afterStep' must be an integer of -1 or more.", code: "invalid_query") }
+                afterStep = value
+            }
+            return try .json(try routes.database.read { database in
+                guard try routes.jobs.find(id: id, in: database) != nil else { throw LabelingError("there is no job \(id)", kind: .notFound) }
+                return try routes.jobs.metrics(jobID: id, afterStep: afterStep, in: database)
+            })
+        })
+        router.get("/api/jobs/{id}/events", authenticator.require(researchers) { request, _ in
+            let id = try pathIdentifier(request)
+            guard try routes.database.read({ try routes.jobs.find(id: id, in: $0) }) != nil else { throw HTTPError.notFound("There is no job \(id).") }
+            let stream = EventStream()
+            JobEventFeed(database: routes.database, jobID: id, stream: stream, interval: routes.eventInterval).start()
+            return .eventStream(stream)
+        })
+        for action in ["cancel", "pause", "resume"] {
+            router.post("/api/jobs/{id}/\(action)", authenticator.require(researchers) { request, signedIn in
+                let id = try pathIdentifier(request)
+                let job = try routes.database.write { database in
+                    let job = try routes.jobs.request(action, jobID: id, in: database)
+                    try AuditLog().record(action: "job.\(action)", actorUserID: signedIn.user.id, subject: "job:\(id)", remoteAddress: request.remoteAddress, in: database)
+                    return job
+                }
+                return try .json(job)
+            })
+        }
+        router.get("/api/models/{id}", authenticator.require(researchers) { request, _ in
+            let id = try pathIdentifier(request)
+            return try .json(try routes.database.read { database in
+                guard let lineage = try ModelLineage.of(modelID: id, in: database) else { throw LabelingError("there is no model version \(id)", kind: .notFound) }
+                return lineage
+            })
+        })
+        router.get("/api/candidates/{id}/lineage", authenticator.require(researchers) { request, _ in
+            let id = try pathIdentifier(request)
+            return try .json(try routes.database.read { database in
+                guard let row = try database.queryOne("SELECT model_version_id FROM candidates WHERE id = ?", [id]) else {
+                    throw LabelingError("there is no candidate \(id)", kind: .notFound)
+                }
+                guard let modelID = row.optionalInt("model_version_id") else {
+                    throw LabelingError("candidate \(id) was imported, not written by one of Tally's model versions", kind: .notFound)
+                }
+                return try ModelLineage.of(modelID: modelID, in: database)!
+            })
+        })
+    }
+}
+
+/// The body of `POST /api/projects/{id}/jobs`.
+private struct NewJobRequest {
+    let kind: JobKind
+    let baseModelId: Int
+    let rewardModelId: Int?
+    let parameters: JSONValue
+
+    init(_ request: Request) throws {
+        if let contentType = request.headers["Content-Type"], !contentType.lowercased().hasPrefix("application/json") {
+            throw HTTPError(.unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json, not \(contentType).")
+        }
+        let value: JSONValue
+        do { value = try JSONParser.parse(request.body) } catch { throw HTTPError.badRequest("The body is not valid JSON: \(error)", code: "invalid_json") }
+        guard case .object(let members) = value else { throw HTTPError.badRequest("The body must be a JSON object.", code: "invalid_json") }
+        if let unknown = members.first(where: { !["kind", "baseModelId", "rewardModelId", "parameters"].contains($0.key) }) {
+            throw HTTPError.badRequest("field '\(unknown.key)' is not a field of a job (kind, baseModelId, rewardModelId, parameters).", code: "unknown_field")
+        }
+        guard case .string(let kindName)? = value["kind"], let kind = JobKind(rawValue: kindName) else {
+            throw HTTPError.badRequest("field 'kind' must be one of \(JobKind.allCases.map(\.rawValue).joined(separator: ", ")).", code: "invalid_field")
+        }
+        guard case .integer(let base)? = value["baseModelId"], base > 0 else {
+            throw HTTPError.badRequest("field 'baseModelId' must be the id of a model version.", code: "invalid_field")
+        }
+        switch value["rewardModelId"] {
+        case nil, .null?: rewardModelId = nil
+        case .integer(let id)? where id > 0: rewardModelId = Int(id)
+        default: throw HTTPError.badRequest("field 'rewardModelId' must be the id of a reward model version.", code: "invalid_field")
+        }
+        (self.kind, baseModelId) = (kind, Int(base))
+        parameters = value["parameters"] ?? .object([])
+    }
+}
+
+/// A job's live feed: every `interval` seconds, a timer (no thread is held between looks)
+/// reads the job and sends what changed: a `progress` event (status, step, total, time left), a
+/// `metrics` event with the new points, and `end` once the job is finished, which closes the
+/// stream. A client that goes away stops the timer.
+private final class JobEventFeed: @unchecked Sendable {
+    let database: DatabasePool
+    let jobID: Int
+    let stream: EventStream
+    let interval: Double
+    private var lastStep = -1
+    private var lastProgress = ""
+    private var timer: (any DispatchSourceTimer)?
+
+    init(database: DatabasePool, jobID: Int, stream: EventStream, interval: Double) {
+        (self.database, self.jobID, self.stream, self.interval) = (database, jobID, stream, interval)
+    }
+
+    func start() {
+        // A serial queue of its own: one look at a time, in order.
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "tally.job-events"))
+        timer.schedule(deadline: .now(), repeating: interval)
+        timer.setEventHandler { [self] in look() }
+        self.timer = timer
+        timer.resume()
+    }
+
+    private func look() {
+        guard !stream.isCancelled else { return stop() }
+        do {
+            let (job, metrics) = try database.read { database -> (Job?, [JobMetric]) in
+                (try JobRepository().find(id: jobID, in: database), try JobRepository().metrics(jobID: jobID, afterStep: lastStep, in: database))
+            }
+            guard let job else { stream.finish(); return stop() }
+            let progress = JSONWriter.string(try JSONValueEncoder().encodeToValue(job))
+            if progress != lastProgress {
+                stream.send(event: "progress", data: progress)
+                lastProgress = progress
+            }
+            if let last = metrics.last {
+                // Only whole steps: a step whose metrics are still being written is read again next time.
+                let complete = job.status.isFinished ? metrics : metrics.filter { $0.step < last.step }
+                if let newest = complete.last {
+                    stream.send(event: "metrics", data: JSONWriter.string(try JSONValueEncoder().encodeToValue(complete)))
+                    lastStep = newest.step
+                }
+            }
+            if job.status.isFinished || job.status == .paused {
+                stream.send(event: "end", data: job.status.rawValue)
+                stream.finish()
+                stop()
+            }
+        } catch {
+            stream.send(event: "error", data: "\(error)")
+            stream.finish()
+            stop()
+        }
+    }
+
+    private func stop() {
+        timer?.cancel()
+        timer = nil
+    }
+}

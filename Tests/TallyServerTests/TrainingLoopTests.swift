@@ -1,0 +1,203 @@
+import BackgroundTraining
+import Foundation
+import Glibc
+import Logging
+import Storage
+import TallyTestSupport
+import Testing
+@testable import TallyServer
+
+/// The closed loop over HTTP with a tiny model: labels in through the API, SFT, reward-model
+/// and RLOO jobs through the worker, the new policy's answers back as ranking tasks, lineage
+/// from an answer to the labels behind it; and a worker process killed with SIGKILL mid-job
+/// that resumes from its checkpoint, and a cancellation mid-run.
+@Suite("Training jobs and the closed loop", .serialized)
+struct TrainingLoopTests {
+    typealias Session = (cookie: String, csrf: String)
+
+    private func writeHeaders(_ session: Session) -> [String: String] { ["Cookie": session.cookie, "X-CSRF-Token": session.csrf] }
+
+    /// A project of ranking size 3 with `labeled` prompts of three candidates (which lena
+    /// demonstrates and ranks, the banana first) and `waiting` prompts without candidates; the
+    /// tiny base model registered with `tally model add`. Returns the base's model version id.
+    private func setUp(labeled: Int = 4, waiting: Int = 2) throws -> (TallyTestServer, project: Int, base: Int, rita: Session, lena: Session) {
+        let app = try TallyTestServer()
+        let rita = try signIn(app.port, "rita"), lena = try signIn(app.port, "lena")
+        let created = try call(app.port, "POST", "/api/projects", headers: writeHeaders(rita), json: #"{"name": "Fruit loop", "rankingSize": 3, "overlap": 1}"#)
+        let project = try #require(created.json["id"] as? Int, "\(created.body)")
+        let lines = (0..<labeled).map { index in
+            #"{"prompt": "name a fruit \#(index).", "candidates": [{"text": "a banana", "model": "m1"}, {"text": "the cat sat on the mat", "model": "m2"}, {"text": "the sky is blue", "model": "m3"}]}"#
+        } + (0..<waiting).map { #"{"prompt": "name a fruit, please \#($0)."}"# }
+        #expect(try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: writeHeaders(rita), rawBody: lines.joined(separator: "\n")).status == 200)
+        let added = try CommandLineTests.tally(["model", "add", "--database", app.databasePath, "--path", try TrainingCommandTests.tinyModelFolder(), "--name", "tiny-base"])
+        #expect(added.status == 0, "\(added.errorOutput)")
+        let base = try #require(try app.database.read { try $0.queryScalarInt("SELECT id FROM model_versions WHERE name = 'tiny-base'") })
+        for _ in 0..<labeled {
+            let next = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
+            let prompt = try #require(next.json["prompt"] as? [String: Any], "\(next.body)")
+            let promptID = try #require(prompt["id"] as? Int)
+            let shown = prompt["candidates"] as? [[String: Any]] ?? []
+            let candidates = shown.sorted { ($0["text"] as! String) == "a banana" && ($1["text"] as! String) != "a banana" }
+            let entries = candidates.enumerated().map { #"{"candidateId": \#($1["id"] as! Int), "rank": \#($0 + 1)}"# }.joined(separator: ",")
+            let ranked = try call(app.port, "POST", "/api/prompts/\(promptID)/rankings", headers: writeHeaders(lena),
+                                  json: #"{"entries": [\#(entries)], "shownOrder": \#(shown.map { $0["id"] as! Int })}"#)
+            #expect(ranked.status == 201, "\(ranked.body)")
+            #expect(try call(app.port, "POST", "/api/prompts/\(promptID)/demonstrations", headers: writeHeaders(lena), json: #"{"text": "a banana"}"#).status == 201)
+        }
+        return (app, project, base, rita, lena)
+    }
+
+    private func enqueue(_ app: TallyTestServer, _ rita: Session, project: Int, _ body: String) throws -> Int {
+        let response = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita), json: body)
+        #expect(response.status == 201, "\(response.body)")
+        return try #require(response.json["id"] as? Int)
+    }
+
+    private func job(_ app: TallyTestServer, _ rita: Session, _ id: Int) throws -> [String: Any] {
+        let response = try call(app.port, "GET", "/api/jobs/\(id)", headers: ["Cookie": rita.cookie])
+        #expect(response.status == 200, "\(response.body)")
+        return response.json
+    }
+
+    private func worker(_ app: TallyTestServer, models: String) throws -> Worker {
+        var configuration = Worker.Configuration(modelsDirectory: models)
+        configuration.threads = 1
+        var logger = Logger(label: "test-worker")
+        logger.logLevel = .critical
+        return try Worker(database: app.database, configuration: configuration, logger: logger)
+    }
+
+    @Test func labelsTrainModelsWhoseAnswersComeBackAsRankingTasks() throws {
+        let (app, project, base, rita, lena) = try setUp()
+        let worker = try worker(app, models: TemporaryFiles.path("loop-models"))
+
+        // Wrong requests are refused with what is wrong, and queue nothing.
+        let refusals: [(String, String)] = [
+            (#"{"kind": "sft", "baseModelId": \#(base), "parameters": {"learning-rat": 0.001}}"#, "parameter 'learning-rat': is not a parameter of a sft job"),
+            (#"{"kind": "sft", "baseModelId": \#(base), "parameters": {"epochs": "three"}}"#, "parameter 'epochs': must be a whole number"),
+            (#"{"kind": "rloo", "baseModelId": \#(base), "parameters": {"answers-per-prompt": 1}}"#, "parameter 'answers-per-prompt': must be from 2"),
+            (#"{"kind": "rloo", "baseModelId": \#(base)}"#, "field 'rewardModelId': a rloo job needs the reward model"),
+            (#"{"kind": "train", "baseModelId": \#(base)}"#, "field 'kind' must be one of"),
+            (#"{"kind": "sft", "baseModelId": 999}"#, "field 'baseModelId': there is no model version 999"),
+        ]
+        for (body, message) in refusals {
+            let response = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita), json: body)
+            #expect(response.status == 400 && response.body.contains(message), "\(body): \(response.status) \(response.body)")
+        }
+        #expect(try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(lena), json: #"{"kind": "sft", "baseModelId": \#(base)}"#).status == 403)
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM jobs") } == 0)
+
+        // SFT on the demonstrations, then a reward model on the rankings.
+        let sft = try enqueue(app, rita, project: project, #"{"kind": "sft", "baseModelId": \#(base), "parameters": {"epochs": 2, "learning-rate": 0.001, "logging-steps": 1, "validation-fraction": 0, "sample-after": false}}"#)
+        #expect(try worker.runNextJob())
+        let sftJob = try job(app, rita, sft)
+        #expect((sftJob["job"] as? [String: Any])?["status"] as? String == "succeeded", "\(sftJob)")
+        let sftModel = try #require((sftJob["model"] as? [String: Any])?["id"] as? Int, "\(sftJob)")
+        #expect((sftJob["model"] as? [String: Any])?["kind"] as? String == "sft")
+        #expect((sftJob["log"] as? [[String: Any]] ?? []).contains { ($0["line"] as? String ?? "").contains("Snapshot: 4 demonstrations") }, "\(sftJob)")
+        let sftMetrics = try call(app.port, "GET", "/api/jobs/\(sft)/metrics", headers: ["Cookie": rita.cookie])
+        #expect(sftMetrics.body.contains(#""name":"loss""#), "\(sftMetrics.body)")
+
+        let reward = try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"learning-rate": 0.003, "epochs": 3, "validation-fraction": 0, "logging-steps": 1}}"#)
+        #expect(try worker.runNextJob())
+        let rewardJob = try job(app, rita, reward)
+        let rewardModel = try #require((rewardJob["model"] as? [String: Any])?["id"] as? Int, "\(rewardJob)")
+        #expect((rewardJob["model"] as? [String: Any])?["kind"] as? String == "reward")
+        // A reward job queues no sampling job; an RLOO job against it, from the SFT model, does.
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM jobs WHERE status = 'queued'") } == 0)
+        let rloo = try enqueue(app, rita, project: project, """
+            {"kind": "rloo", "baseModelId": \(sftModel), "rewardModelId": \(rewardModel),
+             "parameters": {"iterations": 2, "prompts-per-iteration": 2, "max-new-tokens": 6, "learning-rate": 0.001, "validation-fraction": 0.3}}
+            """)
+        #expect(try worker.runNextJob())
+        let rlooJob = try job(app, rita, rloo)
+        #expect((rlooJob["job"] as? [String: Any])?["status"] as? String == "succeeded", "\(rlooJob)")
+        let policy = try #require((rlooJob["model"] as? [String: Any])?["id"] as? Int)
+        let policyName = try #require((rlooJob["model"] as? [String: Any])?["name"] as? String)
+        #expect(policyName == "fruit-loop-rloo-\(rloo)")
+        let rlooMetrics = try call(app.port, "GET", "/api/jobs/\(rloo)/metrics", headers: ["Cookie": rita.cookie]).body
+        #expect(rlooMetrics.contains(#""name":"reward""#) && rlooMetrics.contains(#""name":"kl""#), "\(rlooMetrics)")
+        #expect(!(rlooJob["samples"] as? [[String: Any]] ?? []).isEmpty, "the held-out evaluation's answers are kept")
+
+        // The loop: the new policy's answers fill the prompts waiting for rankings.
+        let sampling = try #require(try app.database.read { try $0.queryScalarInt("SELECT id FROM jobs WHERE kind = 'sample' AND automatic = 1 AND base_model_id = ?", [policy]) })
+        #expect(try worker.runNextJob())
+        #expect((try job(app, rita, sampling)["job"] as? [String: Any])?["status"] as? String == "succeeded")
+        let written = try app.database.read { try $0.query("SELECT id, prompt_id FROM candidates WHERE model_version_id = ?", [policy]) }
+        #expect(written.count >= 2, "the policy wrote candidates for the waiting prompts")
+        let next = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
+        let task = try #require(next.json["prompt"] as? [String: Any], "a new ranking task: \(next.body)")
+        #expect((task["candidates"] as? [[String: Any]] ?? []).allSatisfy { $0["modelName"] as? String == policyName }, "\(task)")
+        #expect((task["content"] as? String ?? "\(task)").contains("please"))
+
+        // From an answer to the labels behind it: the RLOO job's prompts and its reward model's
+        // rankings, the SFT job's demonstrations, back to the base.
+        let candidate = try #require(written.first).int("id")
+        let lineage = try call(app.port, "GET", "/api/candidates/\(candidate)/lineage", headers: ["Cookie": rita.cookie])
+        #expect(lineage.status == 200, "\(lineage.body)")
+        let ancestors = lineage.json["ancestors"] as? [[String: Any]] ?? []
+        #expect(ancestors.map { ($0["model"] as? [String: Any])?["id"] as? Int } == [policy, sftModel, base])
+        #expect((ancestors.first?["rewardModelRankingIds"] as? [Int])?.count == 4 && (ancestors.dropFirst().first?["demonstrationIds"] as? [Int])?.count == 4, "\(lineage.body)")
+        #expect((lineage.json["allRankingIds"] as? [Int])?.count == 4 && (lineage.json["allDemonstrationIds"] as? [Int])?.count == 4)
+
+        // Labels that arrive later are in no earlier snapshot.
+        if let promptID = task["id"] as? Int {
+            let candidates = (task["candidates"] as? [[String: Any]] ?? []).map { $0["id"] as! Int }
+            let entries = candidates.enumerated().map { #"{"candidateId": \#($1), "rank": \#($0 + 1)}"# }.joined(separator: ",")
+            #expect(try call(app.port, "POST", "/api/prompts/\(promptID)/rankings", headers: writeHeaders(lena), json: #"{"entries": [\#(entries)], "shownOrder": \#(candidates)}"#).status == 201)
+        }
+        let rewardLineage = try call(app.port, "GET", "/api/models/\(rewardModel)", headers: ["Cookie": rita.cookie]).json
+        #expect(((rewardLineage["ancestors"] as? [[String: Any]])?.first?["rankingIds"] as? [Int])?.count == 4)
+        #expect(try call(app.port, "GET", "/api/models", headers: ["Cookie": rita.cookie]).body.contains(policyName))
+    }
+
+    @Test func aKilledWorkerResumesFromItsCheckpointAndCancellationStopsMidRun() throws {
+        let (app, project, base, rita, _) = try setUp(labeled: 4, waiting: 0)
+        let models = TemporaryFiles.path("killed-models")
+        let long = #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"epochs": 500, "batch-size": 1, "learning-rate": 0.001, "validation-fraction": 0, "logging-steps": 10, "checkpoint-minutes": 0.002}}"#
+        let id = try enqueue(app, rita, project: project, long)
+        let arguments = ["worker", "--database", app.databasePath, "--models", models, "--job-lease-seconds", "1", "--worker-threads", "1", "--log-level", "error"]
+        func startWorker(_ extra: [String] = []) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CommandLineTests.executable)
+            process.arguments = arguments + extra
+            process.currentDirectoryURL = URL(fileURLWithPath: CommandLineTests.packageRoot)
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        func state(_ id: Int) throws -> (status: String, step: Int) {
+            let stored = try job(app, rita, id)["job"] as? [String: Any] ?? [:]
+            return (stored["status"] as? String ?? "", stored["step"] as? Int ?? 0)
+        }
+        let first = try startWorker()
+        #expect(eventually(within: 60) { (try? state(id)).map { $0.status == "running" && $0.step > 200 } ?? false }, "the job runs past its first checkpoints")
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let killedAt = try state(id)
+        #expect(killedAt.status == "running", "a killed worker leaves its job running until the lease runs out")
+        Thread.sleep(forTimeInterval: 1.5)
+        let second = try startWorker(["--once"])
+        second.waitUntilExit()
+        let detail = try job(app, rita, id)
+        let finished = detail["job"] as? [String: Any] ?? [:]
+        #expect(finished["status"] as? String == "succeeded" && finished["attempts"] as? Int == 2 && finished["step"] as? Int == 2000, "\(finished)")
+        let log = (detail["log"] as? [[String: Any]] ?? []).compactMap { $0["line"] as? String }
+        #expect(log.contains { $0.hasPrefix("Interrupted: its worker") } && log.contains { $0.hasPrefix("Resumed from the checkpoint at step") }, "\(log)")
+        let resumedAt = log.first { $0.hasPrefix("Resumed from the checkpoint at step") }.flatMap { Int($0.split(separator: " ")[6]) } ?? 0
+        #expect(resumedAt > 0 && resumedAt < 2000, "resumed from a checkpoint at step \(resumedAt), killed after step \(killedAt.step)")
+        #expect(FileManager.default.fileExists(atPath: models + "/job-\(id)/config.json") && !FileManager.default.fileExists(atPath: models + "/job-\(id)/checkpoint"))
+
+        // Cancelled while it runs: stopped after the current step, its folder removed.
+        let cancelled = try enqueue(app, rita, project: project, long)
+        let third = try startWorker()
+        defer { kill(third.processIdentifier, SIGKILL); third.waitUntilExit() }
+        #expect(eventually(within: 60) { (try? state(cancelled)).map { $0.status == "running" && $0.step > 5 } ?? false })
+        #expect(try call(app.port, "POST", "/api/jobs/\(cancelled)/cancel", headers: writeHeaders(rita)).status == 200)
+        #expect(eventually(within: 30) { (try? state(cancelled))?.status == "cancelled" })
+        #expect(try state(cancelled).step < 2000)
+        #expect(!FileManager.default.fileExists(atPath: models + "/job-\(cancelled)"))
+        #expect(try call(app.port, "POST", "/api/jobs/\(cancelled)/resume", headers: writeHeaders(rita)).status == 409)
+    }
+}
