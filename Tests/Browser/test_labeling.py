@@ -187,6 +187,52 @@ def screening(driver, wait, port, connection):
     check("Demo: rank Self-Instruct answers" in driver.find_element(By.ID, "queues").text, "the accepted labeler sees the demo's work")
 
 
+def dashboard(driver, wait, port, connection, project_id):
+    """The training dashboard follows a running job: its progress bar moves and its loss curve
+    gains points as the job's reports arrive (written here as a worker writes them: the worker
+    itself is tested by the Swift suite; this tests the page)."""
+    connection.execute("INSERT INTO model_versions (name, kind, architecture, checkpoint_path, checkpoint_sha256, parameter_count) "
+                       "VALUES ('browser-base', 'policy', 'llama', '/nowhere', ?, 1)", ("0" * 64,))
+    base = connection.execute("SELECT id FROM model_versions WHERE name = 'browser-base'").fetchone()[0]
+    connection.execute("INSERT INTO jobs (project_id, kind, status, base_model_id, worker, heartbeat_at, step, total_steps, seconds_running) "
+                       "VALUES (?, 'reward', 'running', ?, 'browser-test', ?, 0, 100, 0)", (project_id, base, time.time() + 3600))
+    job = connection.execute("SELECT max(id) FROM jobs").fetchone()[0]
+    connection.commit()
+
+    def report(step):
+        connection.execute("UPDATE jobs SET step = ?, seconds_running = ? WHERE id = ?", (step, step * 0.5, job))
+        connection.executemany("INSERT INTO job_metrics (job_id, phase, step, name, value) VALUES (?, 'train', ?, ?, ?)",
+                               [(job, step, "loss", 0.7 - step / 200), (job, step, "accuracy", 0.5 + step / 400)])
+        connection.commit()
+
+    for step in (10, 20):
+        report(step)
+    sign_in(driver, port, "demo-researcher")
+    wait.until(lambda d: d.current_url.endswith("/researcher.html") or d.current_url.endswith("/home.html"))
+    driver.get(f"http://127.0.0.1:{port}/jobs.html?project={project_id}&job={job}")
+    progress = lambda: float(driver.find_element(By.ID, "job-progress").get_attribute("value") or 0)
+    loss_points = lambda: len((driver.find_elements(By.CSS_SELECTOR, "polyline[data-series='loss']") or [None])[0].get_attribute("points").split()) \
+        if driver.find_elements(By.CSS_SELECTOR, "polyline[data-series='loss']") else 0
+    wait.until(lambda d: progress() == 20)
+    # The feed sends a step once a later one exists (a step's metrics are whole by then): 10 is drawn.
+    wait.until(lambda d: loss_points() >= 1)
+    before = loss_points()
+    for step in (30, 40, 50):
+        report(step)
+    wait.until(lambda d: progress() == 50)
+    wait.until(lambda d: loss_points() > before)
+    check(loss_points() > before, "the loss curve gained points while the job ran")
+    status = driver.find_element(By.ID, "job-status").text
+    check("step 50 of 100" in status and "left" in status, f"the status says the step and the time left: {status}")
+    chart = driver.find_element(By.CSS_SELECTOR, "figure[data-chart='Accuracy']").text
+    check("optimizer step" in chart and "share of pairs" in chart and "chance" in chart, f"the accuracy chart has its axes, unit and baseline: {chart}")
+    driver.save_screenshot(os.path.join(SHOTS, "training-dashboard.png"))
+    connection.execute("UPDATE jobs SET status = 'succeeded', worker = NULL, heartbeat_at = NULL, step = 100 WHERE id = ?", (job,))
+    connection.commit()
+    wait.until(lambda d: "succeeded" in d.find_element(By.ID, "job-status").text)
+    check(progress() == 100, "the bar is full once the job has succeeded")
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="tally-browser-")
@@ -410,6 +456,7 @@ def main():
         driver.execute_script("document.getElementById('quality').scrollIntoView()")
         driver.save_screenshot(os.path.join(SHOTS, "quality.png"))
         screening(driver, wait, port, connection)
+        dashboard(driver, wait, port, connection, project["id"])
     finally:
         if driver:
             driver.quit()

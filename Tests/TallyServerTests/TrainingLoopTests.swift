@@ -97,6 +97,10 @@ struct TrainingLoopTests {
         #expect((sftJob["log"] as? [[String: Any]] ?? []).contains { ($0["line"] as? String ?? "").contains("Snapshot: 4 demonstrations") }, "\(sftJob)")
         let sftMetrics = try call(app.port, "GET", "/api/jobs/\(sft)/metrics", headers: ["Cookie": rita.cookie])
         #expect(sftMetrics.body.contains(#""name":"loss""#), "\(sftMetrics.body)")
+        // The dashboard's feed: the job's state, its metrics, and the end of a finished job.
+        let events = try call(app.port, "GET", "/api/jobs/\(sft)/events", headers: ["Cookie": rita.cookie])
+        #expect(events.status == 200 && events.header("Content-Type")?.hasPrefix("text/event-stream") == true)
+        #expect(events.body.contains("event: progress\ndata: {") && events.body.contains("event: metrics\ndata: [") && events.body.contains("event: end\ndata: succeeded"), "\(events.body)")
 
         let reward = try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"learning-rate": 0.003, "epochs": 3, "validation-fraction": 0, "logging-steps": 1}}"#)
         #expect(try worker.runNextJob())
