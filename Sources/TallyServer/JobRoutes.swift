@@ -1,5 +1,6 @@
 import BackgroundTraining
 import Dispatch
+import Foundation
 import HTTP
 import JSON
 import Labeling
@@ -16,6 +17,7 @@ import Storage
 /// | `GET /api/jobs/{id}/events` (server-sent events: `progress`, `metrics`, `end`) | admin, researcher |
 /// | `POST /api/jobs/{id}/cancel`, `/pause`, `/resume` | admin, researcher |
 /// | `GET /api/models/{id}` (with its lineage and training data; the list is `ProjectRoutes`') | admin, researcher |
+/// | `GET /api/models/{id}/files`, `GET /api/models/{id}/files/{name}` (the Hugging Face folder, file by file) | admin, researcher |
 /// | `GET /api/candidates/{id}/lineage` (which labels trained the model that wrote it) | admin, researcher |
 struct JobRoutes: Sendable {
     let database: DatabasePool
@@ -106,6 +108,22 @@ struct JobRoutes: Sendable {
                 return lineage
             })
         })
+        router.get("/api/models/{id}/files", authenticator.require(researchers) { request, _ in
+            let version = try routes.modelVersion(request)
+            return try .json(try ModelFiles.list(version.checkpointPath))
+        })
+        router.get("/api/models/{id}/files/{name}", authenticator.require(researchers) { request, _ in
+            let version = try routes.modelVersion(request)
+            let name = request.pathParameters["name"] ?? ""
+            // Only a file the listing names: never a path the client makes up.
+            guard let file = try ModelFiles.list(version.checkpointPath).first(where: { $0.name == name }) else {
+                throw HTTPError.notFound("Model version \(version.id) has no file '\(name)'.")
+            }
+            guard let handle = FileHandle(forReadingAtPath: file.path) else { throw HTTPError.notFound("The file '\(name)' cannot be read.") }
+            var response = Response.stream(contentType: name.hasSuffix(".json") ? "application/json" : "application/octet-stream", pieces: FileChunks(handle))
+            response.headers["Content-Disposition"] = "attachment; filename=\"\(name)\""
+            return response
+        })
         router.get("/api/candidates/{id}/lineage", authenticator.require(researchers) { request, _ in
             let id = try pathIdentifier(request)
             return try .json(try routes.database.read { database in
@@ -118,6 +136,54 @@ struct JobRoutes: Sendable {
                 return try ModelLineage.of(modelID: modelID, in: database)!
             })
         })
+    }
+}
+
+extension JobRoutes {
+    fileprivate func modelVersion(_ request: Request) throws -> ModelVersion {
+        let id = try pathIdentifier(request)
+        guard let version = try database.read({ try models.find(id: id, in: $0) }) else { throw HTTPError.notFound("There is no model version \(id).") }
+        return version
+    }
+}
+
+/// The files of a model version: those of its Hugging Face folder (a GGUF version is its one
+/// file), which together load in transformers as they are.
+private enum ModelFiles {
+    struct File: Encodable {
+        let name: String
+        let bytes: Int
+        fileprivate let path: String
+        enum CodingKeys: String, CodingKey { case name, bytes }
+    }
+
+    static func list(_ checkpoint: String) throws -> [File] {
+        let manager = FileManager.default
+        func file(_ path: String) -> File {
+            File(name: URL(fileURLWithPath: path).lastPathComponent, bytes: ((try? manager.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0, path: path)
+        }
+        guard CheckpointDigest.isFolder(checkpoint) else {
+            guard manager.fileExists(atPath: checkpoint) else { throw HTTPError.notFound("The model's checkpoint is no longer on disk.") }
+            return [file(checkpoint)]
+        }
+        let names = (try? manager.contentsOfDirectory(atPath: checkpoint)) ?? []
+        return names.sorted().map { checkpoint + "/" + $0 }.filter { !CheckpointDigest.isFolder($0) }.map(file)
+    }
+}
+
+/// A file read 256 KiB at a time, as the client takes it.
+private struct FileChunks: Sequence, @unchecked Sendable {
+    let handle: FileHandle
+    init(_ handle: FileHandle) { self.handle = handle }
+
+    func makeIterator() -> AnyIterator<[UInt8]> {
+        AnyIterator {
+            guard let data = try? handle.read(upToCount: 256 * 1024), !data.isEmpty else {
+                try? handle.close()
+                return nil
+            }
+            return Array(data)
+        }
     }
 }
 

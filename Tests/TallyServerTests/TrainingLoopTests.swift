@@ -153,6 +153,14 @@ struct TrainingLoopTests {
         let rewardLineage = try call(app.port, "GET", "/api/models/\(rewardModel)", headers: ["Cookie": rita.cookie]).json
         #expect(((rewardLineage["ancestors"] as? [[String: Any]])?.first?["rankingIds"] as? [Int])?.count == 4)
         #expect(try call(app.port, "GET", "/api/models", headers: ["Cookie": rita.cookie]).body.contains(policyName))
+
+        // The version's Hugging Face folder, file by file; nothing outside it.
+        let files = try call(app.port, "GET", "/api/models/\(policy)/files", headers: ["Cookie": rita.cookie])
+        let names = ((try? JSONSerialization.jsonObject(with: Data(files.body.utf8))) as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        #expect(names.contains("config.json") && names.contains("model.safetensors") && names.contains("tally_training.json"), "\(files.body)")
+        let config = try call(app.port, "GET", "/api/models/\(policy)/files/config.json", headers: ["Cookie": rita.cookie])
+        #expect(config.status == 200 && config.body.contains("LlamaForCausalLM"), "\(config.body)")
+        #expect(try call(app.port, "GET", "/api/models/\(policy)/files/..%2F..%2Ftally.sqlite", headers: ["Cookie": rita.cookie]).status == 404)
     }
 
     @Test func aKilledWorkerResumesFromItsCheckpointAndCancellationStopsMidRun() throws {
