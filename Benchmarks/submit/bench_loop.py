@@ -13,7 +13,7 @@ Reports p50 and p99 latency and durable submissions per second of each, and the 
 configurations' p99 over idle's (goal: within 1.5x). Appends to Benchmarks/results/loop.jsonl.
 Benchmark tooling only.
 """
-import json, os, re, socket, sqlite3, subprocess, sys, time, urllib.request
+import json, os, re, sqlite3, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_submit  # noqa: E402
@@ -37,7 +37,7 @@ def add_training_project(database):
                            (project, text, f"training{index}"))
         prompt = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
         ids = []
-        for model, answer in (("good", f"Idea {index} is like a seed: it starts small and grows when you care for it, step by step."), ("bad", "No."))):
+        for model, answer in (("good", f"Idea {index} is like a seed: it starts small and grows when you care for it, step by step."), ("bad", "No.")):
             connection.execute("INSERT INTO candidates (prompt_id, text, model_name, content_hash) VALUES (?, ?, ?, ?)", (prompt, answer, model, f"{model}{index}"))
             ids.append(connection.execute("SELECT last_insert_rowid()").fetchone()[0])
         connection.execute("INSERT INTO rankings (prompt_id, labeler_id, shown_order) VALUES (?, ?, ?)", (prompt, researcher, json.dumps(ids)))
@@ -79,9 +79,7 @@ def run(mode):
     plan = bench_submit.prepare(database)
     project = add_training_project(database)
     job = queue_reward_job(database, project) if mode != "idle" else None
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = bench_submit.free_port()
     models = os.path.join(RESULTS, f"bench-loop-{mode}-models")
     subprocess.run(["rm", "-rf", models])
     serve = [TALLY, "serve", "--database", database, "--port", str(port), "--log-level", "warning", "--models", models]
@@ -90,16 +88,10 @@ def run(mode):
         processes.append(subprocess.Popen([TALLY, "worker", "--database", database, "--models", models, "--log-level", "warning"], cwd=ROOT,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        bench_submit.wait_until_listening(port)
         if job:
             wait_for_training(database, job)
-        output = subprocess.run(["wrk", "-t2", "-c64", f"-d{SECONDS}s", "--latency", "-s", os.path.join(ROOT, "Benchmarks", "submit", "submit.lua"),
-                                 f"http://127.0.0.1:{port}", "--", plan, "2"], capture_output=True, text=True, check=True).stdout
+        output = bench_submit.load(port, plan)
         steps = None
         if job:
             connection = sqlite3.connect(database)

@@ -85,29 +85,42 @@ def prepare(database):
     return plan
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_listening(port):
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+def load(port, plan):
+    """wrk's output for the plan's submissions: 2 threads, 64 connections, SECONDS seconds."""
+    return subprocess.run(["wrk", "-t2", "-c64", f"-d{SECONDS}s", "--latency", "-s", os.path.join(ROOT, "Benchmarks", "submit", "submit.lua"),
+                           f"http://127.0.0.1:{port}", "--", plan, "2"], capture_output=True, text=True, check=True).stdout
+
+
 def main():
     os.makedirs(RESULTS, exist_ok=True)
     database = os.path.join(RESULTS, "bench-submit.sqlite")
     ceiling = raw_ceiling(os.path.join(RESULTS, "ceiling.sqlite"))
     print(f"  raw SQLite, one row per transaction: {ceiling:.0f}/s", flush=True)
     plan = prepare(database)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([TALLY, "serve", "--database", database, "--port", str(port), "--log-level", "warning"], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_listening(port)
         if os.environ.get("BENCH_PROFILE"):
             subprocess.Popen(["perf", "record", "-F", "2000", "-g", "-o", "/tmp/perf-submit.data", "-p", str(server.pid), "--", "sleep", "5"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        output = subprocess.run(["wrk", "-t2", "-c64", f"-d{SECONDS}s", "--latency", "-s", os.path.join(ROOT, "Benchmarks", "submit", "submit.lua"),
-                                 f"http://127.0.0.1:{port}", "--", plan, "2"], capture_output=True, text=True, check=True).stdout
+        output = load(port, plan)
     finally:
         server.terminate()
         server.wait(timeout=30)
