@@ -44,10 +44,11 @@ final class JobRun: @unchecked Sendable {
     // MARK: The lease
 
     /// Renews the job's lease a few times per lease period on a timer of its own (a long
-    /// optimizer step must not look like a crash), and picks up pause and cancel requests.
+    /// optimizer step must not look like a crash), and picks up pause and cancel requests: at
+    /// least every second, so that a person's request is acted on after the step under way.
     private func startHeartbeat() -> any DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: .global())
-        let interval = max(0.05, worker.configuration.leaseSeconds / 4)
+        let interval = max(0.05, min(1, worker.configuration.leaseSeconds / 4))
         timer.schedule(deadline: .now() + interval, repeating: interval)
         timer.setEventHandler { [self] in
             do {

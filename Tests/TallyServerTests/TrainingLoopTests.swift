@@ -212,4 +212,29 @@ struct TrainingLoopTests {
         #expect(!FileManager.default.fileExists(atPath: models + "/job-\(cancelled)"))
         #expect(try call(app.port, "POST", "/api/jobs/\(cancelled)/resume", headers: writeHeaders(rita)).status == 409)
     }
+
+    /// The worker inside the server: a running job paused from the API saves a checkpoint and
+    /// waits; resumed, it continues from there to the end.
+    @Test func pausedJobsResumeFromTheirCheckpoint() throws {
+        let (app, project, base, rita, _) = try setUp(labeled: 4, waiting: 0)
+        let models = TemporaryFiles.path("paused-models")
+        let worker = try worker(app, models: models)
+        worker.start()
+        defer { worker.stop(timeout: 30) }
+        let id = try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"epochs": 500, "batch-size": 1, "learning-rate": 0.001, "validation-fraction": 0, "logging-steps": 10}}"#)
+        func state() -> (status: String, step: Int) {
+            let stored = (try? job(app, rita, id))?["job"] as? [String: Any] ?? [:]
+            return (stored["status"] as? String ?? "", stored["step"] as? Int ?? 0)
+        }
+        #expect(eventually(within: 60) { state().status == "running" && state().step > 20 })
+        #expect(try call(app.port, "POST", "/api/jobs/\(id)/pause", headers: writeHeaders(rita)).status == 200)
+        #expect(eventually(within: 30) { state().status == "paused" })
+        let pausedAt = state().step
+        #expect(pausedAt < 2000 && FileManager.default.fileExists(atPath: models + "/job-\(id)/checkpoint/trainer_state.json"))
+        #expect(try call(app.port, "POST", "/api/jobs/\(id)/pause", headers: writeHeaders(rita)).status == 409)
+        #expect(try call(app.port, "POST", "/api/jobs/\(id)/resume", headers: writeHeaders(rita)).status == 200)
+        #expect(eventually(within: 60) { state().status == "succeeded" })
+        let log = ((try job(app, rita, id))["log"] as? [[String: Any]] ?? []).compactMap { $0["line"] as? String }
+        #expect(log.contains { $0.hasPrefix("Resumed from the checkpoint at step") } && state().step == 2000, "\(log)")
+    }
 }
