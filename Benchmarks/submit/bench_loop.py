@@ -52,7 +52,7 @@ def queue_reward_job(database, project):
     subprocess.run([TALLY, "model", "add", "--database", database, "--path", BASE, "--name", "smollm2", "--log-level", "warning"], cwd=ROOT, check=True, capture_output=True)
     connection = sqlite3.connect(database, isolation_level=None)
     base = connection.execute("SELECT id FROM model_versions WHERE name = 'smollm2'").fetchone()[0]
-    parameters = json.dumps({"max-length": 128, "validation-fraction": 0, "logging-steps": 1, "sample-after": False})
+    parameters = json.dumps({"max-length": 128, "validation-fraction": 0, "logging-steps": 1})
     connection.execute("INSERT INTO jobs (project_id, kind, parameters, base_model_id) VALUES (?, 'reward', ?, ?)", (project, parameters, base))
     job = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
     connection.close()
