@@ -97,6 +97,18 @@ struct TrainingLoopTests {
         #expect((sftJob["log"] as? [[String: Any]] ?? []).contains { ($0["line"] as? String ?? "").contains("Snapshot: 4 demonstrations") }, "\(sftJob)")
         let sftMetrics = try call(app.port, "GET", "/api/jobs/\(sft)/metrics", headers: ["Cookie": rita.cookie])
         #expect(sftMetrics.body.contains(#""name":"loss""#), "\(sftMetrics.body)")
+        // Jobs and models are the researchers' and admins': a labeler is refused, a stranger asked to sign in.
+        let admin = try signIn(app.port, "ada")
+        for (method, path) in [("GET", "/api/projects/\(project)/jobs"), ("GET", "/api/jobs/\(sft)"), ("GET", "/api/jobs/\(sft)/metrics"),
+                               ("GET", "/api/jobs/\(sft)/events"), ("POST", "/api/jobs/\(sft)/pause"), ("GET", "/api/models/\(sftModel)"),
+                               ("GET", "/api/models/\(sftModel)/files"), ("GET", "/api/models/\(sftModel)/files/config.json"), ("GET", "/api/candidates/1/lineage")] {
+            #expect(try call(app.port, method, path).status == 401, "anonymous \(method) \(path)")
+            #expect(try call(app.port, method, path, headers: writeHeaders(lena)).status == 403, "labeler \(method) \(path)")
+            if method == "GET", !path.hasSuffix("/events") {
+                let status = try call(app.port, method, path, headers: writeHeaders(admin)).status
+                #expect(status == 200 || (path.hasPrefix("/api/candidates/1") && status == 404), "admin \(method) \(path): \(status)")
+            }
+        }
         // The dashboard's feed: the job's state, its metrics, and the end of a finished job.
         let events = try call(app.port, "GET", "/api/jobs/\(sft)/events", headers: ["Cookie": rita.cookie])
         #expect(events.status == 200 && events.header("Content-Type")?.hasPrefix("text/event-stream") == true)
