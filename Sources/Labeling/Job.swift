@@ -140,7 +140,8 @@ public struct JobRepository: Sendable {
         guard let base = try ModelVersionRepository().find(id: baseModelID, in: database) else {
             throw LabelingError("field 'baseModelId': there is no model version \(baseModelID)")
         }
-        if kind == .reward || kind == .sft || kind == .dpo || kind == .sample || kind.needsRewardModel, base.kind == "reward" {
+        // Every kind starts from a policy (a reward job gives the policy's trunk a new head).
+        if base.kind == "reward" {
             throw LabelingError("field 'baseModelId': model version \(baseModelID) is a reward model; a \(kind.rawValue) job starts from a policy")
         }
         if kind.needsRewardModel {
@@ -312,8 +313,11 @@ public struct JobRepository: Sendable {
             try database.execute("INSERT INTO job_snapshot (job_id, item_kind, item_id) SELECT ?1, 'prompt', id FROM prompts WHERE project_id = ?2",
                                  [jobID, job.projectId])
             // PPO-ptx also takes the language-model loss on the project's demonstrations.
-            if case .double(let coefficient)? = job.parameters["ptx-coefficient"], coefficient > 0 { try snapshotDemonstrations() }
-            if case .integer(let coefficient)? = job.parameters["ptx-coefficient"], coefficient > 0 { try snapshotDemonstrations() }
+            switch job.parameters["ptx-coefficient"] {
+            case .double(let coefficient)? where coefficient > 0: try snapshotDemonstrations()
+            case .integer(let coefficient)? where coefficient > 0: try snapshotDemonstrations()
+            default: break
+            }
         case .sample:
             try database.execute("""
                 INSERT INTO job_snapshot (job_id, item_kind, item_id)

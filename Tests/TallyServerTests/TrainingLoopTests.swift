@@ -196,7 +196,11 @@ struct TrainingLoopTests {
             return (stored["status"] as? String ?? "", stored["step"] as? Int ?? 0)
         }
         let first = try startWorker()
-        #expect(eventually(within: 60) { (try? state(id)).map { $0.status == "running" && $0.step > 200 } ?? false }, "the job runs past its first checkpoints")
+        func checkpointed() -> Bool {
+            ((try? job(app, rita, id))?["log"] as? [[String: Any]] ?? []).contains { ($0["line"] as? String ?? "").hasPrefix("Checkpoint saved") }
+        }
+        #expect(eventually(within: 60) { (try? state(id)).map { $0.status == "running" && $0.step > 200 } ?? false && checkpointed() },
+                "the job runs past its first checkpoints")
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
         let killedAt = try state(id)
