@@ -16,6 +16,7 @@ function showQueue(queue) {
     [".rank", `/label.html?project=${project.id}`, `Rank answers: ${queue.rankingsRemaining} waiting`],
     [".demonstrate", `/demonstrate.html?project=${project.id}`, `Write demonstrations: ${queue.demonstrationsRemaining} waiting`],
     [".write", `/write.html?project=${project.id}`, `Write prompts: ${queue.promptsWanted} wanted`],
+    [".compare", `/compare.html?project=${project.id}`, `Compare answers: ${queue.evaluationsRemaining} waiting`],
   ];
   for (const [selector, href, text] of links) {
     const link = card.querySelector(selector);
@@ -23,6 +24,7 @@ function showQueue(queue) {
     link.textContent = text;
   }
   if (queue.promptsWanted === 0) card.querySelector(".write").closest("li").hidden = true;
+  if (queue.evaluationsRemaining === 0) card.querySelector(".compare").closest("li").hidden = true;
   card.querySelector(".held").textContent = queue.held.length === 0 ? ""
     : `You hold ${queue.held.map((a) => `a ${a.kind} task until ${heldUntil(a)}`).join(", ")}.`;
   return card;
@@ -35,6 +37,7 @@ async function start() {
   const work = await api("GET", "/api/me/work");
   document.getElementById("today-rankings").textContent = String(work.today.rankings);
   document.getElementById("today-demonstrations").textContent = String(work.today.demonstrations);
+  document.getElementById("today-evaluations").textContent = String(work.today.evaluations);
   document.getElementById("today-prompts").textContent = String(work.today.promptsWritten);
   document.getElementById("today-skipped").textContent = String(work.today.skipped);
   document.getElementById("today-time").textContent = minutes(work.today.secondsSpent);

@@ -204,6 +204,39 @@ async function showModels() {
   document.getElementById("lineage").replaceChildren(...branch(0));
 }
 
+/// Human evaluation: the Bradley-Terry leaderboard with its intervals, each pairing's win rate,
+/// the reward models' agreement with the labelers, and the left side's share.
+async function showLeaderboard() {
+  const { results, pairs, models } = await api("GET", `/api/projects/${projectID}/leaderboard`);
+  const name = (id) => (models.find((model) => model.id === id) || { name: `version ${id}` }).name;
+  const percent = (share) => `${(100 * share).toFixed(0)}%`;
+  const row = (...texts) => {
+    const tr = document.createElement("tr");
+    tr.append(...texts.map(cell));
+    return tr;
+  };
+  document.querySelector("#leaderboard tbody").replaceChildren(...results.leaderboard.map((standing, index) =>
+    row(String(index + 1), name(standing.modelId), standing.rating.toFixed(0), `${standing.lower.toFixed(0)} to ${standing.upper.toFixed(0)}`,
+        `${standing.wins} / ${standing.losses} / ${standing.ties}`)));
+  // Each pairing read from its leader's side: "B over A, 70%" rather than "A over B, 30%".
+  document.querySelector("#matchups tbody").replaceChildren(...results.matchups.map((matchup) => {
+    const leads = matchup.winRateA >= 0.5;
+    const [first, second] = leads ? [matchup.modelA, matchup.modelB] : [matchup.modelB, matchup.modelA];
+    const [rate, lower, upper] = leads ? [matchup.winRateA, matchup.lower, matchup.upper] : [1 - matchup.winRateA, 1 - matchup.upper, 1 - matchup.lower];
+    return row(`${name(first)} over ${name(second)}`, percent(rate), `${percent(lower)} to ${percent(upper)}`, String(matchup.winsA + matchup.winsB + matchup.ties));
+  }));
+  const share = (part) => part ? `${percent(part.share)} (${percent(part.lower)} to ${percent(part.upper)}) of ${part.verdicts}` : "none judged";
+  document.querySelector("#agreement tbody").replaceChildren(...results.rewardModels.map((agreement) =>
+    row(name(agreement.rewardModelId), share(agreement.all), share(agreement.heldOutLabelers))));
+  if (results.rewardModels.length === 0) {
+    document.querySelector("#agreement tbody").replaceChildren(row("No reward model has scored judged answers yet (an evaluation job scores them with every reward model).", "", ""));
+  }
+  const side = results.leftSide;
+  const count = (number, noun) => `${number} ${noun}${number === 1 ? "" : "s"}`;
+  document.getElementById("evaluation-summary").textContent = `${count(results.verdicts, "verdict")} on ${count(pairs, "pair")}.`
+    + (side ? ` The left answer won ${percent(side.share)} of the decided verdicts (${percent(side.lower)} to ${percent(side.upper)}; sides are drawn at random, so far from 50% means position bias).` : "");
+}
+
 async function start(event) {
   event.preventDefault();
   const form = new FormData(event.target);
@@ -235,7 +268,7 @@ async function main() {
   document.getElementById("projects-link").href = `/researcher.html?project=${projectID}`;
   document.getElementById("start").addEventListener("submit", start);
   for (const action of ["pause", "resume", "cancel"]) document.getElementById(`job-${action}`).addEventListener("click", () => act(action));
-  await Promise.all([showJobs(), showModels()]);
+  await Promise.all([showJobs(), showModels(), showLeaderboard()]);
   if (jobID) {
     await showJobDetail();
     followJob();

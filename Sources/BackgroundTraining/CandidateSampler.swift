@@ -23,30 +23,44 @@ struct CandidateSampler {
 
     /// The answers kept for each of `prompts` (a batch of them sampled together), in order.
     func sample(_ prompts: [Prompt], seed: UInt64) throws -> [[String]] {
-        var rows: [[Int32]] = [], owners: [Int] = []
+        var rows: [[ChatTemplate.Message]] = [], owners: [Int] = []
         for (index, prompt) in prompts.enumerated() {
-            let tokens = Array(try policy.promptTokens(prompt.messages).suffix(max(1, policy.model.contextLength - sampling.maximumNewTokens)))
             for _ in 0..<max(0, wanted(prompt)) {
-                rows.append(tokens)
+                rows.append(prompt.messages)
                 owners.append(index)
             }
         }
-        guard !rows.isEmpty else { return prompts.map { _ in [] } }
+        let answers = try PolicyAnswers(policy: policy, sampling: sampling).sample(rows, seed: seed)
+        var kept = prompts.map { _ in [String]() }
+        var seen = prompts.map { $0.existingAnswers.map(RougeL.words) }
+        for (answer, owner) in zip(answers, owners) {
+            guard !answer.text.isEmpty else { continue }
+            let words = RougeL.words(answer.text)
+            guard !seen[owner].contains(where: { RougeL.score($0, words) >= Self.nearDuplicate }) else { continue }
+            seen[owner].append(words)
+            kept[owner].append(answer.text)
+        }
+        return kept
+    }
+}
+
+/// One answer from a policy to each of a batch of chat prompts, decoded together: the text with
+/// the end token cut and the whitespace around it trimmed, and whether the answer ended (rather
+/// than running into the length limit).
+struct PolicyAnswers {
+    let policy: PretrainedModel
+    let sampling: CandidateSampling
+
+    func sample(_ prompts: [[ChatTemplate.Message]], seed: UInt64) throws -> [(text: String, ended: Bool)] {
+        guard !prompts.isEmpty else { return [] }
+        // The prompt's end is kept when it is too long: the answer follows it.
+        let rows = try prompts.map { Array(try policy.promptTokens($0).suffix(max(1, policy.model.contextLength - sampling.maximumNewTokens))) }
         var options = SamplingOptions()
         (options.temperature, options.topP, options.maximumNewTokens, options.stopTokens, options.seed) =
             (sampling.temperature, sampling.topP, min(sampling.maximumNewTokens, policy.model.contextLength - 1), policy.stopTokens, seed)
-        let sequences = try policy.model.sample(prompts: rows, options: options)
-        var kept = prompts.map { _ in [String]() }
-        var seen = prompts.map { $0.existingAnswers.map(RougeL.words) }
-        for (sequence, owner) in zip(sequences, owners) {
+        return try policy.model.sample(prompts: rows, options: options).map { sequence in
             let tokens = sequence.stopped ? Array(sequence.tokens.dropLast()) : sequence.tokens
-            let text = policy.tokenizer.decode(tokens).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !text.isEmpty else { continue }
-            let words = RougeL.words(text)
-            guard !seen[owner].contains(where: { RougeL.score($0, words) >= Self.nearDuplicate }) else { continue }
-            seen[owner].append(words)
-            kept[owner].append(text)
+            return (policy.tokenizer.decode(tokens).trimmingCharacters(in: .whitespacesAndNewlines), sequence.stopped)
         }
-        return kept
     }
 }

@@ -15,8 +15,11 @@ public struct JobParameters: Sendable {
     public var policy: PolicyOptions?
     /// The share of prompts a policy job holds out for evaluation when none is marked.
     public var validationFraction = 0.1
-    /// sample.
+    /// sample, evaluation.
     public var sampling: CandidateSampling?
+    /// evaluation: the versions whose answers the new answers are paired with (default: every
+    /// other version that has answered the held-out prompts).
+    public var opponents: [Int]?
     /// The name of the model version the job makes (default: project, kind and job id).
     public var versionName: String?
     /// Minutes between the checkpoints a running job saves, so a crash loses at most that much.
@@ -51,7 +54,14 @@ public struct JobParameters: Sendable {
                 parameters.validationFraction = fraction
             }
         case .sample:
-            parameters.sampling = try samplingOptions(&reader)
+            parameters.sampling = try samplingOptions(&reader, answerCount: true)
+        case .evaluation:
+            // One answer per prompt and version: the pair compares versions, not draws.
+            parameters.sampling = try samplingOptions(&reader, answerCount: false)
+            if let opponents = try reader.integers("opponents") {
+                guard !opponents.isEmpty else { throw JobParameterError("opponents", "must name at least one model version (or be left out for all)") }
+                parameters.opponents = opponents
+            }
         }
         try reader.refuseUnread(kind: kind)
         return parameters
@@ -118,9 +128,9 @@ public struct JobParameters: Sendable {
         return options
     }
 
-    private static func samplingOptions(_ reader: inout Reader) throws -> CandidateSampling {
+    private static func samplingOptions(_ reader: inout Reader, answerCount: Bool) throws -> CandidateSampling {
         var sampling = CandidateSampling()
-        if let value = try reader.int("answers-per-prompt") {
+        if answerCount, let value = try reader.int("answers-per-prompt") {
             guard (1...9).contains(value) else { throw JobParameterError("answers-per-prompt", "must be from 1 to 9, got \(value)") }
             sampling.answersPerPrompt = value
         }
@@ -186,6 +196,20 @@ public struct JobParameters: Sendable {
             case nil: return nil
             case .integer(let number)? where number >= 0 && number <= Int64(Int32.max): return Int(number)
             case let other?: throw JobParameterError(name, "must be a whole number from 0 to \(Int32.max), not \(other.kindDescription == "a number" ? "\(other)" : other.kindDescription)")
+            }
+        }
+
+        mutating func integers(_ name: String) throws -> [Int]? {
+            switch value(name) {
+            case nil: return nil
+            case .array(let values)?:
+                return try values.map { value in
+                    guard case .integer(let number) = value, number >= 1, number <= Int64(Int32.max) else {
+                        throw JobParameterError(name, "must be an array of model version ids, not one holding \(value.kindDescription)")
+                    }
+                    return Int(number)
+                }
+            case let other?: throw JobParameterError(name, "must be an array of model version ids, not \(other.kindDescription)")
             }
         }
 

@@ -12,15 +12,15 @@ import TransformerCore
 final class JobRun: @unchecked Sendable {
     let job: Job
     let worker: Worker
-    private let jobs = JobRepository()
+    let jobs = JobRepository()
     private let lease = Lease()
     /// Seconds the job ran in earlier attempts, and when this one began.
     private let secondsBefore: Double
-    private let started = Date()
+    let started = Date()
     private var lastCheckpoint = Date()
     private var checkpointInterval = 600.0
     /// Set by a report that cannot be stored as it is (a non-finite metric): the job fails with it.
-    private var failure: String?
+    private(set) var failure: String?
     private var log: [JSONValue] = []
 
     init(job: Job, worker: Worker) {
@@ -82,6 +82,10 @@ final class JobRun: @unchecked Sendable {
             try sampleCandidates(from: base, sampling: parameters.sampling ?? CandidateSampling())
             return
         }
+        if job.kind == .evaluation {
+            try answerHeldOutPrompts(with: base, sampling: parameters.sampling ?? CandidateSampling(), opponents: parameters.opponents)
+            return
+        }
         let reward = try job.rewardModelId.flatMap { id in try read { try ModelVersionRepository().find(id: id, in: $0) } }
         let output = worker.folder(of: job.id)
         let resuming = Self.restoreCheckpoint(in: output)
@@ -136,14 +140,14 @@ final class JobRun: @unchecked Sendable {
             return try StageRun.policy(stage: job.kind.rawValue, policyPath: base.checkpointPath, rewardPath: reward.checkpointPath, prompts: prompts,
                                        validationFraction: parameters.validationFraction, options: parameters.policy!, fitsPromptLength: parameters.fitsLength,
                                        demonstrations: demonstrations, resumingIn: output)
-        case .sample:
-            preconditionFailure("sampling jobs make no model")
+        case .sample, .evaluation:
+            preconditionFailure("sampling and evaluation jobs make no model")
         }
     }
 
     /// A trainer's report: the step and the metrics in one short write; the samples of an
     /// evaluation beside them.
-    private func report(_ progress: TrainingProgress) {
+    func report(_ progress: TrainingProgress) {
         log.append(progress.record)
         let metrics = progress.metrics.map { JobMetric(phase: progress.phase.rawValue, step: progress.step, name: $0.name, value: $0.value) }
         let samples = progress.samples.map { JobSample(step: progress.step, prompt: $0.prompt, answer: $0.answer, reward: Double($0.reward), ended: $0.ended) }
@@ -237,19 +241,8 @@ final class JobRun: @unchecked Sendable {
         try note("Sampling up to \(sampling.answersPerPrompt ?? project.rankingSize) answers for each of \(prompts.count) prompts waiting for rankings, from \(base.name).")
         var added = 0, dropped = 0
         for (index, batch) in batches.enumerated() {
-            if lease.isLost { return }
-            if lease.requested == "cancel" || lease.requested == "pause" || worker.isStopping {
-                // What is written is kept; the prompts still short of candidates are sampled on resume.
-                let status: JobStatus = lease.requested == "cancel" ? .cancelled : .paused
-                try write { database in
-                    if self.worker.isStopping, self.lease.requested == nil {
-                        try self.jobs.release(jobID: self.job.id, worker: self.worker.configuration.identity, in: database)
-                    } else {
-                        try self.jobs.finish(id: self.job.id, status: status, in: database)
-                    }
-                }
-                return
-            }
+            // What is written is kept; the prompts still short of candidates are sampled on resume.
+            if try stoppedBetweenBatches() { return }
             let waiting = batch.map { CandidateSampler.Prompt(id: $0.id, messages: $0.example.prompt, existingAnswers: $0.candidates) }
             let answers = try sampler.sample(waiting, seed: sampling.seed &+ UInt64(index))
             let wanted = waiting.reduce(0) { $0 + max(0, sampler.wanted($1)) }
@@ -278,12 +271,29 @@ final class JobRun: @unchecked Sendable {
 
     // MARK: Helpers
 
-    private func note(_ line: String) throws {
+    /// Between two batches of a sampling or evaluation job (which keep what they have written,
+    /// and on resume do only what is left): acts on a lost lease, a cancel or pause request or
+    /// the worker stopping, and says whether the job must stop here.
+    func stoppedBetweenBatches() throws -> Bool {
+        if lease.isLost { return true }
+        guard lease.requested == "cancel" || lease.requested == "pause" || worker.isStopping else { return false }
+        let status: JobStatus = lease.requested == "cancel" ? .cancelled : .paused
+        try write { database in
+            if self.worker.isStopping, self.lease.requested == nil {
+                try self.jobs.release(jobID: self.job.id, worker: self.worker.configuration.identity, in: database)
+            } else {
+                try self.jobs.finish(id: self.job.id, status: status, in: database)
+            }
+        }
+        return true
+    }
+
+    func note(_ line: String) throws {
         try write { try self.jobs.log(jobID: self.job.id, line, in: $0) }
     }
 
-    private func write<T>(_ body: (Database) throws -> T) throws -> T { try worker.database.write(body) }
-    private func read<T>(_ body: (Database) throws -> T) throws -> T { try worker.database.read(body) }
+    func write<T>(_ body: (Database) throws -> T) throws -> T { try worker.database.write(body) }
+    func read<T>(_ body: (Database) throws -> T) throws -> T { try worker.database.read(body) }
 
     /// A project's name as part of a model version's name: lower case, letters, digits and dashes.
     static func slug(_ name: String) -> String {

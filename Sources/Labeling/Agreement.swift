@@ -104,7 +104,7 @@ public enum Agreement {
         let estimate = Double(numerator) / Double(denominator)
         // Without resamples (a caller that needs only the rate) the interval is the estimate.
         guard resamples > 0 else { return (estimate, estimate, estimate) }
-        var generator = SplitMix(seed: seed)
+        var generator = SplitMix64(seed: seed)
         var ratios: [Double] = []
         ratios.reserveCapacity(resamples)
         for _ in 0..<resamples {
@@ -119,18 +119,5 @@ public enum Agreement {
         ratios.sort()
         func percentile(_ p: Double) -> Double { ratios[min(ratios.count - 1, max(0, Int((p * Double(ratios.count)).rounded(.down))))] }
         return (estimate, percentile(0.025), percentile(0.975))
-    }
-
-    /// SplitMix64: a small seeded generator, so a bootstrap gives the same interval every time.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }

@@ -14,6 +14,9 @@ public enum JobKind: String, Sendable, CaseIterable, Codable {
     case dpo
     /// New candidates for the project's prompts that wait for rankings, from a policy.
     case sample
+    /// A policy's answers to the project's held-out prompts, paired blind with other versions'
+    /// answers for labelers to judge (human evaluation).
+    case evaluation
 
     /// The kind of model version the job makes, or nil (sampling makes candidates).
     public var resultKind: String? {
@@ -21,7 +24,7 @@ public enum JobKind: String, Sendable, CaseIterable, Codable {
         case .sft: "sft"
         case .reward: "reward"
         case .rloo, .grpo, .ppo, .dpo: "policy"
-        case .sample: nil
+        case .sample, .evaluation: nil
         }
     }
 
@@ -154,6 +157,16 @@ public struct JobRepository: Sendable {
             throw LabelingError("field 'rewardModelId': a \(kind.rawValue) job uses no reward model")
         }
         guard case .object = parameters else { throw LabelingError("field 'parameters' must be an object") }
+        if kind == .evaluation, try database.queryScalarInt("SELECT count(*) FROM prompts WHERE project_id = ? AND split <> 'train'", [projectID]) == 0 {
+            throw LabelingError("an evaluation job answers the project's held-out prompts (split validation or test), and project \(projectID) has none")
+        }
+        if kind == .evaluation, case .array(let opponents)? = parameters["opponents"] {
+            for case .integer(let id) in opponents {
+                guard let opponent = try ModelVersionRepository().find(id: Int(id), in: database), opponent.kind != "reward", Int(id) != baseModelID else {
+                    throw LabelingError("field 'parameters.opponents': \(id) is not another policy's model version")
+                }
+            }
+        }
         try database.execute("""
             INSERT INTO jobs (project_id, kind, parameters, base_model_id, reward_model_id, automatic, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)
             """, [projectID, kind.rawValue, JSONWriter.string(parameters), baseModelID, rewardModelID, automatic ? 1 : 0, createdBy])
@@ -318,6 +331,13 @@ public struct JobRepository: Sendable {
             case .integer(let coefficient)? where coefficient > 0: try snapshotDemonstrations()
             default: break
             }
+        case .evaluation:
+            // The held-out prompts (gold prompts are the labelers' test, not the models').
+            try database.execute("""
+                INSERT INTO job_snapshot (job_id, item_kind, item_id)
+                SELECT ?1, 'prompt', p.id FROM prompts p WHERE p.project_id = ?2 AND p.split <> 'train'
+                  AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id)
+                """, [jobID, job.projectId])
         case .sample:
             try database.execute("""
                 INSERT INTO job_snapshot (job_id, item_kind, item_id)

@@ -7,6 +7,8 @@ public struct LabelerWork: Sendable, Encodable {
         public let project: Project
         public let rankingsRemaining: Int
         public let demonstrationsRemaining: Int
+        /// Blind pairs of model versions' answers waiting for this labeler's verdict.
+        public let evaluationsRemaining: Int
         /// Prompts the project still wants written by its labelers (0 when it wants none).
         public let promptsWanted: Int
         /// Tasks this labeler holds now, with when each returns to the queue.
@@ -18,9 +20,10 @@ public struct LabelerWork: Sendable, Encodable {
         public let since: String
         public let rankings: Int
         public let demonstrations: Int
+        public let evaluations: Int
         public let promptsWritten: Int
         public let skipped: Int
-        /// Seconds spent on today's rankings and demonstrations, as the labeling screens measured.
+        /// Seconds spent on today's rankings, demonstrations and evaluations, as the labeling screens measured.
         public let secondsSpent: Double
     }
 
@@ -38,6 +41,7 @@ public struct LabelerWork: Sendable, Encodable {
             return ProjectQueue(project: project,
                                 rankingsRemaining: try queues.remaining(.ranking, project: project, labelerID: labelerID, in: database),
                                 demonstrationsRemaining: try queues.remaining(.demonstration, project: project, labelerID: labelerID, in: database),
+                                evaluationsRemaining: try EvaluationRepository().remaining(project: project, labelerID: labelerID, in: database),
                                 promptsWanted: max(0, project.promptsWanted - written), held: held)
         }
         let since = "strftime('%Y-%m-%dT00:00:00.000Z', 'now')"
@@ -45,13 +49,15 @@ public struct LabelerWork: Sendable, Encodable {
             SELECT \(since) AS since,
                    (SELECT count(*) FROM rankings WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS rankings,
                    (SELECT count(*) FROM demonstrations WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS demonstrations,
+                   (SELECT count(*) FROM evaluation_judgments WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS evaluations,
                    (SELECT count(*) FROM prompts WHERE author_id = ?1 AND source = 'labeler' AND created_at >= \(since)) AS prompts_written,
                    (SELECT count(*) FROM assignments WHERE labeler_id = ?1 AND status = 'skipped' AND finished_at >= \(since)) AS skipped,
                    (SELECT coalesce(sum(seconds_spent), 0) FROM rankings WHERE labeler_id = ?1 AND submitted_at >= \(since))
-                 + (SELECT coalesce(sum(seconds_spent), 0) FROM demonstrations WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS seconds_spent
+                 + (SELECT coalesce(sum(seconds_spent), 0) FROM demonstrations WHERE labeler_id = ?1 AND submitted_at >= \(since))
+                 + (SELECT coalesce(sum(seconds_spent), 0) FROM evaluation_judgments WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS seconds_spent
             """, [labelerID])!
         return LabelerWork(projects: projects, today: Today(
-            since: try row.string("since"), rankings: try row.int("rankings"), demonstrations: try row.int("demonstrations"),
+            since: try row.string("since"), rankings: try row.int("rankings"), demonstrations: try row.int("demonstrations"), evaluations: try row.int("evaluations"),
             promptsWritten: try row.int("prompts_written"), skipped: try row.int("skipped"), secondsSpent: row.optionalDouble("seconds_spent") ?? 0))
     }
 }

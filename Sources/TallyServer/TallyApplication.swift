@@ -84,6 +84,7 @@ public struct TallyApplication: Sendable {
         }
         ProjectRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         QueueRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database)).register(in: &router)
+        EvaluationRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database)).register(in: &router)
         ExportRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         QualityRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         ScreeningRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)

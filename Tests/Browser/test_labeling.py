@@ -233,6 +233,53 @@ def dashboard(driver, wait, port, connection, project_id):
     check(progress() == 100, "the bar is full once the job has succeeded")
 
 
+def pairwise(driver, wait, port, connection, project_id):
+    """Human evaluation: a labeler compares two versions' answers to a held-out prompt without
+    their names (hostile answers shown as text), decides with a key, and the researcher's
+    dashboard shows the leaderboard. The pair is written here as an evaluation job writes it
+    (the job itself is tested by the Swift suite)."""
+    connection.execute("INSERT INTO prompts (project_id, kind, content, split, source, content_hash) VALUES (?, 'text', ?, 'test', 'api', ?)",
+                       (project_id, "Which fruit is yellow?", "browser-held-out"))
+    prompt = connection.execute("SELECT id FROM prompts WHERE content_hash = 'browser-held-out'").fetchone()[0]
+    versions = []
+    for name in ("browser-policy-a", "browser-policy-b"):
+        connection.execute("INSERT INTO model_versions (name, kind, architecture, checkpoint_path, checkpoint_sha256, parameter_count) "
+                           "VALUES (?, 'policy', 'llama', '/nowhere', ?, 1)", (name, "1" * 64))
+        versions.append(connection.execute("SELECT id FROM model_versions WHERE name = ?", (name,)).fetchone()[0])
+    answers = []
+    for version, text in zip(versions, ("<b onmouseover=\"window.__pwned = true\">A banana.</b>", "A lemon, or a banana.")):
+        connection.execute("INSERT INTO evaluation_answers (prompt_id, model_version_id, text, ended) VALUES (?, ?, ?, 1)", (prompt, version, text))
+        answers.append(connection.execute("SELECT max(id) FROM evaluation_answers").fetchone()[0])
+    connection.execute("INSERT INTO evaluation_pairs (project_id, prompt_id, left_answer_id, right_answer_id) VALUES (?, ?, ?, ?)",
+                       (project_id, prompt, answers[0], answers[1]))
+    connection.commit()
+    driver.delete_all_cookies()
+    sign_in(driver, port, "demo-labeler")
+    wait.until(lambda d: d.current_url.endswith("/home.html"))
+    wait.until(lambda d: "Compare answers: 1 waiting" in d.find_element(By.ID, "queues").text)
+    driver.find_element(By.CSS_SELECTOR, f"a[href='/compare.html?project={project_id}']").click()
+    wait.until(lambda d: "banana" in d.find_element(By.ID, "left").text)
+    page = driver.find_element(By.TAG_NAME, "body").text
+    check("Which fruit is yellow?" in page and "A lemon, or a banana." in driver.find_element(By.ID, "right").text, "the prompt and both answers are shown")
+    check("<b onmouseover" in driver.find_element(By.ID, "left").text and driver.execute_script("return window.__pwned === undefined"), "a hostile answer shows as text")
+    check("browser-policy" not in page, "the page does not say which versions wrote the answers")
+    driver.save_screenshot(os.path.join(SHOTS, "compare.png"))
+    driver.find_element(By.TAG_NAME, "body").send_keys("3")
+    wait.until(lambda d: d.find_element(By.ID, "empty").is_displayed())
+    stored = connection.execute("SELECT preference FROM evaluation_judgments j JOIN users u ON u.id = j.labeler_id WHERE u.username = 'demo-labeler'").fetchall()
+    check(stored == [("right",)], f"the key 3 stored 'right': {stored}")
+    driver.delete_all_cookies()
+    sign_in(driver, port, "demo-researcher")
+    wait.until(lambda d: d.current_url.endswith("/researcher.html") or d.current_url.endswith("/home.html"))
+    driver.get(f"http://127.0.0.1:{port}/jobs.html?project={project_id}")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")) == 2)
+    rows = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")]
+    check(rows[0].startswith("1 browser-policy-b") and "1 / 0 / 0" in rows[0], f"the version that won leads the board: {rows}")
+    check("1 verdict on 1 pair" in driver.find_element(By.ID, "evaluation-summary").text, "the summary counts the verdicts")
+    driver.execute_script("document.getElementById('evaluation-heading').scrollIntoView()")
+    driver.save_screenshot(os.path.join(SHOTS, "leaderboard.png"))
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="tally-browser-")
@@ -457,6 +504,7 @@ def main():
         driver.save_screenshot(os.path.join(SHOTS, "quality.png"))
         screening(driver, wait, port, connection)
         dashboard(driver, wait, port, connection, project["id"])
+        pairwise(driver, wait, port, connection, project["id"])
     finally:
         if driver:
             driver.quit()

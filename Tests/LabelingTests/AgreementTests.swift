@@ -52,7 +52,7 @@ struct AgreementTests {
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: checkerPython),
                    "needs the checker's Python environment; `make test` creates .build-python/test"))
     func matchesScipyAndTheKrippendorffPackage() throws {
-        var generator = Agreement.SplitMix(seed: 42)
+        var generator = SplitMix64(seed: 42)
         func random(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
         var rankingPairs: [([Int: Int], [Int: Int])] = []
         for _ in 0..<40 {

@@ -18,8 +18,9 @@ struct TrainingLoopTests {
     private func writeHeaders(_ session: Session) -> [String: String] { ["Cookie": session.cookie, "X-CSRF-Token": session.csrf] }
 
     /// A project of ranking size 3 with `labeled` prompts of three candidates (which lena
-    /// demonstrates and ranks, the banana first) and `waiting` prompts without candidates; the
-    /// tiny base model registered with `tally model add`. Returns the base's model version id.
+    /// demonstrates and ranks, the banana first), `waiting` prompts without candidates and two
+    /// held-out prompts (split test); the tiny base model registered with `tally model add`.
+    /// Returns the base's model version id.
     private func setUp(labeled: Int = 4, waiting: Int = 2) throws -> (TallyTestServer, project: Int, base: Int, rita: Session, lena: Session) {
         let app = try TallyTestServer()
         let rita = try signIn(app.port, "rita"), lena = try signIn(app.port, "lena")
@@ -28,6 +29,7 @@ struct TrainingLoopTests {
         let lines = (0..<labeled).map { index in
             #"{"prompt": "name a fruit \#(index).", "candidates": [{"text": "a banana", "model": "m1"}, {"text": "the cat sat on the mat", "model": "m2"}, {"text": "the sky is blue", "model": "m3"}]}"#
         } + (0..<waiting).map { #"{"prompt": "name a fruit, please \#($0)."}"# }
+          + (0..<2).map { #"{"prompt": "which fruit is yellow? \#($0)", "split": "test"}"# }
         #expect(try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: writeHeaders(rita), rawBody: lines.joined(separator: "\n")).status == 200)
         let added = try CommandLineTests.tally(["model", "add", "--database", app.databasePath, "--path", try TrainingCommandTests.tinyModelFolder(), "--name", "tiny-base"])
         #expect(added.status == 0, "\(added.errorOutput)")
@@ -59,9 +61,10 @@ struct TrainingLoopTests {
         return response.json
     }
 
-    private func worker(_ app: TallyTestServer, models: String) throws -> Worker {
+    private func worker(_ app: TallyTestServer, models: String, leaseSeconds: Double? = nil) throws -> Worker {
         var configuration = Worker.Configuration(modelsDirectory: models)
         configuration.threads = 1
+        if let leaseSeconds { configuration.leaseSeconds = leaseSeconds }
         var logger = Logger(label: "test-worker")
         logger.logLevel = .critical
         return try Worker(database: app.database, configuration: configuration, logger: logger)
@@ -145,6 +148,53 @@ struct TrainingLoopTests {
         let task = try #require(next.json["prompt"] as? [String: Any], "a new ranking task: \(next.body)")
         #expect((task["candidates"] as? [[String: Any]] ?? []).allSatisfy { $0["modelName"] as? String == policyName }, "\(task)")
         #expect((task["content"] as? String ?? "\(task)").contains("please"))
+
+        // Human evaluation: the base and the RLOO policy answer the held-out prompts, lena
+        // judges the blind pairs, and the leaderboard ranks the two with the reward model's
+        // agreement beside it.
+        let wrongEvaluation = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita),
+                                       json: #"{"kind": "evaluation", "baseModelId": \#(policy), "parameters": {"answers-per-prompt": 2}}"#)
+        #expect(wrongEvaluation.status == 400 && wrongEvaluation.body.contains("parameter 'answers-per-prompt': is not a parameter of a evaluation job"), "\(wrongEvaluation.body)")
+        let baseAnswers = try enqueue(app, rita, project: project, #"{"kind": "evaluation", "baseModelId": \#(base), "parameters": {"max-new-tokens": 6, "seed": 1}}"#)
+        #expect(try worker.runNextJob())
+        let baseEvaluation = try job(app, rita, baseAnswers)
+        #expect((baseEvaluation["job"] as? [String: Any])?["status"] as? String == "succeeded", "\(baseEvaluation)")
+        #expect((baseEvaluation["log"] as? [[String: Any]] ?? []).contains { ($0["line"] as? String ?? "").hasPrefix("Made 0 pairs") }, "nothing to pair with yet: \(baseEvaluation)")
+        let policyAnswers = try enqueue(app, rita, project: project, #"{"kind": "evaluation", "baseModelId": \#(policy), "parameters": {"max-new-tokens": 6, "seed": 2}}"#)
+        #expect(try worker.runNextJob())
+        let policyEvaluation = try job(app, rita, policyAnswers)
+        #expect((policyEvaluation["log"] as? [[String: Any]] ?? []).contains { ($0["line"] as? String ?? "").hasPrefix("Made 2 pairs") }, "\(policyEvaluation)")
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM evaluation_rewards WHERE reward_model_id = ?", [rewardModel]) } == 4,
+                "the reward model scored the four paired answers")
+        var judged: [String] = []
+        for preference in ["left", "tie"] {
+            let next = try call(app.port, "GET", "/api/projects/\(project)/next-evaluation", headers: ["Cookie": lena.cookie])
+            let pair = try #require(next.json["pair"] as? [String: Any], "\(next.body)")
+            #expect(next.json["remaining"] as? Int == 2 - judged.count)
+            #expect(((pair["prompt"] as? [String: Any])?["prompt"] as? String ?? "").contains("yellow") && pair["left"] is String && pair["right"] is String, "\(pair)")
+            #expect(!next.body.contains(policyName) && !next.body.contains("tiny-base") && !next.body.lowercased().contains("model"), "blind: \(next.body)")
+            let pairID = try #require(pair["id"] as? Int)
+            let wrong = try call(app.port, "POST", "/api/evaluation-pairs/\(pairID)/judgments", headers: writeHeaders(lena), json: #"{"preference": "middle"}"#)
+            #expect(wrong.status == 400 && wrong.body.contains("field 'preference' must be left, right or tie"), "\(wrong.body)")
+            #expect(try call(app.port, "POST", "/api/evaluation-pairs/\(pairID)/judgments", headers: writeHeaders(lena), json: #"{"preference": "\#(preference)", "secondsSpent": 4}"#).status == 201)
+            #expect(try call(app.port, "POST", "/api/evaluation-pairs/\(pairID)/judgments", headers: writeHeaders(lena), json: #"{"preference": "right"}"#).status == 409)
+            judged.append(preference)
+        }
+        let emptied = try call(app.port, "GET", "/api/projects/\(project)/next-evaluation", headers: ["Cookie": lena.cookie])
+        #expect(emptied.json["pair"] == nil && emptied.json["remaining"] as? Int == 0, "\(emptied.body)")
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/leaderboard", headers: ["Cookie": lena.cookie]).status == 403)
+        let board = try call(app.port, "GET", "/api/projects/\(project)/leaderboard", headers: ["Cookie": rita.cookie])
+        let results = try #require(board.json["results"] as? [String: Any], "\(board.body)")
+        #expect(results["verdicts"] as? Int == 2 && board.json["pairs"] as? Int == 2)
+        let standings = results["leaderboard"] as? [[String: Any]] ?? []
+        #expect(Set(standings.compactMap { $0["modelId"] as? Int }) == [base, policy], "\(board.body)")
+        #expect(standings.allSatisfy { ($0["lower"] as? Double ?? .nan) <= ($0["rating"] as? Double ?? .nan) && ($0["rating"] as? Double ?? .nan) <= ($0["upper"] as? Double ?? .nan) })
+        let matchup = try #require((results["matchups"] as? [[String: Any]])?.first)
+        #expect((matchup["winsA"] as? Int ?? 0) + (matchup["winsB"] as? Int ?? 0) == 1 && matchup["ties"] as? Int == 1, "\(matchup)")
+        let agreement = try #require((results["rewardModels"] as? [[String: Any]])?.first, "\(board.body)")
+        #expect(agreement["rewardModelId"] as? Int == rewardModel && (agreement["all"] as? [String: Any])?["verdicts"] as? Int == 1 && agreement["heldOutLabelers"] == nil,
+                "lena is a training labeler: \(agreement)")
+        #expect(Set((board.json["models"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }) == [policyName, "tiny-base", "fruit-loop-reward-\(reward)"], "\(board.body)")
 
         // From an answer to the labels behind it: the RLOO job's prompts and its reward model's
         // rankings, the SFT job's demonstrations, back to the base.
@@ -230,27 +280,32 @@ struct TrainingLoopTests {
     }
 
     /// The worker inside the server: a running job paused from the API saves a checkpoint and
-    /// waits; resumed, it continues from there to the end.
+    /// waits; resumed, it goes on from that checkpoint to the end. (A short lease makes the
+    /// worker read requests every 0.1 s, so that even a fast machine cannot end the job before
+    /// the pause reaches it.)
     @Test func pausedJobsResumeFromTheirCheckpoint() throws {
         let (app, project, base, rita, _) = try setUp(labeled: 4, waiting: 0)
         let models = TemporaryFiles.path("paused-models")
-        let worker = try worker(app, models: models)
+        let worker = try worker(app, models: models, leaseSeconds: 0.4)
         worker.start()
         defer { worker.stop(timeout: 30) }
-        let id = try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"epochs": 500, "batch-size": 1, "learning-rate": 0.001, "validation-fraction": 0, "logging-steps": 10}}"#)
+        let id = try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"epochs": 1000, "batch-size": 1, "learning-rate": 0.001, "validation-fraction": 0, "logging-steps": 10}}"#)
         func state() -> (status: String, step: Int) {
             let stored = (try? job(app, rita, id))?["job"] as? [String: Any] ?? [:]
             return (stored["status"] as? String ?? "", stored["step"] as? Int ?? 0)
         }
+        func log() -> [String] {
+            ((try? job(app, rita, id))?["log"] as? [[String: Any]] ?? []).compactMap { $0["line"] as? String }
+        }
         #expect(eventually(within: 60) { state().status == "running" && state().step > 20 })
         #expect(try call(app.port, "POST", "/api/jobs/\(id)/pause", headers: writeHeaders(rita)).status == 200)
-        #expect(eventually(within: 30) { state().status == "paused" })
+        #expect(eventually(within: 30) { state().status == "paused" }, "\(log())")
         let pausedAt = state().step
-        #expect(pausedAt < 2000 && FileManager.default.fileExists(atPath: models + "/job-\(id)/checkpoint/trainer_state.json"))
+        #expect(pausedAt > 20 && FileManager.default.fileExists(atPath: models + "/job-\(id)/checkpoint/trainer_state.json"))
         #expect(try call(app.port, "POST", "/api/jobs/\(id)/pause", headers: writeHeaders(rita)).status == 409)
         #expect(try call(app.port, "POST", "/api/jobs/\(id)/resume", headers: writeHeaders(rita)).status == 200)
-        #expect(eventually(within: 60) { state().status == "succeeded" })
-        let log = ((try job(app, rita, id))["log"] as? [[String: Any]] ?? []).compactMap { $0["line"] as? String }
-        #expect(log.contains { $0.hasPrefix("Resumed from the checkpoint at step") } && state().step == 2000, "\(log)")
+        #expect(eventually(within: 60) { log().contains { $0.hasPrefix("Resumed from the checkpoint at step ") && $0.hasSuffix(" of 4000.") } }, "\(log())")
+        #expect(eventually(within: 120) { state().status == "succeeded" }, "\(log())")
+        #expect(state().step == 4000)
     }
 }
