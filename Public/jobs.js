@@ -257,6 +257,19 @@ async function start(event) {
   }
 }
 
+async function saveRetraining(event) {
+  event.preventDefault();
+  const result = document.getElementById("retraining-result");
+  const count = Number(new FormData(event.target).get("retrainAfterRankings"));
+  try {
+    const project = await api("PATCH", `/api/projects/${projectID}`, { retrainAfterRankings: count });
+    result.textContent = project.retrainAfterRankings === 0 ? "The project does not retrain by itself."
+      : `The project retrains after every ${project.retrainAfterRankings} new rankings.`;
+  } catch (error) {
+    result.textContent = error.message;
+  }
+}
+
 async function main() {
   const { project } = await signedInProject();
   if (!project) {
@@ -267,6 +280,9 @@ async function main() {
   document.getElementById("project-name").textContent = `· ${project.name}`;
   document.getElementById("projects-link").href = `/researcher.html?project=${projectID}`;
   document.getElementById("start").addEventListener("submit", start);
+  const retraining = document.getElementById("retraining");
+  retraining.elements.retrainAfterRankings.value = project.retrainAfterRankings ?? 0;
+  retraining.addEventListener("submit", saveRetraining);
   for (const action of ["pause", "resume", "cancel"]) document.getElementById(`job-${action}`).addEventListener("click", () => act(action));
   await Promise.all([showJobs(), showModels(), showLeaderboard()]);
   if (jobID) {

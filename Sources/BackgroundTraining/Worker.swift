@@ -91,14 +91,18 @@ public final class Worker: @unchecked Sendable {
         }
     }
 
-    /// Puts interrupted jobs back, then runs the next queued job to its end (or until it is
-    /// paused, cancelled or the worker stops). Returns whether there was one.
+    /// Puts interrupted jobs back, queues what the projects' retraining rules call for, then
+    /// runs the next queued job to its end (or until it is paused, cancelled or the worker
+    /// stops). Returns whether there was one.
     @discardableResult
     public func runNextJob() throws -> Bool {
         let now = Date().timeIntervalSince1970
         let claimed = try database.write { database -> Job? in
             for id in try jobs.recoverAbandoned(leaseSeconds: configuration.leaseSeconds, maximumAttempts: configuration.maximumAttempts, now: now, in: database) {
                 logger.notice("resuming an interrupted job", metadata: ["job": "\(id)"])
+            }
+            for job in try RetrainingRule().queueDueJobs(in: database) {
+                logger.info("retraining by the project's rule", metadata: ["job": "\(job.id)", "kind": "\(job.kind.rawValue)", "project": "\(job.projectId)"])
             }
             return try jobs.claimNext(worker: configuration.identity, now: now, in: database)
         }

@@ -19,6 +19,9 @@ public struct Project: Sendable, Equatable, Codable {
     public let promptsWanted: Int
     /// The chance that a ranking task served from the queue is a gold prompt instead.
     public let goldRate: Double
+    /// After this many new rankings the worker retrains the reward model, then the policy
+    /// (0: never by itself; Docs/jobs.md).
+    public let retrainAfterRankings: Int
     public let createdAt: String
 
     /// InstructGPT's flags (Ouyang et al. 2022, appendix B).
@@ -40,6 +43,7 @@ public struct Project: Sendable, Equatable, Codable {
         assignmentMinutes = try row.int("assignment_minutes")
         promptsWanted = try row.int("prompts_wanted")
         goldRate = try row.double("gold_rate")
+        retrainAfterRankings = try row.int("retrain_after_rankings")
         createdAt = try row.string("created_at")
     }
 }
@@ -56,6 +60,7 @@ public struct NewProject: Sendable, Decodable {
     public var assignmentMinutes: Int?
     public var promptsWanted: Int?
     public var goldRate: Double?
+    public var retrainAfterRankings: Int?
 
     public init(name: String) { self.name = name }
 }
@@ -66,6 +71,7 @@ public struct ProjectChange: Sendable, Decodable {
     public var goldRate: Double?
     public var promptsWanted: Int?
     public var assignmentMinutes: Int?
+    public var retrainAfterRankings: Int?
 
     public init() {}
 }
@@ -82,7 +88,7 @@ public struct LabelingError: Error, CustomStringConvertible, Sendable, Equatable
 }
 
 public struct ProjectRepository: Sendable {
-    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, created_at"
+    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, created_at"
 
     public init() {}
 
@@ -102,21 +108,25 @@ public struct ProjectRepository: Sendable {
         let minutes = project.assignmentMinutes ?? 60
         let promptsWanted = project.promptsWanted ?? 0
         let goldRate = project.goldRate ?? 0
-        try Self.check(goldRate: goldRate, promptsWanted: promptsWanted, assignmentMinutes: minutes)
+        let retrainAfter = project.retrainAfterRankings ?? 0
+        try Self.check(goldRate: goldRate, promptsWanted: promptsWanted, assignmentMinutes: minutes, retrainAfterRankings: retrainAfter)
         do {
             try database.execute("""
                 INSERT INTO projects (name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted,
-                                      gold_rate, created_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      gold_rate, retrain_after_rankings, created_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [name, project.guidelines ?? "", size, overlap, minimum, maximum, JSONColumns.encode(flags),
-                      minutes, promptsWanted, goldRate, createdBy])
+                      minutes, promptsWanted, goldRate, retrainAfter, createdBy])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("a project named '\(name)' exists already", kind: .conflict)
         }
         return try find(id: Int(database.lastInsertRowID), in: database)!
     }
 
-    private static func check(goldRate: Double?, promptsWanted: Int?, assignmentMinutes: Int?) throws {
+    private static func check(goldRate: Double?, promptsWanted: Int?, assignmentMinutes: Int?, retrainAfterRankings: Int?) throws {
+        if let count = retrainAfterRankings, !(0...1_000_000).contains(count) {
+            throw LabelingError("field 'retrainAfterRankings' must be from 0 (never) to 1000000, not \(count)")
+        }
         if let minutes = assignmentMinutes, !(1...10080).contains(minutes) {
             throw LabelingError("field 'assignmentMinutes' must be from 1 to 10080 (a week), not \(minutes)")
         }
@@ -130,13 +140,14 @@ public struct ProjectRepository: Sendable {
 
     /// Changes the settings named in `change`; returns the project, nil when there is none.
     public func update(id: Int, _ change: ProjectChange, in database: Database) throws -> Project? {
-        try Self.check(goldRate: change.goldRate, promptsWanted: change.promptsWanted, assignmentMinutes: change.assignmentMinutes)
+        try Self.check(goldRate: change.goldRate, promptsWanted: change.promptsWanted, assignmentMinutes: change.assignmentMinutes,
+                       retrainAfterRankings: change.retrainAfterRankings)
         if let guidelines = change.guidelines, guidelines.count > 100_000 { throw LabelingError("field 'guidelines' must have at most 100000 characters") }
         try database.execute("""
             UPDATE projects SET guidelines = coalesce(?, guidelines), gold_rate = coalesce(?, gold_rate), prompts_wanted = coalesce(?, prompts_wanted),
-                                assignment_minutes = coalesce(?, assignment_minutes)
+                                assignment_minutes = coalesce(?, assignment_minutes), retrain_after_rankings = coalesce(?, retrain_after_rankings)
             WHERE id = ?
-            """, [change.guidelines, change.goldRate, change.promptsWanted, change.assignmentMinutes, id])
+            """, [change.guidelines, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, id])
         return try find(id: id, in: database)
     }
 

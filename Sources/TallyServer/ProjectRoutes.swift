@@ -55,7 +55,8 @@ struct ProjectRoutes: Sendable {
             let project = try routes.database.write { database -> Project? in
                 guard let project = try ProjectRepository().update(id: id, change, in: database) else { return nil }
                 let detail = [change.goldRate.map { "goldRate=\($0)" }, change.promptsWanted.map { "promptsWanted=\($0)" },
-                              change.assignmentMinutes.map { "assignmentMinutes=\($0)" }, change.guidelines.map { _ in "guidelines" }]
+                              change.assignmentMinutes.map { "assignmentMinutes=\($0)" }, change.retrainAfterRankings.map { "retrainAfterRankings=\($0)" },
+                              change.guidelines.map { _ in "guidelines" }]
                 try AuditLog().record(action: "project.update", actorUserID: signedIn.user.id, subject: "project:\(id)",
                                       detail: detail.compactMap { $0 }.joined(separator: " "), remoteAddress: request.remoteAddress, in: database)
                 return project

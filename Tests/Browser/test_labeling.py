@@ -278,6 +278,14 @@ def pairwise(driver, wait, port, connection, project_id):
     check("1 verdict on 1 pair" in driver.find_element(By.ID, "evaluation-summary").text, "the summary counts the verdicts")
     driver.execute_script("document.getElementById('evaluation-heading').scrollIntoView()")
     driver.save_screenshot(os.path.join(SHOTS, "leaderboard.png"))
+    # The retraining rule, set from the same page.
+    field = driver.find_element(By.CSS_SELECTOR, "#retraining input[name=retrainAfterRankings]")
+    check(field.get_attribute("value") == "0", "the rule is off by default")
+    field.clear()
+    field.send_keys("50")
+    driver.find_element(By.CSS_SELECTOR, "#retraining button").click()
+    wait.until(lambda d: "every 50 new rankings" in d.find_element(By.ID, "retraining-result").text)
+    check(connection.execute("SELECT retrain_after_rankings FROM projects WHERE id = ?", (project_id,)).fetchone()[0] == 50, "the rule was stored")
 
 
 def main():

@@ -35,18 +35,25 @@ struct TrainingLoopTests {
         #expect(added.status == 0, "\(added.errorOutput)")
         let base = try #require(try app.database.read { try $0.queryScalarInt("SELECT id FROM model_versions WHERE name = 'tiny-base'") })
         for _ in 0..<labeled {
-            let next = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
-            let prompt = try #require(next.json["prompt"] as? [String: Any], "\(next.body)")
-            let promptID = try #require(prompt["id"] as? Int)
-            let shown = prompt["candidates"] as? [[String: Any]] ?? []
-            let candidates = shown.sorted { ($0["text"] as! String) == "a banana" && ($1["text"] as! String) != "a banana" }
-            let entries = candidates.enumerated().map { #"{"candidateId": \#($1["id"] as! Int), "rank": \#($0 + 1)}"# }.joined(separator: ",")
-            let ranked = try call(app.port, "POST", "/api/prompts/\(promptID)/rankings", headers: writeHeaders(lena),
-                                  json: #"{"entries": [\#(entries)], "shownOrder": \#(shown.map { $0["id"] as! Int })}"#)
-            #expect(ranked.status == 201, "\(ranked.body)")
+            let promptID = try rankNext(app, project: project, lena)
             #expect(try call(app.port, "POST", "/api/prompts/\(promptID)/demonstrations", headers: writeHeaders(lena), json: #"{"text": "a banana"}"#).status == 201)
         }
         return (app, project, base, rita, lena)
+    }
+
+    /// lena ranks the next task of her queue, the banana first; returns the prompt's id.
+    @discardableResult
+    private func rankNext(_ app: TallyTestServer, project: Int, _ lena: Session) throws -> Int {
+        let next = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
+        let prompt = try #require(next.json["prompt"] as? [String: Any], "\(next.body)")
+        let promptID = try #require(prompt["id"] as? Int)
+        let shown = prompt["candidates"] as? [[String: Any]] ?? []
+        let candidates = shown.sorted { ($0["text"] as! String) == "a banana" && ($1["text"] as! String) != "a banana" }
+        let entries = candidates.enumerated().map { #"{"candidateId": \#($1["id"] as! Int), "rank": \#($0 + 1)}"# }.joined(separator: ",")
+        let ranked = try call(app.port, "POST", "/api/prompts/\(promptID)/rankings", headers: writeHeaders(lena),
+                              json: #"{"entries": [\#(entries)], "shownOrder": \#(shown.map { $0["id"] as! Int })}"#)
+        #expect(ranked.status == 201, "\(ranked.body)")
+        return promptID
     }
 
     private func enqueue(_ app: TallyTestServer, _ rita: Session, project: Int, _ body: String) throws -> Int {
@@ -307,5 +314,53 @@ struct TrainingLoopTests {
         #expect(eventually(within: 60) { log().contains { $0.hasPrefix("Resumed from the checkpoint at step ") && $0.hasSuffix(" of 4000.") } }, "\(log())")
         #expect(eventually(within: 120) { state().status == "succeeded" }, "\(log())")
         #expect(state().step == 4000)
+    }
+
+    /// The project retrains by itself: after N new rankings the worker repeats the last reward
+    /// job a person started, then the last RLOO job against the new reward model; nothing more
+    /// until N more rankings arrive.
+    @Test func theRetrainingRuleRepeatsTheRewardJobThenThePolicyJob() throws {
+        let (app, project, base, rita, lena) = try setUp(labeled: 4, waiting: 0)
+        let worker = try worker(app, models: TemporaryFiles.path("retraining-models"))
+        let wrong = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(rita), json: #"{"retrainAfterRankings": -1}"#)
+        #expect(wrong.status == 400 && wrong.body.contains("field 'retrainAfterRankings' must be from 0 (never) to 1000000"), "\(wrong.body)")
+        let patched = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(rita), json: #"{"retrainAfterRankings": 2}"#)
+        #expect(patched.status == 200 && patched.json["retrainAfterRankings"] as? Int == 2, "\(patched.body)")
+        // Nothing to repeat yet: no person has trained a reward model.
+        #expect(try !worker.runNextJob())
+
+        let reward = try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"name": "first-reward", "epochs": 2, "learning-rate": 0.003, "validation-fraction": 0}}"#)
+        #expect(try worker.runNextJob())
+        let firstReward = try #require((try job(app, rita, reward)["model"] as? [String: Any])?["id"] as? Int)
+        let rloo = try enqueue(app, rita, project: project, """
+            {"kind": "rloo", "baseModelId": \(base), "rewardModelId": \(firstReward),
+             "parameters": {"iterations": 1, "prompts-per-iteration": 2, "max-new-tokens": 4, "validation-fraction": 0, "sample-after": false}}
+            """)
+        #expect(try worker.runNextJob())
+        #expect((try job(app, rita, rloo)["job"] as? [String: Any])?["status"] as? String == "succeeded")
+        #expect(try !worker.runNextJob(), "the reward model's snapshot holds every ranking: nothing is due")
+
+        // One new ranking is not enough; two are.
+        let lines = (0..<2).map { #"{"prompt": "name a ripe fruit \#($0).", "candidates": [{"text": "a banana", "model": "m1"}, {"text": "a stone", "model": "m2"}]}"# }
+        #expect(try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: writeHeaders(rita), rawBody: lines.joined(separator: "\n")).status == 200)
+        try rankNext(app, project: project, lena)
+        #expect(try !worker.runNextJob())
+        try rankNext(app, project: project, lena)
+        #expect(try worker.runNextJob())
+        let automaticReward = try #require(try app.database.read { try $0.queryScalarInt("SELECT id FROM jobs WHERE kind = 'reward' AND automatic = 1") })
+        let rewardDetail = try job(app, rita, automaticReward)
+        let rewardLog = (rewardDetail["log"] as? [[String: Any]] ?? []).compactMap { $0["line"] as? String }
+        #expect((rewardDetail["job"] as? [String: Any])?["status"] as? String == "succeeded", "\(rewardDetail)")
+        #expect(rewardLog.contains { $0.hasPrefix("Queued by the project's retraining rule (every 2 rankings): 2 rankings since job \(reward)") }, "\(rewardLog)")
+        #expect(rewardLog.contains { $0.hasPrefix("Snapshot: 6 rankings") }, "\(rewardLog)")
+        let secondReward = try #require((rewardDetail["model"] as? [String: Any])?["id"] as? Int)
+        #expect((rewardDetail["model"] as? [String: Any])?["name"] as? String == "fruit-loop-reward-\(automaticReward)", "the person's version name is not reused")
+
+        // Then the policy against the new reward model, from the same base as the person's job.
+        #expect(try worker.runNextJob())
+        let policyJob = try #require(try app.database.read { try $0.queryOne("SELECT id, kind, base_model_id, reward_model_id, status FROM jobs WHERE automatic = 1 AND kind = 'rloo'") })
+        #expect(try policyJob.string("status") == "succeeded" && policyJob.optionalInt("reward_model_id") == secondReward && policyJob.int("base_model_id") == base)
+        #expect(try !worker.runNextJob(), "nothing more until two more rankings arrive")
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM jobs WHERE automatic = 1") } == 2)
     }
 }
