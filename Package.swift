@@ -65,6 +65,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography", "TallyTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TallyTestSupport"]),
         .testTarget(name: "LabelingTests", dependencies: ["Labeling", "TallyTestSupport"], exclude: ["Tools"]),
-        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "BackgroundTraining", "HTTP", "Storage", "Labeling", "Cryptography", "TransformerCore", "TallyTestSupport"]),
+        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "BackgroundTraining", "HTTP", "Storage", "Labeling", "Cryptography", "TransformerCore", "TallyTestSupport"],
+                    exclude: ["Tools"]),
     ]
 )

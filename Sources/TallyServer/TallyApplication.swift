@@ -1,3 +1,4 @@
+import BackgroundTraining
 import Cryptography
 import Foundation
 import HTTP
@@ -20,6 +21,8 @@ public struct TallyApplication: Sendable {
         public var readinessMaximumWait = 2.0
         /// Seconds between a job's event stream's looks at the database.
         public var jobEventInterval = 1.0
+        /// The OpenAI-compatible routes' generation: its queue, threads and loaded models.
+        public var generation = ChatGenerator.Configuration()
         public init() {}
     }
 
@@ -33,10 +36,13 @@ public struct TallyApplication: Sendable {
     let applicationLimiter = LoginRateLimiter(maximumFailures: 20, window: 60 * 60)
     /// Labelers' submissions share transactions (see `GroupCommit`): durable and fast.
     let submissions: GroupCommit
+    /// Chat completions for `/v1` (see `OpenAIRoutes`).
+    let generator: ChatGenerator
 
     public init(database: DatabasePool, publicDirectory: String, logger: Logger, options: Options = Options()) throws {
         self.database = database
         self.submissions = GroupCommit(pool: database)
+        self.generator = ChatGenerator(configuration: options.generation)
         self.staticFiles = try StaticFiles(root: publicDirectory)
         self.logger = logger
         self.options = options
@@ -45,6 +51,7 @@ public struct TallyApplication: Sendable {
     /// Finishes the submissions already received and refuses new ones; call after the server
     /// has stopped and before the database closes.
     public func stop() {
+        generator.stop()
         submissions.stop()
     }
 
@@ -89,6 +96,7 @@ public struct TallyApplication: Sendable {
         QualityRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         ScreeningRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         JobRoutes(database: database, authenticator: Authenticator(database: database), eventInterval: options.jobEventInterval).register(in: &router)
+        OpenAIRoutes(database: database, authenticator: Authenticator(database: database), generator: generator).register(in: &router)
         let passwordHasher = PasswordHasher(iterations: options.passwordIterations)
         AccountRoutes(database: database, authenticator: Authenticator(database: database), passwordHasher: passwordHasher, rateLimiter: rateLimiter,
                       sessionLifetime: options.sessionLifetime).register(in: &router)

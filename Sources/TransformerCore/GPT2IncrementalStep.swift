@@ -2,8 +2,8 @@ import Foundation
 
 extension GPT2Model: IncrementalDecoding {
     /// Samples a continuation of each prompt with a key/value cache (`Decoding.sample`).
-    public func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence] {
-        try Decoding.sample(self, prompts: prompts, options: options)
+    public func sample(prompts: [[Int32]], options: SamplingOptions, observer: TokenObserver?) throws -> [SampledSequence] {
+        try Decoding.sample(self, prompts: prompts, options: options, observer: observer)
     }
 
     var layerCount: Int { configuration.layerCount }

@@ -53,10 +53,21 @@ public protocol LanguageModel: AnyObject {
     /// stages (the masked cross-entropy of SFT is -1/count on the answer's tokens).
     func backward(logProbabilityGradients: [Float], temperature: Float, finalHiddenGradient: [Float]?) throws
     func zeroGradients()
-    func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence]
+    /// Samples a continuation of each prompt (decoded together); `observer` hears each token
+    /// as it is picked and can end its sequence there.
+    func sample(prompts: [[Int32]], options: SamplingOptions, observer: TokenObserver?) throws -> [SampledSequence]
 }
 
+/// Told each token as sampling picks it: the sequence's index, the token and its
+/// log-probability. Returns false to end that sequence there (a stop string was written, the
+/// client went away); what it picked so far is kept.
+public typealias TokenObserver = (_ sequence: Int, _ token: Int32, _ logProbability: Float) -> Bool
+
 extension LanguageModel {
+    public func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence] {
+        try sample(prompts: prompts, options: options, observer: nil)
+    }
+
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32]?, attentionMask: [UInt8]?, positionIDs: [Int32]?,
                         batchSize: Int, sequenceLength: Int, forBackward: Bool) throws -> ForwardOutput {

@@ -4,8 +4,8 @@ extension LlamaModel: IncrementalDecoding {
     /// Samples a continuation of each prompt with a key/value cache (`Decoding.sample`). The
     /// cache holds each position's keys after rotation, so a step rotates only its new query
     /// and key.
-    public func sample(prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence] {
-        try Decoding.sample(self, prompts: prompts, options: options)
+    public func sample(prompts: [[Int32]], options: SamplingOptions, observer: TokenObserver?) throws -> [SampledSequence] {
+        try Decoding.sample(self, prompts: prompts, options: options, observer: observer)
     }
 
     var layerCount: Int { configuration.layerCount }

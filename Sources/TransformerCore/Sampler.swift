@@ -130,7 +130,7 @@ enum Decoding {
     /// Samples a continuation of each prompt with a key/value cache, all prompts decoded together
     /// one token per step: the one sampling function of every variant. Prompts may differ in
     /// length: each sequence keeps its own position, so no padding is needed.
-    static func sample<Model: IncrementalDecoding>(_ model: Model, prompts: [[Int32]], options: SamplingOptions) throws -> [SampledSequence] {
+    static func sample<Model: IncrementalDecoding>(_ model: Model, prompts: [[Int32]], options: SamplingOptions, observer: TokenObserver? = nil) throws -> [SampledSequence] {
         try validate(prompts, options: options, contextLength: model.contextLength)
         guard !prompts.isEmpty else { return [] }
         let cache = KeyValueCache(layerCount: model.layerCount, sequenceCount: prompts.count,
@@ -139,7 +139,7 @@ enum Decoding {
             model.cachePrefill(cache, layer: layer, sequence: sequence, position: position, row: row)
         }
         let step = model.makeDecodingStep(rows: prompts.count)
-        return decode(prompts: prompts, options: options, vocabularySize: model.vocabularySize, lastLogits: lastLogits) { sequences, tokens, positions in
+        return decode(prompts: prompts, options: options, vocabularySize: model.vocabularySize, lastLogits: lastLogits, observer: observer) { sequences, tokens, positions in
             step.run(model: model, cache: cache, sequences: sequences, tokens: tokens, positions: positions)
             return UnsafePointer(step.logits)
         }
@@ -169,7 +169,7 @@ enum Decoding {
 
     /// `lastLogits` holds each prompt's last logits ([S,V]) after the prefill; `step` runs the
     /// given sequences' new tokens at their positions and returns their logits ([rows,V]).
-    static func decode(prompts: [[Int32]], options: SamplingOptions, vocabularySize V: Int, lastLogits: [Float],
+    static func decode(prompts: [[Int32]], options: SamplingOptions, vocabularySize V: Int, lastLogits: [Float], observer: TokenObserver? = nil,
                        step: (_ sequences: [Int], _ tokens: [Int32], _ positions: [Int]) -> UnsafePointer<Float>) -> [SampledSequence] {
         let S = prompts.count
         var lastLogits = lastLogits
@@ -177,6 +177,8 @@ enum Decoding {
         var results = [SampledSequence](repeating: SampledSequence(), count: S)
         var positions = prompts.map(\.count)
         var active = Array(0..<S)
+        // Sequences the observer ended (they did not stop at a stop token).
+        var ended = Set<Int>()
         let scratch = FloatBuffer(count: V)
         for _ in 0..<options.maximumNewTokens {
             guard !active.isEmpty else { break }
@@ -188,9 +190,12 @@ enum Decoding {
                 results[s].tokens.append(token)
                 results[s].logProbabilities.append(logProbability)
                 if options.stopTokens.contains(token) { results[s].stopped = true }
+                if let observer, !observer(s, token, logProbability) { ended.insert(s) }
                 nextTokens.append(token)
             }
-            let continuing = zip(active, nextTokens).filter { !results[$0.0].stopped && results[$0.0].tokens.count < options.maximumNewTokens }
+            let continuing = zip(active, nextTokens).filter {
+                !results[$0.0].stopped && !ended.contains($0.0) && results[$0.0].tokens.count < options.maximumNewTokens
+            }
             if continuing.isEmpty { break }
             active = continuing.map(\.0)
             let logits = step(active, continuing.map(\.1), active.map { positions[$0] })

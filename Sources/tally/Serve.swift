@@ -42,6 +42,12 @@ struct Serve: ParsableCommand {
     @Flag(help: "Add POST /bench/echo, the route `make bench-http` measures.")
     var benchmarkRoutes = false
 
+    @Option(help: ArgumentHelp("Chat completions (/v1) that may wait beside the one running; more are answered 429. (default: 8)", valueName: "count"))
+    var generationQueue: Int?
+
+    @Option(help: ArgumentHelp("Model versions /v1 keeps loaded. (default: 2)", valueName: "count"))
+    var loadedModels: Int?
+
     @OptionGroup var workerOptions: WorkerOptions
 
     @Flag(help: "Run no training worker in this process (run `tally worker` beside it, or none).")
@@ -75,6 +81,14 @@ struct Serve: ParsableCommand {
         let database = try databaseOptions.openMigratedDatabase(logger: logger)
         var options = TallyApplication.Options()
         options.benchmarkRoutes = benchmarkRoutes
+        if let generationQueue {
+            guard (0...10_000).contains(generationQueue) else { throw ValidationError("--generation-queue must be from 0 to 10000") }
+            options.generation.queueCapacity = generationQueue
+        }
+        if let loadedModels {
+            guard (1...64).contains(loadedModels) else { throw ValidationError("--loaded-models must be from 1 to 64") }
+            options.generation.loadedModels = loadedModels
+        }
         let application = try TallyApplication(database: database, publicDirectory: publicPath, logger: logger, options: options)
         let server = Server(configuration: configuration, router: application.router, middleware: application.middleware,
                             tlsContext: tlsContext, logger: logger)

@@ -1,3 +1,4 @@
+import BackgroundTraining
 import Cryptography
 import Foundation
 import HTTP
@@ -10,12 +11,13 @@ import TallyTestSupport
 /// A Tally server with a fresh database and three users, over real sockets.
 final class TallyTestServer: @unchecked Sendable {
     let server: Server
+    let application: TallyApplication
     let database: DatabasePool
     let databasePath: String
     static let password = "correct horse battery"
     var port: Int { server.port }
 
-    init() throws {
+    init(generation: ChatGenerator.Configuration = ChatGenerator.Configuration()) throws {
         let directory = TemporaryFiles.path("tally-app")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         databasePath = directory + "/tally.sqlite"
@@ -32,9 +34,10 @@ final class TallyTestServer: @unchecked Sendable {
         }
         var options = TallyApplication.Options()
         options.passwordIterations = 1000
+        options.generation = generation
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let application = try TallyApplication(database: database, publicDirectory: root.appendingPathComponent("Public").path,
+        application = try TallyApplication(database: database, publicDirectory: root.appendingPathComponent("Public").path,
                                                logger: logger, options: options)
         var configuration = ServerConfiguration()
         configuration.port = 0
@@ -42,7 +45,10 @@ final class TallyTestServer: @unchecked Sendable {
         try server.start()
     }
 
-    deinit { server.shutdown(gracePeriod: 1) }
+    deinit {
+        server.shutdown(gracePeriod: 1)
+        application.stop()
+    }
 }
 
 /// One HTTP exchange over a new connection.
