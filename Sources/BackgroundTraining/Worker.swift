@@ -22,6 +22,9 @@ public final class Worker: @unchecked Sendable {
         public var maximumAttempts = 3
         /// Seconds between looks at the queue when it is empty.
         public var pollSeconds = 1.0
+        /// Bytes a project's job checkpoints may take before those of failed jobs are pruned
+        /// (`CheckpointPruner`).
+        public var checkpointBudgetBytes: Int64 = 20_000_000_000
         /// How this worker names itself in `jobs.worker`: host, process and a random suffix.
         public var identity = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))"
 
@@ -52,6 +55,7 @@ public final class Worker: @unchecked Sendable {
         let thread = Thread { [self] in
             ComputeThreads.setCallingThreadPriority(.background)
             let compute = ComputeThreads(count: configuration.threads, priority: .background)
+            pruneCheckpoints()
             compute.run { loop() }
             state.withLock {
                 running = false
@@ -109,7 +113,27 @@ public final class Worker: @unchecked Sendable {
         guard let job = claimed else { return false }
         logger.info("job started", metadata: ["job": "\(job.id)", "kind": "\(job.kind.rawValue)", "attempt": "\(job.attempts)"])
         JobRun(job: job, worker: self).run()
+        pruneCheckpoints()
         return true
+    }
+
+    /// Keeps the projects' checkpoints within `checkpointBudgetBytes`; a failure to look is
+    /// logged, never a reason to stop the queue.
+    func pruneCheckpoints() {
+        let pruner = CheckpointPruner(modelsDirectory: configuration.modelsDirectory, budgetBytes: configuration.checkpointBudgetBytes)
+        do {
+            let (removed, overBudget) = try pruner.prune(in: database)
+            for pruned in removed {
+                logger.notice("pruned a failed job's checkpoint", metadata: ["job": "\(pruned.jobID)", "bytes": "\(pruned.bytes)"])
+            }
+            for (project, bytes) in overBudget {
+                logger.warning("the checkpoints that paused and queued jobs resume from exceed the budget",
+                               metadata: ["project": "\(project)", "size": "\(CheckpointPruner.gigabytes(bytes))",
+                                          "budget": "\(CheckpointPruner.gigabytes(configuration.checkpointBudgetBytes))"])
+            }
+        } catch {
+            logger.warning("could not prune checkpoints", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The folder of `job`: its checkpoints while it runs, its trained model once it succeeds.

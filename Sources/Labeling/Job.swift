@@ -211,11 +211,15 @@ public struct JobRepository: Sendable {
         return requeued
     }
 
-    /// Takes the oldest queued job of the given kinds for `worker` and marks it running.
+    /// Takes the next queued job of the given kinds for `worker` and marks it running: sampling
+    /// and evaluation jobs first (minutes of work that put tasks in front of labelers), then
+    /// training jobs (hours), each oldest first. Interactive generation comes before both: it
+    /// runs beside the worker at a higher priority (`ChatGenerator`).
     public func claimNext(worker: String, kinds: [JobKind] = JobKind.allCases, now: Double, in database: Database) throws -> Job? {
         let kindsJSON = JSONWriter.string(.array(kinds.map { .string($0.rawValue) }))
         guard let id = try database.queryScalarInt("""
-            SELECT id FROM jobs WHERE status = 'queued' AND kind IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT 1
+            SELECT id FROM jobs WHERE status = 'queued' AND kind IN (SELECT value FROM json_each(?))
+            ORDER BY kind IN ('sample', 'evaluation') DESC, id LIMIT 1
             """, [kindsJSON]) else { return nil }
         try database.execute("""
             UPDATE jobs SET status = 'running', worker = ?, heartbeat_at = ?, attempts = attempts + 1, requested = NULL,

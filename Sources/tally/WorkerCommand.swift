@@ -16,6 +16,9 @@ struct WorkerOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Seconds after which a running job whose worker stopped renewing its lease is resumed by another. (default: 60)", valueName: "seconds"))
     var jobLeaseSeconds: Double?
 
+    @Option(name: .long, help: ArgumentHelp("Gigabytes a project's job checkpoints may take before failed jobs' checkpoints are pruned. (default: 20)", valueName: "gigabytes"))
+    var checkpointBudget: Double?
+
     func modelsDirectory(databasePath: String) -> String {
         setting(models, "TALLY_MODELS") ?? URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("tally-models").path
     }
@@ -30,6 +33,10 @@ struct WorkerOptions: ParsableArguments {
             guard jobLeaseSeconds >= 0.2, jobLeaseSeconds <= 3600 else { throw ValidationError("--job-lease-seconds must be from 0.2 to 3600, got \(jobLeaseSeconds)") }
             configuration.leaseSeconds = jobLeaseSeconds
             configuration.pollSeconds = min(configuration.pollSeconds, jobLeaseSeconds / 2)
+        }
+        if let checkpointBudget {
+            guard checkpointBudget > 0, checkpointBudget <= 1_000_000 else { throw ValidationError("--checkpoint-budget must be above 0 and at most 1000000 (gigabytes), got \(checkpointBudget)") }
+            configuration.checkpointBudgetBytes = Int64(checkpointBudget * 1e9)
         }
         return configuration
     }

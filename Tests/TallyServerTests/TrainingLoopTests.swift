@@ -1,4 +1,4 @@
-import BackgroundTraining
+@testable import BackgroundTraining
 import Foundation
 import Glibc
 import Logging
@@ -362,5 +362,50 @@ struct TrainingLoopTests {
         #expect(try policyJob.string("status") == "succeeded" && policyJob.optionalInt("reward_model_id") == secondReward && policyJob.int("base_model_id") == base)
         #expect(try !worker.runNextJob(), "nothing more until two more rankings arrive")
         #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM jobs WHERE automatic = 1") } == 2)
+    }
+
+    /// The queue's order: a sampling job queued after a training job runs first (minutes that put
+    /// tasks in front of labelers before hours of training).
+    @Test func samplingJobsGoBeforeTrainingJobs() throws {
+        let (app, project, base, rita, _) = try setUp(labeled: 4, waiting: 2)
+        let worker = try worker(app, models: TemporaryFiles.path("order-models"))
+        let reward = try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"validation-fraction": 0}}"#)
+        let sample = try enqueue(app, rita, project: project, #"{"kind": "sample", "baseModelId": \#(base), "parameters": {"max-new-tokens": 4}}"#)
+        #expect(try worker.runNextJob())
+        #expect((try job(app, rita, sample)["job"] as? [String: Any])?["status"] as? String == "succeeded")
+        #expect((try job(app, rita, reward)["job"] as? [String: Any])?["status"] as? String == "queued")
+    }
+
+    /// The disk budget: failed jobs' checkpoints go, oldest first, until the project's fit; a
+    /// paused job's checkpoint stays even over budget (it resumes from it), and so does every
+    /// model version's folder.
+    @Test func failedJobsCheckpointsArePrunedToTheBudget() throws {
+        let (app, project, base, rita, _) = try setUp(labeled: 4, waiting: 0)
+        let models = TemporaryFiles.path("budget-models")
+        let ids = try (0..<4).map { _ in try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base)}"#) }
+        try app.database.write { database in
+            for id in ids.prefix(2) { try database.execute("UPDATE jobs SET status = 'failed', error = 'a test' WHERE id = ?", [id]) }
+            try database.execute("UPDATE jobs SET status = 'paused' WHERE id = ?", [ids[2]])
+            try database.execute("UPDATE jobs SET status = 'succeeded' WHERE id = ?", [ids[3]])
+        }
+        for id in ids {
+            let folder = models + "/job-\(id)/checkpoint"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Data(count: 1000).write(to: URL(fileURLWithPath: folder + "/optimizer.safetensors"))
+        }
+        // The succeeded job's folder is a model version: its files are never a checkpoint to prune.
+        try FileManager.default.removeItem(atPath: models + "/job-\(ids[3])/checkpoint")
+        try Data(count: 5000).write(to: URL(fileURLWithPath: models + "/job-\(ids[3])/model.safetensors"))
+
+        let (removed, overBudget) = try CheckpointPruner(modelsDirectory: models, budgetBytes: 1500).prune(in: app.database)
+        #expect(removed == [CheckpointPruner.Pruned(jobID: ids[0], bytes: 1000), CheckpointPruner.Pruned(jobID: ids[1], bytes: 1000)])
+        #expect(overBudget.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: models + "/job-\(ids[0])/checkpoint") && FileManager.default.fileExists(atPath: models + "/job-\(ids[2])/checkpoint"))
+        #expect(FileManager.default.fileExists(atPath: models + "/job-\(ids[3])/model.safetensors"))
+        let log = ((try job(app, rita, ids[0]))["log"] as? [[String: Any]] ?? []).compactMap { $0["line"] as? String }
+        #expect(log.contains { $0.hasPrefix("Its checkpoint (0.00 GB) was pruned") }, "\(log)")
+        // Under a smaller budget the paused job's checkpoint still stays, and is reported.
+        let (none, over) = try CheckpointPruner(modelsDirectory: models, budgetBytes: 500).prune(in: app.database)
+        #expect(none.isEmpty && over.count == 1 && over.first?.projectID == project && over.first?.bytes == 1000)
     }
 }
