@@ -38,6 +38,8 @@ public struct TallyApplication: Sendable {
     let submissions: GroupCommit
     /// Chat completions for `/v1` (see `OpenAIRoutes`).
     let generator: ChatGenerator
+    /// OpenRLHF's remote reward requests (see `OpenRLHFRoutes`).
+    let rewardScorer = RemoteRewardScorer()
 
     public init(database: DatabasePool, publicDirectory: String, logger: Logger, options: Options = Options()) throws {
         self.database = database
@@ -52,6 +54,7 @@ public struct TallyApplication: Sendable {
     /// has stopped and before the database closes.
     public func stop() {
         generator.stop()
+        rewardScorer.stop()
         submissions.stop()
     }
 
@@ -97,6 +100,7 @@ public struct TallyApplication: Sendable {
         ScreeningRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         JobRoutes(database: database, authenticator: Authenticator(database: database), eventInterval: options.jobEventInterval).register(in: &router)
         OpenAIRoutes(database: database, authenticator: Authenticator(database: database), generator: generator).register(in: &router)
+        OpenRLHFRoutes(database: database, authenticator: Authenticator(database: database), scorer: rewardScorer).register(in: &router)
         let passwordHasher = PasswordHasher(iterations: options.passwordIterations)
         AccountRoutes(database: database, authenticator: Authenticator(database: database), passwordHasher: passwordHasher, rateLimiter: rateLimiter,
                       sessionLifetime: options.sessionLifetime).register(in: &router)

@@ -91,6 +91,17 @@ public final class RewardModel {
         return scores
     }
 
+    /// The rewards of answers to prompts, scored together in passes of like length (a remote
+    /// reward request's batch). `maximumLength` cuts each as training cut them (the prompt's
+    /// start goes first).
+    public func rewards(of conversations: [(prompt: [ChatTemplate.Message], answer: String)], maximumLength: Int? = nil) throws -> [Float] {
+        let encoder = try ExampleEncoder(model: base, maximumLength: maximumLength ?? trunk.contextLength)
+        let rankings = try conversations.enumerated().map { index, conversation in
+            try encoder.encode(RankingExample(prompt: conversation.prompt, answers: [conversation.answer], ranks: [1], source: SourceLine(file: "request", line: index + 1)))
+        }
+        return try rewards(of: rankings).map { $0[0] }
+    }
+
     /// The reward of one answer to one prompt.
     public func reward(prompt: [ChatTemplate.Message], answer: String, maximumLength: Int? = nil) throws -> Float {
         let encoder = try ExampleEncoder(model: base, maximumLength: maximumLength ?? trunk.contextLength)

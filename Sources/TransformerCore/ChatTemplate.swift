@@ -119,6 +119,62 @@ public struct ChatTemplate: Sendable, Equatable {
         return parts
     }
 
+    /// The messages of a conversation this template rendered (`render` with no generation
+    /// prompt), the last turn's end marker optional (an answer cut at a length limit); nil when
+    /// `text` is not exactly such a rendering: another template's conversation, or text around
+    /// it. What it returns renders back to `text`.
+    public func parse(_ text: String) -> [Message]? {
+        var messages: [Message] = []
+        switch format {
+        case .chatML:
+            let turns = text.components(separatedBy: "<|im_start|>")
+            guard turns.first == "", turns.count > 1 else { return nil }
+            for turn in turns.dropFirst() {
+                guard let newline = turn.firstIndex(of: "\n") else { return nil }
+                let body = turn[turn.index(after: newline)...]
+                let content = body.range(of: "<|im_end|>").map { body[..<$0.lowerBound] } ?? body
+                messages.append(Message(role: String(turn[..<newline]), content: String(content)))
+            }
+        case .llama3(let datePreamble):
+            guard text.hasPrefix("<|begin_of_text|>") else { return nil }
+            let turns = text.dropFirst("<|begin_of_text|>".count).components(separatedBy: "<|start_header_id|>")
+            guard turns.first == "", turns.count > 1 else { return nil }
+            for turn in turns.dropFirst() {
+                guard let header = turn.range(of: "<|end_header_id|>\n\n") else { return nil }
+                let body = turn[header.upperBound...]
+                let content = body.range(of: "<|eot_id|>").map { body[..<$0.lowerBound] } ?? body
+                messages.append(Message(role: String(turn[..<header.lowerBound]), content: String(content)))
+            }
+            if datePreamble {
+                let preamble = "Cutting Knowledge Date: December 2023\nToday Date: \(Self.llama3Date)\n\n"
+                guard messages.first?.role == "system", messages[0].content.hasPrefix(preamble) else { return nil }
+                let system = String(messages[0].content.dropFirst(preamble.count))
+                if system.isEmpty { messages.removeFirst() } else { messages[0] = Message(role: "system", content: system) }
+            }
+        case .zephyr:
+            for turn in text.components(separatedBy: "</s>\n") where !turn.isEmpty {
+                guard turn.hasPrefix("<|"), let close = turn.range(of: "|>\n") else { return nil }
+                let body = turn[close.upperBound...]
+                let content = body.hasSuffix("</s>") ? body.dropLast(4) : body
+                messages.append(Message(role: String(turn[turn.index(turn.startIndex, offsetBy: 2)..<close.lowerBound]), content: String(content)))
+            }
+        }
+        guard !messages.isEmpty else { return nil }
+        let rendered = render(messages, addGenerationPrompt: false)
+        let ending = parts([Message(role: "user", content: "")], addGenerationPrompt: false).reversed()
+            .prefix { if case .marker = $0 { return false } else { return true } }.count
+        // The rendering, or the rendering without its last end marker (and what follows it).
+        var unended = parts(messages, addGenerationPrompt: false)
+        unended.removeLast(min(unended.count, ending + 1))
+        let cut = unended.map { part -> String in
+            switch part {
+            case .marker(let marker): return marker
+            case .text(let text): return text
+            }
+        }.joined()
+        return rendered == text || cut == text || rendered.hasPrefix(text) && text.hasPrefix(cut) ? messages : nil
+    }
+
     /// The prompt text of `messages`. Encode it with special tokens allowed.
     public func render(_ messages: [Message], addGenerationPrompt: Bool = true) -> String {
         parts(messages, addGenerationPrompt: addGenerationPrompt).map { part in
