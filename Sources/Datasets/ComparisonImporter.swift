@@ -6,7 +6,7 @@ import Storage
 
 /// Imports comparisons in TRL's preference format (what `RankingExporter` writes as
 /// `comparisons`, or any TRL dataset): each line a `prompt`, a `chosen` and a `rejected`
-/// answer, optionally `ranking_id`, `labeler_id`, `margin` and `split`.
+/// answer, optionally `ranking_id`, `labeler_id`, `rank_distance` (or `margin`) and `split`.
 ///
 /// Lines with the same `ranking_id` become one ranking again: every answer gets rank 1 if no
 /// pair puts another above it, else the highest rank a pair above it plus its margin implies
@@ -84,11 +84,17 @@ public struct ComparisonImporter: Sendable {
             }
             guard let chosen = answer("chosen"), let rejected = answer("rejected") else { continue }
             guard chosen != rejected else { report(number, "rejected", "is the same text as chosen"); continue }
-            var margin = 1
-            if let value = record["margin"] {
-                guard case .integer(let number) = value, number >= 1, number <= 8 else { report(number, "margin", "must be an integer from 1 to 8"); continue }
-                margin = Int(number)
+            // How many ranks apart: Tally's exports write it as `rank_distance` (and as `margin`
+            // when asked); either is read, and the two must agree when both are given.
+            var margin = 1, distances: [Int] = [], wrongDistance = false
+            for field in ["rank_distance", "margin"] {
+                guard let value = record[field] else { continue }
+                guard case .integer(let number) = value, number >= 1, number <= 8 else { report(number, field, "must be an integer from 1 to 8"); wrongDistance = true; break }
+                distances.append(Int(number))
             }
+            if wrongDistance { continue }
+            if Set(distances).count > 1 { report(number, "margin", "must equal 'rank_distance' when both are given"); continue }
+            margin = distances.first ?? 1
             var split = DataSplit.train
             if let value = record["split"] {
                 guard case .string(let name) = value, let known = DataSplit(rawValue: name) else { report(number, "split", "must be train, validation or test"); continue }

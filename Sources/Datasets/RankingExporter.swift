@@ -25,14 +25,48 @@ public enum ExportFormat: String, Sendable, CaseIterable, Codable {
     public var fileExtension: String { self == .ratingsCSV ? "csv" : "jsonl" }
 }
 
+/// How prompts are written in an export: one form for every line of a file, since `datasets`
+/// reads a file that mixes a string on one line with a list of messages on the next as untyped
+/// JSON, and TRL's trainers then fail on it.
+public enum PromptForm: String, Sendable, Codable, CaseIterable {
+    /// `prompt` a string, answers strings; a conversation prompt has no such form.
+    case text
+    /// `prompt` a list of messages, answers a list of one assistant message (TRL's
+    /// conversational form); a text prompt is one user message.
+    case conversational
+}
+
+/// The scale of an exported `margin`, which TRL's `RewardTrainer` adds inside its loss
+/// (`-log sigmoid(r_chosen - r_rejected - margin)`): written only when asked for.
+public enum MarginScale: String, Sendable, Codable, CaseIterable {
+    /// How many ranks apart the two answers are (1 for neighbours).
+    case rankDistance = "rank-distance"
+}
+
+/// What an export writes besides its records' content.
+public struct ExportOptions: Sendable, Codable, Equatable {
+    public var promptForm: PromptForm
+    /// nil: no `margin` field (the rank distance is still in `rank_distance`).
+    public var margin: MarginScale?
+
+    public init(promptForm: PromptForm = .text, margin: MarginScale? = nil) { (self.promptForm, self.margin) = (promptForm, margin) }
+
+    /// The form a project's export takes unless one is asked for: conversational when any of
+    /// its prompts is a conversation, else text.
+    public static func defaultPromptForm(projectID: Int, in database: Database) throws -> PromptForm {
+        try database.queryScalarInt("SELECT EXISTS (SELECT 1 FROM prompts WHERE project_id = ? AND kind = 'conversation')", [projectID]) == 1 ? .conversational : .text
+    }
+}
+
 /// What an export holds, for checking a download: its filter, counts and SHA-256.
 public struct ExportManifest: Sendable, Codable, Equatable {
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
     public var schemaVersion = ExportManifest.schemaVersion
     public let format: String
     public let projectId: Int
     public let filter: RankingFilter
     public let tiedPairsOnly: Bool
+    public let options: ExportOptions
     public let rankings: Int
     public let demonstrations: Int
     public let records: Int
@@ -52,6 +86,7 @@ public final class ExportCursor: @unchecked Sendable {
     public let projectID: Int
     public let filter: RankingFilter
     public let tiedPairsOnly: Bool
+    public let options: ExportOptions
     private let hasher = SHA256Hasher()
     private var (rankings, demonstrations, records, bytes) = (0, 0, 0, 0)
     private var lastID = 0
@@ -60,8 +95,9 @@ public final class ExportCursor: @unchecked Sendable {
     /// Rankings (or demonstrations) read per page.
     private let pageSize: Int
 
-    public init(_ format: ExportFormat, projectID: Int, filter: RankingFilter, tiedPairsOnly: Bool = false, pageSize: Int = 100) {
-        (self.format, self.projectID, self.filter, self.tiedPairsOnly, self.pageSize) = (format, projectID, filter, tiedPairsOnly, pageSize)
+    public init(_ format: ExportFormat, projectID: Int, filter: RankingFilter, tiedPairsOnly: Bool = false, options: ExportOptions = ExportOptions(),
+                pageSize: Int = 100) {
+        (self.format, self.projectID, self.filter, self.tiedPairsOnly, self.options, self.pageSize) = (format, projectID, filter, tiedPairsOnly, options, pageSize)
     }
 
     /// The next records' bytes, or nil once everything is written.
@@ -87,7 +123,7 @@ public final class ExportCursor: @unchecked Sendable {
             let read = try DemonstrationRepository().demonstrations(projectID: projectID, filter: filter, after: lastID, limit: pageSize, in: database)
             for demonstration in read {
                 demonstrations += 1
-                emit(RankingExporter.line(RankingExporter.sftRecord(demonstration, messages: format == .sftMessages)))
+                emit(RankingExporter.line(RankingExporter.sftRecord(demonstration, messages: format == .sftMessages, form: options.promptForm)))
             }
             lastID = read.last?.id ?? lastID
             finished = read.count < pageSize
@@ -95,7 +131,7 @@ public final class ExportCursor: @unchecked Sendable {
             let read = try RankingRepository().rankings(projectID: projectID, filter: filter, after: lastID, limit: pageSize, in: database)
             for ranking in read {
                 rankings += 1
-                for record in RankingExporter.records(of: ranking, format: format, tiedPairsOnly: tiedPairsOnly) { emit(record) }
+                for record in RankingExporter.records(of: ranking, format: format, tiedPairsOnly: tiedPairsOnly, options: options) { emit(record) }
             }
             lastID = read.last?.id ?? lastID
             finished = read.count < pageSize
@@ -105,7 +141,7 @@ public final class ExportCursor: @unchecked Sendable {
 
     /// What was written so far: the whole export's manifest once `nextPage` has returned nil.
     public var manifest: ExportManifest {
-        ExportManifest(format: format.rawValue, projectId: projectID, filter: filter, tiedPairsOnly: tiedPairsOnly,
+        ExportManifest(format: format.rawValue, projectId: projectID, filter: filter, tiedPairsOnly: tiedPairsOnly, options: options,
                        rankings: rankings, demonstrations: demonstrations, records: records, bytes: bytes, sha256: Hex.encode(hasher.finalize()))
     }
 }
@@ -115,43 +151,51 @@ public enum RankingExporter {
     /// Exports the whole of it in one read transaction, handing each page to `write`, and returns
     /// the manifest of exactly what was written.
     @discardableResult
-    public static func export(_ format: ExportFormat, projectID: Int, filter: RankingFilter, tiedPairsOnly: Bool = false,
+    public static func export(_ format: ExportFormat, projectID: Int, filter: RankingFilter, tiedPairsOnly: Bool = false, options: ExportOptions = ExportOptions(),
                               from database: Database, _ write: ([UInt8]) throws -> Void) throws -> ExportManifest {
-        let cursor = ExportCursor(format, projectID: projectID, filter: filter, tiedPairsOnly: tiedPairsOnly)
+        let cursor = ExportCursor(format, projectID: projectID, filter: filter, tiedPairsOnly: tiedPairsOnly, options: options)
         while let page = try cursor.nextPage(in: database) { try write(page) }
         return cursor.manifest
     }
 
     /// The lines (or CSV rows) one ranking contributes to `format`.
-    static func records(of ranking: StoredRanking, format: ExportFormat, tiedPairsOnly: Bool) -> [[UInt8]] {
+    static func records(of ranking: StoredRanking, format: ExportFormat, tiedPairsOnly: Bool, options: ExportOptions) -> [[UInt8]] {
         let pairs = ranking.comparisons(tiedPairsOnly ? .ties : .preferences)
         switch format {
-        case .comparisons: return pairs.map { line(trlPair(ranking, $0)) }
-        case .hhRLHF: return pairs.map { line(hhPair(ranking, $0)) }
-        case .rankings: return [line(rawRanking(ranking))]
+        case .comparisons: return pairs.map { line(trlPair(ranking, $0, options: options)) }
+        case .hhRLHF: return pairs.map { line(hhPair(ranking, $0, options: options)) }
+        case .rankings: return [line(rawRanking(ranking, form: options.promptForm))]
         case .ratingsCSV: return ranking.entries.map { csvRow(ranking, $0) }
         case .sftMessages, .sftPromptCompletion: return []
         }
     }
 
     /// One SFT example: the prompt's messages then the demonstration as the assistant's turn
-    /// (`messages`), or the prompt and the demonstration side by side (`prompt`/`completion`,
-    /// conversational when the prompt is a conversation).
-    static func sftRecord(_ demonstration: StoredDemonstration, messages: Bool) -> JSONValue {
-        let turns = demonstration.content.turns
+    /// (`messages`), or the prompt and the demonstration side by side (`prompt`/`completion`, in
+    /// the export's form).
+    static func sftRecord(_ demonstration: StoredDemonstration, messages: Bool, form: PromptForm) -> JSONValue {
         let answer = Turn(role: "assistant", content: demonstration.text)
         var fields: [(key: String, value: JSONValue)]
         if messages {
-            fields = [("messages", Self.messages(turns + [answer]))]
-        } else if case .text(let text) = demonstration.content {
-            fields = [("prompt", .string(text)), ("completion", .string(demonstration.text))]
+            fields = [("messages", Self.messages(demonstration.content.turns + [answer]))]
         } else {
-            fields = [("prompt", Self.messages(turns)), ("completion", Self.messages([answer]))]
+            let (prompt, completions) = promptAndAnswers(demonstration.content, [demonstration.text], form: form)
+            fields = [("prompt", prompt), ("completion", completions[0])]
         }
         fields += [("demonstration_id", .integer(Int64(demonstration.id))), ("prompt_id", .integer(Int64(demonstration.promptID))),
                    ("labeler_id", .integer(Int64(demonstration.labelerID))), ("prefilled", .bool(demonstration.prefilled)),
                    ("split", .string(demonstration.split))]
         return .object(fields)
+    }
+
+    /// A prompt and its answers in `form`. A conversation in the text form cannot happen: the
+    /// export's options are checked against the project before it starts.
+    static func promptAndAnswers(_ content: PromptContent, _ answers: [String], form: PromptForm) -> (prompt: JSONValue, answers: [JSONValue]) {
+        switch (form, content) {
+        case (.text, .text(let text)): return (.string(text), answers.map { .string($0) })
+        case (.text, .conversation(let turns)): return (messages(turns), answers.map { messages([Turn(role: "assistant", content: $0)]) })
+        case (.conversational, _): return (messages(content.turns), answers.map { messages([Turn(role: "assistant", content: $0)]) })
+        }
     }
 
     static func line(_ value: JSONValue) -> [UInt8] {
@@ -165,24 +209,23 @@ public enum RankingExporter {
         .array(turns.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
     }
 
-    static func trlPair(_ ranking: StoredRanking, _ comparison: Comparison) -> JSONValue {
-        let (better, worse, margin) = (comparison.preferred, comparison.rejected, comparison.margin)
-        let prompt: JSONValue, chosen: JSONValue, rejected: JSONValue
-        switch ranking.content {
-        case .text(let text):
-            (prompt, chosen, rejected) = (.string(text), .string(better.text), .string(worse.text))
-        case .conversation(let turns):
-            prompt = messages(turns)
-            chosen = messages([Turn(role: "assistant", content: better.text)])
-            rejected = messages([Turn(role: "assistant", content: worse.text)])
-        }
+    static func trlPair(_ ranking: StoredRanking, _ comparison: Comparison, options: ExportOptions) -> JSONValue {
+        let (better, worse) = (comparison.preferred, comparison.rejected)
+        let (prompt, answers) = promptAndAnswers(ranking.content, [better.text, worse.text], form: options.promptForm)
         return .object([
-            ("prompt", prompt), ("chosen", chosen), ("rejected", rejected),
+            ("prompt", prompt), ("chosen", answers[0]), ("rejected", answers[1]),
             ("chosen_candidate_id", .integer(Int64(better.candidateID))), ("rejected_candidate_id", .integer(Int64(worse.candidateID))),
             ("ranking_id", .integer(Int64(ranking.id))), ("labeler_id", .integer(Int64(ranking.labelerID))),
-            ("prompt_id", .integer(Int64(ranking.promptID))), ("margin", .integer(Int64(margin))), ("split", .string(ranking.split)),
+            ("prompt_id", .integer(Int64(ranking.promptID))), ("split", .string(ranking.split)),
             ("labeler_group", .string(ranking.labelerGroup)),
-        ])
+        ] + distance(comparison, options))
+    }
+
+    /// How far apart the pair's answers were ranked: always as `rank_distance` (which no trainer
+    /// reads; the comparison importer does), and as `margin` only when asked for.
+    static func distance(_ comparison: Comparison, _ options: ExportOptions) -> [(key: String, value: JSONValue)] {
+        let distance: [(key: String, value: JSONValue)] = [("rank_distance", .integer(Int64(comparison.margin)))]
+        return options.margin == .rankDistance ? distance + [("margin", .integer(Int64(comparison.margin)))] : distance
     }
 
     /// HH-RLHF transcripts: each turn as "\n\nHuman: ..." or "\n\nAssistant: ...", the answer last.
@@ -197,21 +240,17 @@ public enum RankingExporter {
         return text + "\n\nAssistant: " + answer
     }
 
-    static func hhPair(_ ranking: StoredRanking, _ comparison: Comparison) -> JSONValue {
+    static func hhPair(_ ranking: StoredRanking, _ comparison: Comparison, options: ExportOptions) -> JSONValue {
         .object([
             ("chosen", .string(transcript(ranking.content, answer: comparison.preferred.text))),
             ("rejected", .string(transcript(ranking.content, answer: comparison.rejected.text))),
             ("ranking_id", .integer(Int64(ranking.id))), ("labeler_id", .integer(Int64(ranking.labelerID))),
-            ("margin", .integer(Int64(comparison.margin))), ("split", .string(ranking.split)), ("labeler_group", .string(ranking.labelerGroup)),
-        ])
+            ("split", .string(ranking.split)), ("labeler_group", .string(ranking.labelerGroup)),
+        ] + distance(comparison, options))
     }
 
-    static func rawRanking(_ ranking: StoredRanking) -> JSONValue {
-        let prompt: JSONValue
-        switch ranking.content {
-        case .text(let text): prompt = .string(text)
-        case .conversation(let turns): prompt = messages(turns)
-        }
+    static func rawRanking(_ ranking: StoredRanking, form: PromptForm) -> JSONValue {
+        let prompt = promptAndAnswers(ranking.content, [], form: form).prompt
         let candidates: [JSONValue] = ranking.entries.map { entry in
             .object([
                 ("candidate_id", .integer(Int64(entry.candidateID))), ("model", .string(entry.modelName)), ("text", .string(entry.text)),

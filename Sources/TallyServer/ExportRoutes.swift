@@ -11,7 +11,8 @@ import Storage
 /// | `GET /api/projects/{id}/exports/{format}` | admin, researcher |
 /// | `GET /api/projects/{id}/exports/{format}/manifest` | admin, researcher |
 ///
-/// Query parameters filter what is exported: `split`, `group`, `since`, `until`, `minimumAgreement`, `ties=only`.
+/// Query parameters filter what is exported: `split`, `group`, `since`, `until`, `minimumAgreement`, `ties=only`;
+/// and shape it: `form=text|conversational`, `margin=rank-distance` (Docs/formats.md).
 struct ExportRoutes: Sendable {
     let database: DatabasePool
     let authenticator: Authenticator
@@ -19,16 +20,16 @@ struct ExportRoutes: Sendable {
     func register(in router: inout Router) {
         let routes = self
         router.get("/api/projects/{id}/exports/{format}", authenticator.require([.admin, .researcher]) { request, _ in
-            let (id, format, filter, tiesOnly) = try routes.exportRequest(request)
-            let cursor = ExportCursor(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly)
+            let (id, format, filter, tiesOnly, options) = try routes.exportRequest(request)
+            let cursor = ExportCursor(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly, options: options)
             var response = Response.stream(contentType: format.contentType, ExportSource(cursor: cursor, database: routes.database))
             response.headers["Content-Disposition"] = "attachment; filename=\"project-\(id)-\(format.rawValue)\(tiesOnly ? "-ties" : "").\(format.fileExtension)\""
             return response
         })
         router.get("/api/projects/{id}/exports/{format}/manifest", authenticator.require([.admin, .researcher]) { request, _ in
-            let (id, format, filter, tiesOnly) = try routes.exportRequest(request)
+            let (id, format, filter, tiesOnly, options) = try routes.exportRequest(request)
             let manifest = try routes.database.read { database in
-                try RankingExporter.export(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly, from: database) { _ in }
+                try RankingExporter.export(format, projectID: id, filter: filter, tiedPairsOnly: tiesOnly, options: options, from: database) { _ in }
             }
             return try .json(manifest)
         })
@@ -37,7 +38,7 @@ struct ExportRoutes: Sendable {
     /// The project, format and filter of an export request. Without `until`, the filter is bound
     /// to now, and the manifest echoes it: repeating the request with that `until` gives the same
     /// bytes, whatever was submitted since.
-    private func exportRequest(_ request: Request) throws -> (Int, ExportFormat, RankingFilter, Bool) {
+    private func exportRequest(_ request: Request) throws -> (Int, ExportFormat, RankingFilter, Bool, ExportOptions) {
         let id = try pathIdentifier(request)
         guard let name = request.pathParameters["format"], let format = ExportFormat(rawValue: name) else {
             throw HTTPError.notFound("There is no export format '\(request.pathParameters["format"] ?? "")'; use \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -74,7 +75,32 @@ struct ExportRoutes: Sendable {
         }
         let ties = request.queryValue("ties")
         guard ties == nil || ties == "only" else { throw HTTPError.badRequest("The query parameter 'ties' may only be 'only'.", code: "invalid_query") }
-        return (id, format, filter, ties == "only")
+        return (id, format, filter, ties == "only", try exportOptions(request, projectID: id))
+    }
+
+    /// The prompt form (`form=text|conversational`, default: conversational when the project
+    /// holds a conversation prompt) and the margin (`margin=rank-distance`, default none).
+    private func exportOptions(_ request: Request, projectID: Int) throws -> ExportOptions {
+        var options = ExportOptions()
+        let hasConversations = try database.read { try ExportOptions.defaultPromptForm(projectID: projectID, in: $0) } == .conversational
+        if let name = request.queryValue("form") {
+            guard let form = PromptForm(rawValue: name) else {
+                throw HTTPError.badRequest("The query parameter 'form' must be text or conversational.", code: "invalid_query")
+            }
+            guard !(form == .text && hasConversations) else {
+                throw HTTPError.badRequest("The project holds conversation prompts, which have no text form; export with form=conversational.", code: "invalid_query")
+            }
+            options.promptForm = form
+        } else {
+            options.promptForm = hasConversations ? .conversational : .text
+        }
+        if let name = request.queryValue("margin") {
+            guard let scale = MarginScale(rawValue: name) else {
+                throw HTTPError.badRequest("The query parameter 'margin' may only be rank-distance (the margin TRL's RewardTrainer puts in its loss).", code: "invalid_query")
+            }
+            options.margin = scale
+        }
+        return options
     }
 }
 

@@ -88,16 +88,21 @@ struct LabelingTests {
                          json: #"{"entries": [{"candidateId": \#(conversationIDs[1]), "rank": 1}, {"candidateId": \#(conversationIDs[0]), "rank": 2}], "shownOrder": \#(conversationIDs)}"#).status == 201)
 
         #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons", headers: ["Cookie": labeler.cookie]).status == 403)
-        let export = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons", headers: ["Cookie": researcher.cookie])
+        let export = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?margin=rank-distance", headers: ["Cookie": researcher.cookie])
         #expect(export.status == 200)
         #expect(export.header("Content-Type") == "application/jsonl")
         let lines = export.body.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        // The project holds a conversation, so every line is conversational: one type per file,
+        // the text prompt as one user message.
+        #expect(lines.allSatisfy { $0["prompt"] is [[String: String]] && $0["chosen"] is [[String: String]] && $0["rejected"] is [[String: String]] })
+        func content(_ value: Any?) -> String { (value as? [[String: String]])?.last?["content"] ?? "" }
+        let textLines = lines.filter { ($0["prompt"] as? [[String: String]])?.count == 1 }
         // Ranks 1, 2, 2, 3: five pairs; the tie between the two second places is left out.
-        let textPairs = lines.filter { $0["prompt"] is String }.map { "\($0["chosen"]!)>\($0["rejected"]!):\($0["margin"]!)" }
+        let textPairs = textLines.map { "\(content($0["chosen"]))>\(content($0["rejected"])):\($0["margin"]!)" }
         #expect(Set(textPairs) == ["2, 3, 5>1, 2, 3:1", "2, 3, 5>3, 5, 7:1", "2, 3, 5><script>alert(1)</script>:2",
                                    "1, 2, 3><script>alert(1)</script>:1", "3, 5, 7><script>alert(1)</script>:1"])
-        #expect(lines.filter { $0["prompt"] is String }.allSatisfy { $0["split"] as? String == "train" && $0["labeler_id"] as? Int == 3 })
-        let conversational = try #require(lines.first { $0["prompt"] is [Any] })
+        #expect(textLines.allSatisfy { $0["split"] as? String == "train" && $0["labeler_id"] as? Int == 3 && $0["rank_distance"] as? Int == $0["margin"] as? Int })
+        let conversational = try #require(lines.first { ($0["prompt"] as? [Any])?.count ?? 0 > 1 })
         #expect((conversational["prompt"] as! [[String: String]]).last?["content"] == "Tell a joke.")
         #expect((conversational["chosen"] as! [[String: String]]) == [["role": "assistant", "content": "No."]])
         #expect(conversational["split"] as? String == "test")
@@ -133,7 +138,14 @@ struct ExportTests {
         #expect(hh.contains { $0["chosen"] as? String == "\n\nHuman: Hello\n\nAssistant: Hi!\n\nHuman: Pick one.\n\nAssistant: two" })
 
         let ties = try lines("/api/projects/\(project)/exports/comparisons?ties=only")
-        #expect(ties.count == 1 && ties[0]["margin"] as? Int == 0)
+        #expect(ties.count == 1 && ties[0]["rank_distance"] as? Int == 0)
+        // No margin unless asked for (TRL would put it inside the reward-model loss); a text
+        // form is refused where a conversation has none.
+        #expect(ties[0]["margin"] == nil && ties[0]["prompt"] is [Any])
+        let refusedForm = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?form=text", headers: cookie)
+        #expect(refusedForm.status == 400 && refusedForm.body.contains("form=conversational"), "\(refusedForm.body)")
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?margin=strength", headers: cookie).status == 400)
+        #expect(try lines("/api/projects/\(project)/exports/sft-prompt-completion?form=conversational").allSatisfy { $0["prompt"] is [Any] })
         let testOnly = try lines("/api/projects/\(project)/exports/comparisons?split=test")
         #expect(testOnly.count == 1 && testOnly[0]["split"] as? String == "test")
         #expect(try lines("/api/projects/\(project)/exports/comparisons?group=held_out").isEmpty)
@@ -157,7 +169,8 @@ struct ExportTests {
         let until = try #require((manifest["filter"] as? [String: Any])?["until"] as? String)
         let download = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?until=\(until)", headers: cookie)
         #expect(manifest["sha256"] as? String == SHA256.hexDigest(download.body))
-        #expect(manifest["records"] as? Int == 3 && manifest["rankings"] as? Int == 2 && manifest["schemaVersion"] as? Int == 1)
+        #expect(manifest["records"] as? Int == 3 && manifest["rankings"] as? Int == 2 && manifest["schemaVersion"] as? Int == 2)
+        #expect((manifest["options"] as? [String: Any])?["promptForm"] as? String == "conversational")
 
         #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/parquet", headers: cookie).status == 404)
         #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?split=dev", headers: cookie).status == 400)
@@ -193,7 +206,7 @@ struct RoundTripTests {
                 let prompt = String(data: try! JSONSerialization.data(withJSONObject: object["prompt"]!, options: [.sortedKeys, .fragmentsAllowed]), encoding: .utf8)!
                 let chosen = String(data: try! JSONSerialization.data(withJSONObject: object["chosen"]!, options: [.sortedKeys, .fragmentsAllowed]), encoding: .utf8)!
                 let rejected = String(data: try! JSONSerialization.data(withJSONObject: object["rejected"]!, options: [.sortedKeys, .fragmentsAllowed]), encoding: .utf8)!
-                return "\(prompt)|\(chosen)|\(rejected)|\(object["margin"]!)|\(object["split"]!)"
+                return "\(prompt)|\(chosen)|\(rejected)|\(object["rank_distance"]!)|\(object["split"]!)"
             })
         }
         #expect(pairs(exported).count == 6, "\(exported)")
@@ -254,7 +267,9 @@ struct DemonstrationTests {
         #expect((messages[1]["messages"] as? [[String: String]])?.count == 4)
         let pairs = try call(app.port, "GET", "/api/projects/\(project)/exports/sft-prompt-completion?split=train", headers: cookie).body.split(separator: "\n")
             .map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-        #expect(pairs.count == 1 && pairs[0]["prompt"] as? String == "Name three primes." && pairs[0]["completion"] as? String == "2, 3 and 5.")
+        // The project holds a conversation prompt: the file is conversational throughout.
+        #expect(pairs.count == 1 && pairs[0]["prompt"] as? [[String: String]] == [["role": "user", "content": "Name three primes."]]
+                && pairs[0]["completion"] as? [[String: String]] == [["role": "assistant", "content": "2, 3 and 5."]], "\(pairs)")
         let manifest = try call(app.port, "GET", "/api/projects/\(project)/exports/sft-messages/manifest", headers: cookie).json
         #expect(manifest["demonstrations"] as? Int == 2 && manifest["records"] as? Int == 2)
     }
