@@ -1,5 +1,6 @@
 import Cryptography
 import Foundation
+import TallyTestSupport
 import Testing
 @testable import TallyServer
 
@@ -171,6 +172,32 @@ struct ExportTests {
         #expect(manifest["sha256"] as? String == SHA256.hexDigest(download.body))
         #expect(manifest["records"] as? Int == 3 && manifest["rankings"] as? Int == 2 && manifest["schemaVersion"] as? Int == 2)
         #expect((manifest["options"] as? [String: Any])?["promptForm"] as? String == "conversational")
+
+        // Hugging Face datasets loads each export typed, the mixed project's prompts as messages.
+        if FileManager.default.isExecutableFile(atPath: checkerPython) {
+            var files: [String] = []
+            for format in ["comparisons", "rankings", "hh-rlhf"] {
+                let path = TemporaryFiles.path("export-\(format).jsonl")
+                try call(app.port, "GET", "/api/projects/\(project)/exports/\(format)", headers: cookie).body.write(toFile: path, atomically: true, encoding: .utf8)
+                files.append(path)
+            }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: checkerPython)
+            process.arguments = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Tools/check_datasets_load.py").path] + files
+            let output = Pipe(), errors = Pipe()
+            (process.standardOutput, process.standardError) = (output, errors)
+            try process.run()
+            let printed = output.fileHandleForReading.readDataToEndOfFile()
+            let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(complaint.suffix(2000))")
+            let loaded = (try? JSONSerialization.jsonObject(with: printed)) as? [String: [String: Any]] ?? [:]
+            let comparisons = loaded[files[0]] ?? [:]
+            #expect(comparisons["rows"] as? Int == 3, "\(loaded)")
+            let features = comparisons["features"] as? [String: String] ?? [:]
+            #expect((features["prompt"] ?? "").contains("role") && (features["chosen"] ?? "").contains("content") && (features["rank_distance"] ?? "").contains("int64"), "\(features)")
+            #expect(loaded[files[1]]?["rows"] as? Int == 2 && loaded[files[2]]?["rows"] as? Int == 3, "\(loaded)")
+        }
 
         #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/parquet", headers: cookie).status == 404)
         #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?split=dev", headers: cookie).status == 400)
