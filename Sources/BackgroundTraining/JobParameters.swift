@@ -36,7 +36,7 @@ public struct JobParameters: Sendable {
         var reader = try Reader(value)
         var parameters = JobParameters(kind: kind)
         parameters.versionName = try reader.string("name")
-        if let name = parameters.versionName, name.isEmpty || name.count > 200 { throw JobParameterError("name", "must be 1 to 200 characters") }
+        if let name = parameters.versionName, name.isEmpty || StoredText.length(name) > 200 { throw JobParameterError("name", "must be 1 to 200 characters") }
         if let minutes = try reader.double("checkpoint-minutes") {
             guard minutes > 0, minutes <= 24 * 60 else { throw JobParameterError("checkpoint-minutes", "must be above 0 and at most 1440, got \(minutes)") }
             parameters.checkpointMinutes = minutes

@@ -57,6 +57,7 @@ public struct ComparisonImporter: Sendable {
             guard let record = try? JSONParser.parse(line), case .object = record else {
                 report(number, "", "each line must be a JSON object"); continue
             }
+            if let problem = record.forbiddenTextProblem() { report(number, "", problem); continue }
             let prompt: PromptContent
             switch record["prompt"] {
             case .string(let text)? where !text.isEmpty: prompt = .text(text)

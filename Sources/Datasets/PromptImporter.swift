@@ -62,6 +62,10 @@ public struct PromptImporter: Sendable {
     }
 
     private func parseRecord(_ record: JSONValue, line: Int, source: String, report: (Int, String, String) -> Void) -> NewPrompt? {
+        if let problem = record.forbiddenTextProblem() {
+            report(line, "", problem)
+            return nil
+        }
         var valid = true
         let content: PromptContent
         switch record["prompt"] {

@@ -270,10 +270,19 @@ public enum RankingExporter {
     /// One CSV row (RFC 4180: fields with commas, quotes or line breaks are quoted, quotes doubled).
     static func csvRow(_ ranking: StoredRanking, _ entry: StoredRanking.Entry) -> [UInt8] {
         let flags = entry.flags
-        let fields = [String(ranking.id), String(ranking.promptID), String(entry.candidateID), entry.modelName, String(ranking.labelerID),
-                      ranking.labelerGroup, String(entry.rank), entry.rating.map(String.init) ?? "", flags.joined(separator: ";"),
+        // Numbers are Tally's own; the texts (a model's name, flags) may come from anyone.
+        let fields = [String(ranking.id), String(ranking.promptID), String(entry.candidateID), neutralized(entry.modelName), String(ranking.labelerID),
+                      ranking.labelerGroup, String(entry.rank), entry.rating.map(String.init) ?? "", neutralized(flags.joined(separator: ";")),
                       ranking.split, ranking.submittedAt]
         return Array((fields.map(csvField).joined(separator: ",") + "\r\n").utf8)
+    }
+
+    /// A text a spreadsheet would run as a formula (one beginning with `=`, `+`, `-`, `@`, a
+    /// tab or a carriage return) with a `'` in front, as OWASP recommends against CSV injection:
+    /// `@SUM(1+1)` is shown as text, not evaluated.
+    static func neutralized(_ text: String) -> String {
+        guard let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return text }
+        return "'" + text
     }
 
     static func csvField(_ field: String) -> String {

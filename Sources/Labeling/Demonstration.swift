@@ -32,9 +32,7 @@ public struct DemonstrationRepository: Sendable {
         if let candidate = submission.prefilledFromCandidateId, !prompt.candidates.contains(where: { $0.id == candidate }) {
             throw LabelingError("field 'prefilledFromCandidateId' is not a candidate of prompt \(promptID)")
         }
-        if let seconds = submission.secondsSpent, !(seconds >= 0 && seconds.isFinite) {
-            throw LabelingError("field 'secondsSpent' must be zero or more")
-        }
+        try TimeSpent.check(submission.secondsSpent)
         guard let project = try ProjectRepository().find(id: prompt.projectID, in: database) else {
             throw LabelingError("the prompt's project is gone", kind: .notFound)
         }

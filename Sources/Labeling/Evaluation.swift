@@ -184,7 +184,7 @@ public struct EvaluationRepository: Sendable {
         }
         let comment = (submission.comment ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard comment.count <= Self.maximumCommentLength else { throw LabelingError("field 'comment' must have at most \(Self.maximumCommentLength) characters") }
-        if let seconds = submission.secondsSpent, !(seconds >= 0 && seconds.isFinite) { throw LabelingError("field 'secondsSpent' must be zero or more") }
+        try TimeSpent.check(submission.secondsSpent)
         guard try database.queryScalarInt("SELECT count(*) FROM evaluation_pairs WHERE id = ?", [pairID]) == 1 else {
             throw LabelingError("there is no evaluation pair \(pairID)", kind: .notFound)
         }

@@ -94,7 +94,7 @@ public struct ProjectRepository: Sendable {
 
     public func create(_ project: NewProject, createdBy: Int?, in database: Database) throws -> Project {
         let name = project.name.trimmingCharacters(in: .whitespaces)
-        guard (1...200).contains(name.count) else { throw LabelingError("field 'name' must have 1 to 200 characters") }
+        guard (1...200).contains(StoredText.length(name)) else { throw LabelingError("field 'name' must have 1 to 200 characters") }
         let size = project.rankingSize ?? 4
         guard (2...9).contains(size) else { throw LabelingError("field 'rankingSize' must be from 2 to 9, not \(size)") }
         let overlap = project.overlap ?? 1

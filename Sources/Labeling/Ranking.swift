@@ -72,9 +72,7 @@ public struct RankingRepository: Sendable {
             }
         }
         guard submission.entries.contains(where: { $0.rank == 1 }) else { throw LabelingError("field 'entries' must give some candidate rank 1") }
-        if let seconds = submission.secondsSpent, !(seconds >= 0 && seconds.isFinite) {
-            throw LabelingError("field 'secondsSpent' must be zero or more")
-        }
+        try TimeSpent.check(submission.secondsSpent)
         // Gold prompts have no overlap limit: every labeler may be scored on each.
         let overlap = try GoldAnswerRepository().isGold(promptID: promptID, in: database) ? Int(Int32.max) : project.overlap
         return CheckedRanking(submission: submission, promptID: promptID, overlap: overlap)

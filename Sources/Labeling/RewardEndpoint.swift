@@ -1,3 +1,4 @@
+import JSON
 import Storage
 
 /// A reward-model version served over OpenRLHF's remote reward protocol. Its secret travels in
@@ -30,7 +31,7 @@ public struct RewardEndpointRepository: Sendable {
 
     public func create(rewardModelID: Int, name: String, tokenHash: String, createdBy: Int?, in database: Database) throws -> RewardEndpoint {
         let name = name.trimmingCharacters(in: .whitespaces)
-        guard (1...200).contains(name.count) else { throw LabelingError("field 'name' must have 1 to 200 characters") }
+        guard (1...200).contains(StoredText.length(name)) else { throw LabelingError("field 'name' must have 1 to 200 characters") }
         guard let version = try ModelVersionRepository().find(id: rewardModelID, in: database) else {
             throw LabelingError("there is no model version \(rewardModelID)", kind: .notFound)
         }

@@ -116,7 +116,7 @@ public struct ScreeningTestRepository: Sendable {
     /// error names the first problem's field (`items[3].goldRanks`).
     public func create(_ test: NewScreeningTest, createdBy: Int?, in database: Database) throws -> ScreeningTest {
         let name = test.name.trimmingCharacters(in: .whitespaces)
-        guard (1...200).contains(name.count) else { throw LabelingError("field 'name' must have 1 to 200 characters") }
+        guard (1...200).contains(StoredText.length(name)) else { throw LabelingError("field 'name' must have 1 to 200 characters") }
         let flags = test.flags ?? Project.defaultFlags
         guard !flags.isEmpty, Set(flags).count == flags.count, flags.allSatisfy({ !$0.isEmpty && $0.count <= 100 }) else {
             throw LabelingError("field 'flags' must be distinct names of 1 to 100 characters, at least one")

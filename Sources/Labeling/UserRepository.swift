@@ -1,3 +1,4 @@
+import JSON
 import Storage
 
 /// Why an account could not be created or changed, in words for the person who asked.
@@ -56,7 +57,7 @@ public struct UserRepository: Sendable {
     }
 
     static func validate(username: String) throws {
-        guard (1...64).contains(username.count) else { throw AccountError("a username has 1 to 64 characters") }
+        guard (1...64).contains(StoredText.length(username)) else { throw AccountError("a username has 1 to 64 characters") }
         guard username.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) }) else {
             throw AccountError("the username '\(username)' may hold only letters, digits, '.', '_' and '-'")
         }

@@ -32,7 +32,11 @@ struct AccountRoutes: Sendable {
 
     func register(in router: inout Router) {
         let routes = self
-        router.post("/api/session") { request in try routes.signIn(request) }
+        // Signing in checks the origin too: a page elsewhere must not sign a browser in as its own account.
+        router.post("/api/session") { request in
+            try Authenticator.checkSameOrigin(request)
+            return try routes.signIn(request)
+        }
         // Applicants have sessions too: they sign in to take the screening test.
         router.get("/api/session", authenticator.require(Set(Role.allCases), statuses: [.active, .applicant]) { request, signedIn in
             try .json(SessionResponse(user: signedIn.user, csrfToken: signedIn.session?.csrfToken, expiresAt: signedIn.session?.expiresAt))

@@ -70,9 +70,28 @@ public struct Authenticator: Sendable {
 
     func checkCSRF(_ request: Request, _ signedIn: SignedInUser) throws {
         guard let session = signedIn.session, ![.get, .head, .options].contains(request.method) else { return }
+        try Self.checkSameOrigin(request)
         guard let sent = request.headers[Self.csrfHeader],
               ConstantTime.equal(Array(sent.utf8), Array(session.csrfToken.utf8)) else {
             throw HTTPError(.forbidden, code: "csrf_token_missing", message: "Send the session's CSRF token in the \(Self.csrfHeader) header.")
+        }
+    }
+}
+
+extension Authenticator {
+    /// Refuses a state-changing browser request that the browser says came from another origin
+    /// (another port of the same host included: a same-site page is not this application):
+    /// `Sec-Fetch-Site` other than `same-origin` or `none` (a typed address), or an `Origin`
+    /// whose host and port are not the request's `Host`. Requests without those headers (curl,
+    /// scripts, Bearer tokens) are not browsers' and pass; the CSRF token still guards sessions.
+    static func checkSameOrigin(_ request: Request) throws {
+        if let site = request.headers["Sec-Fetch-Site"]?.lowercased(), site != "same-origin", site != "none" {
+            throw HTTPError(.forbidden, code: "cross_origin", message: "This request came from another site (Sec-Fetch-Site: \(site)); Tally takes changes only from its own pages.")
+        }
+        guard let origin = request.headers["Origin"] else { return }
+        let host = origin.range(of: "://").map { String(origin[$0.upperBound...]) } ?? ""
+        guard !host.isEmpty, let expected = request.headers["Host"], host.lowercased() == expected.lowercased() else {
+            throw HTTPError(.forbidden, code: "cross_origin", message: "This request came from \(origin), not from this server's own pages.")
         }
     }
 }

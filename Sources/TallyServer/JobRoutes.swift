@@ -195,11 +195,7 @@ private struct NewJobRequest {
     let parameters: JSONValue
 
     init(_ request: Request) throws {
-        if let contentType = request.headers["Content-Type"], !contentType.lowercased().hasPrefix("application/json") {
-            throw HTTPError(.unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json, not \(contentType).")
-        }
-        let value: JSONValue
-        do { value = try JSONParser.parse(request.body) } catch { throw HTTPError.badRequest("The body is not valid JSON: \(error)", code: "invalid_json") }
+        let value = try request.jsonBody()
         guard case .object(let members) = value else { throw HTTPError.badRequest("The body must be a JSON object.", code: "invalid_json") }
         if let unknown = members.first(where: { !["kind", "baseModelId", "rewardModelId", "parameters"].contains($0.key) }) {
             throw HTTPError.badRequest("field '\(unknown.key)' is not a field of a job (kind, baseModelId, rewardModelId, parameters).", code: "unknown_field")

@@ -49,8 +49,7 @@ struct OpenAIRoutes: Sendable {
     }
 
     private func chatCompletion(_ request: Request) throws -> Response {
-        let body: JSONValue
-        do { body = try JSONParser.parse(request.body) } catch { throw OpenAIError(.badRequest, "The body is not valid JSON: \(error)", code: "invalid_json") }
+        let body = try request.jsonBody()
         let completion = try parse(body)
         let id = "chatcmpl-" + Hex.encode(SecureRandom.bytes(count: 12))
         let created = Int64(Date().timeIntervalSince1970)

@@ -68,8 +68,7 @@ struct OpenRLHFRoutes: Sendable {
                   let version = try ModelVersionRepository().find(id: endpoint.rewardModelId, in: database) else { return nil }
             return (endpoint, version)
         }) else { throw HTTPError.notFound("No live reward endpoint has this URL (it may have been revoked).") }
-        let body: JSONValue
-        do { body = try JSONParser.parse(request.body) } catch { throw HTTPError.badRequest("The body is not valid JSON: \(error)", code: "invalid_json") }
+        let body = try request.jsonBody()
         guard case .array(let values)? = body["query"], !values.isEmpty, values.count <= Self.maximumQueries else {
             throw HTTPError.badRequest("field 'query' must be an array of 1 to \(Self.maximumQueries) strings (the conversations to score).", code: "invalid_field")
         }

@@ -106,11 +106,7 @@ struct QueueRoutes: Sendable {
     /// researcher's script. A prompt the project holds already is a conflict, not a copy.
     private func writePrompt(_ request: Request, author: User) throws -> Response {
         let projectID = try pathIdentifier(request)
-        guard request.headers["Content-Type"]?.lowercased().hasPrefix("application/json") ?? true else {
-            throw HTTPError(.unsupportedMediaType, code: "unsupported_media_type", message: "Send the prompt as application/json.")
-        }
-        let record: JSONValue
-        do { record = try JSONParser.parse(request.body) } catch { throw HTTPError.badRequest("The body is not valid JSON: \(error)", code: "invalid_json") }
+        let record = try request.jsonBody()
         let isLabeler = author.role == .labeler
         var prompt = try PromptImporter().parseOne(record, source: isLabeler ? "labeler" : "api",
                                                    allowedFields: isLabeler ? Self.labelerPromptFields : PromptImporter.knownFields)

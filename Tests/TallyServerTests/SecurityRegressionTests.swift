@@ -1,0 +1,96 @@
+import Foundation
+import TallyTestSupport
+import Testing
+@testable import TallyServer
+
+/// The faults a security probe found (issue 19), each kept from coming back: control characters
+/// and lengths counted two ways gave 500s, a huge `secondsSpent` broke three read routes for
+/// good, a body without a Content-Type allowed login CSRF, and CSV cells ran as formulas.
+@Suite("Security regressions")
+struct SecurityRegressionTests {
+    private func headers(_ session: (cookie: String, csrf: String)) -> [String: String] { ["Cookie": session.cookie, "X-CSRF-Token": session.csrf] }
+
+    @Test func controlCharactersAndLengthsAreRefusedWithTheField() throws {
+        let app = try TallyTestServer()
+        let rita = try signIn(app.port, "rita")
+        for name in [#""\u0000x""#, #""a\u001bb""#, #""x\u007f""#] {
+            let response = try call(app.port, "POST", "/api/projects", headers: headers(rita), json: #"{"name": \#(name)}"#)
+            #expect(response.status == 400 && response.body.contains("field 'name' holds the control character U+00"), "\(name): \(response.status) \(response.body)")
+        }
+        // Tabs and line breaks are text.
+        #expect(try call(app.port, "POST", "/api/projects", headers: headers(rita), json: #"{"name": "tab\there", "guidelines": "line\r\nbreak"}"#).status == 201)
+        // Lengths as the database counts them: 150 "e" + combining accent is 300 code points.
+        let accented = String(repeating: "e\u{301}", count: 150), flags = String(repeating: "🇫🇷", count: 120)
+        for name in [accented, flags] {
+            let response = try call(app.port, "POST", "/api/projects", headers: headers(rita), json: #"{"name": "\#(name)"}"#)
+            #expect(response.status == 400 && response.body.contains("1 to 200 characters"), "\(response.status) \(response.body)")
+        }
+        #expect(try call(app.port, "POST", "/api/projects", headers: headers(rita), json: #"{"name": "\#(String(repeating: "e\u{301}", count: 100))"}"#).status == 201)
+
+        // Imports name the line; nothing is stored.
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: headers(rita), json: #"{"name": "Imports"}"#).json["id"] as? Int)
+        let prompts = try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: headers(rita),
+                               rawBody: #"{"prompt": "fine"}"# + "\n" + #"{"prompt": "bad\u0000"}"#)
+        #expect(prompts.status == 422 && prompts.body.contains("control character U+0000") && prompts.body.contains("\"line\":2"), "\(prompts.body)")
+        let comparisons = try call(app.port, "POST", "/api/projects/\(project)/imports/comparisons", headers: headers(rita),
+                                   rawBody: #"{"prompt": "q", "chosen": "a\u0007", "rejected": "b"}"#)
+        #expect(comparisons.status == 422 && comparisons.body.contains("control character U+0007"), "\(comparisons.body)")
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM prompts") } == 0)
+    }
+
+    @Test func timeSpentHasARangeAndTheReadRoutesStayUp() throws {
+        let app = try TallyTestServer()
+        let rita = try signIn(app.port, "rita"), lena = try signIn(app.port, "lena")
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: headers(rita), json: #"{"name": "Timing", "rankingSize": 2}"#).json["id"] as? Int)
+        _ = try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: headers(rita),
+                     rawBody: #"{"prompt": "q", "candidates": [{"text": "a", "model": "m"}, {"text": "b", "model": "m"}]}"#)
+        let task = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
+        let prompt = try #require(task.json["prompt"] as? [String: Any])
+        let ids = (prompt["candidates"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+        let ranking = #"{"entries": [{"candidateId": \#(ids[0]), "rank": 1}, {"candidateId": \#(ids[1]), "rank": 2}], "shownOrder": \#(ids), "secondsSpent": 1e308}"#
+        let refused = try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/rankings", headers: headers(lena), json: ranking)
+        #expect(refused.status == 400 && refused.body.contains("field 'secondsSpent' must be from 0 to 86400"), "\(refused.body)")
+        #expect(try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/demonstrations", headers: headers(lena), json: #"{"text": "c", "secondsSpent": -1}"#).status == 400)
+        for path in ["/api/projects/\(project)/statistics", "/api/projects/\(project)/quality"] {
+            #expect(try call(app.port, "GET", path, headers: ["Cookie": rita.cookie]).status == 200, "\(path)")
+        }
+        #expect(try call(app.port, "GET", "/api/me/work", headers: ["Cookie": lena.cookie]).status == 200)
+    }
+
+    @Test func bodiesNeedJSONAndChangesComeFromTheServersOwnPages() throws {
+        let app = try TallyTestServer()
+        let credentials = #"{"username": "rita", "password": "\#(TallyTestServer.password)"}"#
+        // A no-cors fetch from another page can send text/plain or no type: never JSON.
+        for contentType in [nil, "text/plain"] {
+            var request = "POST /api/session HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: \(credentials.utf8.count)\r\n"
+            if let contentType { request += "Content-Type: \(contentType)\r\n" }
+            let client = try RawClient(port: app.port, timeoutSeconds: 10)
+            try client.send(request + "\r\n" + credentials)
+            let answer = try client.readResponse()
+            #expect(answer.statusCode == 415, "\(contentType ?? "no type"): \(answer.statusCode)")
+        }
+        let elsewhere = try call(app.port, "POST", "/api/session", headers: ["Origin": "http://test:1"], json: credentials)
+        #expect(elsewhere.status == 403 && elsewhere.errorCode == "cross_origin", "\(elsewhere.body)")
+        let rita = try signIn(app.port, "rita")
+        let crossSite = try call(app.port, "POST", "/api/projects", headers: headers(rita).merging(["Sec-Fetch-Site": "same-site"]) { $1 }, json: #"{"name": "x"}"#)
+        #expect(crossSite.status == 403 && crossSite.errorCode == "cross_origin", "\(crossSite.body)")
+        let ownPage = try call(app.port, "POST", "/api/projects", headers: headers(rita).merging(["Sec-Fetch-Site": "same-origin", "Origin": "http://test"]) { $1 },
+                               json: #"{"name": "from the page"}"#)
+        #expect(ownPage.status == 201, "\(ownPage.body)")
+    }
+
+    @Test func csvCellsNeverRunAsFormulas() throws {
+        let app = try TallyTestServer()
+        let rita = try signIn(app.port, "rita"), lena = try signIn(app.port, "lena")
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: headers(rita), json: #"{"name": "CSV", "rankingSize": 2}"#).json["id"] as? Int)
+        _ = try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: headers(rita),
+                     rawBody: #"{"prompt": "q", "candidates": [{"text": "a", "model": "@SUM(1+1)"}, {"text": "b", "model": "=HYPERLINK(\"x\")"}]}"#)
+        let task = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
+        let prompt = try #require(task.json["prompt"] as? [String: Any])
+        let ids = (prompt["candidates"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+        #expect(try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/rankings", headers: headers(lena),
+                         json: #"{"entries": [{"candidateId": \#(ids[0]), "rank": 1}, {"candidateId": \#(ids[1]), "rank": 2}], "shownOrder": \#(ids)}"#).status == 201)
+        let csv = try call(app.port, "GET", "/api/projects/\(project)/exports/ratings-csv", headers: ["Cookie": rita.cookie]).body
+        #expect(csv.contains(",'@SUM(1+1),") && csv.contains(#","'=HYPERLINK(""x"")","#) && !csv.contains(",@SUM") && !csv.contains(",=HYPER"), "\(csv)")
+    }
+}
