@@ -37,6 +37,8 @@ public final class StaticFiles: Sendable {
             if segment == ".." || segment == "." || segment.contains("/") || segment.contains("\\") {
                 throw HTTPError.notFound()
             }
+            // Dot-files (an editor's swap file, a .git folder copied along) are never the UI.
+            if segment.hasPrefix(".") { throw HTTPError.notFound("No file at \(request.path).") }
         }
         var path = root + "/" + request.pathSegments.joined(separator: "/")
         var status = stat()
@@ -46,6 +48,10 @@ public final class StaticFiles: Sendable {
             guard stat(path, &status) == 0 else { throw HTTPError.notFound("No file at \(request.path).") }
         }
         guard status.st_mode & S_IFMT == S_IFREG, isInsideRoot(path) else { throw HTTPError.notFound("No file at \(request.path).") }
+        // A file has no folder below it: `/index.html/` names nothing.
+        if request.path.hasSuffix("/"), !path.hasSuffix("/index.html") || request.path.hasSuffix(".html/") {
+            throw HTTPError.notFound("No file at \(request.path).")
+        }
 
         let etag = "\"\(String(status.st_size, radix: 16))-\(String(status.st_mtim.tv_sec, radix: 16))\(String(status.st_mtim.tv_nsec, radix: 16))\""
         var headers = HTTPHeaders()

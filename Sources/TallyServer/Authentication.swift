@@ -64,8 +64,23 @@ public struct Authenticator: Sendable {
                 throw HTTPError.forbidden("This needs the role \(roles.map(\.rawValue).sorted().joined(separator: " or ")); you are a \(signedIn.user.role.rawValue).")
             }
             try authenticator.checkCSRF(request, signedIn)
-            return try handler(request, signedIn)
+            return Self.notStored(try handler(request, signedIn))
         }
+    }
+
+    /// What a signed-in user is answered is theirs alone: no cache, shared or private, keeps it
+    /// (the CSRF token, the user list, gold answers, exports). A response given later gets the
+    /// same header when it comes.
+    static func notStored(_ response: Response) -> Response {
+        var response = response
+        if case .deferred(let start) = response.body {
+            response.body = .deferred { respond in
+                start { result in respond(result.map { notStored($0) }) }
+            }
+            return response
+        }
+        response.headers["Cache-Control"] = "no-store"
+        return response
     }
 
     func checkCSRF(_ request: Request, _ signedIn: SignedInUser) throws {

@@ -44,6 +44,14 @@ struct ExportRoutes: Sendable {
             throw HTTPError.notFound("There is no export format '\(request.pathParameters["format"] ?? "")'; use \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         guard try database.read({ try ProjectRepository().find(id: id, in: $0) }) != nil else { throw HTTPError.notFound("There is no project \(id).") }
+        // A misspelt filter would export more than was asked; a repeated one, something else.
+        let names = request.query.map(\.name)
+        if let unknown = names.first(where: { !Self.queryParameters.contains($0) }) {
+            throw HTTPError.badRequest("The query parameter '\(unknown)' is not one an export takes (\(Self.queryParameters.sorted().joined(separator: ", "))).", code: "invalid_query")
+        }
+        if let repeated = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+            throw HTTPError.badRequest("The query parameter '\(repeated)' is given more than once.", code: "invalid_query")
+        }
         var filter = RankingFilter()
         if let split = request.queryValue("split") {
             guard DataSplit(rawValue: split) != nil else { throw HTTPError.badRequest("The query parameter 'split' must be train, validation or test.", code: "invalid_query") }
@@ -55,8 +63,8 @@ struct ExportRoutes: Sendable {
         }
         for (name, keyPath) in [("since", \RankingFilter.since), ("until", \RankingFilter.until)] {
             guard let value = request.queryValue(name) else { continue }
-            guard let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(value)) ?? (try? Date.ISO8601FormatStyle().parse(value)) else {
-                throw HTTPError.badRequest("The query parameter '\(name)' must be an ISO 8601 time such as 2026-01-31T00:00:00Z.", code: "invalid_query")
+            guard let date = Self.strictTime(value) else {
+                throw HTTPError.badRequest("The query parameter '\(name)' must be an ISO 8601 time such as 2026-01-31T00:00:00Z, not '\(value)'.", code: "invalid_query")
             }
             // Written as the database writes times (milliseconds, Z), so they compare as text.
             filter[keyPath: keyPath] = date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
@@ -76,6 +84,18 @@ struct ExportRoutes: Sendable {
         let ties = request.queryValue("ties")
         guard ties == nil || ties == "only" else { throw HTTPError.badRequest("The query parameter 'ties' may only be 'only'.", code: "invalid_query") }
         return (id, format, filter, ties == "only", try exportOptions(request, projectID: id))
+    }
+
+    static let queryParameters: Set<String> = ["split", "group", "since", "until", "minimumAgreement", "ties", "form", "margin"]
+
+    /// A UTC time written exactly as `2026-01-31T00:00:00Z` (fractional seconds allowed): a
+    /// date that does not exist (`2026-02-30`) or text after the `Z` is refused, where the
+    /// ISO 8601 parser would roll it over or stop early.
+    static func strictTime(_ text: String) -> Date? {
+        guard text.wholeMatch(of: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z/) != nil,
+              let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)) ?? (try? Date.ISO8601FormatStyle().parse(text)),
+              date.formatted(Date.ISO8601FormatStyle()).prefix(19) == text.prefix(19) else { return nil }
+        return date
     }
 
     /// The prompt form (`form=text|conversational`, default: conversational when the project

@@ -15,6 +15,7 @@ struct StaticFilesTests {
         try "body { color: red }".write(toFile: root + "/style.css", atomically: true, encoding: .utf8)
         try "<h1>docs</h1>".write(toFile: root + "/docs/index.html", atomically: true, encoding: .utf8)
         try "top secret".write(toFile: base + "/secret.txt", atomically: true, encoding: .utf8)
+        try "[core]".write(toFile: root + "/.gitconfig", atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: root + "/escape", withDestinationPath: base)
         try FileManager.default.createSymbolicLink(atPath: root + "/secret-link.txt", withDestinationPath: base + "/secret.txt")
         try FileManager.default.createSymbolicLink(atPath: root + "/alias.css", withDestinationPath: root + "/style.css")
@@ -38,6 +39,10 @@ struct StaticFilesTests {
         #expect(try get("/", port: server.port).text == "<h1>home</h1>")
         #expect(try get("/docs", port: server.port).text == "<h1>docs</h1>")
         #expect(try get("/alias.css", port: server.port).statusCode == 200)
+        // A dot-file is never the UI, and a file has nothing below it.
+        #expect(try get("/.gitconfig", port: server.port).statusCode == 404)
+        #expect(try get("/index.html/", port: server.port).statusCode == 404)
+        #expect(try get("/docs/", port: server.port).text == "<h1>docs</h1>")
         #expect(try get("/missing.txt", port: server.port).statusCode == 404)
     }
 

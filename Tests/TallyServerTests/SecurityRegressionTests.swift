@@ -93,4 +93,25 @@ struct SecurityRegressionTests {
         let csv = try call(app.port, "GET", "/api/projects/\(project)/exports/ratings-csv", headers: ["Cookie": rita.cookie]).body
         #expect(csv.contains(",'@SUM(1+1),") && csv.contains(#","'=HYPERLINK(""x"")","#) && !csv.contains(",@SUM") && !csv.contains(",=HYPER"), "\(csv)")
     }
+
+    @Test func smallerDeviationsAndCaching() throws {
+        let app = try TallyTestServer()
+        let rita = try signIn(app.port, "rita")
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: headers(rita), json: #"{"name": "Strict"}"#).json["id"] as? Int)
+        let export = "/api/projects/\(project)/exports/comparisons"
+        for query in ["until=2030-01-01T00:00:00Zgarbage", "since=2026-02-30T00:00:00Z", "until=2026-01-01", "split=train&split=test", "splt=train"] {
+            let response = try call(app.port, "GET", export + "?" + query, headers: ["Cookie": rita.cookie])
+            #expect(response.status == 400 && response.errorCode == "invalid_query", "\(query): \(response.status) \(response.body)")
+        }
+        #expect(try call(app.port, "GET", export + "?since=2026-02-28T23:59:59.5Z", headers: ["Cookie": rita.cookie]).status == 200)
+        // What a signed-in user is answered is not cached; the UI's files revalidate.
+        for path in ["/api/session", "/api/projects", export] {
+            #expect(try call(app.port, "GET", path, headers: ["Cookie": rita.cookie]).header("Cache-Control") == "no-store", "\(path)")
+        }
+        #expect(try call(app.port, "GET", "/login.html").header("Cache-Control") == "no-cache")
+        // No dot-files and no folder below a file.
+        #expect(try call(app.port, "GET", "/index.html/").status == 404)
+        #expect(try call(app.port, "GET", "/styles.css/").status == 404)
+        #expect(try call(app.port, "GET", "/").status == 200)
+    }
 }
