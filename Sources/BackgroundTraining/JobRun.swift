@@ -91,6 +91,12 @@ final class JobRun: @unchecked Sendable {
         let resuming = Self.restoreCheckpoint(in: output)
         let run = try prepare(parameters: parameters, base: base, reward: reward, resumingIn: resuming ? output : nil)
         try note("Snapshot: \(snapshotCount) \(job.kind == .sft ? "demonstrations" : job.kind == .reward || job.kind == .dpo ? "rankings" : "prompts"). " + run.notes.joined(separator: " "))
+        // A policy iteration is long: a cancellation, a lost lease or a stopping worker throws
+        // the one under way away rather than waiting for its end (a pause waits: its work is kept).
+        if let policy = run.trainer as? PolicyTrainer {
+            let lease = self.lease, worker = self.worker
+            policy.abandonsIteration = { lease.requested == "cancel" || lease.isLost || worker.isStopping }
+        }
         if resuming {
             try run.trainer.resume(from: output)
             try note("Resumed from the checkpoint at step \(run.trainer.step) of \(run.trainer.totalSteps).")

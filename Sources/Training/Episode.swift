@@ -22,12 +22,14 @@ public struct Episode: Sendable {
 
     /// Samples `answersPerPrompt` answers to each prompt in one batch of sequences decoded
     /// together, with no top-k or top-p (see `PolicyOptions.sampling`).
+    /// `isAbandoned` is asked as tokens come: once it says yes, decoding stops and the caller
+    /// throws the iteration away.
     static func sample(policy: PretrainedModel, prompts: [(conversation: [ChatTemplate.Message], tokens: [Int32])], answersPerPrompt: Int,
-                       options: SamplingOptions) throws -> [Episode] {
+                       options: SamplingOptions, isAbandoned: (() -> Bool)? = nil) throws -> [Episode] {
         var options = options
         options.stopTokens = policy.stopTokens
         let repeated = prompts.flatMap { Array(repeating: $0, count: answersPerPrompt) }
-        let samples = try policy.model.sample(prompts: repeated.map(\.tokens), options: options)
+        let samples = try policy.model.sample(prompts: repeated.map(\.tokens), options: options, observer: isAbandoned.map { abandoned in { _, _, _ in !abandoned() } })
         return zip(repeated.indices, samples).map { index, sample in
             Episode(conversation: repeated[index].conversation, prompt: repeated[index].tokens, answer: sample.tokens, ended: sample.stopped,
                     samplingLogProbabilities: sample.logProbabilities, group: index / answersPerPrompt)

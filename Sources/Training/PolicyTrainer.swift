@@ -29,6 +29,12 @@ public final class PolicyTrainer: Trainer {
     let optimizer: AdamW
     var klController: KLController
     public private(set) var step = 0
+    /// Asked while an iteration's answers are sampled and between its phases: once it says
+    /// yes, the iteration under way is thrown away (nothing of it reaches the policy) and
+    /// `train` returns as it does for `shouldStop`. A policy iteration takes tens of seconds on
+    /// a CPU, mostly sampling, where the other stages' steps take seconds: this is how a
+    /// cancellation acts in the middle of one (`BackgroundTraining.JobRun`).
+    public var abandonsIteration: (() -> Bool)?
     public var totalSteps: Int { options.iterations }
     /// The last evaluation's mean reward of held-out answers.
     public private(set) var lastEvaluation: PolicyEvaluation?
@@ -84,13 +90,20 @@ public final class PolicyTrainer: Trainer {
         if step == 0, !heldOutPrompts.isEmpty { try evaluate(reports) }
         while step < totalSteps {
             if shouldStop() { return false }
-            try iterate(&reports)
+            do { try iterate(&reports) } catch is AbandonedIteration { return false }
             step += 1
             reports.stepEnded(step)
             let evaluates = options.evaluationSteps > 0 ? step % options.evaluationSteps == 0 || step == totalSteps : step == totalSteps
             if evaluates, !heldOutPrompts.isEmpty { try evaluate(reports) }
         }
         return true
+    }
+
+    /// Thrown inside an iteration that `abandonsIteration` stopped, before anything changed.
+    private struct AbandonedIteration: Error {}
+
+    private func checkAbandoned() throws {
+        if abandonsIteration?() == true { throw AbandonedIteration() }
     }
 
     /// What one iteration's rollouts leave for its updates.
@@ -109,7 +122,8 @@ public final class PolicyTrainer: Trainer {
         var sampling = options.sampling
         sampling.seed = options.seed &+ UInt64(step + 1) &* 0xD1B54A32D192ED03
         let episodes = try Episode.sample(policy: policy, prompts: promptIndices(ofIteration: step).map { prompts[$0] },
-                                          answersPerPrompt: options.answersPerPrompt, options: sampling)
+                                          answersPerPrompt: options.answersPerPrompt, options: sampling, isAbandoned: abandonsIteration)
+        try checkAbandoned()
         let sampled = monotonicSeconds()
         let referenceLogProbabilities = try reference.answerLogProbabilities(of: episodes, temperature: options.temperature)
         // A forward pass of the policy gives the ratio's denominator (and PPO's old values)
@@ -120,8 +134,10 @@ public final class PolicyTrainer: Trainer {
             (oldLogProbabilities, oldValues) = try scoreWithPolicy(episodes)
         }
         let referenceScored = monotonicSeconds()
+        try checkAbandoned()
         let rawScores = try reward.scores(of: episodes)
         let rewardScored = monotonicSeconds()
+        try checkAbandoned()
         let scores = Self.penalized(rawScores, episodes: episodes, missingEndPenalty: options.missingEndPenalty)
         let tokenKL = zip(oldLogProbabilities, referenceLogProbabilities).map { zip($0, $1).map(-) }
         let answerKL = tokenKL.map { $0.reduce(0, +) }

@@ -132,4 +132,25 @@ struct PolicyLearningTests {
         #expect(difference < 1e-5, "largest parameter difference \(difference)")
         #expect(abs(whole.klController.coefficient - resumed.klController.coefficient) < 1e-7)
     }
+
+    /// A cancellation acts in the middle of an iteration: decoding stops after a few tokens, the
+    /// iteration is thrown away (the step and the parameters stay as they were), and training
+    /// goes on from there once nothing asks to stop.
+    @Test func anAbandonedIterationChangesNothing() throws {
+        var options = Self.rloo()
+        options.iterations = 2
+        let trainer = try Self.trainer(options, seed: 3)
+        let before = Array(UnsafeBufferPointer(start: trainer.policy.model.parameters.pointer, count: trainer.policy.model.parameterCount))
+        var asked = 0
+        trainer.abandonsIteration = {
+            asked += 1
+            return asked > 5
+        }
+        #expect(try trainer.train() == false)
+        #expect(trainer.step == 0 && asked > 5 && asked < 100, "asked \(asked) times: decoding (32 answers of 12 tokens) stopped within a token of each")
+        let after = Array(UnsafeBufferPointer(start: trainer.policy.model.parameters.pointer, count: trainer.policy.model.parameterCount))
+        #expect(after == before)
+        trainer.abandonsIteration = nil
+        #expect(try trainer.train() == true && trainer.step == 2)
+    }
 }
