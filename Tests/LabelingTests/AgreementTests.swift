@@ -85,16 +85,9 @@ struct AgreementTests {
         ]
         let path = TemporaryFiles.path("tally-agreement.json")
         try JSONSerialization.data(withJSONObject: caseFile).write(to: URL(fileURLWithPath: path))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: checkerPython)
-        process.arguments = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Tools/check_agreement.py").path, path]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        let reference = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let run = try runChecker("check_agreement.py", besides: #filePath, [path])
+        #expect(run.status == 0, "\(run.errors)")
+        let reference = try #require(run.json as? [String: Any])
         #expect(abs((reference["agreement"] as! Double) - Double(agreeing) / Double(pairs)) < 1e-12)
         let referenceTaus = reference["taus"] as! [Any]
         for (mine, theirs) in zip(taus, referenceTaus) {

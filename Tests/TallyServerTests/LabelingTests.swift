@@ -181,17 +181,9 @@ struct ExportTests {
                 try call(app.port, "GET", "/api/projects/\(project)/exports/\(format)", headers: cookie).body.write(toFile: path, atomically: true, encoding: .utf8)
                 files.append(path)
             }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: checkerPython)
-            process.arguments = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Tools/check_datasets_load.py").path] + files
-            let output = Pipe(), errors = Pipe()
-            (process.standardOutput, process.standardError) = (output, errors)
-            try process.run()
-            let printed = output.fileHandleForReading.readDataToEndOfFile()
-            let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(complaint.suffix(2000))")
-            let loaded = (try? JSONSerialization.jsonObject(with: printed)) as? [String: [String: Any]] ?? [:]
+            let run = try runChecker("check_datasets_load.py", besides: #filePath, files)
+            #expect(run.status == 0, "\(run.errors.suffix(2000))")
+            let loaded = run.json as? [String: [String: Any]] ?? [:]
             let comparisons = loaded[files[0]] ?? [:]
             #expect(comparisons["rows"] as? Int == 3, "\(loaded)")
             let features = comparisons["features"] as? [String: String] ?? [:]

@@ -130,18 +130,9 @@ struct OpenAICompatibilityTests {
                    "needs the checker's Python environment; `make test` creates .build-python/test"))
     func theOfficialOpenAIClientReadsEverything() throws {
         let (app, token) = try setUp()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: checkerPython)
-        process.arguments = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Tools/check_openai_client.py").path,
-                             "http://127.0.0.1:\(app.port)/v1", token, "tiny-base"]
-        let output = Pipe(), errors = Pipe()
-        (process.standardOutput, process.standardError) = (output, errors)
-        try process.run()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(complaint)")
-        let result = (try? JSONSerialization.jsonObject(with: printed)) as? [String: Any] ?? [:]
+        let run = try runChecker("check_openai_client.py", besides: #filePath, ["http://127.0.0.1:\(app.port)/v1", token, "tiny-base"])
+        #expect(run.status == 0, "\(run.errors)")
+        let result = run.json as? [String: Any] ?? [:]
         #expect((result["models"] as? [String])?.contains("tiny-base") == true, "\(result)")
         let completion = result["completion"] as? [String: Any] ?? [:]
         let stream = result["stream"] as? [String: Any] ?? [:]

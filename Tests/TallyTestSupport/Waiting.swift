@@ -44,3 +44,34 @@ public let checkerPython: String = {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     return root.appendingPathComponent(".build-python/test/bin/python").path
 }()
+
+/// What a checker script did: its exit status, what it printed, and what it wrote to its
+/// standard error (the complaint to show when it failed).
+public struct CheckerRun: Sendable {
+    public let status: Int32
+    public let output: Data
+    public let errors: String
+    /// The output read as one JSON value (the checkers print one object).
+    public var json: Any? { try? JSONSerialization.jsonObject(with: output) }
+}
+
+/// Runs a checker script (`Tools/NAME.py` beside `testFile`) under `checkerPython` with
+/// `arguments`, to its end; both streams are read as they come, so neither can fill and block it.
+public func runChecker(_ name: String, besides testFile: String, _ arguments: [String], environment: [String: String]? = nil) throws -> CheckerRun {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: checkerPython)
+    process.arguments = [URL(fileURLWithPath: testFile).deletingLastPathComponent().appendingPathComponent("Tools/" + name).path] + arguments
+    if let environment { process.environment = environment }
+    let output = Pipe(), errors = Pipe()
+    (process.standardOutput, process.standardError) = (output, errors)
+    try process.run()
+    let complaint = Guarded(Data()), read = DispatchSemaphore(value: 0)
+    Thread {
+        complaint.withLock { $0 = errors.fileHandleForReading.readDataToEndOfFile() }
+        read.signal()
+    }.start()
+    let printed = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    read.wait()
+    return CheckerRun(status: process.terminationStatus, output: printed, errors: String(decoding: complaint.withLock { $0 }, as: UTF8.self))
+}

@@ -135,18 +135,10 @@ struct HuggingFaceCompatibilityTests {
 
     /// Runs a checker script of Tools/ on a folder; returns what it printed, after expecting success.
     private func runChecker(_ script: String, folder: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: checkerPython)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Tools/" + script).path
-        process.arguments = [script, folder]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.environment = ["HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"]
-        try process.run()
-        let text2 = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text2)")
-        return text2
+        let run = try TallyTestSupport.runChecker(script, besides: #filePath, [folder],
+                                                  environment: ["HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"])
+        let text = String(decoding: run.output, as: UTF8.self) + run.errors
+        #expect(run.status == 0, "\(text)")
+        return text
     }
 }
