@@ -4,18 +4,27 @@
 // never parsed as markup: prompts and model outputs are hostile input.
 import { api, signedInProject, onSubmitShortcut, showPrompt, heldUntil, wireSkip, wireSignOut } from "/api.js";
 
-const state = { project: null, task: null, candidates: [], manualRanks: false, startedAt: 0 };
+const state = { project: null, task: null, candidates: [], manualRanks: false, startedAt: 0, sending: false };
 
 
 function letter(index) { return String.fromCharCode(65 + index); }
 function flagLabel(flag) { return flag.replace(/_/g, " "); }
 
-/// Competition ranking from ratings: 1 + the number of answers rated strictly higher.
+/// Dense ranking from ratings (1, 2, 2, 3, as the server takes it): 1 + the number of
+/// distinct ratings strictly higher.
 function ranksFromRatings() {
   const rated = (c) => (c.rating === null ? -Infinity : c.rating);
+  const distinct = [...new Set(state.candidates.map(rated))];
   for (const candidate of state.candidates) {
-    candidate.rank = 1 + state.candidates.filter((other) => rated(other) > rated(candidate)).length;
+    candidate.rank = 1 + distinct.filter((value) => value > rated(candidate)).length;
   }
+}
+
+/// The first rank missing below the highest one used (ranks 1, 3 lack 2), or null.
+function missingRank() {
+  const used = new Set(state.candidates.map((c) => c.rank));
+  for (let rank = 1; rank <= Math.max(...used); rank += 1) if (!used.has(rank)) return rank;
+  return null;
 }
 
 function render() {
@@ -105,6 +114,11 @@ function onCardKey(event, candidate, card) {
     candidate.rank = Math.min(state.candidates.length, Math.max(1, candidate.rank + (event.key === "[" ? -1 : 1)));
     refreshRanks();
     event.preventDefault();
+  } else if (event.key === "r" || event.key === "R") {
+    // Back to ranks that follow the ratings, after manual changes.
+    state.manualRanks = false;
+    refreshRanks();
+    event.preventDefault();
   }
 }
 
@@ -125,18 +139,47 @@ function moveBefore(draggedID, targetID) {
 
 async function submit() {
   const error = document.getElementById("task-error");
+  const button = document.getElementById("submit");
+  // One request at a time: a double click or a second Ctrl+Enter sends nothing more.
+  if (state.sending || !state.task) return;
   error.textContent = "";
+  const unrated = state.candidates.findIndex((c) => c.rating == null);
+  if (state.project.ratingsRequired && unrated >= 0) {
+    error.textContent = `Rate every answer before submitting: answer ${unrated + 1} has no rating yet.`;
+    document.querySelectorAll(".candidate")[unrated]?.focus();
+    return;
+  }
+  const gap = missingRank();
+  if (gap !== null) {
+    error.textContent = `No answer has rank ${gap}: ranks go 1, 2, 2, 3 without gaps. Move an answer up, or press R to rank by the ratings again.`;
+    return;
+  }
+  const noneAcceptable = document.getElementById("none-acceptable").checked;
+  const allTied = state.candidates.every((c) => c.rank === 1);
+  // A ranking that ties every answer is a verdict only when the labeler says so.
+  let allEqual = false;
+  if (allTied && !noneAcceptable) {
+    allEqual = window.confirm("Every answer is ranked first, tied. Are they all equally good? (Cancel to go back and rank them.)");
+    if (!allEqual) return;
+  }
+  state.sending = true;
+  button.disabled = true;
   try {
     await api("POST", `/api/prompts/${state.task.prompt.id}/rankings`, {
       entries: state.candidates.map((c) => ({ candidateId: c.id, rank: c.rank, rating: c.rating, flags: [...c.flags] })),
       shownOrder: state.task.prompt.candidates.map((c) => c.id),
-      noneAcceptable: document.getElementById("none-acceptable").checked,
+      noneAcceptable,
+      allEqual,
       comment: document.getElementById("comment").value,
       secondsSpent: (performance.now() - state.startedAt) / 1000,
     });
     await loadTask();
+    window.scrollTo(0, 0);
   } catch (failure) {
     error.textContent = failure.message;
+  } finally {
+    state.sending = false;
+    button.disabled = false;
   }
 }
 

@@ -22,6 +22,8 @@ public struct Project: Sendable, Equatable, Codable {
     /// After this many new rankings the worker retrains the reward model, then the policy
     /// (0: never by itself; Docs/jobs.md).
     public let retrainAfterRankings: Int
+    /// Whether a ranking must rate every answer on the project's scale (on by default).
+    public let ratingsRequired: Bool
     public let createdAt: String
 
     /// InstructGPT's flags (Ouyang et al. 2022, appendix B).
@@ -44,6 +46,7 @@ public struct Project: Sendable, Equatable, Codable {
         promptsWanted = try row.int("prompts_wanted")
         goldRate = try row.double("gold_rate")
         retrainAfterRankings = try row.int("retrain_after_rankings")
+        ratingsRequired = try row.int("ratings_required") == 1
         createdAt = try row.string("created_at")
     }
 }
@@ -61,6 +64,7 @@ public struct NewProject: Sendable, Decodable {
     public var promptsWanted: Int?
     public var goldRate: Double?
     public var retrainAfterRankings: Int?
+    public var ratingsRequired: Bool?
 
     public init(name: String) { self.name = name }
 }
@@ -72,6 +76,7 @@ public struct ProjectChange: Sendable, Decodable {
     public var promptsWanted: Int?
     public var assignmentMinutes: Int?
     public var retrainAfterRankings: Int?
+    public var ratingsRequired: Bool?
 
     public init() {}
 }
@@ -88,7 +93,7 @@ public struct LabelingError: Error, CustomStringConvertible, Sendable, Equatable
 }
 
 public struct ProjectRepository: Sendable {
-    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, created_at"
+    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, created_at"
 
     public init() {}
 
@@ -113,10 +118,10 @@ public struct ProjectRepository: Sendable {
         do {
             try database.execute("""
                 INSERT INTO projects (name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted,
-                                      gold_rate, retrain_after_rankings, created_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      gold_rate, retrain_after_rankings, ratings_required, created_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [name, project.guidelines ?? "", size, overlap, minimum, maximum, JSONColumns.encode(flags),
-                      minutes, promptsWanted, goldRate, retrainAfter, createdBy])
+                      minutes, promptsWanted, goldRate, retrainAfter, project.ratingsRequired ?? true, createdBy])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("a project named '\(name)' exists already", kind: .conflict)
         }
@@ -145,9 +150,10 @@ public struct ProjectRepository: Sendable {
         if let guidelines = change.guidelines, guidelines.count > 100_000 { throw LabelingError("field 'guidelines' must have at most 100000 characters") }
         try database.execute("""
             UPDATE projects SET guidelines = coalesce(?, guidelines), gold_rate = coalesce(?, gold_rate), prompts_wanted = coalesce(?, prompts_wanted),
-                                assignment_minutes = coalesce(?, assignment_minutes), retrain_after_rankings = coalesce(?, retrain_after_rankings)
+                                assignment_minutes = coalesce(?, assignment_minutes), retrain_after_rankings = coalesce(?, retrain_after_rankings),
+                                ratings_required = coalesce(?, ratings_required)
             WHERE id = ?
-            """, [change.guidelines, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, id])
+            """, [change.guidelines, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, change.ratingsRequired, id])
         return try find(id: id, in: database)
     }
 

@@ -20,11 +20,14 @@ public struct RankingSubmission: Sendable, Decodable {
     /// Candidate ids in the order the labeler saw them.
     public let shownOrder: [Int]
     public let noneAcceptable: Bool?
+    /// The labeler's confirmation that every answer is equally good, which a ranking that ties
+    /// them all needs (or `noneAcceptable`): an untouched ranking is never taken for a verdict.
+    public let allEqual: Bool?
     public let comment: String?
     public let secondsSpent: Double?
 
-    public init(entries: [Entry], shownOrder: [Int], noneAcceptable: Bool?, comment: String?, secondsSpent: Double?) {
-        (self.entries, self.shownOrder, self.noneAcceptable, self.comment, self.secondsSpent) = (entries, shownOrder, noneAcceptable, comment, secondsSpent)
+    public init(entries: [Entry], shownOrder: [Int], noneAcceptable: Bool?, allEqual: Bool? = nil, comment: String?, secondsSpent: Double?) {
+        (self.entries, self.shownOrder, self.noneAcceptable, self.allEqual, self.comment, self.secondsSpent) = (entries, shownOrder, noneAcceptable, allEqual, comment, secondsSpent)
     }
 }
 
@@ -72,6 +75,19 @@ public struct RankingRepository: Sendable {
             }
         }
         guard submission.entries.contains(where: { $0.rank == 1 }) else { throw LabelingError("field 'entries' must give some candidate rank 1") }
+        // Dense ranks: 1, 2, 2, 3, never 1, 3 (a gap is a rank the labeler meant and lost).
+        let ranks = Set(submission.entries.map(\.rank)).sorted()
+        if let gap = ranks.enumerated().first(where: { $0.element != $0.offset + 1 }) {
+            throw LabelingError("field 'entries' must rank densely (1, 2, 2, 3): rank \(gap.element) has no rank \(gap.offset + 1) above it")
+        }
+        if project.ratingsRequired, let index = submission.entries.firstIndex(where: { $0.rating == nil }) {
+            throw LabelingError("field 'entries[\(index)].rating' is missing: this project asks for a rating of every answer")
+        }
+        let allTied = ranks.count == 1
+        if submission.allEqual == true, !allTied { throw LabelingError("field 'allEqual' is true, but the ranks differ") }
+        if allTied, submission.allEqual != true, submission.noneAcceptable != true {
+            throw LabelingError("every answer is tied at rank 1: confirm it with 'allEqual': true (all equally good) or 'noneAcceptable': true")
+        }
         try TimeSpent.check(submission.secondsSpent)
         // Gold prompts have no overlap limit: every labeler may be scored on each.
         let overlap = try GoldAnswerRepository().isGold(promptID: promptID, in: database) ? Int(Int32.max) : project.overlap
@@ -96,8 +112,8 @@ public struct RankingRepository: Sendable {
         let shownOrder = JSONColumns.encode(submission.shownOrder)
         do {
             try database.execute(
-                "INSERT INTO rankings (prompt_id, labeler_id, none_acceptable, comment, shown_order, seconds_spent) VALUES (?, ?, ?, ?, ?, ?)",
-                [checked.promptID, labelerID, submission.noneAcceptable ?? false, submission.comment ?? "", shownOrder, submission.secondsSpent])
+                "INSERT INTO rankings (prompt_id, labeler_id, none_acceptable, all_equal, comment, shown_order, seconds_spent) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [checked.promptID, labelerID, submission.noneAcceptable ?? false, submission.allEqual ?? false, submission.comment ?? "", shownOrder, submission.secondsSpent])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("you have ranked prompt \(checked.promptID) already", kind: .conflict)
         }

@@ -343,6 +343,11 @@ def main():
         check(driver.execute_script("return window.__pwned === undefined"), "no candidate's script ran")
         check(len(driver.find_elements(By.CSS_SELECTOR, ".candidate .text img, .candidate .text script")) == 0, "no element was made from a candidate")
 
+        # Submitting at once is refused on the page (no request): every answer needs a rating.
+        driver.find_element(By.ID, "submit").click()
+        check("Rate every answer before submitting" in driver.find_element(By.ID, "task-error").text, "an untouched ranking is not sent")
+        check(sqlite3.connect(database).execute("SELECT count(*) FROM rankings").fetchone()[0] == 0, "nothing was stored")
+
         # Keyboard: ratings 7, 3, 5 on the answers as shown; ranks follow (1, 3, 2); Ctrl+Enter submits.
         cards = driver.find_elements(By.CSS_SELECTOR, ".candidate")
         shown = [int(c.get_attribute("data-id")) for c in cards]
@@ -362,7 +367,7 @@ def main():
         for card, value in zip(cards, ("4", "4", "2")):
             card.find_element(By.CSS_SELECTOR, f".rating input[value='{value}']").click()
         ranks = [Select(c).first_selected_option.text for c in driver.find_elements(By.CSS_SELECTOR, ".candidate select")]
-        check(ranks == ["1", "1", "3"], f"equal ratings tie: {ranks}")
+        check(ranks == ["1", "1", "2"], f"equal ratings tie, and ranks stay dense: {ranks}")
         driver.execute_script(DRAG, cards[2], cards[0])
         order = [int(c.get_attribute("data-id")) for c in driver.find_elements(By.CSS_SELECTOR, ".candidate")]
         check(order == [second_shown[2], second_shown[0], second_shown[1]], f"the dragged answer moved to the top: {order}")

@@ -18,7 +18,7 @@ struct DurabilityTests {
         do {
             let pool = try DatabasePool(path: databasePath, readerCount: 1)
             try pool.write { database in
-                try database.execute("UPDATE projects SET overlap = 8")
+                try database.execute("UPDATE projects SET overlap = 8, ratings_required = 0")
                 for index in 0..<8 {
                     let user = try UserRepository().create(username: "worker\(index)", role: .labeler, passwordHash: "unused", in: database)
                     let token = "tally_test_\(index)_" + SecureRandom.token()

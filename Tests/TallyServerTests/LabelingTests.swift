@@ -77,6 +77,17 @@ struct LabelingTests {
         #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: ranking([1, 2, 2, 3], flags: #"["rude"]"#)).body.contains("'rude'"))
         #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: ranking([1, 2, 2, 3], order: [ids[0]])).body.contains("shownOrder"))
         #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: ranking([2, 2, 3, 4])).body.contains("rank 1"))
+        // Rankings that cannot be submitted wrong: dense ranks, a rating of every answer (the
+        // project's default), and an all-tied ranking only when the labeler says so.
+        let gap = try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: ranking([1, 3, 3, 4]))
+        #expect(gap.status == 400 && gap.body.contains("rank densely (1, 2, 2, 3): rank 3 has no rank 2 above it"), "\(gap.body)")
+        let unrated = try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers,
+                               json: #"{"entries": [\#(zip(ids, [1, 2, 3, 4]).map { #"{"candidateId": \#($0), "rank": \#($1)}"# }.joined(separator: ","))], "shownOrder": \#(Array(ids.reversed()))}"#)
+        #expect(unrated.status == 400 && unrated.body.contains("entries[0].rating' is missing"), "\(unrated.body)")
+        let untouched = try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: ranking([1, 1, 1, 1]))
+        #expect(untouched.status == 400 && untouched.body.contains("every answer is tied at rank 1: confirm it"), "\(untouched.body)")
+        let mislabeled = ranking([1, 2, 2, 3]).replacingOccurrences(of: #""comment": "ok""#, with: #""comment": "ok", "allEqual": true"#)
+        #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers, json: mislabeled).body.contains("'allEqual' is true, but the ranks differ"))
         let researcherRanking = try call(app.port, "POST", "/api/prompts/1/rankings", headers: ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf], json: ranking([1, 2, 2, 3]))
         #expect(researcherRanking.status == 403)
 
@@ -86,7 +97,7 @@ struct LabelingTests {
         let conversation = try call(app.port, "GET", "/api/prompts/2", headers: ["Cookie": labeler.cookie])
         let conversationIDs = try #require(conversation.json["candidates"] as? [[String: Any]]).map { $0["id"] as! Int }
         #expect(try call(app.port, "POST", "/api/prompts/2/rankings", headers: headers,
-                         json: #"{"entries": [{"candidateId": \#(conversationIDs[1]), "rank": 1}, {"candidateId": \#(conversationIDs[0]), "rank": 2}], "shownOrder": \#(conversationIDs)}"#).status == 201)
+                         json: #"{"entries": [{"candidateId": \#(conversationIDs[1]), "rank": 1, "rating": 5}, {"candidateId": \#(conversationIDs[0]), "rank": 2, "rating": 2}], "shownOrder": \#(conversationIDs)}"#).status == 201)
 
         #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons", headers: ["Cookie": labeler.cookie]).status == 403)
         let export = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?margin=rank-distance", headers: ["Cookie": researcher.cookie])
@@ -116,16 +127,16 @@ struct ExportTests {
         let app = try TallyTestServer()
         let researcher = try signIn(app.port, "rita"), labeler = try signIn(app.port, "lena")
         let project = try #require(try call(app.port, "POST", "/api/projects", headers: ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf],
-                                            json: #"{"name": "Exports", "rankingSize": 3}"#).json["id"] as? Int)
+                                            json: #"{"name": "Exports", "rankingSize": 3, "ratingsRequired": false}"#).json["id"] as? Int)
         let body = """
             {"prompt": "Say \\"hi\\", politely.", "split": "train", "candidates": [{"text": "Hi, there", "model": "a"}, {"text": "Hello", "model": "b"}, {"text": "yo", "model": "c"}]}
             {"prompt": [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "Pick one."}], "split": "test", "candidates": [{"text": "one", "model": "a"}, {"text": "two", "model": "b"}]}
             """
         _ = try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf], rawBody: body)
         let headers = ["Cookie": labeler.cookie, "X-CSRF-Token": labeler.csrf]
-        // Prompt 1: "Hi, there" 1, "Hello" 1 (a tie), "yo" 3; prompt 2: "two" over "one".
+        // Prompt 1: "Hi, there" 1, "Hello" 1 (a tie), "yo" 2; prompt 2: "two" over "one".
         #expect(try call(app.port, "POST", "/api/prompts/1/rankings", headers: headers,
-                         json: #"{"entries": [{"candidateId": 1, "rank": 1, "rating": 6, "flags": ["hallucination", "expresses_opinion"]}, {"candidateId": 2, "rank": 1, "rating": 6}, {"candidateId": 3, "rank": 3, "rating": 2}], "shownOrder": [3, 1, 2], "secondsSpent": 30}"#).status == 201)
+                         json: #"{"entries": [{"candidateId": 1, "rank": 1, "rating": 6, "flags": ["hallucination", "expresses_opinion"]}, {"candidateId": 2, "rank": 1, "rating": 6}, {"candidateId": 3, "rank": 2, "rating": 2}], "shownOrder": [3, 1, 2], "secondsSpent": 30}"#).status == 201)
         #expect(try call(app.port, "POST", "/api/prompts/2/rankings", headers: headers,
                          json: #"{"entries": [{"candidateId": 4, "rank": 2}, {"candidateId": 5, "rank": 1}], "shownOrder": [4, 5]}"#).status == 201)
         let cookie = ["Cookie": researcher.cookie]
@@ -203,7 +214,7 @@ struct RoundTripTests {
         let app = try TallyTestServer()
         let researcher = try signIn(app.port, "rita"), labeler = try signIn(app.port, "lena")
         let write = ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf]
-        let source = try #require(try call(app.port, "POST", "/api/projects", headers: write, json: #"{"name": "Source"}"#).json["id"] as? Int)
+        let source = try #require(try call(app.port, "POST", "/api/projects", headers: write, json: #"{"name": "Source", "ratingsRequired": false}"#).json["id"] as? Int)
         _ = try call(app.port, "POST", "/api/projects/\(source)/imports/prompts", headers: write, rawBody: LabelingTests.validImport)
         let headers = ["Cookie": labeler.cookie, "X-CSRF-Token": labeler.csrf]
         // Dense ranks with a tie (1, 2, 2, 3) and a two-answer conversation.

@@ -42,7 +42,7 @@ struct QueueAndDemoTests {
         let reload = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
         #expect(((reload.json["prompt"] as? [String: Any])?["candidates"] as? [[String: Any]])?.map { $0["id"] as! Int } == shown)
         let promptID = try #require(prompt["id"] as? Int)
-        let entries = shown.enumerated().map { #"{"candidateId": \#($1), "rank": \#($0 + 1)}"# }.joined(separator: ",")
+        let entries = shown.enumerated().map { #"{"candidateId": \#($1), "rank": \#($0 + 1), "rating": \#(7 - $0)}"# }.joined(separator: ",")
         let submitted = try call(app.port, "POST", "/api/prompts/\(promptID)/rankings", headers: ["Cookie": lena.cookie, "X-CSRF-Token": lena.csrf],
                                  json: #"{"entries": [\#(entries)], "shownOrder": \#(shown)}"#)
         #expect(submitted.status == 201)
@@ -83,7 +83,7 @@ struct StatisticsTests {
             let task = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
             let prompt = try #require(task.json["prompt"] as? [String: Any])
             let ids = try #require(prompt["candidates"] as? [[String: Any]]).map { $0["id"] as! Int }
-            let entries = ids.enumerated().map { #"{"candidateId": \#($1), "rank": \#($0 + 1)}"# }.joined(separator: ",")
+            let entries = ids.enumerated().map { #"{"candidateId": \#($1), "rank": \#($0 + 1), "rating": \#(7 - $0)}"# }.joined(separator: ",")
             #expect(try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/rankings", headers: ["Cookie": lena.cookie, "X-CSRF-Token": lena.csrf],
                              json: #"{"entries": [\#(entries)], "shownOrder": \#(ids), "secondsSpent": 20}"#).status == 201)
         }

@@ -20,7 +20,7 @@ struct QueueTests {
         }
         let researcher = try signIn(app.port, "rita")
         let created = try call(app.port, "POST", "/api/projects", headers: writeHeaders(researcher),
-                               json: #"{"name": "Queue", "rankingSize": 3, "overlap": \#(overlap), "assignmentMinutes": \#(assignmentMinutes), "promptsWanted": 2}"#)
+                               json: #"{"name": "Queue", "ratingsRequired": false, "rankingSize": 3, "overlap": \#(overlap), "assignmentMinutes": \#(assignmentMinutes), "promptsWanted": 2}"#)
         let project = try #require(created.json["id"] as? Int, "\(created.body)")
         let lines = (1...3).map { index in
             #"{"prompt": "Question \#(index)?", "candidates": [{"text": "a\#(index)", "model": "m1"}, {"text": "b\#(index)", "model": "m2"}, {"text": "c\#(index)", "model": "m3"}]}"#

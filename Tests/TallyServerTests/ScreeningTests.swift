@@ -217,7 +217,7 @@ struct ScreeningTests {
                 // lena first finishes the task she holds.
                 let held = try #require((first.json["prompt"] as? [String: Any])?["candidates"] as? [[String: Any]]).map { $0["id"] as! Int }
                 let order = try #require((first.json["assignment"] as? [String: Any])?["shownOrder"] as? [Int])
-                let entries = held.enumerated().map { #"{"candidateId": \#($1), "rank": \#($0 + 1)}"# }.joined(separator: ",")
+                let entries = held.enumerated().map { #"{"candidateId": \#($1), "rank": \#($0 + 1), "rating": \#(7 - $0)}"# }.joined(separator: ",")
                 #expect(try call(app.port, "POST", "/api/prompts/\(prompts[1])/rankings", headers: writeHeaders(session),
                                  json: #"{"entries": [\#(entries)], "shownOrder": \#(order)}"#).status == 201)
             }
@@ -228,7 +228,7 @@ struct ScreeningTests {
             }
             #expect(Set(task.json.keys) == Set(first.json.keys) && !task.body.contains("\"rank\""), "no gold answer in the task")
             let order = try #require((task.json["assignment"] as? [String: Any])?["shownOrder"] as? [Int])
-            let entries = zip(candidates, ranks).map { #"{"candidateId": \#($0), "rank": \#($1)}"# }.joined(separator: ",")
+            let entries = zip(candidates, ranks).map { #"{"candidateId": \#($0), "rank": \#($1), "rating": \#(8 - $1)}"# }.joined(separator: ",")
             let ranked = try call(app.port, "POST", "/api/prompts/\(prompts[0])/rankings", headers: writeHeaders(session),
                                   json: #"{"entries": [\#(entries)], "shownOrder": \#(order)}"#)
             #expect(ranked.status == 201, "\(ranked.body)")

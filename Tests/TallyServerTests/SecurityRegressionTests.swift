@@ -47,7 +47,7 @@ struct SecurityRegressionTests {
         let task = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
         let prompt = try #require(task.json["prompt"] as? [String: Any])
         let ids = (prompt["candidates"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
-        let ranking = #"{"entries": [{"candidateId": \#(ids[0]), "rank": 1}, {"candidateId": \#(ids[1]), "rank": 2}], "shownOrder": \#(ids), "secondsSpent": 1e308}"#
+        let ranking = #"{"entries": [{"candidateId": \#(ids[0]), "rank": 1, "rating": 6}, {"candidateId": \#(ids[1]), "rank": 2, "rating": 3}], "shownOrder": \#(ids), "secondsSpent": 1e308}"#
         let refused = try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/rankings", headers: headers(lena), json: ranking)
         #expect(refused.status == 400 && refused.body.contains("field 'secondsSpent' must be from 0 to 86400"), "\(refused.body)")
         #expect(try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/demonstrations", headers: headers(lena), json: #"{"text": "c", "secondsSpent": -1}"#).status == 400)
@@ -89,7 +89,7 @@ struct SecurityRegressionTests {
         let prompt = try #require(task.json["prompt"] as? [String: Any])
         let ids = (prompt["candidates"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
         #expect(try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/rankings", headers: headers(lena),
-                         json: #"{"entries": [{"candidateId": \#(ids[0]), "rank": 1}, {"candidateId": \#(ids[1]), "rank": 2}], "shownOrder": \#(ids)}"#).status == 201)
+                         json: #"{"entries": [{"candidateId": \#(ids[0]), "rank": 1, "rating": 6}, {"candidateId": \#(ids[1]), "rank": 2, "rating": 3}], "shownOrder": \#(ids)}"#).status == 201)
         let csv = try call(app.port, "GET", "/api/projects/\(project)/exports/ratings-csv", headers: ["Cookie": rita.cookie]).body
         #expect(csv.contains(",'@SUM(1+1),") && csv.contains(#","'=HYPERLINK(""x"")","#) && !csv.contains(",@SUM") && !csv.contains(",=HYPER"), "\(csv)")
     }

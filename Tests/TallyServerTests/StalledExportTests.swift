@@ -12,7 +12,7 @@ struct StalledExportTests {
         let app = try TallyTestServer()
         let researcher = try signIn(app.port, "rita")
         let write = ["Cookie": researcher.cookie, "X-CSRF-Token": researcher.csrf]
-        let project = try #require(try call(app.port, "POST", "/api/projects", headers: write, json: #"{"name": "Large", "rankingSize": 4}"#).json["id"] as? Int)
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: write, json: #"{"name": "Large", "rankingSize": 4, "ratingsRequired": false}"#).json["id"] as? Int)
         // 40 prompts of four 30,000-character answers, each ranked: a comparisons export of
         // about 14 MB, far more than a socket buffers.
         let answer = String(repeating: "a long answer ", count: 2_150)
@@ -20,7 +20,7 @@ struct StalledExportTests {
             #"{"prompt": "Question \#(index)?", "candidates": [\#((0..<4).map { #"{"text": "\#(answer)\#($0)", "model": "m\#($0)"}"# }.joined(separator: ", "))]}"#
         }
         let imported = try call(app.port, "POST", "/api/projects/\(project)/imports/prompts?file=large.jsonl",
-                                headers: write.merging(["Content-Type": "application/jsonl"]) { $1 }, rawBody: lines.joined(separator: "\n"))
+                                headers: write.merging(["Content-Type": "application/jsonl"]) { $1 }, rawBody: lines.joined(separator: "\n"), timeoutSeconds: 120)
         #expect(imported.status == 200, "\(imported.body.prefix(300))")
         let labeler = try signIn(app.port, "lena")
         let labelerHeaders = ["Cookie": labeler.cookie, "X-CSRF-Token": labeler.csrf]
@@ -54,7 +54,8 @@ struct StalledExportTests {
         let ready = try call(app.port, "GET", "/health/ready", timeoutSeconds: 10)
         #expect(ready.status == 200, "\(ready.body)")
         // A download that is read arrives whole while the others stall.
-        let download = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons", headers: ["Cookie": researcher.cookie])
+        // (14 MB: a loaded machine may take a while, and the stalled ones do not hold it up.)
+        let download = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons", headers: ["Cookie": researcher.cookie], timeoutSeconds: 120)
         #expect(download.body.split(separator: "\n").count == 41 * 6)
         withExtendedLifetime(stalled) {}
     }

@@ -49,7 +49,7 @@ struct TrainingLoopTests {
         let promptID = try #require(prompt["id"] as? Int)
         let shown = prompt["candidates"] as? [[String: Any]] ?? []
         let candidates = shown.sorted { ($0["text"] as! String) == "a banana" && ($1["text"] as! String) != "a banana" }
-        let entries = candidates.enumerated().map { #"{"candidateId": \#($1["id"] as! Int), "rank": \#($0 + 1)}"# }.joined(separator: ",")
+        let entries = candidates.enumerated().map { #"{"candidateId": \#($1["id"] as! Int), "rank": \#($0 + 1), "rating": \#(7 - 2 * $0)}"# }.joined(separator: ",")
         let ranked = try call(app.port, "POST", "/api/prompts/\(promptID)/rankings", headers: writeHeaders(lena),
                               json: #"{"entries": [\#(entries)], "shownOrder": \#(shown.map { $0["id"] as! Int })}"#)
         #expect(ranked.status == 201, "\(ranked.body)")
@@ -216,7 +216,7 @@ struct TrainingLoopTests {
         // Labels that arrive later are in no earlier snapshot.
         if let promptID = task["id"] as? Int {
             let candidates = (task["candidates"] as? [[String: Any]] ?? []).map { $0["id"] as! Int }
-            let entries = candidates.enumerated().map { #"{"candidateId": \#($1), "rank": \#($0 + 1)}"# }.joined(separator: ",")
+            let entries = candidates.enumerated().map { #"{"candidateId": \#($1), "rank": \#($0 + 1), "rating": \#(max(1, 7 - $0))}"# }.joined(separator: ",")
             #expect(try call(app.port, "POST", "/api/prompts/\(promptID)/rankings", headers: writeHeaders(lena), json: #"{"entries": [\#(entries)], "shownOrder": \#(candidates)}"#).status == 201)
         }
         let rewardLineage = try call(app.port, "GET", "/api/models/\(rewardModel)", headers: ["Cookie": rita.cookie]).json
