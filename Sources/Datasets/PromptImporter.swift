@@ -71,6 +71,7 @@ public struct PromptImporter: Sendable {
         switch record["prompt"] {
         case .string(let text)?:
             if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { report(line, "prompt", "must not be empty"); valid = false }
+            if let problem = TextLimits.problem(text, limit: TextLimits.content) { report(line, "prompt", problem); valid = false }
             content = .text(text)
         case .array(let turns)?:
             var parsed: [Turn] = []
@@ -81,6 +82,7 @@ public struct PromptImporter: Sendable {
                 guard case .string(let text)? = turn["content"] else {
                     report(line, "prompt[\(index)].content", "must be a string"); valid = false; continue
                 }
+                if let problem = TextLimits.problem(text, limit: TextLimits.content) { report(line, "prompt[\(index)].content", problem); valid = false }
                 parsed.append(Turn(role: role, content: text))
             }
             if turns.isEmpty { report(line, "prompt", "a conversation needs at least one turn"); valid = false }
@@ -112,6 +114,7 @@ public struct PromptImporter: Sendable {
             guard case .array(let items) = value else { report(line, "candidates", "must be an array"); return nil }
             for (index, item) in items.enumerated() {
                 guard case .string(let text)? = item["text"] else { report(line, "candidates[\(index)].text", "must be a string"); valid = false; continue }
+                if let problem = TextLimits.problem(text, limit: TextLimits.content) { report(line, "candidates[\(index)].text", problem); valid = false; continue }
                 guard case .string(let model)? = item["model"], !model.isEmpty else {
                     report(line, "candidates[\(index)].model", "must name the model that wrote it"); valid = false; continue
                 }

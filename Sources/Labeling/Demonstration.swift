@@ -29,6 +29,7 @@ public struct DemonstrationRepository: Sendable {
         guard !submission.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw LabelingError("field 'text' must not be empty")
         }
+        try TextLimits.check(submission.text, field: "text", limit: TextLimits.content)
         if let candidate = submission.prefilledFromCandidateId, !prompt.candidates.contains(where: { $0.id == candidate }) {
             throw LabelingError("field 'prefilledFromCandidateId' is not a candidate of prompt \(promptID)")
         }

@@ -71,8 +71,6 @@ public struct EvaluationVerdict: Sendable, Equatable {
 /// validation or test, which no training job trains on), paired blind, the queue that hands the
 /// pairs to labelers, and the verdicts. Every method that changes something runs on the writer.
 public struct EvaluationRepository: Sendable {
-    public static let maximumCommentLength = 10_000
-
     public init() {}
 
     /// The held-out prompts of the evaluation job's snapshot (the project's prompts marked
@@ -183,7 +181,7 @@ public struct EvaluationRepository: Sendable {
             throw LabelingError("field 'preference' must be left, right or tie, not '\(submission.preference)'")
         }
         let comment = (submission.comment ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard comment.count <= Self.maximumCommentLength else { throw LabelingError("field 'comment' must have at most \(Self.maximumCommentLength) characters") }
+        try TextLimits.check(comment, field: "comment", limit: TextLimits.comment)
         try TimeSpent.check(submission.secondsSpent)
         guard try database.queryScalarInt("SELECT count(*) FROM evaluation_pairs WHERE id = ?", [pairID]) == 1 else {
             throw LabelingError("there is no evaluation pair \(pairID)", kind: .notFound)

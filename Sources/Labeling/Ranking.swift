@@ -89,6 +89,7 @@ public struct RankingRepository: Sendable {
             throw LabelingError("every answer is tied at rank 1: confirm it with 'allEqual': true (all equally good) or 'noneAcceptable': true")
         }
         try TimeSpent.check(submission.secondsSpent)
+        try TextLimits.check(submission.comment, field: "comment", limit: TextLimits.comment)
         // Gold prompts have no overlap limit: every labeler may be scored on each.
         let overlap = try GoldAnswerRepository().isGold(promptID: promptID, in: database) ? Int(Int32.max) : project.overlap
         return CheckedRanking(submission: submission, promptID: promptID, overlap: overlap)

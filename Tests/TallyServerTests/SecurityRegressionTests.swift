@@ -51,6 +51,10 @@ struct SecurityRegressionTests {
         let refused = try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/rankings", headers: headers(lena), json: ranking)
         #expect(refused.status == 400 && refused.body.contains("field 'secondsSpent' must be from 0 to 86400"), "\(refused.body)")
         #expect(try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/demonstrations", headers: headers(lena), json: #"{"text": "c", "secondsSpent": -1}"#).status == 400)
+        // Every text has a limit, counted in code points (an accented e is two).
+        let long = try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/demonstrations", headers: headers(lena),
+                            json: #"{"text": "\#(String(repeating: "e\u{301}", count: 50_001))"}"#)
+        #expect(long.status == 400 && long.body.contains("field 'text' must have at most 100000 characters, not 100002"), "\(long.body.prefix(300))")
         for path in ["/api/projects/\(project)/statistics", "/api/projects/\(project)/quality"] {
             #expect(try call(app.port, "GET", path, headers: ["Cookie": rita.cookie]).status == 200, "\(path)")
         }
