@@ -182,7 +182,11 @@ async function showModels() {
     option.textContent = `${model.name} (${model.kind})`;
     return option;
   });
-  document.getElementById("base-model").replaceChildren(...options("policy"));
+  // A reward model's evaluation starts from a reward model; every other kind from a policy.
+  const kindSelect = document.querySelector("#start select[name=kind]");
+  const fillBase = () => document.getElementById("base-model").replaceChildren(...options(kindSelect.value === "reward-evaluation" ? "reward" : "policy"));
+  kindSelect.onchange = fillBase;
+  fillBase();
   const none = document.createElement("option");
   none.value = "";
   none.textContent = "none";

@@ -66,3 +66,34 @@ extension JobRun {
         }
     }
 }
+
+/// The reward-evaluation job: a reward model's accuracy on the project's held-out rankings, as
+/// `tally eval reward` reports it, stored as the job's evaluation metrics under TRL's names.
+extension JobRun {
+    func evaluateRewardModel(_ version: ModelVersion, maximumLength: Int) throws {
+        let examples = try read { try SnapshotExamples.rankings(jobID: self.job.id, projectID: self.job.projectId, in: $0) }
+        guard !examples.isEmpty else {
+            throw JobFailure("the project has no held-out rankings (of prompts marked validation or test, or by held-out labelers) to evaluate on")
+        }
+        let model: RewardModel
+        do { model = try RewardModel(contentsOf: version.checkpointPath) } catch {
+            throw JobFailure("reward model '\(version.name)' could not be loaded: \(error)")
+        }
+        let encoder = try ExampleEncoder(model: model.base, maximumLength: maximumLength)
+        let rankings = try examples.map(encoder.encode)
+        try note("Evaluating \(version.name) on \(rankings.count) held-out rankings (\(rankings.filter(\.wasTruncated).count) cut to \(maximumLength) tokens).")
+        if try stoppedBetweenBatches() { return }
+        let evaluation = try RewardEvaluation.evaluate(model, on: rankings)
+        var metrics: [(name: String, value: Double)] = [
+            ("eval_accuracy", evaluation.overall.accuracy), ("eval_length_baseline_accuracy", evaluation.lengthBaselineAccuracy),
+            ("eval_loss", evaluation.meanLoss), ("eval_pairs", Double(evaluation.overall.pairs)),
+        ]
+        for (group, tally) in evaluation.byGroup.sorted(by: { $0.key < $1.key }) { metrics.append(("eval_accuracy_\(group)", tally.accuracy)) }
+        report(TrainingProgress(phase: .validation, step: 1, totalSteps: 1, epoch: 1, elapsedSeconds: Date().timeIntervalSince(started), metrics: metrics))
+        if let failure { throw JobFailure(failure) }
+        try note(String(format: "Accuracy %.1f%% on %d pairs (\"longer answer wins\" %.1f%%, chance 50%%).",
+                        100 * evaluation.overall.accuracy, evaluation.overall.pairs, 100 * evaluation.lengthBaselineAccuracy)
+                 + evaluation.byGroup.sorted(by: { $0.key < $1.key }).map { String(format: " %@ labelers: %.1f%% of %d.", $0.key, 100 * $0.value.accuracy, $0.value.pairs) }.joined())
+        try write { try self.jobs.finish(id: self.job.id, status: .succeeded, in: $0) }
+    }
+}

@@ -20,6 +20,8 @@ public struct JobParameters: Sendable {
     /// evaluation: the versions whose answers the new answers are paired with (default: every
     /// other version that has answered the held-out prompts).
     public var opponents: [Int]?
+    /// reward-evaluation: the longest prompt and answer in tokens (as `tally eval reward`).
+    public var evaluationMaximumLength = 256
     /// The name of the model version the job makes (default: project, kind and job id).
     public var versionName: String?
     /// Minutes between the checkpoints a running job saves, so a crash loses at most that much.
@@ -55,6 +57,11 @@ public struct JobParameters: Sendable {
             }
         case .sample:
             parameters.sampling = try samplingOptions(&reader, answerCount: true)
+        case .rewardEvaluation:
+            if let length = try reader.int("max-length") {
+                guard length >= 8 else { throw JobParameterError("max-length", "must be at least 8 tokens, got \(length)") }
+                parameters.evaluationMaximumLength = length
+            }
         case .evaluation:
             // One answer per prompt and version: the pair compares versions, not draws.
             parameters.sampling = try samplingOptions(&reader, answerCount: false)

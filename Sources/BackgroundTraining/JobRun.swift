@@ -82,6 +82,10 @@ final class JobRun: @unchecked Sendable {
             try sampleCandidates(from: base, sampling: parameters.sampling ?? CandidateSampling())
             return
         }
+        if job.kind == .rewardEvaluation {
+            try evaluateRewardModel(base, maximumLength: parameters.evaluationMaximumLength)
+            return
+        }
         if job.kind == .evaluation {
             try answerHeldOutPrompts(with: base, sampling: parameters.sampling ?? CandidateSampling(), opponents: parameters.opponents)
             return
@@ -146,7 +150,7 @@ final class JobRun: @unchecked Sendable {
             return try StageRun.policy(stage: job.kind.rawValue, policyPath: base.checkpointPath, rewardPath: reward.checkpointPath, prompts: prompts,
                                        validationFraction: parameters.validationFraction, options: parameters.policy!, fitsPromptLength: parameters.fitsLength,
                                        demonstrations: demonstrations, resumingIn: output)
-        case .sample, .evaluation:
+        case .sample, .evaluation, .rewardEvaluation:
             preconditionFailure("sampling and evaluation jobs make no model")
         }
     }

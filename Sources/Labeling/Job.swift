@@ -17,6 +17,9 @@ public enum JobKind: String, Sendable, CaseIterable, Codable {
     /// A policy's answers to the project's held-out prompts, paired blind with other versions'
     /// answers for labelers to judge (human evaluation).
     case evaluation
+    /// A reward model's accuracy on the project's held-out rankings (prompts marked validation
+    /// or test, or ranked by held-out labelers), beside "longer answer wins".
+    case rewardEvaluation = "reward-evaluation"
 
     /// The kind of model version the job makes, or nil (sampling makes candidates).
     public var resultKind: String? {
@@ -24,7 +27,7 @@ public enum JobKind: String, Sendable, CaseIterable, Codable {
         case .sft: "sft"
         case .reward: "reward"
         case .rloo, .grpo, .ppo, .dpo: "policy"
-        case .sample, .evaluation: nil
+        case .sample, .evaluation, .rewardEvaluation: nil
         }
     }
 
@@ -143,8 +146,13 @@ public struct JobRepository: Sendable {
         guard let base = try ModelVersionRepository().find(id: baseModelID, in: database) else {
             throw LabelingError("field 'baseModelId': there is no model version \(baseModelID)")
         }
-        // Every kind starts from a policy (a reward job gives the policy's trunk a new head).
-        if base.kind == "reward" {
+        // Every kind starts from a policy (a reward job gives the policy's trunk a new head), but
+        // a reward model's evaluation, which starts from the reward model.
+        if kind == .rewardEvaluation {
+            guard base.kind == "reward" else {
+                throw LabelingError("field 'baseModelId': model version \(baseModelID) is a \(base.kind) model; a reward-evaluation job evaluates a reward model")
+            }
+        } else if base.kind == "reward" {
             throw LabelingError("field 'baseModelId': model version \(baseModelID) is a reward model; a \(kind.rawValue) job starts from a policy")
         }
         if kind.needsRewardModel {
@@ -335,6 +343,12 @@ public struct JobRepository: Sendable {
             case .integer(let coefficient)? where coefficient > 0: try snapshotDemonstrations()
             default: break
             }
+        case .rewardEvaluation:
+            try database.execute("""
+                INSERT INTO job_snapshot (job_id, item_kind, item_id)
+                SELECT ?1, 'ranking', r.id FROM rankings r JOIN prompts p ON p.id = r.prompt_id JOIN users u ON u.id = r.labeler_id
+                WHERE p.project_id = ?2 AND (p.split <> 'train' OR u.labeler_group = 'held_out')
+                """, [jobID, job.projectId])
         case .evaluation:
             // The held-out prompts (gold prompts are the labelers' test, not the models').
             try database.execute("""

@@ -408,4 +408,31 @@ struct TrainingLoopTests {
         let (none, over) = try CheckpointPruner(modelsDirectory: models, budgetBytes: 500).prune(in: app.database)
         #expect(none.isEmpty && over.count == 1 && over.first?.projectID == project && over.first?.bytes == 1000)
     }
+
+    /// A reward model evaluated on the held-out rankings by a job: refused for a policy, failed
+    /// with the reason when there is nothing held out, then its accuracy beside the length
+    /// baseline as evaluation metrics.
+    @Test func rewardModelsAreEvaluatedOnHeldOutRankings() throws {
+        let (app, project, base, rita, _) = try setUp(labeled: 4, waiting: 0)
+        let worker = try worker(app, models: TemporaryFiles.path("reward-evaluation-models"))
+        let reward = try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"epochs": 3, "learning-rate": 0.003, "validation-fraction": 0}}"#)
+        #expect(try worker.runNextJob())
+        let rewardModel = try #require((try job(app, rita, reward)["model"] as? [String: Any])?["id"] as? Int)
+        let wrong = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita), json: #"{"kind": "reward-evaluation", "baseModelId": \#(base)}"#)
+        #expect(wrong.status == 400 && wrong.body.contains("a reward-evaluation job evaluates a reward model"), "\(wrong.body)")
+        let empty = try enqueue(app, rita, project: project, #"{"kind": "reward-evaluation", "baseModelId": \#(rewardModel)}"#)
+        #expect(try worker.runNextJob())
+        let failed = (try job(app, rita, empty)["job"] as? [String: Any]) ?? [:]
+        #expect(failed["status"] as? String == "failed" && (failed["error"] as? String ?? "").contains("no held-out rankings"), "\(failed)")
+        // Two ranked prompts held out (as an import marking them test would).
+        try app.database.write { try $0.execute("UPDATE prompts SET split = 'test' WHERE id IN (SELECT prompt_id FROM rankings ORDER BY id LIMIT 2)") }
+        let evaluation = try enqueue(app, rita, project: project, #"{"kind": "reward-evaluation", "baseModelId": \#(rewardModel), "parameters": {"max-length": 64}}"#)
+        #expect(try worker.runNextJob())
+        let detail = try job(app, rita, evaluation)
+        #expect((detail["job"] as? [String: Any])?["status"] as? String == "succeeded", "\(detail)")
+        let log = (detail["log"] as? [[String: Any]] ?? []).compactMap { $0["line"] as? String }
+        #expect(log.contains { $0.hasPrefix("Evaluating fruit-loop-reward-\(reward) on 2 held-out rankings") } && log.contains { $0.hasPrefix("Accuracy ") && $0.contains("on 6 pairs") }, "\(log)")
+        let metrics = try call(app.port, "GET", "/api/jobs/\(evaluation)/metrics", headers: ["Cookie": rita.cookie]).body
+        #expect(metrics.contains(#""name":"eval_accuracy""#) && metrics.contains(#""name":"eval_length_baseline_accuracy""#), "\(metrics)")
+    }
 }
