@@ -7,8 +7,9 @@ CREATE TABLE jobs (
     -- sft: demonstrations; reward: rankings; rloo, grpo, ppo: a policy against a reward model on
     -- the project's prompts; dpo: a policy on rankings; sample: new candidates for prompts;
     -- evaluation: a policy's answers to the held-out prompts, paired blind with other versions';
-    -- reward-evaluation: a reward model's accuracy on the held-out rankings.
-    kind TEXT NOT NULL CHECK (kind IN ('sft', 'reward', 'rloo', 'grpo', 'ppo', 'dpo', 'sample', 'evaluation', 'reward-evaluation')),
+    -- reward-evaluation: a reward model's accuracy on the held-out rankings; best-of-n: candidates
+    -- chosen by a reward model among n sampled.
+    kind TEXT NOT NULL CHECK (kind IN ('sft', 'reward', 'rloo', 'grpo', 'ppo', 'dpo', 'sample', 'evaluation', 'reward-evaluation', 'best-of-n')),
     status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled')),
     -- JSON object: the stage's options as given; what is missing takes the stage's default.
     parameters TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(parameters) AND json_type(parameters) = 'object'),

@@ -3,11 +3,16 @@ import TransformerCore
 
 /// New candidates for prompts waiting for rankings: answers sampled from a policy, with exact
 /// and near duplicates (ROUGE-L 0.7 or more against another answer to the same prompt, kept or
-/// new) dropped, and each prompt filled to at most the project's ranking size.
+/// new) dropped, and each prompt filled to at most the project's ranking size. With a reward
+/// model (best-of-n), `bestOf` answers are sampled for each one wanted and the reward model's
+/// favourites kept.
 struct CandidateSampler {
     let policy: PretrainedModel
     let sampling: CandidateSampling
     let rankingSize: Int
+    /// Answers sampled for each one kept, and the rewards that choose them.
+    var bestOf = 1
+    var rewards: ((_ prompt: [ChatTemplate.Message], _ answers: [String]) throws -> [Float])?
     static let nearDuplicate = 0.7
 
     struct Prompt {
@@ -25,20 +30,32 @@ struct CandidateSampler {
     func sample(_ prompts: [Prompt], seed: UInt64) throws -> [[String]] {
         var rows: [[ChatTemplate.Message]] = [], owners: [Int] = []
         for (index, prompt) in prompts.enumerated() {
-            for _ in 0..<max(0, wanted(prompt)) {
+            for _ in 0..<(max(0, wanted(prompt)) * max(1, bestOf)) {
                 rows.append(prompt.messages)
                 owners.append(index)
             }
         }
-        let answers = try PolicyAnswers(policy: policy, sampling: sampling).sample(rows, seed: seed)
+        var answers = try PolicyAnswers(policy: policy, sampling: sampling).sample(rows, seed: seed).map(\.text)
+        var owned = owners
+        if let rewards {
+            // Each prompt's answers best first by the reward model, so the favourites are kept.
+            var ordered: [(text: String, owner: Int)] = []
+            for (index, prompt) in prompts.enumerated() {
+                let mine = zip(answers, owners).filter { $0.1 == index }.map(\.0)
+                guard !mine.isEmpty else { continue }
+                let scores = try rewards(prompt.messages, mine)
+                ordered += zip(mine, scores).sorted { $0.1 > $1.1 }.map { ($0.0, index) }
+            }
+            (answers, owned) = (ordered.map(\.text), ordered.map(\.owner))
+        }
         var kept = prompts.map { _ in [String]() }
         var seen = prompts.map { $0.existingAnswers.map(RougeL.words) }
-        for (answer, owner) in zip(answers, owners) {
-            guard !answer.text.isEmpty else { continue }
-            let words = RougeL.words(answer.text)
+        for (text, owner) in zip(answers, owned) {
+            guard !text.isEmpty, kept[owner].count < max(0, wanted(prompts[owner])) else { continue }
+            let words = RougeL.words(text)
             guard !seen[owner].contains(where: { RougeL.score($0, words) >= Self.nearDuplicate }) else { continue }
             seen[owner].append(words)
-            kept[owner].append(answer.text)
+            kept[owner].append(text)
         }
         return kept
     }

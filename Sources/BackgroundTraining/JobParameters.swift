@@ -20,6 +20,8 @@ public struct JobParameters: Sendable {
     /// evaluation: the versions whose answers the new answers are paired with (default: every
     /// other version that has answered the held-out prompts).
     public var opponents: [Int]?
+    /// best-of-n: answers sampled for each candidate kept (the reward model keeps its favourites).
+    public var bestOf = 4
     /// reward-evaluation: the longest prompt and answer in tokens (as `tally eval reward`).
     public var evaluationMaximumLength = 256
     /// The name of the model version the job makes (default: project, kind and job id).
@@ -57,6 +59,12 @@ public struct JobParameters: Sendable {
             }
         case .sample:
             parameters.sampling = try samplingOptions(&reader, answerCount: true)
+        case .bestOfN:
+            parameters.sampling = try samplingOptions(&reader, answerCount: true)
+            if let n = try reader.int("n") {
+                guard (2...64).contains(n) else { throw JobParameterError("n", "must be from 2 to 64 answers sampled for each one kept, got \(n)") }
+                parameters.bestOf = n
+            }
         case .rewardEvaluation:
             if let length = try reader.int("max-length") {
                 guard length >= 8 else { throw JobParameterError("max-length", "must be at least 8 tokens, got \(length)") }

@@ -78,8 +78,8 @@ final class JobRun: @unchecked Sendable {
         guard let base = try read({ try ModelVersionRepository().find(id: self.job.baseModelId, in: $0) }) else {
             throw StorageError("model version \(job.baseModelId), which the job starts from, is gone")
         }
-        if job.kind == .sample {
-            try sampleCandidates(from: base, sampling: parameters.sampling ?? CandidateSampling())
+        if job.kind == .sample || job.kind == .bestOfN {
+            try sampleCandidates(from: base, sampling: parameters.sampling ?? CandidateSampling(), bestOf: job.kind == .bestOfN ? parameters.bestOf : 1)
             return
         }
         if job.kind == .rewardEvaluation {
@@ -150,7 +150,7 @@ final class JobRun: @unchecked Sendable {
             return try StageRun.policy(stage: job.kind.rawValue, policyPath: base.checkpointPath, rewardPath: reward.checkpointPath, prompts: prompts,
                                        validationFraction: parameters.validationFraction, options: parameters.policy!, fitsPromptLength: parameters.fitsLength,
                                        demonstrations: demonstrations, resumingIn: output)
-        case .sample, .evaluation, .rewardEvaluation:
+        case .sample, .bestOfN, .evaluation, .rewardEvaluation:
             preconditionFailure("sampling and evaluation jobs make no model")
         }
     }
@@ -240,15 +240,25 @@ final class JobRun: @unchecked Sendable {
         worker.logger.info("job succeeded", metadata: ["job": "\(job.id)", "model": "\(version.name)"])
     }
 
-    private func sampleCandidates(from base: ModelVersion, sampling: CandidateSampling) throws {
+    private func sampleCandidates(from base: ModelVersion, sampling: CandidateSampling, bestOf: Int) throws {
         guard let project = try read({ try ProjectRepository().find(id: self.job.projectId, in: $0) }) else { throw JobFailure("the project is gone") }
         let policy = try PretrainedModel.load(base.checkpointPath)
         guard policy.chatTemplate != nil else { throw JobFailure("model version '\(base.name)' has no chat template, so its answers cannot be sampled") }
         var prompts = try read { try SnapshotExamples.prompts(jobID: self.job.id, in: $0) }
         if let maximum = sampling.maximumPrompts { prompts = Array(prompts.prefix(maximum)) }
-        let sampler = CandidateSampler(policy: policy, sampling: sampling, rankingSize: project.rankingSize)
+        var sampler = CandidateSampler(policy: policy, sampling: sampling, rankingSize: project.rankingSize)
+        if bestOf > 1 {
+            guard let version = try job.rewardModelId.flatMap({ id in try read { try ModelVersionRepository().find(id: id, in: $0) } }) else {
+                throw JobFailure("the reward model that chooses the answers is gone")
+            }
+            let rewardModel: RewardModel
+            do { rewardModel = try RewardModel(contentsOf: version.checkpointPath) } catch { throw JobFailure("reward model '\(version.name)' could not be loaded: \(error)") }
+            sampler.bestOf = bestOf
+            sampler.rewards = { prompt, answers in try rewardModel.rewards(of: answers.map { (prompt, $0) }) }
+        }
         let batches = stride(from: 0, to: prompts.count, by: 8).map { Array(prompts[$0..<min(prompts.count, $0 + 8)]) }
-        try note("Sampling up to \(sampling.answersPerPrompt ?? project.rankingSize) answers for each of \(prompts.count) prompts waiting for rankings, from \(base.name).")
+        try note("Sampling up to \(sampling.answersPerPrompt ?? project.rankingSize) answers for each of \(prompts.count) prompts waiting for rankings, from \(base.name)"
+                 + (bestOf > 1 ? ", each the reward model's favourite of \(bestOf)." : "."))
         var added = 0, dropped = 0
         for (index, batch) in batches.enumerated() {
             // What is written is kept; the prompts still short of candidates are sampled on resume.

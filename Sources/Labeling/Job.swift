@@ -20,6 +20,9 @@ public enum JobKind: String, Sendable, CaseIterable, Codable {
     /// A reward model's accuracy on the project's held-out rankings (prompts marked validation
     /// or test, or ranked by held-out labelers), beside "longer answer wins".
     case rewardEvaluation = "reward-evaluation"
+    /// Best-of-n candidates for the prompts waiting for rankings: n answers sampled for each
+    /// one wanted, the reward model's favourites kept.
+    case bestOfN = "best-of-n"
 
     /// The kind of model version the job makes, or nil (sampling makes candidates).
     public var resultKind: String? {
@@ -27,12 +30,12 @@ public enum JobKind: String, Sendable, CaseIterable, Codable {
         case .sft: "sft"
         case .reward: "reward"
         case .rloo, .grpo, .ppo, .dpo: "policy"
-        case .sample, .evaluation, .rewardEvaluation: nil
+        case .sample, .bestOfN, .evaluation, .rewardEvaluation: nil
         }
     }
 
     /// Whether the job needs a reward model to optimize against.
-    public var needsRewardModel: Bool { self == .rloo || self == .grpo || self == .ppo }
+    public var needsRewardModel: Bool { self == .rloo || self == .grpo || self == .ppo || self == .bestOfN }
 }
 
 public enum JobStatus: String, Sendable, Codable {
@@ -356,7 +359,7 @@ public struct JobRepository: Sendable {
                 SELECT ?1, 'prompt', p.id FROM prompts p WHERE p.project_id = ?2 AND p.split <> 'train'
                   AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id)
                 """, [jobID, job.projectId])
-        case .sample:
+        case .sample, .bestOfN:
             try database.execute("""
                 INSERT INTO job_snapshot (job_id, item_kind, item_id)
                 SELECT ?1, 'prompt', p.id FROM prompts p JOIN projects j ON j.id = p.project_id

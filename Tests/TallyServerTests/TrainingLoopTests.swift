@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import Storage
 import TallyTestSupport
+import TransformerCore
 import Testing
 @testable import TallyServer
 
@@ -434,5 +435,35 @@ struct TrainingLoopTests {
         #expect(log.contains { $0.hasPrefix("Evaluating fruit-loop-reward-\(reward) on 2 held-out rankings") } && log.contains { $0.hasPrefix("Accuracy ") && $0.contains("on 6 pairs") }, "\(log)")
         let metrics = try call(app.port, "GET", "/api/jobs/\(evaluation)/metrics", headers: ["Cookie": rita.cookie]).body
         #expect(metrics.contains(#""name":"eval_accuracy""#) && metrics.contains(#""name":"eval_length_baseline_accuracy""#), "\(metrics)")
+    }
+
+    /// Best-of-n candidates: n answers sampled for each one kept, the reward's favourite kept (here
+    /// a reward that prefers longer answers, so the favourite is known), duplicates still dropped;
+    /// and the job through the worker, which needs a reward model.
+    @Test func bestOfNKeepsTheRewardModelsFavourite() throws {
+        let policy = try PretrainedModel.load(try TrainingCommandTests.tinyModelFolder())
+        var sampling = CandidateSampling()
+        (sampling.answersPerPrompt, sampling.maximumNewTokens) = (1, 8)
+        let prompt = CandidateSampler.Prompt(id: 1, messages: [ChatTemplate.Message(role: "user", content: "name a fruit")], existingAnswers: [])
+        let drawn = try PolicyAnswers(policy: policy, sampling: sampling).sample(Array(repeating: prompt.messages, count: 6), seed: 9).map(\.text)
+        var sampler = CandidateSampler(policy: policy, sampling: sampling, rankingSize: 4)
+        sampler.bestOf = 6
+        sampler.rewards = { _, answers in answers.map { Float($0.unicodeScalars.count) } }
+        let kept = try sampler.sample([prompt], seed: 9)
+        #expect(kept == [[drawn.filter { !$0.isEmpty }.max { $0.unicodeScalars.count < $1.unicodeScalars.count }!]], "\(kept) of \(drawn)")
+
+        let (app, project, base, rita, _) = try setUp(labeled: 4, waiting: 2)
+        let worker = try worker(app, models: TemporaryFiles.path("best-of-models"))
+        let noReward = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita), json: #"{"kind": "best-of-n", "baseModelId": \#(base)}"#)
+        #expect(noReward.status == 400 && noReward.body.contains("a best-of-n job needs the reward model"), "\(noReward.body)")
+        let reward = try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"validation-fraction": 0}}"#)
+        #expect(try worker.runNextJob())
+        let rewardModel = try #require((try job(app, rita, reward)["model"] as? [String: Any])?["id"] as? Int)
+        let best = try enqueue(app, rita, project: project, #"{"kind": "best-of-n", "baseModelId": \#(base), "rewardModelId": \#(rewardModel), "parameters": {"n": 4, "answers-per-prompt": 1, "max-new-tokens": 6}}"#)
+        #expect(try worker.runNextJob())
+        let detail = try job(app, rita, best)
+        let log = (detail["log"] as? [[String: Any]] ?? []).compactMap { $0["line"] as? String }
+        #expect((detail["job"] as? [String: Any])?["status"] as? String == "succeeded" && log.contains { $0.contains("the reward model's favourite of 4") }, "\(detail)")
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM candidates WHERE model_version_id = ?", [base]) } ?? 0 >= 1)
     }
 }
