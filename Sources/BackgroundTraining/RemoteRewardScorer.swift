@@ -33,6 +33,9 @@ public final class RemoteRewardScorer: @unchecked Sendable {
 
     public init(threads: Int = ComputeThreads.maximumCount) { self.threads = threads }
 
+    /// Requests waiting to be scored.
+    public var waitingCount: Int { condition.withLock { queue.count } }
+
     /// Queues the queries of one request; `done` gets one reward per query, in order, or the
     /// error that names the query at fault.
     public func score(_ queries: [String], with version: ModelVersion, done: @escaping @Sendable (Result<[Float], RemoteRewardError>) -> Void) {

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Routes a request by method and path pattern. Patterns are literal segments and `{name}`
 /// parameters, as in `GET /api/prompts/{id}`. A path that matches no pattern gets 404, or the
 /// fallback; one that matches under other methods gets 405 with `Allow`.
@@ -20,6 +22,8 @@ public struct Router: Sendable {
     /// Answers GET and HEAD requests no route matches (static files, say). It runs on the
     /// event loop, so it must not block for long.
     public var fallback: Handler?
+    /// Where answered requests are counted and timed, by route pattern (`GET /metrics`).
+    public var metrics: RequestMetrics?
 
     public init() {}
 
@@ -65,8 +69,49 @@ public struct Router: Sendable {
         return routes.first { $0.method == lookupMethod && Self.match($0.pattern, pathSegments) != nil }?.mayBlock ?? false
     }
 
-    /// Finds the route and calls its handler with the path parameters filled in.
+    /// Finds the route and calls its handler with the path parameters filled in, counting and
+    /// timing the answer under the route's pattern when `metrics` is set.
     public func respond(to request: Request) throws -> Response {
+        var pattern = "unmatched"
+        guard let metrics else { return try dispatch(request, matched: &pattern) }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let method = request.method.rawValue
+        @Sendable func record(_ route: String, _ status: String) {
+            metrics.record(method: method, route: route, status: status, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        }
+        do {
+            let response = try dispatch(request, matched: &pattern)
+            // A response given later is timed when it is given.
+            if case .deferred(let start) = response.body {
+                var timed = response
+                let route = pattern
+                timed.body = .deferred { respond in
+                    start { result in
+                        record(route, Self.status(of: result))
+                        respond(result)
+                    }
+                }
+                return timed
+            }
+            record(pattern, String(response.status.code))
+            return response
+        } catch {
+            record(pattern, Self.status(of: Result<Response, any Error>.failure(error)))
+            throw error
+        }
+    }
+
+    private static func status(of result: Result<Response, any Error>) -> String {
+        switch result {
+        case .success(let response): return String(response.status.code)
+        case .failure(let error as HTTPError): return String(error.status.code)
+        case .failure: return "error"
+        }
+    }
+
+    /// The answer of the route `request` matches; `matched` is set to its pattern (`static` for
+    /// the fallback, left as it is when nothing matches).
+    private func dispatch(_ request: Request, matched: inout String) throws -> Response {
         var allowed: Set<HTTPMethod> = []
         // HEAD is answered by the GET route; the connection drops the content (RFC 9110 9.3.2).
         let lookupMethod = request.method == .head ? HTTPMethod.get : request.method
@@ -75,12 +120,14 @@ public struct Router: Sendable {
             if route.method == lookupMethod {
                 var request = request
                 request.pathParameters = parameters
+                matched = route.path
                 return try route.handler(request)
             }
             allowed.insert(route.method)
             if route.method == .get { allowed.insert(.head) }
         }
         if let fallback, lookupMethod == .get, allowed.isEmpty {
+            matched = "static"
             return try fallback(request)
         }
         if !allowed.isEmpty {

@@ -32,6 +32,13 @@ public final class GroupCommit: @unchecked Sendable {
     public private(set) var transactionCount = 0
     public private(set) var writeCount = 0
 
+    /// Transactions committed, writes they held, and writes waiting now, read together.
+    public var statistics: (transactions: Int, writes: Int, waiting: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (transactionCount, writeCount, waiting.count)
+    }
+
     public init(pool: DatabasePool, maximumBatch: Int = 1000) {
         self.pool = pool
         self.maximumBatch = maximumBatch

@@ -40,6 +40,8 @@ public struct TallyApplication: Sendable {
     let generator: ChatGenerator
     /// OpenRLHF's remote reward requests (see `OpenRLHFRoutes`).
     let rewardScorer = RemoteRewardScorer()
+    /// Requests answered and their latency by route, for `GET /metrics`.
+    let requestMetrics = RequestMetrics()
 
     public init(database: DatabasePool, publicDirectory: String, logger: Logger, options: Options = Options()) throws {
         self.database = database
@@ -64,6 +66,7 @@ public struct TallyApplication: Sendable {
 
     public var router: Router {
         var router = Router()
+        router.metrics = requestMetrics
         let startedAt = startedAt
         router.get("/health", mayBlock: false) { _ in
             try Response.json(Health(status: "ok", version: Self.version, uptimeSeconds: Int(Date().timeIntervalSince(startedAt))))
@@ -101,6 +104,8 @@ public struct TallyApplication: Sendable {
         JobRoutes(database: database, authenticator: Authenticator(database: database), eventInterval: options.jobEventInterval).register(in: &router)
         OpenAIRoutes(database: database, authenticator: Authenticator(database: database), generator: generator).register(in: &router)
         OpenRLHFRoutes(database: database, authenticator: Authenticator(database: database), scorer: rewardScorer).register(in: &router)
+        MetricsRoutes(database: database, authenticator: Authenticator(database: database), requests: requestMetrics, submissions: submissions,
+                      generator: generator, rewardScorer: rewardScorer).register(in: &router)
         let passwordHasher = PasswordHasher(iterations: options.passwordIterations)
         AccountRoutes(database: database, authenticator: Authenticator(database: database), passwordHasher: passwordHasher, rateLimiter: rateLimiter,
                       sessionLifetime: options.sessionLifetime).register(in: &router)
