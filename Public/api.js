@@ -25,7 +25,23 @@ export async function signedInProject() {
   document.getElementById("who").textContent = current.user.displayName;
   const { projects } = await api("GET", "/api/projects");
   const wanted = Number(new URLSearchParams(location.search).get("project"));
-  return { user: current.user, project: projects.find((p) => p.id === wanted) || projects[0] || null };
+  const project = projects.find((p) => p.id === wanted) || projects[0] || null;
+  if (project) keepProject(project);
+  return { user: current.user, project };
+}
+
+/// The task pages name their project, and their links to the other task pages stay in it: a
+/// labeler never lands in another project without noticing.
+function keepProject(project) {
+  const name = document.getElementById("task-project");
+  if (name) name.textContent = project.name;
+  for (const link of document.querySelectorAll("header.bar a[href]")) {
+    const target = new URL(link.getAttribute("href"), location.origin);
+    if (["/label.html", "/demonstrate.html", "/write.html", "/compare.html"].includes(target.pathname)) {
+      target.searchParams.set("project", String(project.id));
+      link.setAttribute("href", target.pathname + target.search);
+    }
+  }
 }
 
 /// A new element with text (as text, never markup) and a class.

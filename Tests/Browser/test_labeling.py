@@ -335,6 +335,10 @@ def main():
         check("Rank answers: 2 waiting" in driver.find_element(By.ID, "queues").text, "the home page counts the project's ranking queue")
         driver.find_element(By.CSS_SELECTOR, f"a[href='/label.html?project={project['id']}']").click()
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".candidate")) == 3)
+        # The page names its project, and its links stay in it.
+        check(driver.find_element(By.ID, "task-project").text == "Browser test", "the ranking page names its project")
+        check(all(f"project={project['id']}" in a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "header.bar a[href*='demonstrate']")),
+              "the header's task links keep the project")
 
         # Hostile candidates render as text and never run.
         texts = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".candidate .text")]
