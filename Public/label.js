@@ -96,6 +96,8 @@ function refreshRanks() {
 
 function setRating(candidate, value) {
   candidate.rating = value;
+  // A complaint about missing ratings is stale once the labeler rates.
+  document.getElementById("task-error").textContent = "";
   refreshRanks();
 }
 
