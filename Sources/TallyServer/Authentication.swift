@@ -20,6 +20,11 @@ public struct SignedInUser: Sendable {
 /// cannot read the token.
 public struct Authenticator: Sendable {
     public static let cookieName = "tally_session"
+
+    /// The session cookie's name: over TLS with the `__Host-` prefix, which browsers accept only
+    /// from a secure origin, for the whole host and no other domain, so that a plain-HTTP page or
+    /// a sibling subdomain cannot plant a session of its own.
+    public static func cookieName(secure: Bool) -> String { secure ? "__Host-" + cookieName : cookieName }
     public static let csrfHeader = "X-CSRF-Token"
     let database: DatabasePool
     let sessions = SessionRepository()
@@ -40,7 +45,7 @@ public struct Authenticator: Sendable {
             if useIsStale { try database.write { try sessions.touchAPIToken(id: tokenID, in: $0) } }
             return SignedInUser(user: user, session: nil)
         }
-        guard let token = request.cookies[Self.cookieName], !token.isEmpty else { return nil }
+        guard let token = request.cookies[Self.cookieName(secure: request.isSecure)], !token.isEmpty else { return nil }
         let hash = SHA256.hexDigest(token)
         guard let (session, user) = try database.read({ try sessions.find(tokenHash: hash, in: $0) }) else {
             throw HTTPError.unauthorized("The session has expired; sign in again.")

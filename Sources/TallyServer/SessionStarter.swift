@@ -34,6 +34,6 @@ struct SessionStarter: Sendable {
 
     static func cookie(_ token: String, maxAge: Int, secure: Bool) -> String {
         // HttpOnly: scripts cannot read it; SameSite=Strict: other sites' pages do not send it.
-        "\(Authenticator.cookieName)=\(token); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
+        "\(Authenticator.cookieName(secure: secure))=\(token); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
     }
 }

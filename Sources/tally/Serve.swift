@@ -76,6 +76,8 @@ struct Serve: ParsableCommand {
             configuration.eventLoopCount = eventLoops
         }
         let tlsContext = try makeTLSContext()
+        // Over TLS, browsers are told to come back over TLS only, for a year.
+        if tlsContext != nil { configuration.defaultResponseHeaders.append((name: "Strict-Transport-Security", value: "max-age=31536000")) }
         let publicPath = try ResourceLocator().locate("Public", explicitPath: setting(publicDirectory, "TALLY_PUBLIC"))
 
         let database = try databaseOptions.openMigratedDatabase(logger: logger)

@@ -53,10 +53,10 @@ struct CommandLineTests {
 
     /// Starts `tally serve` on a free port over `database`; returns the process and the port its
     /// banner line names.
-    static func startServing(database: String, logLevel: String = "warning") throws -> (Process, Int) {
+    static func startServing(database: String, logLevel: String = "warning", extra: [String] = []) throws -> (Process, Int) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve", "--database", database, "--port", "0", "--log-level", logLevel]
+        process.arguments = ["serve", "--database", database, "--port", "0", "--log-level", logLevel] + extra
         process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
         let output = Pipe()
         process.standardOutput = output

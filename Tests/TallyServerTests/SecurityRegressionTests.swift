@@ -118,4 +118,31 @@ struct SecurityRegressionTests {
         #expect(try call(app.port, "GET", "/styles.css/").status == 404)
         #expect(try call(app.port, "GET", "/").status == 200)
     }
+
+    /// Over TLS: HSTS on every answer, and the session cookie under the `__Host-` prefix (the
+    /// only one read there, so a cookie planted over plain HTTP is no session).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") && FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")))
+    func tlsSessionsUseHostCookiesAndHSTS() throws {
+        let directory = try TemporaryFiles.directory("tally-tls")
+        let certificate = directory + "/certificate.pem", key = directory + "/key.pem"
+        let made = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
+                                                "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", key, "-out", certificate])
+        try #require(made.status == 0)
+        let database = try CommandLineTests.temporaryDatabase()
+        #expect(try CommandLineTests.tally(["user", "add", "tess", "--role", "admin", "--password", "a long test password", "--database", database]).status == 0)
+        let (server, port) = try CommandLineTests.startServing(database: database, extra: ["--tls-certificate", certificate, "--tls-key", key, "--no-worker"])
+        defer { server.terminate(); server.waitUntilExit() }
+        let signIn = try run("/usr/bin/curl", ["-sk", "-D", "-", "-o", "/dev/null", "-H", "Content-Type: application/json",
+                                               "-d", #"{"username": "tess", "password": "a long test password"}"#, "https://127.0.0.1:\(port)/api/session"])
+        let headers = signIn.output.lowercased()
+        #expect(headers.contains("strict-transport-security: max-age=31536000"), "\(signIn.output)")
+        let cookieLine = try #require(signIn.output.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") }, "\(signIn.output)")
+        #expect(cookieLine.contains(" __Host-tally_session=") && cookieLine.contains("Secure") && cookieLine.contains("Path=/") && !cookieLine.contains("Domain"), "\(cookieLine)")
+        let token = String(cookieLine.split(separator: "=", maxSplits: 1)[1].prefix { $0 != ";" })
+        func status(_ cookie: String) throws -> String {
+            try run("/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Cookie: \(cookie)", "https://127.0.0.1:\(port)/api/session"]).output
+        }
+        #expect(try status("__Host-tally_session=\(token)") == "200")
+        #expect(try status("tally_session=\(token)") == "401", "the plain cookie name is not read over TLS")
+    }
 }
