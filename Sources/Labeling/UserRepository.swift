@@ -4,7 +4,12 @@ import Storage
 /// Why an account could not be created or changed, in words for the person who asked.
 public struct AccountError: Error, CustomStringConvertible, Sendable, Equatable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// A taken username is a conflict; a malformed one is the request's fault.
+    public let isConflict: Bool
+    public init(_ description: String, isConflict: Bool = false) { (self.description, self.isConflict) = (description, isConflict) }
+
+    /// The code a route answers with: 409 `username_taken`, or 400 `invalid_account`.
+    public var code: String { isConflict ? "username_taken" : "invalid_account" }
 }
 
 /// Reads and writes `users`. Passwords arrive already hashed: hashing belongs to the server's
@@ -24,7 +29,7 @@ public struct UserRepository: Sendable {
                 "INSERT INTO users (username, display_name, role, status, password_hash) VALUES (?, ?, ?, ?, ?)",
                 [username, displayName ?? username, role.rawValue, status.rawValue, passwordHash])
         } catch let error as DatabaseError where error.isUniqueViolation {
-            throw AccountError("the username '\(username)' is taken")
+            throw AccountError("the username '\(username)' is taken", isConflict: true)
         }
         guard let user = try find(id: Int(database.lastInsertRowID), in: database) else {
             throw StorageError("the new user vanished inside its own transaction")

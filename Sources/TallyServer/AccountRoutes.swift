@@ -113,7 +113,7 @@ struct AccountRoutes: Sendable {
             }
             return try .json(user, status: .created)
         } catch let error as AccountError {
-            throw HTTPError(.conflict, code: "invalid_account", message: error.description)
+            throw HTTPError(error.isConflict ? .conflict : .badRequest, code: error.code, message: error.description)
         }
     }
 

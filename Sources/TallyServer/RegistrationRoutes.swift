@@ -111,7 +111,7 @@ struct RegistrationRoutes: Sendable {
                 return user
             }
         } catch let error as AccountError {
-            throw HTTPError(.conflict, code: "invalid_account", message: error.description)
+            throw HTTPError(error.isConflict ? .conflict : .badRequest, code: error.code, message: error.description)
         } catch let error as LabelingError {
             throw HTTPError(.forbidden, code: "invalid_invite_code", message: error.description)
         }

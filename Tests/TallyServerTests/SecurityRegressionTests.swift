@@ -145,4 +145,14 @@ struct SecurityRegressionTests {
         #expect(try status("__Host-tally_session=\(token)") == "200")
         #expect(try status("tally_session=\(token)") == "401", "the plain cookie name is not read over TLS")
     }
+
+    /// A malformed username is the request's fault (400); a taken one is a conflict (409).
+    @Test func usernamesAreRefusedByWhatIsWrong() throws {
+        let app = try TallyTestServer()
+        let ada = try signIn(app.port, "ada")
+        let malformed = try call(app.port, "POST", "/api/users", headers: headers(ada), json: #"{"username": "no spaces", "role": "labeler", "password": "long enough pass"}"#)
+        #expect(malformed.status == 400 && malformed.errorCode == "invalid_account", "\(malformed.body)")
+        let taken = try call(app.port, "POST", "/api/users", headers: headers(ada), json: #"{"username": "lena", "role": "labeler", "password": "long enough pass"}"#)
+        #expect(taken.status == 409 && taken.errorCode == "username_taken", "\(taken.body)")
+    }
 }
