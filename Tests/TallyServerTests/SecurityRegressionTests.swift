@@ -155,4 +155,14 @@ struct SecurityRegressionTests {
         let taken = try call(app.port, "POST", "/api/users", headers: headers(ada), json: #"{"username": "lena", "role": "labeler", "password": "long enough pass"}"#)
         #expect(taken.status == 409 && taken.errorCode == "username_taken", "\(taken.body)")
     }
+
+    /// The HTTP parser's own refusals carry the security headers too.
+    @Test func parserErrorsCarryTheSecurityHeaders() throws {
+        let app = try TallyTestServer()
+        let client = try RawClient(port: app.port, timeoutSeconds: 10)
+        try client.send("GET / HTTP/1.1\r\nHost: test\r\nBad Header Line\r\n\r\n")
+        let answer = try client.readResponse()
+        #expect(answer.statusCode == 400)
+        #expect(answer.header("X-Content-Type-Options") == "nosniff" && answer.header("X-Frame-Options") == "DENY" && answer.header("Content-Security-Policy") != nil)
+    }
 }
