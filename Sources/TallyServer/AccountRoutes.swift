@@ -102,7 +102,9 @@ struct AccountRoutes: Sendable {
 
     private func createUser(_ request: Request, _ signedIn: SignedInUser) throws -> Response {
         let body = try request.decodeJSON(NewUserRequest.self)
-        guard body.password.count >= 8 else { throw HTTPError.badRequest("field 'password' must have at least 8 characters.", code: "invalid_field") }
+        if let problem = PasswordRules.problem(password: body.password, username: body.username) {
+            throw HTTPError.badRequest("field 'password' \(problem).", code: "invalid_field")
+        }
         let hash = passwordHasher.hash(body.password)
         do {
             let user = try database.write { database -> User in

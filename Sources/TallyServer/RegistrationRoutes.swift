@@ -85,7 +85,9 @@ struct RegistrationRoutes: Sendable {
         }
         applicationLimiter.recordFailure(keys: keys)
         let body = try request.decodeJSON(Application.self)
-        guard body.password.count >= 8 else { throw HTTPError.badRequest("field 'password' must have at least 8 characters.", code: "invalid_field") }
+        if let problem = PasswordRules.problem(password: body.password, username: body.username) {
+            throw HTTPError.badRequest("field 'password' \(problem).", code: "invalid_field")
+        }
         let policy = try database.read { try registration.policy(in: $0) }
         switch policy.mode {
         case .closed:

@@ -28,7 +28,7 @@ struct AddUser: ParsableCommand {
     @Option(help: "The name shown in the UI. (default: the username)")
     var displayName: String?
 
-    @Option(help: ArgumentHelp("At least 8 characters. (env: TALLY_PASSWORD)", valueName: "password"))
+    @Option(help: ArgumentHelp("At least 8 characters, not a common password, not containing the username. (env: TALLY_PASSWORD)", valueName: "password"))
     var password: String?
 
     func run() throws {
@@ -37,7 +37,7 @@ struct AddUser: ParsableCommand {
             throw ValidationError("the role '\(role)' is not one of: \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let given = setting(password, "TALLY_PASSWORD")
-        if let given, given.count < 8 { throw ValidationError("the password must have at least 8 characters") }
+        if let given, let problem = PasswordRules.problem(password: given, username: username) { throw ValidationError("the password \(problem)") }
         let chosenPassword = given ?? SecureRandom.token(byteCount: 12)
         let hash = PasswordHasher().hash(chosenPassword)
         let database = try databaseOptions.openMigratedDatabase(logger: logger, readerCount: 1)

@@ -165,4 +165,18 @@ struct SecurityRegressionTests {
         #expect(answer.statusCode == 400)
         #expect(answer.header("X-Content-Type-Options") == "nosniff" && answer.header("X-Frame-Options") == "DENY" && answer.header("Content-Security-Policy") != nil)
     }
+
+    /// Passwords: at least 8 characters, not a common one, not built from the username.
+    @Test func commonPasswordsAndTheUsernameAreRefused() throws {
+        let app = try TallyTestServer()
+        let ada = try signIn(app.port, "ada")
+        for (username, password, reason) in [("nora", "short", "at least 8 characters"), ("nora", "Password123", "attackers try first"),
+                                             ("nora", "i am nora, ok?", "must not contain the username")] {
+            let response = try call(app.port, "POST", "/api/users", headers: headers(ada), json: #"{"username": "\#(username)", "role": "labeler", "password": "\#(password)"}"#)
+            #expect(response.status == 400 && response.body.contains(reason), "\(password): \(response.body)")
+        }
+        #expect(try call(app.port, "POST", "/api/users", headers: headers(ada), json: #"{"username": "nora", "role": "labeler", "password": "a fine long phrase"}"#).status == 201)
+        let command = try CommandLineTests.tally(["user", "add", "otto", "--role", "labeler", "--password", "qwertyuiop", "--database", try CommandLineTests.temporaryDatabase()])
+        #expect(command.status != 0 && command.errorOutput.contains("attackers try first"), "\(command.errorOutput)")
+    }
 }
