@@ -28,7 +28,7 @@ struct MetricsTests {
             #expect(lines.contains("# TYPE \(family) " + (family.hasSuffix("_total") ? "counter" : "gauge")), "\(family)")
         }
         // Every sample line is `name{labels} value`, buckets never decrease.
-        let sample = /^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+]+$/
+        let sample = /^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.]+(e[+-]?[0-9]+)?$/
         for line in lines where !line.hasPrefix("#") { #expect(line.wholeMatch(of: sample) != nil, "\(line)") }
         let buckets = lines.filter { $0.hasPrefix(#"tally_http_request_duration_seconds_bucket{method="GET",route="/api/projects","#) }.compactMap { Int($0.split(separator: " ").last!) }
         #expect(buckets.count == 14 && buckets == buckets.sorted(), "\(buckets)")
