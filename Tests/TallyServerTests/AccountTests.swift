@@ -36,12 +36,18 @@ struct AccountTests {
     @Test func routeByRoleTable() throws {
         let app = try TallyTestServer()
         let sessions = try ["admin": signIn(app.port, "ada"), "researcher": signIn(app.port, "rita"), "labeler": signIn(app.port, "lena")]
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: ["Cookie": sessions["researcher"]!.cookie, "X-CSRF-Token": sessions["researcher"]!.csrf],
+                                            json: #"{"name": "Roles"}"#).json["id"] as? Int)
         struct Case { let method: String; let path: String; let body: String?; let allowed: Set<String> }
         let cases = [
             Case(method: "GET", path: "/api/session", body: nil, allowed: ["admin", "researcher", "labeler"]),
             Case(method: "POST", path: "/api/tokens", body: #"{"name": "script"}"#, allowed: ["admin", "researcher"]),
             Case(method: "GET", path: "/api/users", body: nil, allowed: ["admin"]),
             Case(method: "POST", path: "/api/users", body: #"{"username": "new-UNIQUE", "role": "labeler", "password": "long enough"}"#, allowed: ["admin"]),
+            Case(method: "GET", path: "/metrics", body: nil, allowed: ["admin"]),
+            Case(method: "GET", path: "/v1/models", body: nil, allowed: ["admin", "researcher"]),
+            Case(method: "GET", path: "/api/projects/\(project)/leaderboard", body: nil, allowed: ["admin", "researcher"]),
+            Case(method: "GET", path: "/api/projects/\(project)/next-evaluation", body: nil, allowed: ["labeler"]),
         ]
         for item in cases {
             #expect(try call(app.port, item.method, item.path, json: item.body).status == 401, "anonymous \(item.method) \(item.path)")
