@@ -1,5 +1,7 @@
 // What every signed-in page shares: JSON calls with the session's CSRF token, the signed-in
 // user and the project chosen by `?project=`, and the Ctrl+Enter shortcut.
+import { renderMarkdown } from "/markdown.js";
+
 export const session = { csrf: null };
 
 /// Calls the API; a 401 sends the browser to the sign-in page, any other error throws its message.
@@ -9,7 +11,8 @@ export async function api(method, path, body) {
   if (method !== "GET") headers["X-CSRF-Token"] = session.csrf;
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401) {
-    location.href = "/login.html";
+    // Back to this page after signing in again: a session that expired mid-task loses nothing.
+    location.href = `/login.html?next=${encodeURIComponent(location.pathname + location.search)}`;
     throw new Error("signed out");
   }
   const text = await response.text();
@@ -22,6 +25,11 @@ export async function api(method, path, body) {
 export async function signedInProject() {
   const current = await api("GET", "/api/session");
   session.csrf = current.csrfToken;
+  // An applicant has no projects yet: their page is the screening test.
+  if (current.user.status === "applicant") {
+    location.replace("/screening.html");
+    return new Promise(() => {});
+  }
   document.getElementById("who").textContent = current.user.displayName;
   const { projects } = await api("GET", "/api/projects");
   const wanted = Number(new URLSearchParams(location.search).get("project"));
@@ -37,7 +45,7 @@ function keepProject(project) {
   if (name) name.textContent = project.name;
   for (const link of document.querySelectorAll("header.bar a[href]")) {
     const target = new URL(link.getAttribute("href"), location.origin);
-    if (["/label.html", "/demonstrate.html", "/write.html", "/compare.html"].includes(target.pathname)) {
+    if (["/label.html", "/pair.html", "/demonstrate.html", "/write.html", "/compare.html"].includes(target.pathname)) {
       target.searchParams.set("project", String(project.id));
       link.setAttribute("href", target.pathname + target.search);
     }
@@ -69,8 +77,32 @@ export function onSubmitShortcut(action) {
   });
 }
 
-/// Shows a prompt (a text, or a conversation's turns) in `element`, as text only: prompts are
-/// hostile input.
+/// A draft kept in this browser's localStorage under `key` (the page names the user and the
+/// task in it), so a reload, a lost connection or a new sign-in does not lose what was typed.
+export const drafts = {
+  load(key) {
+    try { return JSON.parse(localStorage.getItem(`tally-draft:${key}`)); } catch { return null; }
+  },
+  save(key, value) {
+    try { localStorage.setItem(`tally-draft:${key}`, JSON.stringify(value)); } catch { /* storage full or off: the draft is only lost */ }
+  },
+  clear(key) { localStorage.removeItem(`tally-draft:${key}`); },
+};
+
+/// Opens the page's `#keyboard-help` dialog on `?`, unless the labeler is typing.
+export function wireKeyboardHelp() {
+  const dialog = document.getElementById("keyboard-help");
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target instanceof HTMLTextAreaElement || (event.target instanceof HTMLInputElement && event.target.type === "text");
+    if (event.key === "?" && !typing && !dialog.open) {
+      event.preventDefault();
+      dialog.showModal();
+    }
+  });
+}
+
+/// Shows a prompt (a text, or a conversation's turns) in `element`, its Markdown rendered
+/// node by node and never parsed as markup: prompts are hostile input.
 export function showPrompt(element, prompt) {
   element.replaceChildren();
   const turns = typeof prompt === "string" ? [{ role: "user", content: prompt }] : prompt;
@@ -81,7 +113,7 @@ export function showPrompt(element, prompt) {
     role.textContent = turn.role;
     const content = document.createElement("div");
     content.className = "text";
-    content.textContent = turn.content;
+    renderMarkdown(content, turn.content);
     row.append(role, content);
     element.append(row);
   }

@@ -1,7 +1,8 @@
 // The pairwise evaluation screen: a held-out prompt and two model versions' answers, on the
 // sides the pair was made with, without the versions' names; the labeler says which is better
-// or that they tie. Server text goes through textContent only.
+// or that they tie. Server text goes through textContent only (Markdown node by node).
 import { api, signedInProject, showPrompt, wireSignOut } from "/api.js";
+import { renderMarkdown } from "/markdown.js";
 
 const state = { project: null, pair: null, startedAt: 0, sending: false };
 
@@ -17,8 +18,8 @@ async function loadPair() {
   document.getElementById("guidelines").textContent = task.project.guidelines || "No guidelines were given for this project.";
   document.getElementById("remaining").textContent = `${task.remaining} to compare`;
   showPrompt(document.getElementById("prompt"), task.pair.prompt.prompt);
-  document.getElementById("left").textContent = task.pair.left;
-  document.getElementById("right").textContent = task.pair.right;
+  renderMarkdown(document.getElementById("left"), task.pair.left);
+  renderMarkdown(document.getElementById("right"), task.pair.right);
   document.getElementById("comment").value = "";
   document.getElementById("task").hidden = false;
 }

@@ -1,8 +1,11 @@
 // The rate-and-rank screen (InstructGPT's labeling interface, one screen): the prompt, K
 // answers, a 1-7 rating and flags per answer, and a full ranking with ties that follows the
-// ratings until the labeler changes it. Every text from the server is set with textContent,
-// never parsed as markup: prompts and model outputs are hostile input.
-import { api, signedInProject, onSubmitShortcut, showPrompt, heldUntil, wireSkip, wireSignOut } from "/api.js";
+// ratings until the labeler changes it. The order being built is spelled out ("B > C > A = D"),
+// with a warning where a rank contradicts the ratings. Every text from the server is set with
+// textContent (Markdown is rendered node by node), never parsed as markup: prompts and model
+// outputs are hostile input.
+import { api, signedInProject, onSubmitShortcut, showPrompt, heldUntil, wireSkip, wireSignOut, wireKeyboardHelp } from "/api.js";
+import { renderMarkdown } from "/markdown.js";
 
 const state = { project: null, task: null, candidates: [], manualRanks: false, startedAt: 0, sending: false };
 
@@ -39,7 +42,7 @@ function render() {
     const card = template.content.firstElementChild.cloneNode(true);
     card.dataset.id = candidate.id;
     card.querySelector(".label").textContent = `Answer ${letter(index)}`;
-    card.querySelector(".text").textContent = candidate.text;
+    renderMarkdown(card.querySelector(".text"), candidate.text);
     const select = card.querySelector("select");
     select.setAttribute("aria-label", `Rank of answer ${letter(index)}`);
     for (let rank = 1; rank <= state.candidates.length; rank += 1) {
@@ -92,6 +95,45 @@ function refreshRanks() {
     card.querySelector("select").value = String(candidate.rank);
     for (const input of card.querySelectorAll(".rating input")) input.checked = Number(input.value) === candidate.rating;
   }
+  showOrder();
+}
+
+/// The ranking as the labeler would say it: best first, ties joined by "=" ("B > C > A = D"),
+/// letters as the answers are shown.
+function orderText() {
+  const ranks = [...new Set(state.candidates.map((c) => c.rank))].sort((a, b) => a - b);
+  return ranks
+    .map((rank) => state.candidates.map((c, index) => (c.rank === rank ? letter(index) : null)).filter(Boolean).join(" = "))
+    .join(" > ");
+}
+
+/// Pairs where the answer rated higher is ranked lower: [higher-rated, lower-rated] indices.
+function contradictions() {
+  const found = [];
+  state.candidates.forEach((a, i) => state.candidates.forEach((b, j) => {
+    if (a.rating != null && b.rating != null && a.rating > b.rating && a.rank > b.rank) found.push([i, j]);
+  }));
+  return found;
+}
+
+function contradictionText(found) {
+  const [i, j] = found[0];
+  const [a, b] = [state.candidates[i], state.candidates[j]];
+  const more = found.length > 1 ? ` (and ${found.length - 1} more ${found.length === 2 ? "pair" : "pairs"})` : "";
+  return `Answer ${letter(i)} is rated ${a.rating} but ranked below answer ${letter(j)}, rated ${b.rating}${more}.`;
+}
+
+function showOrder() {
+  const source = state.manualRanks ? "set by hand" : "from the ratings";
+  document.getElementById("order").textContent = `Order (${source}): ${orderText()}`;
+  const found = contradictions();
+  document.getElementById("order-warning").hidden = found.length === 0;
+  document.getElementById("contradiction").textContent = found.length ? contradictionText(found) : "";
+}
+
+function rankByRatings() {
+  state.manualRanks = false;
+  refreshRanks();
 }
 
 function setRating(candidate, value) {
@@ -118,8 +160,7 @@ function onCardKey(event, candidate, card) {
     event.preventDefault();
   } else if (event.key === "r" || event.key === "R") {
     // Back to ranks that follow the ratings, after manual changes.
-    state.manualRanks = false;
-    refreshRanks();
+    rankByRatings();
     event.preventDefault();
   }
 }
@@ -156,6 +197,8 @@ async function submit() {
     error.textContent = `No answer has rank ${gap}: ranks go 1, 2, 2, 3 without gaps. Move an answer up, or press R to rank by the ratings again.`;
     return;
   }
+  const found = contradictions();
+  if (found.length && !window.confirm(`${contradictionText(found)} Submit this ranking anyway? (Cancel to go back; R ranks by the ratings.)`)) return;
   const noneAcceptable = document.getElementById("none-acceptable").checked;
   const allTied = state.candidates.every((c) => c.rank === 1);
   // A ranking that ties every answer is a verdict only when the labeler says so.
@@ -212,10 +255,17 @@ async function start() {
     document.getElementById("empty").hidden = false;
     return;
   }
+  // A graded-pair project's tasks have their own screen (two answers on an 8-point scale).
+  if (project.comparisonStyle === "graded-pair") {
+    location.replace(`/pair.html?project=${project.id}`);
+    return;
+  }
   await loadTask();
 }
 
 document.getElementById("submit").addEventListener("click", submit);
+document.getElementById("rank-by-ratings").addEventListener("click", rankByRatings);
+wireKeyboardHelp();
 wireSkip(() => state.task.assignment, loadTask);
 onSubmitShortcut(submit);
 wireSignOut();

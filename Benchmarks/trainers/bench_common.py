@@ -24,19 +24,39 @@ def log(text):
     print(text, file=sys.stderr, flush=True)
 
 
-def run(command):
-    """Runs `command` (Tally's in TALLY_ENVIRONMENT), stopping the benchmark if it fails."""
+def run(command, stream_to=None):
+    """Runs `command` (Tally's in TALLY_ENVIRONMENT), stopping the benchmark if it fails. With
+    `stream_to`, each line of its output is also appended to that file as it comes, so that a
+    long run cut short still leaves its reports."""
     log("$ " + " ".join(command))
     environment = TALLY_ENVIRONMENT if any(part in (TALLY, HELPER) for part in command) else os.environ
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment)
+    if stream_to is None:
+        result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment)
+    else:
+        log(f"  (its reports stream to {stream_to})")
+        with open(stream_to, "a") as stream, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                                               cwd=ROOT, env=environment) as process:
+            # stderr drains on a thread so that neither pipe fills while the other is read.
+            import threading
+            errors = []
+            drain = threading.Thread(target=lambda: errors.append(process.stderr.read()))
+            drain.start()
+            lines = []
+            for line in process.stdout:
+                lines.append(line)
+                stream.write(line)
+                stream.flush()
+            drain.join()
+            process.wait()
+        result = subprocess.CompletedProcess(command, process.returncode, "".join(lines), errors[0] if errors else "")
     if result.returncode != 0:
         sys.exit(f"failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result
 
 
-def timed(command):
+def timed(command, stream_to=None):
     """Runs `command` under /usr/bin/time -v: its result and peak resident memory (MiB)."""
-    result = run(["/usr/bin/time", "-v"] + command)
+    result = run(["/usr/bin/time", "-v"] + command, stream_to)
     peak = next(int(line.split(":")[1]) for line in result.stderr.splitlines() if "Maximum resident set size" in line) / 1024
     return result, peak
 

@@ -8,8 +8,10 @@
                                   8 and 32
     python3 bench_rl.py quality   RLOO for BENCH_ITERATIONS iterations (default 100) of
                                   BENCH_PROMPTS_PER_ITERATION prompts (16), BENCH_ANSWERS_PER_PROMPT
-                                  answers to each (2), at BENCH_LEARNING_RATE (5e-5), 64 tokens, on the demo's training prompts against the reward
-                                  model; its held-out mean reward and KL beside best-of-4 and
+                                  answers to each (2), BENCH_MINIBATCHES optimizer steps an
+                                  iteration (1), at BENCH_LEARNING_RATE (5e-5), 64 tokens, on the
+                                  demo's training prompts against the reward model (its reports
+                                  stream to .build/bench-rl/rloo-quality.jsonl as it runs); its held-out mean reward and KL beside best-of-4 and
                                   best-of-16 of the starting policy on the held-out prompts
 
 The reward model is `make bench-reward`'s (trained on HH-RLHF helpful pairs): the all-pairs one
@@ -36,8 +38,12 @@ def reward_model():
 
 def tally_policy(stage, output, options, prompts=PROMPTS):
     subprocess.run(["rm", "-rf", output])
+    # The reports also stream to OUTPUT.jsonl beside the folder, read while the run goes on.
+    reports_log = output + ".jsonl"
+    if os.path.exists(reports_log):
+        os.remove(reports_log)
     result, peak = timed([TALLY, "train", stage, "--policy", BASE, "--reward", reward_model(), "--prompts", prompts, "--output", output,
-                          "--json", "--logging-steps", "1"] + options)
+                          "--json", "--logging-steps", "1"] + options, stream_to=reports_log)
     reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     return [r for r in reports if r["phase"] == "train"], [r for r in reports if r["phase"] == "eval"], peak
 
@@ -118,12 +124,15 @@ def quality():
     learning_rate = os.environ.get("BENCH_LEARNING_RATE", "5e-5")
     prompts = os.environ.get("BENCH_PROMPTS_PER_ITERATION", "16")
     answers = os.environ.get("BENCH_ANSWERS_PER_PROMPT", "2")
+    minibatches = os.environ.get("BENCH_MINIBATCHES", "1")
     result = {"mode": "quality", "reward_model": os.path.basename(reward_model()), "iterations": iterations,
-              "prompts_per_iteration": int(prompts), "k": int(answers), "max_new_tokens": 64, "learning_rate": float(learning_rate)}
+              "prompts_per_iteration": int(prompts), "k": int(answers), "minibatches": int(minibatches),
+              "max_new_tokens": 64, "learning_rate": float(learning_rate)}
     result["best_of_4"], result["best_of_16"] = best_of(4), best_of(16)
     output = os.path.join(WORK, "rloo-quality")
     training, evaluations, peak = tally_policy("rloo", output, ["--iterations", str(iterations), "--prompts-per-iteration", prompts,
-                                                               "--answers-per-prompt", answers, "--max-new-tokens", "64", "--learning-rate", learning_rate,
+                                                               "--answers-per-prompt", answers, "--minibatches", minibatches, "--max-new-tokens", "64",
+                                                               "--learning-rate", learning_rate,
                                                                "--eval-steps", str(max(1, iterations // 4))])
     result["rloo"] = {"seconds": training[-1]["elapsed_seconds"], "peak_rss_mib": peak,
                       "evaluations": [{k: v for k, v in e.items() if k.startswith("eval_") or k in ("step", "samples")} for e in evaluations],
