@@ -1,7 +1,7 @@
 // The admin's screening desk: the sortable applicants table with every score and the accept or
 // reject decision, the registration policy and invite codes, and the screening tests. Text from
 // the server goes through textContent only.
-import { api, element, session } from "/api.js";
+import { api, element, session, wireSignOut } from "/api.js";
 
 const state = { applicants: [], sortKey: "submitted", descending: true };
 
@@ -169,4 +169,5 @@ async function start() {
   await showApplicants();
 }
 
+wireSignOut();
 start().catch((failure) => (document.getElementById("error").textContent = failure.message));

@@ -1,9 +1,19 @@
 // The demonstration screen: the prompt, a response editor, and the model's answers as
-// suggestions the labeler may start from (recorded as pre-filled). Server text goes through
-// textContent only.
-import { api, signedInProject, onSubmitShortcut, showPrompt, heldUntil, wireSkip } from "/api.js";
+// suggestions the labeler may start from (recorded as pre-filled). What the labeler types is
+// kept as a draft in the browser until it is sent. Server text goes through textContent only
+// (Markdown node by node).
+import { api, drafts, signedInProject, onSubmitShortcut, showPrompt, heldUntil, wireSkip, wireSignOut } from "/api.js";
+import { renderMarkdown } from "/markdown.js";
 
-const state = { project: null, task: null, prefilledFrom: null, startedAt: 0 };
+const state = { user: null, project: null, task: null, prefilledFrom: null, startedAt: 0 };
+
+function draftKey() { return `demonstration:${state.user.username}:${state.task.prompt.id}`; }
+
+function saveDraft() {
+  const text = document.getElementById("response").value;
+  if (text) drafts.save(draftKey(), { text, prefilledFrom: state.prefilledFrom });
+  else drafts.clear(draftKey());
+}
 
 
 async function loadTask() {
@@ -20,7 +30,10 @@ async function loadTask() {
   document.getElementById("remaining").textContent = `${task.remaining} to write · held until ${heldUntil(task.assignment)}`;
   showPrompt(document.getElementById("prompt"), task.prompt.prompt);
   const editor = document.getElementById("response");
-  editor.value = "";
+  const draft = drafts.load(draftKey());
+  editor.value = draft?.text ?? "";
+  state.prefilledFrom = draft?.prefilledFrom ?? null;
+  document.getElementById("draft-status").textContent = draft ? "Your draft of this response was restored." : "";
   const list = document.getElementById("suggestions");
   list.replaceChildren();
   for (const candidate of task.prompt.candidates) {
@@ -28,14 +41,17 @@ async function loadTask() {
     item.className = "candidate card";
     const text = document.createElement("div");
     text.className = "text";
-    text.textContent = candidate.text;
+    renderMarkdown(text, candidate.text);
     const use = document.createElement("button");
     use.type = "button";
     use.className = "quiet";
     use.textContent = "Start from this";
     use.addEventListener("click", () => {
+      // What the labeler wrote is theirs: replacing it asks first.
+      if (editor.value.trim() && editor.value !== candidate.text && !window.confirm("Replace what you have written with this answer?")) return;
       editor.value = candidate.text;
       state.prefilledFrom = candidate.id;
+      saveDraft();
       editor.focus();
     });
     item.append(text, use);
@@ -54,6 +70,7 @@ async function submit() {
       prefilledFromCandidateId: state.prefilledFrom,
       secondsSpent: (performance.now() - state.startedAt) / 1000,
     });
+    drafts.clear(draftKey());
     await loadTask();
   } catch (failure) {
     error.textContent = failure.message;
@@ -61,7 +78,8 @@ async function submit() {
 }
 
 async function start() {
-  const { project } = await signedInProject();
+  const { user, project } = await signedInProject();
+  state.user = user;
   state.project = project;
   if (!state.project) {
     document.getElementById("empty").hidden = false;
@@ -71,6 +89,11 @@ async function start() {
 }
 
 document.getElementById("submit").addEventListener("click", submit);
-wireSkip(() => state.task.assignment, loadTask);
+document.getElementById("response").addEventListener("input", saveDraft);
+wireSkip(() => state.task.assignment, () => {
+  drafts.clear(draftKey());
+  return loadTask();
+});
 onSubmitShortcut(submit);
+wireSignOut();
 start().catch((failure) => (document.getElementById("task-error").textContent = failure.message));

@@ -1,7 +1,7 @@
 // The grading screen: each undecided applicant's screening demonstrations, blind (attempt
 // numbers, no names), graded 1 to 7 with an optional note and saved per applicant. Text from the
 // server goes through textContent only.
-import { api, element, labelled, session } from "/api.js";
+import { api, element, labelled, session, wireSignOut } from "/api.js";
 
 function attemptCard(attemptId, demonstrations) {
   const form = element("form", undefined, "card grading");
@@ -81,4 +81,5 @@ async function start() {
   await show();
 }
 
+wireSignOut();
 start().catch((failure) => (document.getElementById("error").textContent = failure.message));

@@ -13,7 +13,9 @@ function showQueue(queue) {
   card.querySelector(".name").textContent = project.name;
   card.querySelector(".guidelines-text").textContent = project.guidelines || "No guidelines were given for this project.";
   const links = [
-    [".rank", `/label.html?project=${project.id}`, `Rank answers: ${queue.rankingsRemaining} waiting`],
+    project.comparisonStyle === "graded-pair"
+      ? [".rank", `/pair.html?project=${project.id}`, `Compare pairs: ${queue.rankingsRemaining} waiting`]
+      : [".rank", `/label.html?project=${project.id}`, `Rank answers: ${queue.rankingsRemaining} waiting`],
     [".demonstrate", `/demonstrate.html?project=${project.id}`, `Write demonstrations: ${queue.demonstrationsRemaining} waiting`],
     [".write", `/write.html?project=${project.id}`, `Write prompts: ${queue.promptsWanted} wanted`],
     [".compare", `/compare.html?project=${project.id}`, `Compare answers: ${queue.evaluationsRemaining} waiting`],

@@ -1,7 +1,7 @@
 // The training dashboard: the project's jobs, a job's live progress and curves (server-sent
 // events from /api/jobs/{id}/events), its samples and log; starting, pausing, resuming and
 // cancelling jobs; the model versions as a lineage tree.
-import { api, signedInProject } from "/api.js";
+import { api, signedInProject, wireSignOut } from "/api.js";
 
 const parameters = new URLSearchParams(location.search);
 const jobID = Number(parameters.get("job")) || null;
@@ -295,4 +295,5 @@ async function main() {
   }
 }
 
+wireSignOut();
 main().catch((error) => { document.getElementById("error").textContent = error.message; });

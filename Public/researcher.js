@@ -2,7 +2,7 @@
 // whole: a refused file lists every problem by line and field), each project's counts and
 // exports (plain links: a GET needs no CSRF token), tasks by kind and status, each labeler's
 // output, and rankings per day. Text from the server goes through textContent only.
-import { api, session } from "/api.js";
+import { api, session, wireSignOut } from "/api.js";
 
 const state = { role: null };
 
@@ -76,13 +76,11 @@ async function showProjects() {
   wireGold(projects);
   for (const id of ["projects", "tasks", "quality", "labelers", "days"]) document.querySelector(`#${id} tbody`).replaceChildren();
   document.getElementById("project-agreement").replaceChildren();
+  // The import form keeps the project chosen before the list was redrawn (after an import).
   const choice = document.getElementById("import-project");
-  choice.replaceChildren(...projects.map((project) => {
-    const option = document.createElement("option");
-    option.value = String(project.id);
-    option.textContent = project.name;
-    return option;
-  }));
+  const chosen = choice.value;
+  choice.replaceChildren(...projects.map((project) => new Option(project.name, String(project.id))));
+  if (projects.some((project) => String(project.id) === chosen)) choice.value = chosen;
   for (const project of projects) {
     const statistics = await api("GET", `/api/projects/${project.id}/statistics`);
     showQuality(project, await api("GET", `/api/projects/${project.id}/quality`));
@@ -120,12 +118,14 @@ async function createProject(event) {
     const project = await api("POST", "/api/projects", {
       name: form.elements.name.value,
       guidelines: form.elements.guidelines.value,
+      comparisonStyle: form.elements.comparisonStyle.value,
       rankingSize: Number(form.elements.rankingSize.value),
       overlap: Number(form.elements.overlap.value),
       promptsWanted: Number(form.elements.promptsWanted.value),
       goldRate: Number(form.elements.goldRate.value),
     });
     form.reset();
+    form.elements.rankingSize.disabled = false;
     result.textContent = `Project “${project.name}” created.`;
     await showProjects();
   } catch (failure) {
@@ -255,6 +255,13 @@ async function start() {
   document.getElementById("admin-links").hidden = state.role !== "admin";
   document.getElementById("who").textContent = current.user.displayName;
   document.getElementById("create-project").addEventListener("submit", createProject);
+  // A graded pair compares two answers: the size follows the style (the server checks it too).
+  const createForm = document.getElementById("create-project");
+  createForm.elements.comparisonStyle.addEventListener("change", () => {
+    const graded = createForm.elements.comparisonStyle.value === "graded-pair";
+    createForm.elements.rankingSize.value = graded ? "2" : "4";
+    createForm.elements.rankingSize.disabled = graded;
+  });
   document.getElementById("import").addEventListener("submit", importFile);
   document.getElementById("gold-project").addEventListener("change", showGoldRate);
   document.getElementById("gold-find").addEventListener("submit", showGoldPrompt);
@@ -281,4 +288,5 @@ async function start() {
   await showModels();
 }
 
+wireSignOut();
 start().catch((failure) => (document.getElementById("error").textContent = failure.message));

@@ -1,8 +1,16 @@
 // The prompt-writing screen (InstructGPT's labeler-written prompts): a prompt and its kind,
-// stored in the project as written by this labeler.
-import { api, signedInProject, onSubmitShortcut } from "/api.js";
+// stored in the project as written by this labeler; kept as a draft in the browser until sent.
+import { api, drafts, signedInProject, onSubmitShortcut, wireSignOut } from "/api.js";
 
-const state = { project: null };
+const state = { user: null, project: null };
+
+function draftKey() { return `prompt:${state.user.username}:${state.project.id}`; }
+
+function saveDraft() {
+  const text = document.getElementById("prompt-text").value;
+  if (text) drafts.save(draftKey(), { text, category: document.getElementById("category").value });
+  else drafts.clear(draftKey());
+}
 
 async function showWanted() {
   const work = await api("GET", "/api/me/work");
@@ -21,6 +29,7 @@ async function submit() {
     await api("POST", `/api/projects/${state.project.id}/prompts`, category ? { prompt: text.value, category } : { prompt: text.value });
     written.textContent = "Thank you: your prompt is in the project.";
     text.value = "";
+    drafts.clear(draftKey());
     text.focus();
     await showWanted();
   } catch (failure) {
@@ -29,9 +38,18 @@ async function submit() {
 }
 
 async function start() {
-  const { project } = await signedInProject();
+  const { user, project } = await signedInProject();
+  state.user = user;
   state.project = project;
   if (!project) throw new Error("There are no projects yet.");
+  const draft = drafts.load(draftKey());
+  if (draft) {
+    document.getElementById("prompt-text").value = draft.text;
+    document.getElementById("category").value = draft.category;
+    document.getElementById("written").textContent = "Your draft was restored.";
+  }
+  document.getElementById("prompt-text").addEventListener("input", saveDraft);
+  document.getElementById("category").addEventListener("change", saveDraft);
   document.getElementById("guidelines").textContent = project.guidelines || "No guidelines were given for this project.";
   await showWanted();
   document.getElementById("prompt-text").focus();
@@ -42,4 +60,5 @@ document.getElementById("prompt-form").addEventListener("submit", (event) => {
   submit();
 });
 onSubmitShortcut(submit);
+wireSignOut();
 start().catch((failure) => (document.getElementById("task-error").textContent = failure.message));

@@ -6,12 +6,15 @@ import Storage
 
 /// Imports comparisons in TRL's preference format (what `RankingExporter` writes as
 /// `comparisons`, or any TRL dataset): each line a `prompt`, a `chosen` and a `rejected`
-/// answer, optionally `ranking_id`, `labeler_id`, `rank_distance` (or `margin`) and `split`.
+/// answer, optionally `ranking_id`, `labeler_id`, `rank_distance`, `strength`, `margin` and `split`.
 ///
 /// Lines with the same `ranking_id` become one ranking again: every answer gets rank 1 if no
-/// pair puts another above it, else the highest rank a pair above it plus its margin implies
-/// (margin 1 when absent), so an export of this project's own rankings comes back with the same
-/// ranks and therefore the same pairs. Lines without `ranking_id` are one ranking each. Each
+/// pair puts another above it, else the highest rank a pair above it plus its rank distance
+/// implies (1 when absent), and the ranks are then made dense (1, 2, 2, 3) as every stored
+/// ranking is; an export of this project's own rankings comes back with the same ranks and
+/// therefore the same pairs. Lines without `ranking_id` are one ranking each. A preference's
+/// strength is kept apart from its ranks: `strength`, or TRL's `margin` where no `rank_distance`
+/// says it is one, is stored as the strength of a ranking of two (a one-pair ranking). Each
 /// source labeler becomes a placeholder account (`imported-N`, suspended, no password), so
 /// imported rankings never pass for a real labeler's. Validated whole, all or nothing.
 public struct ComparisonImporter: Sendable {
@@ -27,7 +30,10 @@ public struct ComparisonImporter: Sendable {
         let rejected: String
         let rankingKey: String
         let labeler: Int
-        let margin: Int
+        /// How many ranks apart the two answers are (1 when not given).
+        let rankDistance: Int
+        /// How much better `chosen` is, when the line says.
+        let strength: Double?
         let split: DataSplit
     }
 
@@ -85,17 +91,31 @@ public struct ComparisonImporter: Sendable {
             }
             guard let chosen = answer("chosen"), let rejected = answer("rejected") else { continue }
             guard chosen != rejected else { report(number, "rejected", "is the same text as chosen"); continue }
-            // How many ranks apart: Tally's exports write it as `rank_distance` (and as `margin`
-            // when asked); either is read, and the two must agree when both are given.
-            var margin = 1, distances: [Int] = [], wrongDistance = false
-            for field in ["rank_distance", "margin"] {
-                guard let value = record[field] else { continue }
-                guard case .integer(let number) = value, number >= 1, number <= 8 else { report(number, field, "must be an integer from 1 to 8"); wrongDistance = true; break }
-                distances.append(Int(number))
+            // How many ranks apart (Tally's exports write `rank_distance`), and how much better
+            // (`strength`; TRL's `margin` is one where no `rank_distance` is given, and Tally's
+            // own `margin` repeats one of the two).
+            var rankDistance = 1, strength: Double?
+            if let value = record["rank_distance"] {
+                guard case .integer(let distance) = value, (1...8).contains(distance) else { report(number, "rank_distance", "must be an integer from 1 to 8"); continue }
+                rankDistance = Int(distance)
             }
-            if wrongDistance { continue }
-            if Set(distances).count > 1 { report(number, "margin", "must equal 'rank_distance' when both are given"); continue }
-            margin = distances.first ?? 1
+            if let value = record["strength"] {
+                guard let given = value.finiteNumber, given >= 0 else { report(number, "strength", "must be a number of 0 or more"); continue }
+                strength = given
+            }
+            if let value = record["margin"] {
+                guard let margin = value.finiteNumber else { report(number, "margin", "must be a number"); continue }
+                if record["rank_distance"] != nil {
+                    guard margin == Double(rankDistance) || margin == strength else {
+                        report(number, "margin", "must equal 'rank_distance'\(strength == nil ? "" : " or 'strength'") when both are given"); continue
+                    }
+                } else if let given = strength {
+                    guard margin == given else { report(number, "margin", "must equal 'strength' when both are given"); continue }
+                } else {
+                    guard margin >= 0 else { report(number, "margin", "must be 0 or more: it says how much better 'chosen' is"); continue }
+                    strength = margin
+                }
+            }
             var split = DataSplit.train
             if let value = record["split"] {
                 guard case .string(let name) = value, let known = DataSplit(rawValue: name) else { report(number, "split", "must be train, validation or test"); continue }
@@ -112,7 +132,7 @@ public struct ComparisonImporter: Sendable {
                 rankingKey = "ranking:\(id)"
             }
             pairs.append(Pair(line: number, prompt: prompt, chosen: chosen, rejected: rejected, rankingKey: rankingKey,
-                              labeler: labeler, margin: margin, split: split))
+                              labeler: labeler, rankDistance: rankDistance, strength: strength, split: split))
         }
         if pairs.isEmpty && problems.isEmpty { report(1, "", "the file holds no comparisons") }
         // One ranking's lines must agree on the prompt, the labeler and the order.
@@ -127,6 +147,9 @@ public struct ComparisonImporter: Sendable {
             let group = groups[key]!
             if let other = group.first(where: { $0.prompt != group[0].prompt || $0.labeler != group[0].labeler }) {
                 report(other.line, "prompt", "a ranking's lines must share one prompt and one labeler"); continue
+            }
+            if group.count > 1, let graded = group.first(where: { $0.strength != nil }) {
+                report(graded.line, "strength", "a strength (or a margin without rank_distance) is for a ranking of two answers, and this ranking has \(group.count) pairs"); continue
             }
             guard let ranks = Self.ranks(of: group) else { report(group[0].line, "", "the pairs of this ranking contradict each other (a cycle)"); continue }
             rankings.append((group, ranks))
@@ -148,14 +171,16 @@ public struct ComparisonImporter: Sendable {
             let entries = texts.map { RankingSubmission.Entry(candidateId: idsByText[$0]!, rank: ranks[$0]!, rating: nil, flags: nil) }
             // The ranking covers the answers this group names; the prompt may hold others from
             // earlier imports, so it is stored directly rather than through the labeler's check.
-            _ = try RankingRepository().storeImported(promptID: promptID, labelerID: labelerID, entries: entries, in: database)
+            _ = try RankingRepository().storeImported(promptID: promptID, labelerID: labelerID, entries: entries, strength: group.count == 1 ? first.strength : nil,
+                                                      in: database)
             summary.rankingsCreated += 1
             summary.pairs += group.count
         }
         return summary
     }
 
-    /// Ranks from pairs: never beaten → 1; otherwise the largest rank(better) + margin.
+    /// Ranks from pairs: never beaten → 1; otherwise the largest rank(better) + rank distance;
+    /// then dense (a rank left empty by a pair the export filtered out closes up).
     static func ranks(of pairs: [Pair]) -> [String: Int]? {
         var texts = Set<String>()
         for pair in pairs { texts.insert(pair.chosen); texts.insert(pair.rejected) }
@@ -166,12 +191,16 @@ public struct ComparisonImporter: Sendable {
             var changed = false
             for pair in pairs {
                 guard let better = ranks[pair.chosen] else { continue }
-                if (ranks[pair.rejected] ?? 0) < better + pair.margin {
-                    ranks[pair.rejected] = better + pair.margin
+                if (ranks[pair.rejected] ?? 0) < better + pair.rankDistance {
+                    ranks[pair.rejected] = better + pair.rankDistance
                     changed = true
                 }
             }
-            if !changed { return ranks.count == texts.count && ranks.values.allSatisfy({ $0 <= 9 }) ? ranks : nil }
+            if !changed {
+                guard ranks.count == texts.count, texts.count <= 9 else { return nil }
+                let dense = Dictionary(uniqueKeysWithValues: Set(ranks.values).sorted().enumerated().map { ($0.element, $0.offset + 1) })
+                return ranks.mapValues { dense[$0]! }
+            }
         }
         return nil
     }

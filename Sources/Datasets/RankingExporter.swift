@@ -41,6 +41,9 @@ public enum PromptForm: String, Sendable, Codable, CaseIterable {
 public enum MarginScale: String, Sendable, Codable, CaseIterable {
     /// How many ranks apart the two answers are (1 for neighbours).
     case rankDistance = "rank-distance"
+    /// The graded pair's strength (1 to 4), or the margin a ranking was imported with: every
+    /// exported ranking must have one.
+    case strength
 }
 
 /// What an export writes besides its records' content.
@@ -55,6 +58,11 @@ public struct ExportOptions: Sendable, Codable, Equatable {
     /// its prompts is a conversation, else text.
     public static func defaultPromptForm(projectID: Int, in database: Database) throws -> PromptForm {
         try database.queryScalarInt("SELECT EXISTS (SELECT 1 FROM prompts WHERE project_id = ? AND kind = 'conversation')", [projectID]) == 1 ? .conversational : .text
+    }
+
+    /// How many of the project's rankings have no strength, which `margin=strength` cannot write.
+    public static func rankingsWithoutStrength(projectID: Int, in database: Database) throws -> Int {
+        try database.queryScalarInt("SELECT count(*) FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ? AND r.strength IS NULL", [projectID]) ?? 0
     }
 }
 
@@ -221,11 +229,24 @@ public enum RankingExporter {
         ] + distance(comparison, options))
     }
 
-    /// How far apart the pair's answers were ranked: always as `rank_distance` (which no trainer
-    /// reads; the comparison importer does), and as `margin` only when asked for.
+    /// How far apart the pair's answers were ranked, always as `rank_distance` (which no trainer
+    /// reads; the comparison importer does), and its `strength` where it has one; `margin` only
+    /// when asked for, on the scale asked for.
     static func distance(_ comparison: Comparison, _ options: ExportOptions) -> [(key: String, value: JSONValue)] {
-        let distance: [(key: String, value: JSONValue)] = [("rank_distance", .integer(Int64(comparison.margin)))]
-        return options.margin == .rankDistance ? distance + [("margin", .integer(Int64(comparison.margin)))] : distance
+        var fields: [(key: String, value: JSONValue)] = [("rank_distance", .integer(Int64(comparison.margin)))]
+        if let strength = comparison.strength { fields.append(("strength", number(strength))) }
+        switch options.margin {
+        case .rankDistance?: fields.append(("margin", .integer(Int64(comparison.margin))))
+        // The export route refuses margin=strength for a project with rankings that lack one.
+        case .strength?: fields.append(("margin", comparison.strength.map(number) ?? .null))
+        case nil: break
+        }
+        return fields
+    }
+
+    /// A whole number as an integer (a graded strength is 1 to 4), any other as a double.
+    static func number(_ value: Double) -> JSONValue {
+        value == value.rounded() && abs(value) < 1e15 ? .integer(Int64(value)) : .double(value)
     }
 
     /// HH-RLHF transcripts: each turn as "\n\nHuman: ..." or "\n\nAssistant: ...", the answer last.
@@ -262,7 +283,7 @@ public enum RankingExporter {
             ("ranking_id", .integer(Int64(ranking.id))), ("prompt_id", .integer(Int64(ranking.promptID))), ("prompt", prompt),
             ("split", .string(ranking.split)), ("labeler_id", .integer(Int64(ranking.labelerID))), ("labeler_group", .string(ranking.labelerGroup)),
             ("candidates", .array(candidates)), ("shown_order", .array(ranking.shownOrder.map { .integer(Int64($0)) })),
-            ("none_acceptable", .bool(ranking.noneAcceptable)), ("comment", .string(ranking.comment)),
+            ("none_acceptable", .bool(ranking.noneAcceptable)), ("strength", ranking.strength.map(number) ?? .null), ("comment", .string(ranking.comment)),
             ("seconds_spent", ranking.secondsSpent.map { .double($0) } ?? .null), ("submitted_at", .string(ranking.submittedAt)),
         ])
     }

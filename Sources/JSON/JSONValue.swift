@@ -30,6 +30,15 @@ public enum JSONValue: Sendable, Equatable {
         return members.first { $0.key == key }?.value
     }
 
+    /// The value as a number, when it is one (an integer or a finite double); nil otherwise.
+    public var finiteNumber: Double? {
+        switch self {
+        case .integer(let value): return Double(value)
+        case .double(let value): return value.isFinite ? value : nil
+        default: return nil
+        }
+    }
+
     /// A short name of the value's kind, for error messages.
     public var kindDescription: String {
         switch self {

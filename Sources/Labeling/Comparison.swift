@@ -6,6 +6,9 @@ public struct Comparison: Sendable {
     public let rejected: StoredRanking.Entry
     /// How many ranks apart the two are: 0 for a tie, 1 for neighbours.
     public let margin: Int
+    /// How much better `preferred` is, where the ranking is a graded pair (or an imported
+    /// margin): the ranking's strength; nil otherwise.
+    public let strength: Double?
     public let rankingID: Int
     public let promptID: Int
     public let labelerID: Int
@@ -31,7 +34,7 @@ extension StoredRanking {
             for second in entries[(index + 1)...] where (first.rank == second.rank) == (selection == .ties) {
                 let (preferred, rejected) = first.rank <= second.rank ? (first, second) : (second, first)
                 comparisons.append(Comparison(preferred: preferred, rejected: rejected, margin: rejected.rank - preferred.rank,
-                                              rankingID: id, promptID: promptID, labelerID: labelerID, labelerGroup: labelerGroup))
+                                              strength: entries.count == 2 ? strength : nil, rankingID: id, promptID: promptID, labelerID: labelerID, labelerGroup: labelerGroup))
             }
         }
         return comparisons

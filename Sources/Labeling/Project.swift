@@ -2,6 +2,15 @@ import Foundation
 import JSON
 import Storage
 
+/// How a project's ranking tasks ask for a preference.
+public enum ComparisonStyle: String, Sendable, Codable, CaseIterable {
+    /// InstructGPT's screen: rate each of K answers, flag them, and rank them all (ties allowed).
+    case rateAndRank = "rate-and-rank"
+    /// Anthropic's HH-RLHF screen: two answers side by side on an 8-point scale from "A is much
+    /// better" to "B is much better"; stored as a ranking of two with its strength, no ratings.
+    case gradedPair = "graded-pair"
+}
+
 /// A labeling project: the guidelines labelers see, the ranking size, the overlap, the rating
 /// scale and the flags labelers may set.
 public struct Project: Sendable, Equatable, Codable {
@@ -24,6 +33,7 @@ public struct Project: Sendable, Equatable, Codable {
     public let retrainAfterRankings: Int
     /// Whether a ranking must rate every answer on the project's scale (on by default).
     public let ratingsRequired: Bool
+    public let comparisonStyle: ComparisonStyle
     public let createdAt: String
 
     /// InstructGPT's flags (Ouyang et al. 2022, appendix B).
@@ -47,6 +57,9 @@ public struct Project: Sendable, Equatable, Codable {
         goldRate = try row.double("gold_rate")
         retrainAfterRankings = try row.int("retrain_after_rankings")
         ratingsRequired = try row.int("ratings_required") == 1
+        let style = try row.string("comparison_style")
+        guard let comparisonStyle = ComparisonStyle(rawValue: style) else { throw LabelingError("project \(id) has an unknown comparison style '\(style)'") }
+        self.comparisonStyle = comparisonStyle
         createdAt = try row.string("created_at")
     }
 }
@@ -65,6 +78,8 @@ public struct NewProject: Sendable, Decodable {
     public var goldRate: Double?
     public var retrainAfterRankings: Int?
     public var ratingsRequired: Bool?
+    /// "rate-and-rank" (the default) or "graded-pair", which takes a ranking size of 2 and no ratings.
+    public var comparisonStyle: String?
 
     public init(name: String) { self.name = name }
 }
@@ -93,19 +108,29 @@ public struct LabelingError: Error, CustomStringConvertible, Sendable, Equatable
 }
 
 public struct ProjectRepository: Sendable {
-    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, created_at"
+    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, created_at"
 
     public init() {}
 
     public func create(_ project: NewProject, createdBy: Int?, in database: Database) throws -> Project {
         let name = project.name.trimmingCharacters(in: .whitespaces)
         guard (1...200).contains(StoredText.length(name)) else { throw LabelingError("field 'name' must have 1 to 200 characters") }
-        let size = project.rankingSize ?? 4
+        let size = project.rankingSize ?? (project.comparisonStyle == ComparisonStyle.gradedPair.rawValue ? 2 : 4)
         guard (2...9).contains(size) else { throw LabelingError("field 'rankingSize' must be from 2 to 9, not \(size)") }
         let overlap = project.overlap ?? 1
         guard (1...20).contains(overlap) else { throw LabelingError("field 'overlap' must be from 1 to 20, not \(overlap)") }
         let (minimum, maximum) = (project.ratingMinimum ?? 1, project.ratingMaximum ?? 7)
         guard minimum < maximum else { throw LabelingError("field 'ratingMinimum' must be below 'ratingMaximum'") }
+        let style = try Self.style(project.comparisonStyle)
+        var ratingsRequired = project.ratingsRequired ?? true
+        if style == .gradedPair {
+            // The graded scale is the whole judgment: two answers, no rating of each.
+            guard size == 2 else {
+                throw LabelingError("field 'rankingSize' must be 2 for a graded-pair project (two answers side by side), not \(size)")
+            }
+            guard project.ratingsRequired != true else { throw LabelingError("field 'ratingsRequired' cannot be true for a graded-pair project: its scale rates the pair, not each answer") }
+            ratingsRequired = false
+        }
         let flags = project.flags ?? Project.defaultFlags
         guard Set(flags).count == flags.count, flags.allSatisfy({ !$0.isEmpty && $0.count <= 100 }) else {
             throw LabelingError("field 'flags' must be distinct names of 1 to 100 characters")
@@ -118,14 +143,22 @@ public struct ProjectRepository: Sendable {
         do {
             try database.execute("""
                 INSERT INTO projects (name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted,
-                                      gold_rate, retrain_after_rankings, ratings_required, created_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      gold_rate, retrain_after_rankings, ratings_required, comparison_style, created_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [name, project.guidelines ?? "", size, overlap, minimum, maximum, JSONColumns.encode(flags),
-                      minutes, promptsWanted, goldRate, retrainAfter, project.ratingsRequired ?? true, createdBy])
+                      minutes, promptsWanted, goldRate, retrainAfter, ratingsRequired, style.rawValue, createdBy])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("a project named '\(name)' exists already", kind: .conflict)
         }
         return try find(id: Int(database.lastInsertRowID), in: database)!
+    }
+
+    private static func style(_ name: String?) throws -> ComparisonStyle {
+        guard let name else { return .rateAndRank }
+        guard let style = ComparisonStyle(rawValue: name) else {
+            throw LabelingError("field 'comparisonStyle' must be \(ComparisonStyle.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or ")), not '\(name)'")
+        }
+        return style
     }
 
     private static func check(goldRate: Double?, promptsWanted: Int?, assignmentMinutes: Int?, retrainAfterRankings: Int?) throws {
@@ -148,6 +181,9 @@ public struct ProjectRepository: Sendable {
         try Self.check(goldRate: change.goldRate, promptsWanted: change.promptsWanted, assignmentMinutes: change.assignmentMinutes,
                        retrainAfterRankings: change.retrainAfterRankings)
         if let guidelines = change.guidelines, guidelines.count > 100_000 { throw LabelingError("field 'guidelines' must have at most 100000 characters") }
+        if change.ratingsRequired == true, try find(id: id, in: database)?.comparisonStyle == .gradedPair {
+            throw LabelingError("field 'ratingsRequired' cannot be true for a graded-pair project: its scale rates the pair, not each answer")
+        }
         try database.execute("""
             UPDATE projects SET guidelines = coalesce(?, guidelines), gold_rate = coalesce(?, gold_rate), prompts_wanted = coalesce(?, prompts_wanted),
                                 assignment_minutes = coalesce(?, assignment_minutes), retrain_after_rankings = coalesce(?, retrain_after_rankings),

@@ -23,11 +23,15 @@ public struct RankingSubmission: Sendable, Decodable {
     /// The labeler's confirmation that every answer is equally good, which a ranking that ties
     /// them all needs (or `noneAcceptable`): an untouched ranking is never taken for a verdict.
     public let allEqual: Bool?
+    /// How much better the answer ranked first is, on a graded-pair project's scale: 1
+    /// (negligibly, or unsure) to 4 (much better). Only graded-pair projects take it, and need it.
+    public let strength: Int?
     public let comment: String?
     public let secondsSpent: Double?
 
-    public init(entries: [Entry], shownOrder: [Int], noneAcceptable: Bool?, allEqual: Bool? = nil, comment: String?, secondsSpent: Double?) {
-        (self.entries, self.shownOrder, self.noneAcceptable, self.allEqual, self.comment, self.secondsSpent) = (entries, shownOrder, noneAcceptable, allEqual, comment, secondsSpent)
+    public init(entries: [Entry], shownOrder: [Int], noneAcceptable: Bool?, allEqual: Bool? = nil, strength: Int? = nil, comment: String?, secondsSpent: Double?) {
+        (self.entries, self.shownOrder, self.noneAcceptable, self.allEqual, self.strength, self.comment, self.secondsSpent)
+            = (entries, shownOrder, noneAcceptable, allEqual, strength, comment, secondsSpent)
     }
 }
 
@@ -40,6 +44,8 @@ public struct RankingRepository: Sendable {
         let promptID: Int
         /// The project's overlap, for the claim on a slot when the ranking is stored.
         let overlap: Int
+        /// The graded pair's strength, or an imported pair's margin.
+        var strength: Double? = nil
     }
 
     /// Checks the submission against the prompt and its project (on any connection: a reader
@@ -84,6 +90,7 @@ public struct RankingRepository: Sendable {
             throw LabelingError("field 'entries[\(index)].rating' is missing: this project asks for a rating of every answer")
         }
         let allTied = ranks.count == 1
+        try Self.checkStrength(submission, style: project.comparisonStyle, allTied: allTied)
         if submission.allEqual == true, !allTied { throw LabelingError("field 'allEqual' is true, but the ranks differ") }
         if allTied, submission.allEqual != true, submission.noneAcceptable != true {
             throw LabelingError("every answer is tied at rank 1: confirm it with 'allEqual': true (all equally good) or 'noneAcceptable': true")
@@ -92,7 +99,25 @@ public struct RankingRepository: Sendable {
         try TextLimits.check(submission.comment, field: "comment", limit: TextLimits.comment)
         // Gold prompts have no overlap limit: every labeler may be scored on each.
         let overlap = try GoldAnswerRepository().isGold(promptID: promptID, in: database) ? Int(Int32.max) : project.overlap
-        return CheckedRanking(submission: submission, promptID: promptID, overlap: overlap)
+        return CheckedRanking(submission: submission, promptID: promptID, overlap: overlap, strength: submission.strength.map(Double.init))
+    }
+
+    /// A graded pair needs its strength and a winner (the scale has no middle: its weakest
+    /// grade is "negligibly better, or unsure"); a rate-and-rank ranking has no strength.
+    static func checkStrength(_ submission: RankingSubmission, style: ComparisonStyle, allTied: Bool) throws {
+        switch style {
+        case .rateAndRank:
+            if submission.strength != nil { throw LabelingError("field 'strength' is for graded-pair projects only; this project rates and ranks") }
+        case .gradedPair:
+            guard submission.entries.count == 2 else {
+                throw LabelingError("field 'entries' must hold two answers: a graded-pair project compares two, and this prompt has \(submission.entries.count)")
+            }
+            guard let strength = submission.strength else {
+                throw LabelingError("field 'strength' is missing: say how much better the chosen answer is, from 1 (negligibly, or unsure) to 4 (much better)")
+            }
+            guard (1...4).contains(strength) else { throw LabelingError("field 'strength' must be from 1 (negligibly better, or unsure) to 4 (much better), not \(strength)") }
+            guard !allTied else { throw LabelingError("field 'entries' must rank one answer first: a graded pair has no tie (its weakest grade is 'negligibly better, or unsure')") }
+        }
     }
 
     /// Stores a checked ranking on the writer, claiming the labeler's slot on the prompt (see
@@ -113,8 +138,9 @@ public struct RankingRepository: Sendable {
         let shownOrder = JSONColumns.encode(submission.shownOrder)
         do {
             try database.execute(
-                "INSERT INTO rankings (prompt_id, labeler_id, none_acceptable, all_equal, comment, shown_order, seconds_spent) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [checked.promptID, labelerID, submission.noneAcceptable ?? false, submission.allEqual ?? false, submission.comment ?? "", shownOrder, submission.secondsSpent])
+                "INSERT INTO rankings (prompt_id, labeler_id, none_acceptable, all_equal, strength, comment, shown_order, seconds_spent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [checked.promptID, labelerID, submission.noneAcceptable ?? false, submission.allEqual ?? false, checked.strength, submission.comment ?? "",
+                 shownOrder, submission.secondsSpent])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("you have ranked prompt \(checked.promptID) already", kind: .conflict)
         }
@@ -155,6 +181,8 @@ public struct StoredRanking: Sendable {
     /// Candidate ids in the order the labeler saw them; empty for an imported ranking.
     public let shownOrder: [Int]
     public let noneAcceptable: Bool
+    /// How much better the first of a ranking of two is (a graded pair, or an imported margin).
+    public let strength: Double?
     public let comment: String
     public let secondsSpent: Double?
     public let submittedAt: String
@@ -203,7 +231,7 @@ extension RankingRepository {
     public func rankings(projectID: Int, filter: RankingFilter, after: Int, limit: Int = 500, in database: Database) throws -> [StoredRanking] {
         try database.query("""
             SELECT r.id, r.labeler_id, u.labeler_group, r.prompt_id, p.kind, p.content, p.split, r.shown_order, r.none_acceptable,
-                   r.comment, r.seconds_spent, r.submitted_at
+                   r.strength, r.comment, r.seconds_spent, r.submitted_at
             FROM rankings r JOIN prompts p ON p.id = r.prompt_id JOIN users u ON u.id = r.labeler_id
             WHERE p.project_id = ? AND r.id > ?
               AND (?3 IS NULL OR p.split = ?3) AND (?4 IS NULL OR u.labeler_group = ?4)
@@ -224,7 +252,7 @@ extension RankingRepository {
                 id: id, labelerID: try row.int("labeler_id"), labelerGroup: try row.string("labeler_group"), promptID: try row.int("prompt_id"),
                 content: try PromptContent.fromStorage(kind: try row.string("kind"), content: try row.string("content")),
                 split: try row.string("split"), entries: entries, shownOrder: try JSONColumns.integers(row, "shown_order"),
-                noneAcceptable: try row.int("none_acceptable") == 1, comment: try row.string("comment"),
+                noneAcceptable: try row.int("none_acceptable") == 1, strength: row.optionalDouble("strength"), comment: try row.string("comment"),
                 secondsSpent: row.optionalDouble("seconds_spent"), submittedAt: try row.string("submitted_at"))
         }
     }
@@ -233,11 +261,12 @@ extension RankingRepository {
 extension RankingRepository {
     /// Stores a ranking that arrived in an import, without the checks of a labeler's submission
     /// (an imported ranking may cover some of a prompt's candidates only). A second ranking of
-    /// the same prompt by the same labeler is still a conflict.
-    public func storeImported(promptID: Int, labelerID: Int, entries: [RankingSubmission.Entry], in database: Database) throws -> Int {
+    /// the same prompt by the same labeler is still a conflict. `strength` is an imported pair's
+    /// margin (a ranking of two only; the importer checks it).
+    public func storeImported(promptID: Int, labelerID: Int, entries: [RankingSubmission.Entry], strength: Double? = nil, in database: Database) throws -> Int {
         // The order the original labeler saw is unknown: an empty shown order says so (and keeps
         // the ranking out of position-bias measures).
         let submission = RankingSubmission(entries: entries, shownOrder: [], noneAcceptable: false, comment: "imported", secondsSpent: nil)
-        return try insert(CheckedRanking(submission: submission, promptID: promptID, overlap: 0), labelerID: labelerID, in: database)
+        return try insert(CheckedRanking(submission: submission, promptID: promptID, overlap: 0, strength: strength), labelerID: labelerID, in: database)
     }
 }

@@ -12,7 +12,7 @@ import Storage
 /// | `GET /api/projects/{id}/exports/{format}/manifest` | admin, researcher |
 ///
 /// Query parameters filter what is exported: `split`, `group`, `since`, `until`, `minimumAgreement`, `ties=only`;
-/// and shape it: `form=text|conversational`, `margin=rank-distance` (Docs/formats.md).
+/// and shape it: `form=text|conversational`, `margin=rank-distance|strength` (Docs/formats.md).
 struct ExportRoutes: Sendable {
     let database: DatabasePool
     let authenticator: Authenticator
@@ -99,7 +99,7 @@ struct ExportRoutes: Sendable {
     }
 
     /// The prompt form (`form=text|conversational`, default: conversational when the project
-    /// holds a conversation prompt) and the margin (`margin=rank-distance`, default none).
+    /// holds a conversation prompt) and the margin (`margin=rank-distance|strength`, default none).
     private func exportOptions(_ request: Request, projectID: Int) throws -> ExportOptions {
         var options = ExportOptions()
         let hasConversations = try database.read { try ExportOptions.defaultPromptForm(projectID: projectID, in: $0) } == .conversational
@@ -116,7 +116,13 @@ struct ExportRoutes: Sendable {
         }
         if let name = request.queryValue("margin") {
             guard let scale = MarginScale(rawValue: name) else {
-                throw HTTPError.badRequest("The query parameter 'margin' may only be rank-distance (the margin TRL's RewardTrainer puts in its loss).", code: "invalid_query")
+                throw HTTPError.badRequest("The query parameter 'margin' must be rank-distance or strength (the margin TRL's RewardTrainer puts in its loss).", code: "invalid_query")
+            }
+            if scale == .strength {
+                let missing = try database.read { try ExportOptions.rankingsWithoutStrength(projectID: projectID, in: $0) }
+                guard missing == 0 else {
+                    throw HTTPError.badRequest("margin=strength needs a strength on every ranking, and \(missing) of this project's rankings have none (rated-and-ranked, or imported without a margin); export with margin=rank-distance or without a margin.", code: "invalid_query")
+                }
             }
             options.margin = scale
         }

@@ -20,7 +20,7 @@ import Storage
 struct ProjectRoutes: Sendable {
     /// A project's settings that its rankings depend on: changing them under existing labels
     /// would mix rankings made under two rules, so `PATCH` refuses them by name.
-    static let fixedProjectSettings: Set<String> = ["id", "name", "rankingSize", "overlap", "ratingMinimum", "ratingMaximum", "flags", "createdAt"]
+    static let fixedProjectSettings: Set<String> = ["id", "name", "rankingSize", "overlap", "ratingMinimum", "ratingMaximum", "flags", "comparisonStyle", "createdAt"]
 
     let database: DatabasePool
     let authenticator: Authenticator

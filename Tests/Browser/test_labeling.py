@@ -19,6 +19,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -288,6 +289,46 @@ def pairwise(driver, wait, port, connection, project_id):
     check(connection.execute("SELECT retrain_after_rankings FROM projects WHERE id = ?", (project_id,)).fetchone()[0] == 50, "the rule was stored")
 
 
+def graded_pairs(driver, wait, port, connection):
+    """Anthropic's graded pairwise screen: two answers on an 8-point scale. A session that
+    expired sends the labeler back to the same page after signing in; the rate-and-rank screen
+    hands a graded-pair project to this one; a key or a button stores a ranking of two with its
+    strength."""
+    headers, session = api(port, "POST", "/api/session", {"username": "demo-researcher", "password": "tally-demo"})
+    cookie = headers["Set-Cookie"].split(";")[0]
+    _, project = api(port, "POST", "/api/projects", {"name": "Graded pairs", "comparisonStyle": "graded-pair", "flags": ["hallucination"]},
+                     cookie=cookie, csrf=session["csrfToken"])
+    lines = [{"prompt": "Name a prime.", "candidates": [{"text": "**7**", "model": "a"}, {"text": "9", "model": "b"}]},
+             {"prompt": "Name a colour.", "candidates": [{"text": "Blue.", "model": "a"}, {"text": "Loud.", "model": "b"}]}]
+    api(port, "POST", f"/api/projects/{project['id']}/imports/prompts", raw="\n".join(json.dumps(l) for l in lines),
+        cookie=cookie, csrf=session["csrfToken"], content_type="application/jsonl")
+    driver.delete_all_cookies()
+    driver.get(f"http://127.0.0.1:{port}/pair.html?project={project['id']}")
+    wait.until(lambda d: "/login.html?next=" in d.current_url)
+    driver.find_element(By.ID, "username").send_keys("demo-labeler")
+    driver.find_element(By.ID, "password").send_keys("tally-demo")
+    driver.find_element(By.CSS_SELECTOR, "#sign-in button").click()
+    wait.until(lambda d: d.current_url.endswith(f"/pair.html?project={project['id']}"))
+    check(True, "signing in again returns to the page the session expired on")
+    driver.get(f"http://127.0.0.1:{port}/label.html?project={project['id']}")
+    wait.until(lambda d: "/pair.html" in d.current_url)
+    wait.until(lambda d: d.find_element(By.ID, "answer-a").text != "")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "#scale button")) == 8, "the scale has eight points")
+    first = connection.execute("SELECT id FROM prompts WHERE project_id = ? ORDER BY id", (project["id"],)).fetchall()
+    shown = driver.find_element(By.ID, "answer-a").text
+    driver.save_screenshot(os.path.join(SHOTS, "graded-pair.png"))
+    driver.find_element(By.TAG_NAME, "body").send_keys("3")
+    wait.until(lambda d: d.find_element(By.ID, "answer-a").text not in ("", shown))
+    driver.find_element(By.CSS_SELECTOR, "#scale button[data-grade='8']").click()
+    wait.until(lambda d: d.find_element(By.ID, "empty").is_displayed())
+    stored = connection.execute("""SELECT r.strength, (SELECT c.text FROM ranking_entries e JOIN candidates c ON c.id = e.candidate_id
+                                                       WHERE e.ranking_id = r.id AND e.rank = 1)
+                                   FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ? ORDER BY r.id""", (project["id"],)).fetchall()
+    check([row[0] for row in stored] == [2.0, 4.0], f"key 3 stored 'A is slightly better' (2), the last button 'B is much better' (4): {stored}")
+    check(stored[0][1].replace("**", "") == shown, f"answer A won the first pair: {stored}, A was {shown!r}")
+    check(len(first) == 2, "both prompts were labeled")
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="tally-browser-")
@@ -313,7 +354,7 @@ def main():
             {"prompt": "Which answer is best?", "candidates": [
                 {"text": "<script>window.__pwned = true</script>Plain answer", "model": "evil"},
                 {"text": "<img src=x onerror=\"window.__pwned = true\"> second", "model": "evil"},
-                {"text": "A third, harmless answer.", "model": "good"}]},
+                {"text": "A **third**, harmless answer:\n\n```python\nprint('<b>hi</b>')\n```\n\n- [unsafe](javascript:window.__pwned=1)\n- [docs](https://example.com/guide)\n\nمرحبا بالعالم", "model": "good"}]},
             {"prompt": [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "Pick one."}],
              "candidates": [{"text": "one", "model": "a"}, {"text": "two", "model": "b"}, {"text": "three", "model": "c"}]},
         ]
@@ -346,6 +387,21 @@ def main():
         check(any("<img src=x" in t for t in texts), "the <img> candidate shows as text")
         check(driver.execute_script("return window.__pwned === undefined"), "no candidate's script ran")
         check(len(driver.find_elements(By.CSS_SELECTOR, ".candidate .text img, .candidate .text script")) == 0, "no element was made from a candidate")
+        # Markdown renders node by node: emphasis, a code block kept literal, only http(s) links,
+        # and a right-to-left paragraph that takes its own direction.
+        check(driver.find_element(By.CSS_SELECTOR, ".candidate .text strong").text == "third", "Markdown emphasis is rendered")
+        check(driver.find_element(By.CSS_SELECTOR, ".candidate .text pre code").text == "print('<b>hi</b>')", "a code block keeps its text literally")
+        links = [(a.get_attribute("href"), a.get_attribute("rel")) for a in driver.find_elements(By.CSS_SELECTOR, ".candidate .text a")]
+        check(links == [("https://example.com/guide", "noopener noreferrer nofollow")], f"only the https link became a link: {links}")
+        check(any("[unsafe](javascript:window.__pwned=1)" in t for t in [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".candidate .text")]),
+              "a javascript: link stays text")
+        check(driver.execute_script("return [...document.querySelectorAll('.candidate .text p')].some(p => p.dir === 'auto' && p.textContent.startsWith('مرحبا') && getComputedStyle(p).direction === 'rtl')"),
+              "the Arabic paragraph reads right to left")
+        # ? shows the keys; Escape closes the list.
+        driver.find_element(By.TAG_NAME, "body").send_keys("?")
+        check(driver.find_element(By.ID, "keyboard-help").is_displayed(), "? opens the list of keys")
+        driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+        check(not driver.find_element(By.ID, "keyboard-help").is_displayed(), "Escape closes it")
 
         # Submitting at once is refused on the page (no request): every answer needs a rating.
         driver.find_element(By.ID, "submit").click()
@@ -360,6 +416,8 @@ def main():
             driver.switch_to.active_element.send_keys(key)
         ranks = [Select(c).first_selected_option.text for c in driver.find_elements(By.CSS_SELECTOR, ".candidate select")]
         check(ranks == ["1", "3", "2"], f"ranks follow ratings: {ranks}")
+        check(driver.find_element(By.ID, "order").text == "Order (from the ratings): A > C > B", f"the order is spelled out: {driver.find_element(By.ID, 'order').text}")
+        check(not driver.find_element(By.ID, "order-warning").is_displayed(), "no warning while ranks follow the ratings")
         driver.find_elements(By.CSS_SELECTOR, ".candidate .flags input")[0].click()
         driver.save_screenshot(os.path.join(SHOTS, "rate-and-rank.png"))
         driver.switch_to.active_element.send_keys(Keys.CONTROL, Keys.ENTER)
@@ -375,8 +433,23 @@ def main():
         driver.execute_script(DRAG, cards[2], cards[0])
         order = [int(c.get_attribute("data-id")) for c in driver.find_elements(By.CSS_SELECTOR, ".candidate")]
         check(order == [second_shown[2], second_shown[0], second_shown[1]], f"the dragged answer moved to the top: {order}")
+        # Answer C, rated 2, now leads two answers rated 4: the page says so and offers the fix.
+        warning = driver.find_element(By.ID, "order-warning")
+        check(driver.find_element(By.ID, "order").text == "Order (set by hand): C > A > B", f"the order follows the drag: {driver.find_element(By.ID, 'order').text}")
+        check(warning.is_displayed() and "Answer A is rated 4 but ranked below answer C, rated 2 (and 1 more pair)." in warning.text, f"the contradiction is named: {warning.text}")
+        driver.find_element(By.ID, "rank-by-ratings").click()
+        check(driver.find_element(By.ID, "order").text == "Order (from the ratings): A = B > C" and not warning.is_displayed(), "one click ranks by the ratings again")
+        driver.execute_script(DRAG, cards[2], cards[0])
         driver.save_screenshot(os.path.join(SHOTS, "conversation-dragged.png"))
+        # Submitting a contradiction asks first: cancelling sends nothing, confirming sends it.
         driver.find_element(By.ID, "submit").click()
+        wait.until(EC.alert_is_present())
+        check("Submit this ranking anyway?" in driver.switch_to.alert.text, "a contradicting ranking asks before it is sent")
+        driver.switch_to.alert.dismiss()
+        check(sqlite3.connect(database).execute("SELECT count(*) FROM rankings").fetchone()[0] == 1, "cancelling sent nothing")
+        driver.find_element(By.ID, "submit").click()
+        wait.until(EC.alert_is_present())
+        driver.switch_to.alert.accept()
         wait.until(lambda d: d.find_element(By.ID, "empty").is_displayed())
 
         # What the database holds.
@@ -398,11 +471,24 @@ def main():
         driver.find_elements(By.CSS_SELECTOR, "#suggestions button")[2].click()
         editor = driver.find_element(By.ID, "response")
         editor.send_keys(" Edited.")
+        # A reload keeps the draft (and where it started from); another suggestion asks before
+        # it replaces what was typed.
+        driver.refresh()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#suggestions button")) == 3)
+        editor = driver.find_element(By.ID, "response")
+        check(editor.get_attribute("value").endswith(" Edited.") and "restored" in driver.find_element(By.ID, "draft-status").text,
+              f"the draft came back after a reload: {editor.get_attribute('value')!r}")
+        driver.find_elements(By.CSS_SELECTOR, "#suggestions button")[0].click()
+        wait.until(EC.alert_is_present())
+        check("Replace what you have written" in driver.switch_to.alert.text, "starting from another answer asks first")
+        driver.switch_to.alert.dismiss()
+        check(editor.get_attribute("value").endswith(" Edited."), "cancelling keeps what was written")
         driver.save_screenshot(os.path.join(SHOTS, "demonstration.png"))
         editor.send_keys(Keys.CONTROL, Keys.ENTER)
         wait.until(lambda d: "Pick one." in d.find_element(By.ID, "prompt").text)
         row = connection.execute("SELECT text, prefilled_from_candidate_id FROM demonstrations").fetchone()
         check(row is not None and row[0].endswith(" Edited.") and row[1] is not None, f"demonstration stored with its pre-fill: {row}")
+        check(driver.execute_script("return Object.keys(localStorage).filter(k => k.startsWith('tally-draft:')).length") == 0, "a sent draft is forgotten")
 
         # Skip the second prompt with a reason: the queue is then empty for this labeler.
         driver.find_element(By.CSS_SELECTOR, "details.skip summary").click()
@@ -522,6 +608,7 @@ def main():
         screening(driver, wait, port, connection)
         dashboard(driver, wait, port, connection, project["id"])
         pairwise(driver, wait, port, connection, project["id"])
+        graded_pairs(driver, wait, port, connection)
     finally:
         if driver:
             driver.quit()
