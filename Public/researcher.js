@@ -98,6 +98,10 @@ async function showProjects() {
       document.querySelector("#days tbody").append(tableRow([project.name, day.day, day.rankings, day.demonstrations]));
     }
     const cell = document.createElement("td");
+    const browse = document.createElement("a");
+    browse.href = `/browse.html?project=${project.id}`;
+    browse.textContent = "Browse";
+    cell.append(browse, document.createTextNode(" "));
     for (const [format, label] of exportFormats) {
       const link = document.createElement("a");
       link.href = `/api/projects/${project.id}/exports/${format}`;

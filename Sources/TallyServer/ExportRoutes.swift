@@ -44,14 +44,7 @@ struct ExportRoutes: Sendable {
             throw HTTPError.notFound("There is no export format '\(request.pathParameters["format"] ?? "")'; use \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         guard try database.read({ try ProjectRepository().find(id: id, in: $0) }) != nil else { throw HTTPError.notFound("There is no project \(id).") }
-        // A misspelt filter would export more than was asked; a repeated one, something else.
-        let names = request.query.map(\.name)
-        if let unknown = names.first(where: { !Self.queryParameters.contains($0) }) {
-            throw HTTPError.badRequest("The query parameter '\(unknown)' is not one an export takes (\(Self.queryParameters.sorted().joined(separator: ", "))).", code: "invalid_query")
-        }
-        if let repeated = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
-            throw HTTPError.badRequest("The query parameter '\(repeated)' is given more than once.", code: "invalid_query")
-        }
+        try checkQueryNames(request, allowed: Self.queryParameters, what: "an export")
         var filter = RankingFilter()
         if let split = request.queryValue("split") {
             guard DataSplit(rawValue: split) != nil else { throw HTTPError.badRequest("The query parameter 'split' must be train, validation or test.", code: "invalid_query") }

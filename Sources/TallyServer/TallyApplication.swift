@@ -100,6 +100,7 @@ public struct TallyApplication: Sendable {
         EvaluationRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database)).register(in: &router)
         ExportRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         QualityRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
+        PromptBrowserRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         ScreeningRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         JobRoutes(database: database, authenticator: Authenticator(database: database), eventInterval: options.jobEventInterval).register(in: &router)
         OpenAIRoutes(database: database, authenticator: Authenticator(database: database), generator: generator).register(in: &router)

@@ -329,6 +329,31 @@ def graded_pairs(driver, wait, port, connection):
     check(len(first) == 2, "both prompts were labeled")
 
 
+def browse(driver, wait, port, project_id):
+    """The researcher's data browser: a search narrows the list, a prompt opens with its
+    candidates (Markdown rendered, hostile text as text) and its ranking by the labeler, whose
+    name then filters the list to their work; the address keeps the filters."""
+    driver.get(f"http://127.0.0.1:{port}/browse.html?project={project_id}")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#prompts tbody tr")) >= 3)
+    search = driver.find_element(By.CSS_SELECTOR, "#filters input[name=search]")
+    search.send_keys("which answer")
+    driver.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#prompts tbody tr")) == 1)
+    check("search=which+answer" in driver.current_url, f"the address keeps the filters: {driver.current_url}")
+    driver.find_element(By.CSS_SELECTOR, "#prompts tbody tr button").click()
+    wait.until(lambda d: d.find_element(By.ID, "detail").is_displayed())
+    rows = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#detail-rankings tbody tr")]
+    check(len(rows) == 1 and "demo-labeler" in rows[0] and ">" in rows[0], f"the prompt's ranking is listed with its labeler and order: {rows}")
+    check(driver.find_element(By.CSS_SELECTOR, "#detail-candidates .text strong").text == "third" and driver.execute_script("return window.__pwned === undefined"),
+          "candidates render as Markdown, hostile ones as text")
+    agreement = driver.find_element(By.ID, "detail-agreement").text
+    check("agreement needs two" in agreement, f"one ranking has no agreement yet: {agreement}")
+    driver.save_screenshot(os.path.join(SHOTS, "data-browser.png"))
+    driver.find_element(By.CSS_SELECTOR, "#detail-rankings tbody tr button").click()
+    wait.until(lambda d: d.find_element(By.ID, "labeler-filter").is_displayed())
+    check("labeler=" in driver.current_url and "demo-labeler" in driver.find_element(By.ID, "labeler-filter").text, "a labeler's name shows their work")
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="tally-browser-")
@@ -590,6 +615,8 @@ def main():
         stored_gold = connection.execute("SELECT rank, flags FROM gold_answers WHERE prompt_id = ? ORDER BY candidate_id", (gold_prompt,)).fetchall()
         check(stored_gold == [(1, "[]"), (2, '["harmful_advice"]'), (3, "[]")], f"the gold ranking and flag were stored: {stored_gold}")
         check(connection.execute("SELECT gold_rate FROM projects WHERE id = ?", (project["id"],)).fetchone()[0] == 0.25, "the gold rate was stored")
+
+        browse(driver, wait, port, project["id"])
 
         # An admin sees the labeler in the quality table and holds them out.
         driver.delete_all_cookies()

@@ -48,6 +48,7 @@ struct AccountTests {
             Case(method: "GET", path: "/v1/models", body: nil, allowed: ["admin", "researcher"]),
             Case(method: "GET", path: "/api/projects/\(project)/leaderboard", body: nil, allowed: ["admin", "researcher"]),
             Case(method: "GET", path: "/api/projects/\(project)/next-evaluation", body: nil, allowed: ["labeler"]),
+            Case(method: "GET", path: "/api/projects/\(project)/prompts", body: nil, allowed: ["admin", "researcher"]),
         ]
         for item in cases {
             #expect(try call(app.port, item.method, item.path, json: item.body).status == 401, "anonymous \(item.method) \(item.path)")
