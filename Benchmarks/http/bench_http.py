@@ -27,6 +27,9 @@ IDLE_CONNECTIONS = int(os.environ.get("BENCH_IDLE_CONNECTIONS", "10000"))
 # machine, so one loop per server leaves the servers the other core instead of making four
 # busy threads fight over two; set BENCH_EVENT_LOOPS=2 for the servers' own defaults.
 EVENT_LOOPS = int(os.environ.get("BENCH_EVENT_LOOPS", "1"))
+# Tally runs as a user runs it: the default log level, so the access log is on (its lines go to
+# Benchmarks/results/tally-serve.log); BENCH_TALLY_LOG_LEVEL=warning measures it with the log off.
+TALLY_LOG_LEVEL = os.environ.get("BENCH_TALLY_LOG_LEVEL", "info")
 TALLY_PORT, PEER_PORT = 18080, 18081
 ROUTES = [
     ("GET /health", "/health", None, "/health"),
@@ -105,7 +108,7 @@ def main():
             os.remove(tally_database + suffix)
     tally = start([os.path.join(ROOT, ".build", "release", "tally"), "serve", "--port", str(TALLY_PORT),
                    "--database", tally_database, "--public", os.path.join(HERE, "public"), "--benchmark-routes",
-                   "--log-level", "warning", "--idle-timeout", "600", "--event-loops", str(EVENT_LOOPS)], TALLY_PORT, "tally-serve.log")
+                   "--log-level", TALLY_LOG_LEVEL, "--idle-timeout", "600", "--event-loops", str(EVENT_LOOPS)], TALLY_PORT, "tally-serve.log")
     peer = start([os.path.join(ROOT, "Benchmarks", "HummingbirdPeer", ".build", "release", "HummingbirdPeer"),
                   str(PEER_PORT), os.path.join(HERE, "public"), str(EVENT_LOOPS)], PEER_PORT, "hummingbird.log")
     table = []
@@ -143,7 +146,8 @@ def main():
 
     lines = [
         f"wrk, 2 threads, {SECONDS} s per run, median of {RUNS} runs, loopback, on {os.cpu_count()} cores shared by client and servers; "
-        f"{EVENT_LOOPS} event-loop thread(s) for each server.",
+        f"{EVENT_LOOPS} event-loop thread(s) for each server; Tally at log level {TALLY_LOG_LEVEL} "
+        f"({'access log on, as a user runs it' if TALLY_LOG_LEVEL in ('trace', 'debug', 'info') else 'access log off'}), the peer as a Hummingbird user writes it (no line per request).",
         "",
         "| row | Tally req/s | Tally p99 ms | Hummingbird req/s | Hummingbird p99 ms | ratio Tally/Hummingbird |",
         "|---|---:|---:|---:|---:|---:|",

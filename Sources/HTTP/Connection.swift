@@ -8,6 +8,8 @@ final class ConnectionEnvironment: Sendable {
     let router: Router
     let handler: Handler
     let logger: Logger
+    /// The access log, when requests are logged.
+    let accessLog: AccessLog?
     /// Where handlers that may block, and the sources of streamed responses, run: off the event loops.
     let workerQueue: DispatchQueue
     /// Set when the server begins a graceful shutdown.
@@ -21,6 +23,8 @@ final class ConnectionEnvironment: Sendable {
         self.router = router
         self.handler = handler
         self.logger = logger
+        self.accessLog = configuration.logsRequests && logger.logLevel <= .info
+            ? AccessLog(descriptor: configuration.accessLogDescriptor, label: logger.label) : nil
         self.workerQueue = workerQueue
         self.onClose = onClose
     }
@@ -419,15 +423,11 @@ final class Connection: EventHandler, @unchecked Sendable {
         }
     }
 
-    /// One line per request at info, with a constant message and the details as metadata.
+    /// One line per request in the access log, with a constant message and the details as metadata.
     private func logRequest(_ head: RequestHead, status: HTTPStatus) {
-        let logger = environment.logger
-        guard configuration.logsRequests, logger.logLevel <= .info else { return }
+        guard let accessLog = environment.accessLog else { return }
         let milliseconds = Double(DispatchTime.now().uptimeNanoseconds &- requestReceivedAt) / 1e6
-        logger.info("request", metadata: [
-            "method": "\(head.method.rawValue)", "path": "\(head.path)", "status": "\(status.code)",
-            "remote": "\(remoteAddress)", "duration_ms": "\((milliseconds * 100).rounded() / 100)",
-        ])
+        accessLog.record(method: head.method.rawValue, path: head.path, status: status.code, remote: remoteAddress, milliseconds: milliseconds)
     }
 
     /// Answers a request that cannot be read with the uniform error body, then closes: after a

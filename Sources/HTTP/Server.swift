@@ -173,6 +173,8 @@ public final class Server: @unchecked Sendable {
             while connectionCount > 0 && DispatchTime.now() < hardDeadline { usleep(5_000) }
         }
         for loop in loops { loop.stop() }
+        // Every request answered before the shutdown has its line written.
+        environment.accessLog?.close()
         logger.info("stopped")
         stopped.signal()
     }

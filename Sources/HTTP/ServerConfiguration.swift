@@ -36,9 +36,13 @@ public struct ServerConfiguration: Sendable {
     /// Content-Security-Policy that allows only same-origin scripts and styles, so injected
     /// markup cannot run.
     public var defaultResponseHeaders: [(name: String, value: String)] = ServerConfiguration.securityHeaders
-    /// Whether each request is logged at info on the server's logger (method, path, status,
-    /// duration and client as metadata), the access log.
+    /// Whether each request is logged at info (method, path, status, duration and client as
+    /// metadata), the access log: buffered and written off the request path (`AccessLog`), when
+    /// the server's logger takes info.
     public var logsRequests = true
+    /// Where the access log's lines go: standard error, with the rest of the log, unless a test
+    /// or an operator names another open descriptor.
+    public var accessLogDescriptor: Int32 = 2
 
     public static let securityHeaders: [(name: String, value: String)] = [
         ("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
