@@ -66,6 +66,8 @@ final class Connection: EventHandler, @unchecked Sendable {
 
     let id: Int
     let remoteAddress: String
+    /// The peer's address without its port.
+    private let clientHost: String
     let loop: EventLoop
     private let descriptor: Int32
     private let transport: any Transport
@@ -102,6 +104,7 @@ final class Connection: EventHandler, @unchecked Sendable {
         self.id = id
         self.descriptor = descriptor
         self.remoteAddress = remoteAddress
+        self.clientHost = Server.host(of: remoteAddress)
         self.transport = transport
         self.loop = loop
         self.environment = environment
@@ -314,6 +317,9 @@ final class Connection: EventHandler, @unchecked Sendable {
     private func handle(_ head: RequestHead, body: [UInt8]) {
         var request = head.request(body: body)
         request.remoteAddress = remoteAddress
+        // Several X-Forwarded-For fields read as one list, as RFC 9110 combines repeated fields.
+        let forwardedFor = head.headers.values(for: "X-Forwarded-For")
+        request.clientAddress = configuration.trustedProxies.client(peer: clientHost, forwardedFor: forwardedFor.isEmpty ? nil : forwardedFor.joined(separator: ","))
         request.isSecure = transport.isSecure
         request.receivedAt = DispatchTime.now().uptimeNanoseconds
         requestReceivedAt = request.receivedAt

@@ -26,6 +26,9 @@ public struct Request: Sendable {
     public var pathParameters: [String: String] = [:]
     /// The peer's address as `host:port`.
     public var remoteAddress: String = ""
+    /// The client's address without a port: the peer's, or, when the peer is a trusted proxy
+    /// (`ServerConfiguration.trustedProxies`), the address its `X-Forwarded-For` names.
+    public var clientAddress: String = ""
     /// Whether the request arrived over TLS.
     public var isSecure = false
     /// When the whole request was in, in `DispatchTime` uptime nanoseconds: how long it then

@@ -86,7 +86,14 @@ public final class Server: @unchecked Sendable {
             return
         }
         if connections.count >= configuration.maxConnections {
-            refuse(descriptor)
+            refuse(descriptor, reason: "connection refused at the limit", limit: configuration.maxConnections)
+            return
+        }
+        // One address may not take every slot: a share of the limit each, except for the
+        // trusted proxies, whose connections carry many clients.
+        let host = Self.host(of: remoteAddress)
+        if connections.count(of: host) >= configuration.maxConnectionsPerClient, !configuration.trustedProxies.contains(host) {
+            refuse(descriptor, reason: "connection refused at the per-client limit", limit: configuration.maxConnectionsPerClient)
             return
         }
         let transport: any Transport
@@ -105,7 +112,7 @@ public final class Server: @unchecked Sendable {
         nextLoop += 1
         let connection = Connection(id: nextLoop, descriptor: descriptor, remoteAddress: remoteAddress,
                                     transport: transport, loop: loop, environment: environment)
-        connections.insert(connection)
+        connections.insert(connection, host: host)
         if loop.isCurrent {
             connection.start()
         } else {
@@ -128,14 +135,21 @@ public final class Server: @unchecked Sendable {
         return bytes
     }()
 
-    /// Past the connection limit: a best-effort 503 without blocking, then close.
-    private func refuse(_ descriptor: Int32) {
+    /// The address of "host:port" or "[v6]:port", without the port or brackets.
+    static func host(of remoteAddress: String) -> String {
+        guard let colon = remoteAddress.lastIndex(of: ":") else { return remoteAddress }
+        let host = remoteAddress[..<colon]
+        return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : String(host)
+    }
+
+    /// Past a connection limit: a best-effort 503 without blocking, then close.
+    private func refuse(_ descriptor: Int32, reason: String, limit: Int) {
         if tlsContext == nil {
             _ = Self.refusal.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
             _ = Glibc.shutdown(descriptor, Int32(SHUT_WR))
         }
         Glibc.close(descriptor)
-        logger.info("connection refused at the limit", metadata: ["max_connections": "\(configuration.maxConnections)"])
+        logger.info("\(reason)", metadata: ["limit": "\(limit)"])
     }
 
     /// Graceful shutdown, in the order of Go's `http.Server.Shutdown`: stop accepting, close idle

@@ -23,6 +23,12 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout = 75.0
     /// Open connections at most; one more is answered 503 and closed.
     public var maxConnections = 16_000
+    /// Open connections one client address may hold (an eighth of `maxConnections` by default),
+    /// so that one client cannot take every slot; the trusted proxies' addresses are exempt.
+    public var maxConnectionsPerClient = 2_000
+    /// The reverse proxies whose `X-Forwarded-For` names the client (`Request.clientAddress`):
+    /// none by default, so every request's client is its socket's peer.
+    public var trustedProxies = TrustedProxies.none
     /// Seconds a graceful shutdown waits for in-flight requests before closing them.
     public var shutdownGracePeriod = 10.0
     /// Event-loop threads; each waits on its own epoll instance and serves its share of the

@@ -52,7 +52,7 @@ struct AccountRoutes: Sendable {
 
     private func signIn(_ request: Request) throws -> Response {
         let body = try request.decodeJSON(SignInRequest.self)
-        let keys = ["user:" + body.username.lowercased(), "address:" + request.remoteHost]
+        let keys = ["user:" + body.username.lowercased(), "address:" + request.clientAddress]
         if let wait = rateLimiter.retryAfter(keys: keys) {
             throw HTTPError(.tooManyRequests, code: "too_many_sign_in_attempts",
                             message: "Too many failed sign-ins; try again in \(wait) seconds.",
@@ -65,7 +65,7 @@ struct AccountRoutes: Sendable {
             rateLimiter.recordFailure(keys: keys)
             try database.write {
                 try audit.record(action: "sign_in.failed", actorUserID: credentials?.user.id, subject: "username:\(body.username)",
-                                 remoteAddress: request.remoteAddress, in: $0)
+                                 remoteAddress: request.clientAddress, in: $0)
             }
             throw HTTPError(.unauthorized, code: "wrong_credentials", message: "The username or the password is wrong.")
         }
@@ -79,7 +79,7 @@ struct AccountRoutes: Sendable {
     private func signOut(_ request: Request, _ signedIn: SignedInUser) throws -> Response {
         try database.write { database in
             if let session = signedIn.session { try sessions.delete(id: session.id, in: database) }
-            try audit.record(action: "sign_out", actorUserID: signedIn.user.id, remoteAddress: request.remoteAddress, in: database)
+            try audit.record(action: "sign_out", actorUserID: signedIn.user.id, remoteAddress: request.clientAddress, in: database)
         }
         var response = Response(status: .noContent)
         response.headers.add(name: "Set-Cookie", value: SessionStarter.cookie("", maxAge: 0, secure: request.isSecure))
@@ -94,7 +94,7 @@ struct AccountRoutes: Sendable {
         let id = try database.write { database -> Int in
             let id = try sessions.createAPIToken(userID: signedIn.user.id, name: name, tokenHash: SHA256.hexDigest(token), in: database)
             try audit.record(action: "api_token.create", actorUserID: signedIn.user.id, subject: "api_token:\(id)", detail: name,
-                             remoteAddress: request.remoteAddress, in: database)
+                             remoteAddress: request.clientAddress, in: database)
             return id
         }
         return try .json(TokenResponse(id: id, name: name, token: token), status: .created)
@@ -110,7 +110,7 @@ struct AccountRoutes: Sendable {
             let user = try database.write { database -> User in
                 let user = try users.create(username: body.username, displayName: body.displayName, role: body.role, passwordHash: hash, in: database)
                 try audit.record(action: "user.create", actorUserID: signedIn.user.id, subject: "user:\(user.id)",
-                                 detail: "role=\(body.role.rawValue)", remoteAddress: request.remoteAddress, in: database)
+                                 detail: "role=\(body.role.rawValue)", remoteAddress: request.clientAddress, in: database)
                 return user
             }
             return try .json(user, status: .created)
@@ -141,7 +141,7 @@ struct AccountRoutes: Sendable {
             let detail = [body.status.map { "status=\($0.rawValue)" }, body.labelerGroup.map { "group=\($0.rawValue)" }, body.note.map { "note=\($0)" }]
                 .compactMap { $0 }.joined(separator: " ")
             try audit.record(action: "user.update", actorUserID: signedIn.user.id, subject: "user:\(id)", detail: detail,
-                             remoteAddress: request.remoteAddress, in: database)
+                             remoteAddress: request.clientAddress, in: database)
             return user
         }
         guard let user else { throw HTTPError.notFound("There is no user \(id).") }

@@ -51,7 +51,7 @@ struct JobRoutes: Sendable {
             let job = try routes.database.write { database in
                 let job = try routes.jobs.enqueue(projectID: projectID, kind: body.kind, parameters: body.parameters, baseModelID: body.baseModelId,
                                                   rewardModelID: body.rewardModelId, createdBy: signedIn.user.id, in: database)
-                try AuditLog().record(action: "job.create", actorUserID: signedIn.user.id, subject: "job:\(job.id)", remoteAddress: request.remoteAddress, in: database)
+                try AuditLog().record(action: "job.create", actorUserID: signedIn.user.id, subject: "job:\(job.id)", remoteAddress: request.clientAddress, in: database)
                 return job
             }
             return try .json(job, status: .created)
@@ -95,7 +95,7 @@ struct JobRoutes: Sendable {
                 let id = try pathIdentifier(request)
                 let job = try routes.database.write { database in
                     let job = try routes.jobs.request(action, jobID: id, in: database)
-                    try AuditLog().record(action: "job.\(action)", actorUserID: signedIn.user.id, subject: "job:\(id)", remoteAddress: request.remoteAddress, in: database)
+                    try AuditLog().record(action: "job.\(action)", actorUserID: signedIn.user.id, subject: "job:\(id)", remoteAddress: request.clientAddress, in: database)
                     return job
                 }
                 return try .json(job)

@@ -39,7 +39,7 @@ struct OpenRLHFRoutes: Sendable {
             let endpoint = try routes.database.write { database in
                 let endpoint = try RewardEndpointRepository().create(rewardModelID: modelID, name: body.name, tokenHash: SHA256.hexDigest(token), createdBy: signedIn.user.id, in: database)
                 try AuditLog().record(action: "reward-endpoint.create", actorUserID: signedIn.user.id, subject: "reward-endpoint:\(endpoint.id)",
-                                      remoteAddress: request.remoteAddress, in: database)
+                                      remoteAddress: request.clientAddress, in: database)
                 return endpoint
             }
             return try .json(CreatedEndpoint(endpoint: endpoint, path: "/openrlhf/\(token)/get_reward"), status: .created)
@@ -53,7 +53,7 @@ struct OpenRLHFRoutes: Sendable {
             return try .json(try routes.database.write { database in
                 let endpoint = try RewardEndpointRepository().revoke(id: id, in: database)
                 try AuditLog().record(action: "reward-endpoint.revoke", actorUserID: signedIn.user.id, subject: "reward-endpoint:\(id)",
-                                      remoteAddress: request.remoteAddress, in: database)
+                                      remoteAddress: request.clientAddress, in: database)
                 return endpoint
             })
         })

@@ -58,7 +58,7 @@ struct ProjectRoutes: Sendable {
                               change.assignmentMinutes.map { "assignmentMinutes=\($0)" }, change.retrainAfterRankings.map { "retrainAfterRankings=\($0)" },
                               change.guidelines.map { _ in "guidelines" }]
                 try AuditLog().record(action: "project.update", actorUserID: signedIn.user.id, subject: "project:\(id)",
-                                      detail: detail.compactMap { $0 }.joined(separator: " "), remoteAddress: request.remoteAddress, in: database)
+                                      detail: detail.compactMap { $0 }.joined(separator: " "), remoteAddress: request.clientAddress, in: database)
                 return project
             }
             guard let project else { throw HTTPError.notFound("There is no project \(id).") }

@@ -49,7 +49,7 @@ struct QualityRoutes: Sendable {
             let body = try request.decodeJSON(GoldAnswer.self)
             try routes.database.write { database in
                 try routes.gold.set(promptID: id, entries: body.entries, createdBy: signedIn.user.id, in: database)
-                try AuditLog().record(action: "gold.set", actorUserID: signedIn.user.id, subject: "prompt:\(id)", remoteAddress: request.remoteAddress, in: database)
+                try AuditLog().record(action: "gold.set", actorUserID: signedIn.user.id, subject: "prompt:\(id)", remoteAddress: request.clientAddress, in: database)
             }
             return try .json(GoldAnswer(entries: try routes.database.read { try routes.gold.entries(promptID: id, in: $0) }))
         })
@@ -57,7 +57,7 @@ struct QualityRoutes: Sendable {
             let id = try pathIdentifier(request)
             try routes.database.write { database in
                 try routes.gold.remove(promptID: id, in: database)
-                try AuditLog().record(action: "gold.remove", actorUserID: signedIn.user.id, subject: "prompt:\(id)", remoteAddress: request.remoteAddress, in: database)
+                try AuditLog().record(action: "gold.remove", actorUserID: signedIn.user.id, subject: "prompt:\(id)", remoteAddress: request.clientAddress, in: database)
             }
             return Response(status: .noContent)
         })

@@ -43,7 +43,7 @@ struct RegistrationRoutes: Sendable {
                 let policy = try routes.registration.setPolicy(mode: body.mode, screeningTestID: body.screeningTestId, updatedBy: signedIn.user.id, in: database)
                 try routes.audit.record(action: "registration.update", actorUserID: signedIn.user.id, subject: "registration",
                                         detail: "mode=\(body.mode.rawValue) test=\(body.screeningTestId.map(String.init) ?? "none")",
-                                        remoteAddress: request.remoteAddress, in: database)
+                                        remoteAddress: request.clientAddress, in: database)
                 return policy
             }
             return try .json(policy)
@@ -60,7 +60,7 @@ struct RegistrationRoutes: Sendable {
                 let invite = try routes.registration.createInvite(codeHash: SHA256.hexDigest(code), note: body.note ?? "", usesAllowed: body.usesAllowed ?? 1,
                                                                   validDays: body.validDays ?? 14, createdBy: signedIn.user.id, in: database)
                 try routes.audit.record(action: "invite.create", actorUserID: signedIn.user.id, subject: "invite:\(invite.id)", detail: invite.note,
-                                        remoteAddress: request.remoteAddress, in: database)
+                                        remoteAddress: request.clientAddress, in: database)
                 return invite
             }
             return try .json(CreatedInvite(invite: invite, code: code), status: .created)
@@ -69,7 +69,7 @@ struct RegistrationRoutes: Sendable {
             let id = try pathIdentifier(request)
             try routes.database.write { database in
                 try routes.registration.revokeInvite(id: id, in: database)
-                try routes.audit.record(action: "invite.revoke", actorUserID: signedIn.user.id, subject: "invite:\(id)", remoteAddress: request.remoteAddress, in: database)
+                try routes.audit.record(action: "invite.revoke", actorUserID: signedIn.user.id, subject: "invite:\(id)", remoteAddress: request.clientAddress, in: database)
             }
             return Response(status: .noContent)
         })
@@ -78,7 +78,7 @@ struct RegistrationRoutes: Sendable {
     /// Registers an applicant (a labeler who must pass screening before working) and signs them
     /// in. The user, the use of the invite code and the session are written in one transaction.
     private func apply(_ request: Request) throws -> Response {
-        let keys = ["apply:" + request.remoteHost]
+        let keys = ["apply:" + request.clientAddress]
         if let wait = applicationLimiter.retryAfter(keys: keys) {
             throw HTTPError(.tooManyRequests, code: "too_many_applications", message: "Too many applications from this address; try again in \(wait) seconds.",
                             headers: HTTPHeaders([("Retry-After", String(wait))]))
@@ -109,7 +109,7 @@ struct RegistrationRoutes: Sendable {
                 let user = try UserRepository().create(username: body.username, displayName: body.displayName, role: .labeler, status: .applicant,
                                                        passwordHash: hash, in: database)
                 try audit.record(action: "user.create", actorUserID: user.id, subject: "user:\(user.id)",
-                                 detail: "applicant" + (invite.map { " invite=\($0)" } ?? ""), remoteAddress: request.remoteAddress, in: database)
+                                 detail: "applicant" + (invite.map { " invite=\($0)" } ?? ""), remoteAddress: request.clientAddress, in: database)
                 return user
             }
         } catch let error as AccountError {

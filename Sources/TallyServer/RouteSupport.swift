@@ -33,11 +33,3 @@ extension LabelingError: HTTPErrorConvertible {
         }
     }
 }
-
-extension Request {
-    /// The client's host without its port ("host:port" or "[v6]:port"): rate limits are per host.
-    var remoteHost: String {
-        guard let colon = remoteAddress.lastIndex(of: ":") else { return remoteAddress }
-        return String(remoteAddress[..<colon])
-    }
-}

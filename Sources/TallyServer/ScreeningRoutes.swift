@@ -51,7 +51,7 @@ struct ScreeningRoutes: Sendable {
                 let screening = try routes.screening(for: signedIn.user, in: database)
                 try routes.attempts.submit(body.answers, attempt: screening.attempt, test: screening.test, in: database)
                 try routes.audit.record(action: "screening.submit", actorUserID: signedIn.user.id, subject: "screening_attempt:\(screening.attempt.id)",
-                                        remoteAddress: request.remoteAddress, in: database)
+                                        remoteAddress: request.clientAddress, in: database)
                 return try routes.attempts.latest(applicantID: signedIn.user.id, in: database)!
             }
             return try .json(Submitted(attempt: attempt, message: "Thank you. An admin will review your answers and let you know."))
@@ -67,7 +67,7 @@ struct ScreeningRoutes: Sendable {
             let test = try routes.database.write { database -> ScreeningTest in
                 let test = try routes.tests.create(body, createdBy: signedIn.user.id, in: database)
                 try routes.audit.record(action: "screening_test.create", actorUserID: signedIn.user.id, subject: "screening_test:\(test.id)",
-                                        detail: test.name, remoteAddress: request.remoteAddress, in: database)
+                                        detail: test.name, remoteAddress: request.clientAddress, in: database)
                 return test
             }
             return try .json(test, status: .created)
@@ -88,7 +88,7 @@ struct ScreeningRoutes: Sendable {
                 try routes.attempts.grade(attemptID: id, body.grades, gradedBy: signedIn.user.id, in: database)
                 try routes.audit.record(action: "screening.grade", actorUserID: signedIn.user.id, subject: "screening_attempt:\(id)",
                                         detail: body.grades.map { "item=\($0.itemId) grade=\($0.grade)" }.joined(separator: " "),
-                                        remoteAddress: request.remoteAddress, in: database)
+                                        remoteAddress: request.clientAddress, in: database)
             }
             return Response(status: .noContent)
         })
@@ -131,7 +131,7 @@ struct ScreeningRoutes: Sendable {
             try attempts.decide(applicantID: id, accepted: accepted, note: note, decidedBy: signedIn.user.id, in: database)
             let user = try users.update(id: id, status: accepted ? .active : .rejected, labelerGroup: accepted ? group : nil, in: database)!
             try audit.record(action: accepted ? "applicant.accept" : "applicant.reject", actorUserID: signedIn.user.id, subject: "user:\(id)",
-                             detail: (accepted ? "group=\(group.rawValue) " : "") + "note=\(note)", remoteAddress: request.remoteAddress, in: database)
+                             detail: (accepted ? "group=\(group.rawValue) " : "") + "note=\(note)", remoteAddress: request.clientAddress, in: database)
             return user
         }
         return try .json(user)

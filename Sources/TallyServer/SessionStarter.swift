@@ -23,7 +23,7 @@ struct SessionStarter: Sendable {
             let user = try prepare(database)
             let session = try sessions.create(userID: user.id, tokenHash: SHA256.hexDigest(token), csrfToken: SecureRandom.token(),
                                               lifetimeSeconds: sessionLifetime, in: database)
-            try audit.record(action: action, actorUserID: user.id, remoteAddress: request.remoteAddress, in: database)
+            try audit.record(action: action, actorUserID: user.id, remoteAddress: request.clientAddress, in: database)
             return (user, session)
         }
         var response = try Response.json(SessionResponse(user: user, csrfToken: session.csrfToken, expiresAt: session.expiresAt), status: status)

@@ -36,6 +36,12 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Open connections at most; more are answered 503. (default: 16000)", valueName: "count"))
     var maxConnections: Int?
 
+    @Option(help: ArgumentHelp("Open connections one client address may hold; more are answered 503. (default: an eighth of --max-connections)", valueName: "count"))
+    var maxConnectionsPerClient: Int?
+
+    @Option(name: .customLong("trusted-proxy"), help: ArgumentHelp("A reverse proxy (an address or a CIDR range) whose X-Forwarded-For names the client; repeat for more. (env: TALLY_TRUSTED_PROXIES, comma-separated; default: none)", valueName: "address"))
+    var trustedProxies: [String] = []
+
     @Option(help: ArgumentHelp("Event-loop threads serving connections. (default: one per core)", valueName: "count"))
     var eventLoops: Int?
 
@@ -70,6 +76,18 @@ struct Serve: ParsableCommand {
         if let maxConnections {
             guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
             configuration.maxConnections = maxConnections
+        }
+        configuration.maxConnectionsPerClient = max(1, configuration.maxConnections / 8)
+        if let maxConnectionsPerClient {
+            guard maxConnectionsPerClient > 0 else { throw ValidationError("--max-connections-per-client must be positive") }
+            configuration.maxConnectionsPerClient = maxConnectionsPerClient
+        }
+        let proxies = trustedProxies.isEmpty ? (setting(nil, "TALLY_TRUSTED_PROXIES") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            : trustedProxies
+        do {
+            configuration.trustedProxies = try TrustedProxies(proxies.filter { !$0.isEmpty })
+        } catch {
+            throw ValidationError("--trusted-proxy (or TALLY_TRUSTED_PROXIES): \(error)")
         }
         if let eventLoops {
             guard (1...256).contains(eventLoops) else { throw ValidationError("--event-loops must be from 1 to 256") }

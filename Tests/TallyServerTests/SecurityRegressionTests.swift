@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 import TallyTestSupport
 import Testing
 @testable import TallyServer
@@ -178,5 +179,31 @@ struct SecurityRegressionTests {
         #expect(try call(app.port, "POST", "/api/users", headers: headers(ada), json: #"{"username": "nora", "role": "labeler", "password": "a fine long phrase"}"#).status == 201)
         let command = try CommandLineTests.tally(["user", "add", "otto", "--role", "labeler", "--password", "qwertyuiop", "--database", try CommandLineTests.temporaryDatabase()])
         #expect(command.status != 0 && command.errorOutput.contains("attackers try first"), "\(command.errorOutput)")
+    }
+}
+
+/// Behind a reverse proxy every client shares the proxy's address: the sign-in limiter counts
+/// the address the trusted proxy forwarded for, and from anyone else `X-Forwarded-For` counts
+/// for nothing, so a client cannot pick the address its failures are counted under.
+@Suite("The sign-in limiter behind a trusted proxy", .serialized)
+struct TrustedProxySignInTests {
+    private func attempt(_ app: TallyTestServer, _ username: String, _ password: String, forwardedFor: String) throws -> Int {
+        try call(app.port, "POST", "/api/session", headers: ["X-Forwarded-For": forwardedFor],
+                 json: #"{"username": "\#(username)", "password": "\#(password)"}"#).status
+    }
+
+    @Test func failuresAreCountedPerForwardedClientBehindATrustedProxy() throws {
+        let app = try TallyTestServer { $0.trustedProxies = try! TrustedProxies(["127.0.0.0/8"]) }
+        for index in 0..<5 { #expect(try attempt(app, "nobody\(index)", "guess guess", forwardedFor: "203.0.113.5") == 401) }
+        #expect(try attempt(app, "rita", TallyTestServer.password, forwardedFor: "203.0.113.5") == 429, "that client is held off")
+        #expect(try attempt(app, "rita", TallyTestServer.password, forwardedFor: "203.0.113.6") == 200, "another client behind the proxy is not")
+        // A client's own entries left of the proxy's are not believed over the proxy's.
+        #expect(try attempt(app, "lena", TallyTestServer.password, forwardedFor: "203.0.113.6, 203.0.113.5") == 429)
+    }
+
+    @Test func forwardedForFromAnUntrustedPeerIsIgnored() throws {
+        let app = try TallyTestServer()
+        for index in 0..<5 { #expect(try attempt(app, "nobody\(index)", "guess guess", forwardedFor: "198.51.100.\(index)") == 401) }
+        #expect(try attempt(app, "rita", TallyTestServer.password, forwardedFor: "198.51.100.99") == 429, "a new forwarded address does not escape the limiter")
     }
 }

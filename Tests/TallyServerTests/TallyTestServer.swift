@@ -17,7 +17,7 @@ final class TallyTestServer: @unchecked Sendable {
     static let password = "correct horse battery"
     var port: Int { server.port }
 
-    init(generation: ChatGenerator.Configuration = ChatGenerator.Configuration()) throws {
+    init(generation: ChatGenerator.Configuration = ChatGenerator.Configuration(), configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
         let directory = TemporaryFiles.path("tally-app")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         databasePath = directory + "/tally.sqlite"
@@ -41,6 +41,7 @@ final class TallyTestServer: @unchecked Sendable {
                                                logger: logger, options: options)
         var configuration = ServerConfiguration()
         configuration.port = 0
+        configure(&configuration)
         server = Server(configuration: configuration, router: application.router, middleware: application.middleware, logger: logger)
         try server.start()
     }
