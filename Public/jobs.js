@@ -14,13 +14,20 @@ const CHARTS = [
   { title: "Accuracy", unit: "share of pairs", names: ["accuracy", "eval_accuracy", "rewards/accuracies", "eval_rewards/accuracies"],
     baseline: { value: 0.5, label: "chance" }, extra: ["eval_length_baseline_accuracy"] },
   { title: "Reward", unit: "reward-model score", names: ["reward", "objective/scores", "eval_reward"] },
-  { title: "KL to the reference", unit: "nats per answer", names: ["kl_per_answer", "eval_kl_per_answer"] },
-  { title: "Entropy", unit: "nats per token", names: ["entropy", "policy/entropy_avg"] },
-  { title: "Answer length", unit: "tokens", names: ["answer_length", "completions/mean_length", "eval_answer_length"] },
+  // The policy's curves beside the starting (SFT) policy's value (its first iteration) and the
+  // bound of the project's reward-hacking watch, when one is set.
+  { title: "KL to the reference", unit: "nats per answer", names: ["kl_per_answer", "eval_kl_per_answer"],
+    bound: () => watch.alarmKlPerAnswer || null },
+  { title: "Entropy", unit: "nats per token", names: ["entropy", "policy/entropy_avg"], fromStart: true,
+    bound: (start) => (watch.alarmEntropyFraction ? start * watch.alarmEntropyFraction : null) },
+  { title: "Answer length", unit: "tokens", names: ["answer_length", "completions/mean_length", "eval_answer_length"], fromStart: true,
+    bound: (start) => (watch.alarmLengthRatio ? start * watch.alarmLengthRatio : null) },
   { title: "Candidates written", unit: "candidates", names: ["candidates_added", "duplicates_dropped"] },
 ];
 const COLORS = ["#1f5fbf", "#c0392b", "#2e8b57", "#8e44ad", "#d35400"];
 const points = new Map(); // metric name -> [[step, value]]
+/// The project's reward-hacking bounds (0: off).
+const watch = { alarmKlPerAnswer: 0, alarmLengthRatio: 0, alarmEntropyFraction: 0 };
 
 function cell(text) {
   const td = document.createElement("td");
@@ -49,7 +56,10 @@ function drawChart(chart) {
   const width = 420, height = 220, left = 56, right = 12, top = 12, bottom = 40;
   const all = series.flatMap((name) => points.get(name));
   let [minX, maxX] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
-  let values = all.map((p) => p[1]).concat(chart.baseline ? [chart.baseline.value] : []);
+  const start = points.get(series[0])[0][1];
+  const baseline = chart.baseline || (chart.fromStart ? { value: start, label: "the starting (SFT) policy" } : null);
+  const bound = chart.bound ? chart.bound(start) : null;
+  let values = all.map((p) => p[1]).concat(baseline ? [baseline.value] : [], bound ? [bound] : []);
   let [minY, maxY] = [Math.min(...values), Math.max(...values)];
   if (maxX === minX) maxX = minX + 1;
   if (maxY === minY) { maxY += 0.5; minY -= 0.5; }
@@ -71,8 +81,11 @@ function drawChart(chart) {
   plot.append(svg("text", { x: (left + width) / 2, y: height - 6, "text-anchor": "middle", "font-size": 11 }, "optimizer step"),
               svg("text", { x: 12, y: (top + height - bottom) / 2, "text-anchor": "middle", "font-size": 11,
                             transform: `rotate(-90 12 ${(top + height - bottom) / 2})` }, chart.unit));
-  if (chart.baseline) {
-    plot.append(svg("line", { x1: left, x2: width - right, y1: y(chart.baseline.value), y2: y(chart.baseline.value), stroke: "#888", "stroke-dasharray": "4 3" }));
+  if (baseline) {
+    plot.append(svg("line", { x1: left, x2: width - right, y1: y(baseline.value), y2: y(baseline.value), stroke: "#888", "stroke-dasharray": "4 3" }));
+  }
+  if (bound) {
+    plot.append(svg("line", { x1: left, x2: width - right, y1: y(bound), y2: y(bound), stroke: "#cf222e", "stroke-dasharray": "2 2", "data-bound": "alarm" }));
   }
   const legend = document.createElement("p");
   legend.className = "legend";
@@ -87,7 +100,8 @@ function drawChart(chart) {
     key.textContent = `${name === "eval_length_baseline_accuracy" ? "longer answer wins (baseline)" : name} `;
     legend.append(key);
   });
-  if (chart.baseline) legend.append(document.createTextNode(`dashed: ${chart.baseline.label}`));
+  if (baseline) legend.append(document.createTextNode(`dashed: ${baseline.label}${bound ? "; red: the alarm bound" : ""}`));
+  else if (bound) legend.append(document.createTextNode("red: the alarm bound"));
   figure.append(caption, plot, legend);
   return figure;
 }
@@ -125,6 +139,12 @@ async function showJobDetail() {
   document.getElementById("job-heading").textContent = `Job ${detail.job.id}: ${detail.job.kind}`;
   showProgress(detail.job);
   document.getElementById("job-model").textContent = detail.model ? `Made ${detail.model.name}` : "";
+  document.getElementById("alarms").replaceChildren(...(detail.alarms || []).map((alarm) => {
+    const item = document.createElement("li");
+    item.className = "failed";
+    item.textContent = `Reward-hacking alarm (${alarm.kind}): ${alarm.message}`;
+    return item;
+  }));
   document.querySelector("#samples tbody").replaceChildren(...detail.samples.map((sample) => {
     const row = document.createElement("tr");
     row.append(cell(sample.step), cell(sample.prompt), cell(sample.answer), cell(sample.reward == null ? "" : sample.reward.toFixed(3)), cell(sample.ended ? "yes" : "cut"));
@@ -274,6 +294,28 @@ async function saveRetraining(event) {
   }
 }
 
+async function saveWatch(event) {
+  event.preventDefault();
+  const result = document.getElementById("watch-result");
+  const form = event.target;
+  const bounds = {
+    alarmKlPerAnswer: Number(form.elements.alarmKlPerAnswer.value),
+    alarmLengthRatio: Number(form.elements.alarmLengthRatio.value),
+    alarmEntropyFraction: Number(form.elements.alarmEntropyFraction.value),
+    alarmPausesJob: form.elements.alarmPausesJob.checked,
+  };
+  try {
+    const project = await api("PATCH", `/api/projects/${projectID}`, bounds);
+    for (const name of ["alarmKlPerAnswer", "alarmLengthRatio", "alarmEntropyFraction"]) watch[name] = project[name];
+    drawCharts();
+    const on = [project.alarmKlPerAnswer && `KL above ${project.alarmKlPerAnswer} nats`, project.alarmLengthRatio && `length above ${project.alarmLengthRatio}x the start`,
+      project.alarmEntropyFraction && `entropy below ${project.alarmEntropyFraction} of the start`].filter(Boolean);
+    result.textContent = on.length === 0 ? "The watch is off." : `Alarms on ${on.join(", ")}${project.alarmPausesJob ? "; an alarm pauses the job." : "."}`;
+  } catch (error) {
+    result.textContent = error.message;
+  }
+}
+
 async function main() {
   const { project } = await signedInProject();
   if (!project) {
@@ -287,6 +329,13 @@ async function main() {
   const retraining = document.getElementById("retraining");
   retraining.elements.retrainAfterRankings.value = project.retrainAfterRankings ?? 0;
   retraining.addEventListener("submit", saveRetraining);
+  const watchForm = document.getElementById("watch");
+  for (const name of ["alarmKlPerAnswer", "alarmLengthRatio", "alarmEntropyFraction"]) {
+    watch[name] = project[name] ?? 0;
+    watchForm.elements[name].value = String(watch[name]);
+  }
+  watchForm.elements.alarmPausesJob.checked = Boolean(project.alarmPausesJob);
+  watchForm.addEventListener("submit", saveWatch);
   for (const action of ["pause", "resume", "cancel"]) document.getElementById(`job-${action}`).addEventListener("click", () => act(action));
   await Promise.all([showJobs(), showModels(), showLeaderboard()]);
   if (jobID) {

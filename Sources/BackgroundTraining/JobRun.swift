@@ -167,8 +167,45 @@ final class JobRun: @unchecked Sendable {
                                               secondsRunning: seconds, metrics: metrics, samples: samples, in: $0) }
         } catch let error as LabelingError where error.kind == .conflict {
             lease.isLost = true
+            return
         } catch {
             failure = "\(error)"
+            return
+        }
+        watchForRewardHacking(progress)
+    }
+
+    // MARK: The reward-hacking watch
+
+    /// The starting policy's values (the job's first training report), once read.
+    private var watchBaseline: [String: Double]?
+
+    /// Checks a policy job's iteration against the project's bounds (read at every iteration, so
+    /// a bound set while the job runs applies at once): a crossed bound is raised once per kind,
+    /// written to the job's log, and pauses the job when the project says so.
+    private func watchForRewardHacking(_ progress: TrainingProgress) {
+        guard [.rloo, .grpo, .ppo].contains(job.kind), progress.phase == .training else { return }
+        do {
+            let metrics = Dictionary(progress.metrics.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+            if watchBaseline == nil {
+                // On a resumed job the first report is an earlier attempt's: the SFT policy's.
+                let first = try read { try JobAlarmRepository().firstReport(jobID: self.job.id, in: $0) }
+                watchBaseline = RewardHackingWatch.baseline(of: first.isEmpty ? metrics : first)
+            }
+            guard let bounds = try read({ try ProjectRepository().find(id: self.job.projectId, in: $0) })?.rewardHackingBounds, !bounds.isOff else { return }
+            for alarm in RewardHackingWatch.alarms(step: progress.step, metrics: metrics, baseline: watchBaseline ?? [:], bounds: bounds) {
+                let raised = try write { database -> Bool in
+                    guard try JobAlarmRepository().raise(alarm, jobID: self.job.id, in: database) else { return false }
+                    try self.jobs.log(jobID: self.job.id, "Reward-hacking alarm: \(alarm.message)" + (bounds.pausesJob ? " The project pauses the job on an alarm." : ""), in: database)
+                    if bounds.pausesJob, self.lease.requested == nil { _ = try self.jobs.request("pause", jobID: self.job.id, in: database) }
+                    return true
+                }
+                guard raised else { continue }
+                worker.logger.warning("reward-hacking alarm", metadata: ["job": "\(job.id)", "kind": "\(alarm.kind.rawValue)", "step": "\(alarm.step)"])
+                if bounds.pausesJob, lease.requested == nil { lease.requested = "pause" }
+            }
+        } catch {
+            worker.logger.warning("the reward-hacking watch could not check an iteration", metadata: ["job": "\(job.id)", "error": "\(error)"])
         }
     }
 

@@ -34,7 +34,16 @@ public struct Project: Sendable, Equatable, Codable {
     /// Whether a ranking must rate every answer on the project's scale (on by default).
     public let ratingsRequired: Bool
     public let comparisonStyle: ComparisonStyle
+    /// The reward-hacking watch's bounds on the project's policy jobs (0: off).
+    public let alarmKlPerAnswer: Double
+    public let alarmLengthRatio: Double
+    public let alarmEntropyFraction: Double
+    public let alarmPausesJob: Bool
     public let createdAt: String
+
+    public var rewardHackingBounds: RewardHackingBounds {
+        RewardHackingBounds(klPerAnswer: alarmKlPerAnswer, lengthRatio: alarmLengthRatio, entropyFraction: alarmEntropyFraction, pausesJob: alarmPausesJob)
+    }
 
     /// InstructGPT's flags (Ouyang et al. 2022, appendix B).
     public static let defaultFlags = [
@@ -60,6 +69,10 @@ public struct Project: Sendable, Equatable, Codable {
         let style = try row.string("comparison_style")
         guard let comparisonStyle = ComparisonStyle(rawValue: style) else { throw LabelingError("project \(id) has an unknown comparison style '\(style)'") }
         self.comparisonStyle = comparisonStyle
+        alarmKlPerAnswer = try row.double("alarm_kl_per_answer")
+        alarmLengthRatio = try row.double("alarm_length_ratio")
+        alarmEntropyFraction = try row.double("alarm_entropy_fraction")
+        alarmPausesJob = try row.int("alarm_pauses_job") == 1
         createdAt = try row.string("created_at")
     }
 }
@@ -92,6 +105,11 @@ public struct ProjectChange: Sendable, Decodable {
     public var assignmentMinutes: Int?
     public var retrainAfterRankings: Int?
     public var ratingsRequired: Bool?
+    /// The reward-hacking watch (0 turns a bound off; `RewardHackingBounds`).
+    public var alarmKlPerAnswer: Double?
+    public var alarmLengthRatio: Double?
+    public var alarmEntropyFraction: Double?
+    public var alarmPausesJob: Bool?
 
     public init() {}
 }
@@ -108,7 +126,7 @@ public struct LabelingError: Error, CustomStringConvertible, Sendable, Equatable
 }
 
 public struct ProjectRepository: Sendable {
-    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, created_at"
+    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, alarm_kl_per_answer, alarm_length_ratio, alarm_entropy_fraction, alarm_pauses_job, created_at"
 
     public init() {}
 
@@ -184,12 +202,16 @@ public struct ProjectRepository: Sendable {
         if change.ratingsRequired == true, try find(id: id, in: database)?.comparisonStyle == .gradedPair {
             throw LabelingError("field 'ratingsRequired' cannot be true for a graded-pair project: its scale rates the pair, not each answer")
         }
+        try RewardHackingBounds.check(klPerAnswer: change.alarmKlPerAnswer, lengthRatio: change.alarmLengthRatio, entropyFraction: change.alarmEntropyFraction)
         try database.execute("""
             UPDATE projects SET guidelines = coalesce(?, guidelines), gold_rate = coalesce(?, gold_rate), prompts_wanted = coalesce(?, prompts_wanted),
                                 assignment_minutes = coalesce(?, assignment_minutes), retrain_after_rankings = coalesce(?, retrain_after_rankings),
-                                ratings_required = coalesce(?, ratings_required)
+                                ratings_required = coalesce(?, ratings_required), alarm_kl_per_answer = coalesce(?, alarm_kl_per_answer),
+                                alarm_length_ratio = coalesce(?, alarm_length_ratio), alarm_entropy_fraction = coalesce(?, alarm_entropy_fraction),
+                                alarm_pauses_job = coalesce(?, alarm_pauses_job)
             WHERE id = ?
-            """, [change.guidelines, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, change.ratingsRequired, id])
+            """, [change.guidelines, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, change.ratingsRequired,
+                  change.alarmKlPerAnswer, change.alarmLengthRatio, change.alarmEntropyFraction, change.alarmPausesJob, id])
         return try find(id: id, in: database)
     }
 

@@ -36,6 +36,9 @@ struct JobRoutes: Sendable {
         let model: ModelVersion?
         let log: [JobLogLine]
         let samples: [JobSample]
+        /// The reward-hacking watch's alarms, each with its message.
+        let alarms: [Alarm]
+        struct Alarm: Encodable { let kind: String; let step: Int; let value: Double; let bound: Double; let baseline: Double?; let message: String }
     }
 
     func register(in router: inout Router) {
@@ -68,7 +71,10 @@ struct JobRoutes: Sendable {
             return try .json(try routes.database.read { database in
                 guard let job = try routes.jobs.find(id: id, in: database) else { throw LabelingError("there is no job \(id)", kind: .notFound) }
                 return JobDetail(job: job, model: try job.resultModelId.flatMap { try routes.models.find(id: $0, in: database) },
-                                 log: try routes.jobs.logLines(jobID: id, in: database), samples: try routes.jobs.samples(jobID: id, in: database))
+                                 log: try routes.jobs.logLines(jobID: id, in: database), samples: try routes.jobs.samples(jobID: id, in: database),
+                                 alarms: try JobAlarmRepository().alarms(jobID: id, in: database).map {
+                                     JobDetail.Alarm(kind: $0.kind.rawValue, step: $0.step, value: $0.value, bound: $0.bound, baseline: $0.baseline, message: $0.message)
+                                 })
             })
         })
         router.get("/api/jobs/{id}/metrics", authenticator.require(researchers) { request, _ in
@@ -256,7 +262,8 @@ private final class JobEventFeed: @unchecked Sendable {
             }
             if let last = metrics.last {
                 // Only whole steps: a step whose metrics are still being written is read again next time.
-                let complete = job.status.isFinished ? metrics : metrics.filter { $0.step < last.step }
+                // A paused job writes no more: its last step is whole too.
+                let complete = job.status.isFinished || job.status == .paused ? metrics : metrics.filter { $0.step < last.step }
                 if let newest = complete.last {
                     stream.send(event: "metrics", data: JSONWriter.string(try JSONValueEncoder().encodeToValue(complete)))
                     lastStep = newest.step

@@ -56,7 +56,9 @@ struct ProjectRoutes: Sendable {
                 guard let project = try ProjectRepository().update(id: id, change, in: database) else { return nil }
                 let detail = [change.goldRate.map { "goldRate=\($0)" }, change.promptsWanted.map { "promptsWanted=\($0)" },
                               change.assignmentMinutes.map { "assignmentMinutes=\($0)" }, change.retrainAfterRankings.map { "retrainAfterRankings=\($0)" },
-                              change.guidelines.map { _ in "guidelines" }]
+                              change.guidelines.map { _ in "guidelines" },
+                              change.alarmKlPerAnswer.map { "alarmKlPerAnswer=\($0)" }, change.alarmLengthRatio.map { "alarmLengthRatio=\($0)" },
+                              change.alarmEntropyFraction.map { "alarmEntropyFraction=\($0)" }, change.alarmPausesJob.map { "alarmPausesJob=\($0)" }]
                 try AuditLog().record(action: "project.update", actorUserID: signedIn.user.id, subject: "project:\(id)",
                                       detail: detail.compactMap { $0 }.joined(separator: " "), remoteAddress: request.clientAddress, in: database)
                 return project

@@ -287,6 +287,41 @@ def pairwise(driver, wait, port, connection, project_id):
     driver.find_element(By.CSS_SELECTOR, "#retraining button").click()
     wait.until(lambda d: "every 50 new rankings" in d.find_element(By.ID, "retraining-result").text)
     check(connection.execute("SELECT retrain_after_rankings FROM projects WHERE id = ?", (project_id,)).fetchone()[0] == 50, "the rule was stored")
+    # The reward-hacking watch, set from the same page: a bound that would always ring is
+    # refused with the server's reason; the accepted ones are stored and drawn on the curves.
+    form = driver.find_element(By.ID, "watch")
+    for name, value in (("alarmKlPerAnswer", "12"), ("alarmLengthRatio", "0.5")):
+        field = form.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+    form.find_element(By.TAG_NAME, "button").click()
+    wait.until(lambda d: "alarmLengthRatio" in d.find_element(By.ID, "watch-result").text)
+    field = form.find_element(By.NAME, "alarmLengthRatio")
+    field.clear()
+    field.send_keys("2")
+    form.find_element(By.NAME, "alarmPausesJob").click()
+    form.find_element(By.TAG_NAME, "button").click()
+    wait.until(lambda d: "Alarms on" in d.find_element(By.ID, "watch-result").text)
+    check(driver.find_element(By.ID, "watch-result").text == "Alarms on KL above 12 nats, length above 2x the start; an alarm pauses the job.",
+          f"the watch says what it watches: {driver.find_element(By.ID, 'watch-result').text}")
+    check(connection.execute("SELECT alarm_kl_per_answer, alarm_length_ratio, alarm_pauses_job FROM projects WHERE id = ?", (project_id,)).fetchone() == (12.0, 2.0, 1),
+          "the watch was stored")
+    connection.execute("INSERT INTO jobs (project_id, kind, status, base_model_id, reward_model_id, step, total_steps) VALUES (?, 'rloo', 'paused', ?, ?, 3, 10)",
+                       (project_id, versions[0], versions[1]))
+    policy_job = connection.execute("SELECT max(id) FROM jobs").fetchone()[0]
+    connection.executemany("INSERT INTO job_metrics (job_id, phase, step, name, value) VALUES (?, 'train', ?, 'answer_length', ?)",
+                           [(policy_job, 1, 20.0), (policy_job, 2, 31.0), (policy_job, 3, 45.0)])
+    connection.execute("INSERT INTO job_alarms (job_id, kind, step, value, bound, baseline) VALUES (?, 'length', 3, 45, 40, 20)", (policy_job,))
+    connection.commit()
+    driver.get(f"http://127.0.0.1:{port}/jobs.html?project={project_id}&job={policy_job}")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#alarms li") and d.find_elements(By.CSS_SELECTOR, "figure[data-chart='Answer length']"))
+    alarm = driver.find_element(By.CSS_SELECTOR, "#alarms li").text
+    check(alarm.startswith("Reward-hacking alarm (length): Mean answer length 45.0 tokens at step 3, above 40.0 (2.00x the starting policy's 20.0)"), f"the alarm is shown: {alarm}")
+    wait.until(lambda d: len(d.find_element(By.CSS_SELECTOR, "figure[data-chart='Answer length'] polyline").get_attribute("points").split()) == 3)
+    chart = driver.find_element(By.CSS_SELECTOR, "figure[data-chart='Answer length']")
+    check("the starting (SFT) policy" in chart.text and "red: the alarm bound" in chart.text and chart.find_elements(By.CSS_SELECTOR, "line[data-bound='alarm']"),
+          f"the length curve shows the starting policy and the bound: {chart.text}")
+    driver.save_screenshot(os.path.join(SHOTS, "reward-hacking-alarm.png"))
 
 
 def graded_pairs(driver, wait, port, connection):

@@ -365,6 +365,43 @@ struct TrainingLoopTests {
         #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM jobs WHERE automatic = 1") } == 2)
     }
 
+    /// The reward-hacking watch: a bound the project sets is checked at every iteration of a
+    /// policy job, raised once with its message, and pauses the job when the project says so.
+    @Test func aCrossedBoundRaisesAnAlarmAndPausesThePolicyJob() throws {
+        let (app, project, base, rita, _) = try setUp(labeled: 4, waiting: 0)
+        let worker = try worker(app, models: TemporaryFiles.path("watch-models"))
+        let wrong = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(rita), json: #"{"alarmLengthRatio": 0.5}"#)
+        #expect(wrong.status == 400 && wrong.body.contains("field 'alarmLengthRatio' must be 0 (off) or a multiple of the starting length above 1"), "\(wrong.body)")
+        // A KL bound no moving policy stays under, and a pause on an alarm.
+        let patched = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(rita), json: #"{"alarmKlPerAnswer": 0.000001, "alarmPausesJob": true}"#)
+        #expect(patched.status == 200 && patched.json["alarmPausesJob"] as? Bool == true, "\(patched.body)")
+        let reward = try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"epochs": 2, "learning-rate": 0.003, "validation-fraction": 0}}"#)
+        #expect(try worker.runNextJob())
+        let rewardModel = try #require((try job(app, rita, reward)["model"] as? [String: Any])?["id"] as? Int)
+        let rloo = try enqueue(app, rita, project: project, """
+            {"kind": "rloo", "baseModelId": \(base), "rewardModelId": \(rewardModel),
+             "parameters": {"iterations": 6, "prompts-per-iteration": 2, "max-new-tokens": 6, "learning-rate": 0.01, "validation-fraction": 0, "sample-after": false}}
+            """)
+        #expect(try worker.runNextJob())
+        let paused = try job(app, rita, rloo)
+        let status = (paused["job"] as? [String: Any])?["status"] as? String
+        let alarms = try #require(paused["alarms"] as? [[String: Any]], "\(paused)")
+        #expect(status == "paused", "the alarm paused the job: \(paused)")
+        #expect(alarms.map { $0["kind"] as? String } == ["kl"])
+        let alarmStep = try #require(alarms.first?["step"] as? Int)
+        #expect(alarmStep < 6 && (alarms.first?["message"] as? String)?.contains("above the project's bound") == true)
+        let log = (paused["log"] as? [[String: Any]] ?? []).compactMap { $0["line"] as? String }
+        #expect(log.contains { $0.hasPrefix("Reward-hacking alarm: KL to the reference") && $0.hasSuffix("The project pauses the job on an alarm.") }, "\(log)")
+
+        // Watching without pausing: resumed, the job finishes, and the KL alarm is not repeated.
+        #expect(try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(rita), json: #"{"alarmPausesJob": false}"#).status == 200)
+        #expect(try call(app.port, "POST", "/api/jobs/\(rloo)/resume", headers: writeHeaders(rita)).status == 200)
+        #expect(try worker.runNextJob())
+        let finished = try job(app, rita, rloo)
+        #expect((finished["job"] as? [String: Any])?["status"] as? String == "succeeded", "\(finished)")
+        #expect((finished["alarms"] as? [[String: Any]])?.count == 1)
+    }
+
     /// The queue's order: a sampling job queued after a training job runs first (minutes that put
     /// tasks in front of labelers before hours of training).
     @Test func samplingJobsGoBeforeTrainingJobs() throws {
