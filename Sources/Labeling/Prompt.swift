@@ -19,6 +19,14 @@ public enum PromptContent: Sendable, Equatable {
     case text(String)
     case conversation([Turn])
 
+    /// The prompt as the API shows it: a string, or a list of `{role, content}` turns.
+    public var jsonValue: JSONValue {
+        switch self {
+        case .text(let text): return .string(text)
+        case .conversation(let turns): return .array(turns.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
+        }
+    }
+
     public var kind: String {
         switch self {
         case .text: return "text"

@@ -180,11 +180,7 @@ public struct PromptBrowser: Sendable {
 
     private func summary(_ row: Row, overlap: Int) throws -> PromptSummary {
         let content = try PromptContent.fromStorage(kind: try row.string("kind"), content: try row.string("content"))
-        let prompt: JSONValue
-        switch content {
-        case .text(let text): prompt = .string(text)
-        case .conversation(let turns): prompt = .array(turns.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
-        }
+        let prompt = content.jsonValue
         let (candidates, rankings) = (try row.int("candidates"), try row.int("rankings"))
         return PromptSummary(id: try row.int("id"), prompt: prompt, category: row.optionalString("category"), split: try row.string("split"),
                              source: try row.string("source"), createdAt: try row.string("created_at"), candidates: candidates, rankings: rankings,

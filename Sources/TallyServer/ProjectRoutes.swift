@@ -102,12 +102,7 @@ struct ProjectRoutes: Sendable {
     }
 
     static func view(_ prompt: StoredPrompt, candidates: [Candidate]) -> PromptView {
-        let content: JSONValue
-        switch prompt.content {
-        case .text(let text): content = .string(text)
-        case .conversation(let turns): content = .array(turns.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
-        }
-        return PromptView(id: prompt.id, projectId: prompt.projectID, prompt: content, category: prompt.category, split: prompt.split, candidates: candidates)
+        PromptView(id: prompt.id, projectId: prompt.projectID, prompt: prompt.content.jsonValue, category: prompt.category, split: prompt.split, candidates: candidates)
     }
 
     private func importPrompts(_ request: Request) throws -> Response {
