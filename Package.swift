@@ -59,7 +59,7 @@ let package = Package(
         // test writes under one folder removed when the test process exits.
         .target(name: "TallyTestSupport", path: "Tests/TallyTestSupport"),
         .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"]),
-        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "TallyTestSupport"]),
         .testTarget(name: "TransformerCoreTests", dependencies: ["TransformerCore", "TallyTestSupport"], exclude: ["Tools"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TransformerCore", "JSON", "TallyTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography", "TallyTestSupport"]),

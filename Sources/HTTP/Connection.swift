@@ -229,7 +229,7 @@ final class Connection: EventHandler, @unchecked Sendable {
                         try headParser.parse(UnsafeBufferPointer(rebasing: buffer[inboundStart...]))
                     }
                 } catch {
-                    respondAndClose(error.status, code: "bad_request", message: error.message)
+                    respondAndClose(error.status, code: error.code, message: error.message)
                     return
                 }
                 guard case .complete(let head, let consumed) = result else {
@@ -256,7 +256,7 @@ final class Connection: EventHandler, @unchecked Sendable {
                         }
                         inboundStart += consumed
                     } catch {
-                        respondAndClose(error.status, code: "bad_request", message: error.message)
+                        respondAndClose(error.status, code: error.code, message: error.message)
                         return
                     }
                     guard decoder.isComplete else {

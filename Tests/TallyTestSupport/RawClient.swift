@@ -126,6 +126,20 @@ public final class RawClient {
         return ClientResponse(statusCode: code, headers: headers, body: buffer)
     }
 
+    /// Half-closes the connection: the server reads the end of the request stream, as from a
+    /// client that has sent everything it will send.
+    public func finishSending() {
+        shutdown(descriptor, Int32(SHUT_WR))
+    }
+
+    /// Every byte the server sends until it closes the connection; throws if it neither sends
+    /// nor closes within the timeout.
+    public func readToEnd() throws -> [UInt8] {
+        while try fill() {}
+        defer { buffer.removeAll() }
+        return buffer
+    }
+
     /// Whether the server has closed the connection (reads end of stream within the timeout).
     public func isClosedByServer() -> Bool {
         do {
