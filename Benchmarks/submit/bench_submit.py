@@ -15,6 +15,7 @@ RESULTS = os.path.join(ROOT, "Benchmarks", "results")
 TALLY = os.path.join(ROOT, ".build", "release", "tally")
 LABELERS, PROMPTS, LABELERS_PER_PROMPT = 64, 8000, 16
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+TALLY_LOG_LEVEL = os.environ.get("BENCH_TALLY_LOG_LEVEL", "info")
 
 
 def remove(path):
@@ -113,8 +114,11 @@ def main():
     print(f"  raw SQLite, one row per transaction: {ceiling:.0f}/s", flush=True)
     plan = prepare(database)
     port = free_port()
-    server = subprocess.Popen([TALLY, "serve", "--database", database, "--port", str(port), "--log-level", "warning"], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Tally as a user runs it: the default log level, so every submission's access-log line is
+    # written (to Benchmarks/results/submit-serve.log); BENCH_TALLY_LOG_LEVEL=warning turns it off.
+    server_log = open(os.path.join(RESULTS, "submit-serve.log"), "w")
+    server = subprocess.Popen([TALLY, "serve", "--database", database, "--port", str(port), "--log-level", TALLY_LOG_LEVEL], cwd=ROOT,
+                              stdout=server_log, stderr=subprocess.STDOUT)
     try:
         wait_until_listening(port)
         if os.environ.get("BENCH_PROFILE"):
@@ -135,7 +139,7 @@ def main():
     accepted = requests - (int(refused.group(1)) if refused else 0)
     rate = stored / duration
     lines = [
-        f"wrk, 2 threads, 64 connections, {SECONDS} s; {LABELERS} labelers submitting rankings of {PROMPTS} prompts ({LABELERS_PER_PROMPT} labelers each) over HTTP, each answered 201 only once durable.",
+        f"wrk, 2 threads, 64 connections, {SECONDS} s; {LABELERS} labelers submitting rankings of {PROMPTS} prompts ({LABELERS_PER_PROMPT} labelers each) over HTTP, each answered 201 only once durable; Tally at log level {TALLY_LOG_LEVEL} ({'access log on, as a user runs it' if TALLY_LOG_LEVEL in ('trace', 'debug', 'info') else 'access log off'}).",
         "",
         "| measure | per second |",
         "|---|---:|",
