@@ -5,15 +5,14 @@
 public enum PasswordRules {
     public static let minimumLength = 8
 
-    /// The most often seen passwords of at least 8 characters in published breach lists (the
-    /// top of lists such as the UK NCSC's "100,000 most used"), lower-cased.
-    static let common: Set<String> = [
-        "12345678", "123456789", "1234567890", "11111111", "00000000", "12341234", "87654321", "11223344", "123123123", "88888888",
-        "password", "password1", "password12", "password123", "passw0rd", "p@ssw0rd", "qwertyui", "qwerty123", "qwertyuiop", "1q2w3e4r",
-        "1qaz2wsx", "zaq12wsx", "asdfghjk", "asdfasdf", "iloveyou", "sunshine", "princess", "football", "baseball", "superman",
-        "welcome1", "welcome123", "letmein1", "trustno1", "abcd1234", "abc12345", "computer", "michelle", "jennifer", "starwars",
-        "whatever", "dragon123", "changeme", "administrator", "tally-demo",
-    ]
+    /// The passwords attackers try first: Django's list of 20,000 common passwords (Royce
+    /// Williams's, from published breach corpora; `ThirdParty/django-common-passwords`), those
+    /// long enough to pass the length rule, and Tally's own demo password. Built at first use.
+    static let common: Set<String> = {
+        var passwords = Set(commonPasswordList.split(separator: "\n").map(String.init))
+        passwords.insert("tally-demo")
+        return passwords
+    }()
 
     /// Why `password` may not be used for `username`, or nil when it may.
     public static func problem(password: String, username: String) -> String? {

@@ -3,6 +3,17 @@ import Testing
 
 @Suite("Cryptography")
 struct CryptographyTests {
+    /// The whole of Django's list is refused (its first, its last and one deep inside, in any
+    /// case), and a long passphrase of common words is not.
+    @Test func passwordsFromTheBreachListAreRefused() {
+        for password in ["12345678", "Rabat1945", "FREEDOM12", "z1234567", "tally-demo"] {
+            #expect(PasswordRules.problem(password: password, username: "nora")?.contains("attackers try first") == true, "\(password)")
+        }
+        #expect(PasswordRules.common.count > 8_000)
+        #expect(PasswordRules.common.allSatisfy { $0.count >= PasswordRules.minimumLength && $0 == $0.lowercased() })
+        #expect(PasswordRules.problem(password: "correct horse battery", username: "nora") == nil)
+    }
+
     @Test func sha256MatchesTheStandardVectors() {
         // FIPS 180-2 examples.
         #expect(SHA256.hexDigest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
