@@ -26,7 +26,7 @@ async function loadTask() {
   state.task = task;
   state.prefilledFrom = null;
   state.startedAt = performance.now();
-  document.getElementById("guidelines").textContent = task.project.guidelines || "No guidelines were given for this project.";
+  document.getElementById("guidelines").textContent = task.project.demonstrationGuidelines || "No guidelines were given for writing demonstrations in this project.";
   document.getElementById("remaining").textContent = `${task.remaining} to write · held until ${heldUntil(task.assignment)}`;
   showPrompt(document.getElementById("prompt"), task.prompt.prompt);
   const editor = document.getElementById("response");

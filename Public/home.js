@@ -11,7 +11,11 @@ function showQueue(queue) {
   const card = document.getElementById("queue-template").content.firstElementChild.cloneNode(true);
   const { project } = queue;
   card.querySelector(".name").textContent = project.name;
-  card.querySelector(".guidelines-text").textContent = project.guidelines || "No guidelines were given for this project.";
+  // Each task kind has its own guidelines; the ones given are shown, each under its kind.
+  const guidelines = [["Ranking", project.guidelines], ["Demonstrations", project.demonstrationGuidelines], ["Prompts", project.promptGuidelines]]
+    .filter(([, text]) => text)
+    .map(([kind, text]) => `${kind}: ${text}`);
+  card.querySelector(".guidelines-text").textContent = guidelines.join("\n\n") || "No guidelines were given for this project.";
   const links = [
     project.comparisonStyle === "graded-pair"
       ? [".rank", `/pair.html?project=${project.id}`, `Compare pairs: ${queue.rankingsRemaining} waiting`]

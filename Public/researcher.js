@@ -3,6 +3,7 @@
 // exports (plain links: a GET needs no CSRF token), tasks by kind and status, each labeler's
 // output, and rankings per day. Text from the server goes through textContent only.
 import { api, session, wireSignOut } from "/api.js";
+import { showProjectSettings, wireProjectSettings } from "/project-settings.js";
 
 const state = { role: null };
 
@@ -74,6 +75,7 @@ async function showModels() {
 async function showProjects() {
   const { projects } = await api("GET", "/api/projects");
   wireGold(projects);
+  showProjectSettings(projects);
   for (const id of ["projects", "tasks", "quality", "labelers", "days"]) document.querySelector(`#${id} tbody`).replaceChildren();
   document.getElementById("project-agreement").replaceChildren();
   // The import form keeps the project chosen before the list was redrawn (after an import).
@@ -268,6 +270,7 @@ async function start() {
   });
   document.getElementById("import").addEventListener("submit", importFile);
   document.getElementById("gold-project").addEventListener("change", showGoldRate);
+  wireProjectSettings(showProjects);
   document.getElementById("gold-find").addEventListener("submit", showGoldPrompt);
   document.getElementById("gold-answer").addEventListener("submit", saveGold);
   document.getElementById("gold-remove").addEventListener("click", async () => {

@@ -50,7 +50,7 @@ async function start() {
   }
   document.getElementById("prompt-text").addEventListener("input", saveDraft);
   document.getElementById("category").addEventListener("change", saveDraft);
-  document.getElementById("guidelines").textContent = project.guidelines || "No guidelines were given for this project.";
+  document.getElementById("guidelines").textContent = project.promptGuidelines || "No guidelines were given for writing prompts in this project.";
   await showWanted();
   document.getElementById("prompt-text").focus();
 }

@@ -16,7 +16,11 @@ public enum ComparisonStyle: String, Sendable, Codable, CaseIterable {
 public struct Project: Sendable, Equatable, Codable {
     public let id: Int
     public let name: String
+    /// The guidelines of ranking and comparing answers.
     public let guidelines: String
+    /// The guidelines of writing a demonstration, and of writing a prompt: other tasks, other rules.
+    public let demonstrationGuidelines: String
+    public let promptGuidelines: String
     public let rankingSize: Int
     public let overlap: Int
     public let ratingMinimum: Int
@@ -56,6 +60,8 @@ public struct Project: Sendable, Equatable, Codable {
         id = try row.int("id")
         name = try row.string("name")
         guidelines = try row.string("guidelines")
+        demonstrationGuidelines = try row.string("demonstration_guidelines")
+        promptGuidelines = try row.string("prompt_guidelines")
         rankingSize = try row.int("ranking_size")
         overlap = try row.int("overlap")
         ratingMinimum = try row.int("rating_minimum")
@@ -81,6 +87,8 @@ public struct Project: Sendable, Equatable, Codable {
 public struct NewProject: Sendable, Decodable {
     public var name: String
     public var guidelines: String?
+    public var demonstrationGuidelines: String?
+    public var promptGuidelines: String?
     public var rankingSize: Int?
     public var overlap: Int?
     public var ratingMinimum: Int?
@@ -100,6 +108,16 @@ public struct NewProject: Sendable, Decodable {
 /// The settings of a project that may change while it runs; absent fields stay as they are.
 public struct ProjectChange: Sendable, Decodable {
     public var guidelines: String?
+    public var demonstrationGuidelines: String?
+    public var promptGuidelines: String?
+    /// How many labelers rank each prompt. Raising it reopens prompts that were complete (they
+    /// come back into the queues until they have the new number); lowering it closes prompts that
+    /// already have that many (their further rankings stay stored and exported).
+    public var overlap: Int?
+    /// How many candidates the worker fills a prompt to when it samples. Prompts that already
+    /// have candidates keep them, and rankings already made keep their size: the reward model
+    /// trains on every pair of each ranking whatever its size, as InstructGPT's 4 to 9 did.
+    public var rankingSize: Int?
     public var goldRate: Double?
     public var promptsWanted: Int?
     public var assignmentMinutes: Int?
@@ -126,13 +144,14 @@ public struct LabelingError: Error, CustomStringConvertible, Sendable, Equatable
 }
 
 public struct ProjectRepository: Sendable {
-    private static let columns = "id, name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, alarm_kl_per_answer, alarm_length_ratio, alarm_entropy_fraction, alarm_pauses_job, created_at"
+    private static let columns = "id, name, guidelines, demonstration_guidelines, prompt_guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, alarm_kl_per_answer, alarm_length_ratio, alarm_entropy_fraction, alarm_pauses_job, created_at"
 
     public init() {}
 
     public func create(_ project: NewProject, createdBy: Int?, in database: Database) throws -> Project {
         let name = project.name.trimmingCharacters(in: .whitespaces)
         guard (1...200).contains(StoredText.length(name)) else { throw LabelingError("field 'name' must have 1 to 200 characters") }
+        try Self.checkGuidelines(project.guidelines, project.demonstrationGuidelines, project.promptGuidelines)
         let size = project.rankingSize ?? (project.comparisonStyle == ComparisonStyle.gradedPair.rawValue ? 2 : 4)
         guard (2...9).contains(size) else { throw LabelingError("field 'rankingSize' must be from 2 to 9, not \(size)") }
         let overlap = project.overlap ?? 1
@@ -160,15 +179,22 @@ public struct ProjectRepository: Sendable {
         try Self.check(goldRate: goldRate, promptsWanted: promptsWanted, assignmentMinutes: minutes, retrainAfterRankings: retrainAfter)
         do {
             try database.execute("""
-                INSERT INTO projects (name, guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted,
-                                      gold_rate, retrain_after_rankings, ratings_required, comparison_style, created_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [name, project.guidelines ?? "", size, overlap, minimum, maximum, JSONColumns.encode(flags),
+                INSERT INTO projects (name, guidelines, demonstration_guidelines, prompt_guidelines, ranking_size, overlap, rating_minimum, rating_maximum,
+                                      flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, created_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [name, project.guidelines ?? "", project.demonstrationGuidelines ?? "", project.promptGuidelines ?? "", size, overlap, minimum, maximum, JSONColumns.encode(flags),
                       minutes, promptsWanted, goldRate, retrainAfter, ratingsRequired, style.rawValue, createdBy])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("a project named '\(name)' exists already", kind: .conflict)
         }
         return try find(id: Int(database.lastInsertRowID), in: database)!
+    }
+
+    /// Each kind's guidelines: at most 100,000 code points, as the database checks them.
+    private static func checkGuidelines(_ ranking: String?, _ demonstration: String?, _ prompt: String?) throws {
+        for (field, text) in [("guidelines", ranking), ("demonstrationGuidelines", demonstration), ("promptGuidelines", prompt)] {
+            if let text, StoredText.length(text) > 100_000 { throw LabelingError("field '\(field)' must have at most 100000 characters") }
+        }
     }
 
     private static func style(_ name: String?) throws -> ComparisonStyle {
@@ -198,19 +224,27 @@ public struct ProjectRepository: Sendable {
     public func update(id: Int, _ change: ProjectChange, in database: Database) throws -> Project? {
         try Self.check(goldRate: change.goldRate, promptsWanted: change.promptsWanted, assignmentMinutes: change.assignmentMinutes,
                        retrainAfterRankings: change.retrainAfterRankings)
-        if let guidelines = change.guidelines, guidelines.count > 100_000 { throw LabelingError("field 'guidelines' must have at most 100000 characters") }
+        try Self.checkGuidelines(change.guidelines, change.demonstrationGuidelines, change.promptGuidelines)
+        if let overlap = change.overlap, !(1...20).contains(overlap) { throw LabelingError("field 'overlap' must be from 1 to 20, not \(overlap)") }
+        if let size = change.rankingSize {
+            guard (2...9).contains(size) else { throw LabelingError("field 'rankingSize' must be from 2 to 9, not \(size)") }
+            if size != 2, try find(id: id, in: database)?.comparisonStyle == .gradedPair {
+                throw LabelingError("field 'rankingSize' must be 2 for a graded-pair project (two answers side by side), not \(size)")
+            }
+        }
         if change.ratingsRequired == true, try find(id: id, in: database)?.comparisonStyle == .gradedPair {
             throw LabelingError("field 'ratingsRequired' cannot be true for a graded-pair project: its scale rates the pair, not each answer")
         }
         try RewardHackingBounds.check(klPerAnswer: change.alarmKlPerAnswer, lengthRatio: change.alarmLengthRatio, entropyFraction: change.alarmEntropyFraction)
         try database.execute("""
-            UPDATE projects SET guidelines = coalesce(?, guidelines), gold_rate = coalesce(?, gold_rate), prompts_wanted = coalesce(?, prompts_wanted),
+            UPDATE projects SET guidelines = coalesce(?, guidelines), demonstration_guidelines = coalesce(?, demonstration_guidelines),
+                                prompt_guidelines = coalesce(?, prompt_guidelines), overlap = coalesce(?, overlap), ranking_size = coalesce(?, ranking_size), gold_rate = coalesce(?, gold_rate), prompts_wanted = coalesce(?, prompts_wanted),
                                 assignment_minutes = coalesce(?, assignment_minutes), retrain_after_rankings = coalesce(?, retrain_after_rankings),
                                 ratings_required = coalesce(?, ratings_required), alarm_kl_per_answer = coalesce(?, alarm_kl_per_answer),
                                 alarm_length_ratio = coalesce(?, alarm_length_ratio), alarm_entropy_fraction = coalesce(?, alarm_entropy_fraction),
                                 alarm_pauses_job = coalesce(?, alarm_pauses_job)
             WHERE id = ?
-            """, [change.guidelines, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, change.ratingsRequired,
+            """, [change.guidelines, change.demonstrationGuidelines, change.promptGuidelines, change.overlap, change.rankingSize, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, change.ratingsRequired,
                   change.alarmKlPerAnswer, change.alarmLengthRatio, change.alarmEntropyFraction, change.alarmPausesJob, id])
         return try find(id: id, in: database)
     }

@@ -67,6 +67,15 @@ public struct DemoLoader: Sendable {
                         flag any problem you see, then rank the answers from best to worst. Ties are allowed when two \
                         answers are equally good. Prefer answers that follow the instruction exactly.
                         """
+                    project.demonstrationGuidelines = """
+                        Write the answer you would want a helpful assistant to give: follow the instruction exactly, \
+                        say so when you do not know, and keep it as short as the task allows. You may start from a \
+                        model's answer and correct it.
+                        """
+                    project.promptGuidelines = """
+                        Write an instruction a real user might give an assistant (a question, a task, a request to \
+                        rewrite or summarize), clear enough that two labelers would judge its answers alike.
+                        """
                     // InstructGPT's labelers also wrote prompts; the demo asks for a few.
                     project.promptsWanted = 20
                     return project

@@ -19,8 +19,10 @@ import Storage
 /// | `GET /api/models` | admin, researcher: the model versions (the base policy, later the trained ones) |
 struct ProjectRoutes: Sendable {
     /// A project's settings that its rankings depend on: changing them under existing labels
-    /// would mix rankings made under two rules, so `PATCH` refuses them by name.
-    static let fixedProjectSettings: Set<String> = ["id", "name", "rankingSize", "overlap", "ratingMinimum", "ratingMaximum", "flags", "comparisonStyle", "createdAt"]
+    /// would mix rankings made under two rules (a 1-to-7 rating beside a 1-to-5 one, a flag that
+    /// means something else), so `PATCH` refuses them by name. Overlap and ranking size change
+    /// how many labels are collected, not what a label means: they may change (`ProjectChange`).
+    static let fixedProjectSettings: Set<String> = ["id", "name", "ratingMinimum", "ratingMaximum", "flags", "comparisonStyle", "createdAt"]
 
     let database: DatabasePool
     let authenticator: Authenticator
@@ -54,9 +56,10 @@ struct ProjectRoutes: Sendable {
             let change = try request.decodeJSON(ProjectChange.self, notWritable: Self.fixedProjectSettings)
             let project = try routes.database.write { database -> Project? in
                 guard let project = try ProjectRepository().update(id: id, change, in: database) else { return nil }
-                let detail = [change.goldRate.map { "goldRate=\($0)" }, change.promptsWanted.map { "promptsWanted=\($0)" },
+                let detail = [change.overlap.map { "overlap=\($0)" }, change.rankingSize.map { "rankingSize=\($0)" }, change.goldRate.map { "goldRate=\($0)" }, change.promptsWanted.map { "promptsWanted=\($0)" },
                               change.assignmentMinutes.map { "assignmentMinutes=\($0)" }, change.retrainAfterRankings.map { "retrainAfterRankings=\($0)" },
-                              change.guidelines.map { _ in "guidelines" },
+                              change.guidelines.map { _ in "guidelines" }, change.demonstrationGuidelines.map { _ in "demonstrationGuidelines" },
+                              change.promptGuidelines.map { _ in "promptGuidelines" },
                               change.alarmKlPerAnswer.map { "alarmKlPerAnswer=\($0)" }, change.alarmLengthRatio.map { "alarmLengthRatio=\($0)" },
                               change.alarmEntropyFraction.map { "alarmEntropyFraction=\($0)" }, change.alarmPausesJob.map { "alarmPausesJob=\($0)" }]
                 try AuditLog().record(action: "project.update", actorUserID: signedIn.user.id, subject: "project:\(id)",

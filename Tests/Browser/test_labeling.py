@@ -651,6 +651,21 @@ def main():
         check(stored_gold == [(1, "[]"), (2, '["harmful_advice"]'), (3, "[]")], f"the gold ranking and flag were stored: {stored_gold}")
         check(connection.execute("SELECT gold_rate FROM projects WHERE id = ?", (project["id"],)).fetchone()[0] == 0.25, "the gold rate was stored")
 
+        # The researcher changes the project's settings: guidelines for demonstrations, a higher overlap.
+        driver.find_element(By.CSS_SELECTOR, "#settings summary").click()
+        Select(driver.find_element(By.ID, "settings-project")).select_by_visible_text("Browser test")
+        settings_form = driver.find_element(By.ID, "project-settings")
+        settings_form.find_element(By.NAME, "demonstrationGuidelines").send_keys("Write two sentences at most.")
+        overlap = settings_form.find_element(By.NAME, "overlap")
+        overlap.clear()
+        overlap.send_keys("2")
+        settings_form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(lambda d: "saved" in d.find_element(By.ID, "settings-result").text)
+        check("demonstrationGuidelines, overlap" in driver.find_element(By.ID, "settings-result").text,
+              f"only the changed settings were sent: {driver.find_element(By.ID, 'settings-result').text}")
+        stored_settings = connection.execute("SELECT demonstration_guidelines, overlap FROM projects WHERE id = ?", (project["id"],)).fetchone()
+        check(stored_settings == ("Write two sentences at most.", 2), f"the settings were stored: {stored_settings}")
+
         browse(driver, wait, port, project["id"])
 
         # An admin sees the labeler in the quality table and holds them out.

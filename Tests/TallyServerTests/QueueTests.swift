@@ -96,6 +96,60 @@ struct QueueTests {
         #expect(larsRow["lastSubmittedAt"] is String, "a ranking without any demonstration still has a last submission")
     }
 
+    /// Overlap and ranking size may change under existing labels: raising the overlap reopens a
+    /// complete prompt, lowering it closes it again; the ranking size is checked as at creation
+    /// and is 2 for a graded-pair project; each change is audit-logged.
+    @Test func overlapAndRankingSizeChangeUnderExistingRankings() throws {
+        let (app, project, lena, lars, lou) = try setUp(overlap: 1)
+        let researcher = try signIn(app.port, "rita")
+        func patch(_ body: String) throws -> APIResponse {
+            try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher), json: body)
+        }
+        // With overlap 1, the prompt lena ranks is complete: lars is offered only the other two.
+        let task = try next(app, project, lena)
+        #expect(try rank(app, lena, prompt: task.prompt!, order: task.order).status == 201)
+        #expect(try next(app, project, lars).remaining == 2)
+        let raised = try patch(#"{"overlap": 2}"#)
+        #expect(raised.status == 200 && raised.json["overlap"] as? Int == 2, "\(raised.body)")
+        #expect(try next(app, project, lars).remaining == 3, "the complete prompt is open again")
+        #expect(try patch(#"{"overlap": 1}"#).status == 200)
+        // Back at 1, lena's prompt is complete again and the one lars has held since he first
+        // asked keeps its slot: lou is left the third prompt.
+        let louTask = try next(app, project, lou)
+        #expect(louTask.remaining == 1 && louTask.prompt != task.prompt, "\(louTask)")
+        #expect(try patch(#"{"overlap": 0}"#).body.contains("field 'overlap' must be from 1 to 20"))
+
+        let resized = try patch(#"{"rankingSize": 5}"#)
+        #expect(resized.status == 200 && resized.json["rankingSize"] as? Int == 5, "\(resized.body)")
+        #expect(try patch(#"{"rankingSize": 10}"#).body.contains("field 'rankingSize' must be from 2 to 9"))
+        let pair = try #require(try call(app.port, "POST", "/api/projects", headers: writeHeaders(researcher),
+                                         json: #"{"name": "Pairs", "comparisonStyle": "graded-pair"}"#).json["id"] as? Int)
+        let widened = try call(app.port, "PATCH", "/api/projects/\(pair)", headers: writeHeaders(researcher), json: #"{"rankingSize": 3}"#)
+        #expect(widened.status == 400 && widened.body.contains("must be 2 for a graded-pair project"), "\(widened.body)")
+        let audit = try app.database.read { try $0.query("SELECT detail FROM audit_log WHERE action = 'project.update'").compactMap { $0["detail"].text } }
+        #expect(audit.contains("overlap=2") && audit.contains("rankingSize=5"), "\(audit)")
+    }
+
+    /// Ranking, demonstrations and prompts each have their own guidelines, set at creation or
+    /// later, handed out with the task of their kind, and limited as the database counts.
+    @Test func eachTaskKindHasItsOwnGuidelines() throws {
+        let (app, project, lena, _, _) = try setUp(overlap: 1)
+        let researcher = try signIn(app.port, "rita")
+        let changed = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher),
+                               json: #"{"guidelines": "Prefer the honest answer.", "demonstrationGuidelines": "Answer in two sentences.", "promptGuidelines": "Ask about cooking."}"#)
+        #expect(changed.status == 200 && changed.json["demonstrationGuidelines"] as? String == "Answer in two sentences."
+                && changed.json["promptGuidelines"] as? String == "Ask about cooking.", "\(changed.body)")
+        let task = try call(app.port, "GET", "/api/projects/\(project)/next-demonstration", headers: ["Cookie": lena.cookie])
+        let shown = task.json["project"] as? [String: Any] ?? [:]
+        #expect(shown["demonstrationGuidelines"] as? String == "Answer in two sentences." && shown["guidelines"] as? String == "Prefer the honest answer.", "\(task.body)")
+        let tooLong = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher),
+                               json: #"{"promptGuidelines": "\#(String(repeating: "e\u{301}", count: 50_001))"}"#)
+        #expect(tooLong.status == 400 && tooLong.body.contains("field 'promptGuidelines' must have at most 100000 characters"), "\(tooLong.body.prefix(300))")
+        let created = try call(app.port, "POST", "/api/projects", headers: writeHeaders(researcher),
+                               json: #"{"name": "Kinds", "demonstrationGuidelines": "Be brief."}"#)
+        #expect(created.status == 201 && created.json["demonstrationGuidelines"] as? String == "Be brief." && created.json["promptGuidelines"] as? String == "", "\(created.body)")
+    }
+
     @Test func demonstrationQueueHandsOutAssignmentsToo() throws {
         let (app, project, lena, lars, _) = try setUp(overlap: 1)
         let lenaTask = try next(app, project, lena, kind: "demonstration")

@@ -193,8 +193,8 @@ struct ScreeningTests {
         #expect(try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher), json: #"{"goldRate": 1.5}"#).status == 400)
         // Settings the project cannot change, and settings that do not exist, are refused by name
         // and change nothing.
-        let fixed = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher), json: #"{"overlap": 2}"#)
-        #expect(fixed.status == 400 && fixed.body.contains("field 'overlap' is not writable here"), "\(fixed.body)")
+        let fixed = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher), json: #"{"overlap": 2, "ratingMaximum": 5}"#)
+        #expect(fixed.status == 400 && fixed.body.contains("field 'ratingMaximum' is not writable here"), "\(fixed.body)")
         let unknown = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher), json: #"{"goldRate": 0, "noSuchSetting": 1}"#)
         #expect(unknown.status == 400 && unknown.body.contains("unknown field 'noSuchSetting'"), "\(unknown.body)")
         let projects = try call(app.port, "GET", "/api/projects", headers: ["Cookie": researcher.cookie]).json["projects"] as? [[String: Any]]
