@@ -36,6 +36,32 @@ function showQueue(queue) {
   return card;
 }
 
+/// The first words of a prompt (its text, or its last turn's), for the history table.
+function promptPreview(prompt) {
+  const text = typeof prompt === "string" ? prompt : prompt[prompt.length - 1]?.content ?? "";
+  return text.length > 90 ? `${text.slice(0, 90)}…` : text;
+}
+
+function historyRow(ranking) {
+  const row = document.createElement("tr");
+  const cells = [ranking.projectName, promptPreview(ranking.prompt.prompt), new Date(ranking.submittedAt).toLocaleString()].map((text) => {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    return cell;
+  });
+  const action = document.createElement("td");
+  if (ranking.correctable) {
+    const link = document.createElement("a");
+    link.href = `/label.html?project=${ranking.projectId}&correct=${ranking.id}`;
+    link.textContent = `Correct (until ${new Date(ranking.correctableUntil).toLocaleTimeString()})`;
+    action.append(link);
+  } else {
+    action.textContent = ranking.correctsId ? "corrected" : "";
+  }
+  row.append(...cells, action);
+  return row;
+}
+
 async function start() {
   const current = await api("GET", "/api/session");
   session.csrf = current.csrfToken;
@@ -50,6 +76,10 @@ async function start() {
   const queues = document.getElementById("queues");
   queues.replaceChildren(...work.projects.map(showQueue));
   document.getElementById("no-projects").hidden = work.projects.length > 0;
+  const { rankings } = await api("GET", "/api/me/rankings");
+  document.querySelector("#history tbody").replaceChildren(...rankings.map(historyRow));
+  document.getElementById("history").hidden = rankings.length === 0;
+  document.getElementById("no-history").hidden = rankings.length > 0;
 }
 
 wireSignOut();

@@ -7,7 +7,8 @@
 import { api, signedInProject, onSubmitShortcut, showPrompt, heldUntil, wireSkip, wireSignOut, wireKeyboardHelp } from "/api.js";
 import { renderMarkdown } from "/markdown.js";
 
-const state = { project: null, task: null, candidates: [], manualRanks: false, startedAt: 0, sending: false };
+// `correcting`: the labeler's own ranking being corrected (from ?correct=ID), else null.
+const state = { project: null, task: null, candidates: [], manualRanks: false, startedAt: 0, sending: false, correcting: null };
 
 
 function letter(index) { return String.fromCharCode(65 + index); }
@@ -33,7 +34,9 @@ function missingRank() {
 function render() {
   const { task, project } = state;
   document.getElementById("guidelines").textContent = project.guidelines || "No guidelines were given for this project.";
-  document.getElementById("remaining").textContent = `${task.remaining} to rank · held until ${heldUntil(task.assignment)}`;
+  document.getElementById("remaining").textContent = state.correcting
+    ? `correcting until ${new Date(state.correcting.correctableUntil).toLocaleTimeString()}`
+    : `${task.remaining} to rank · held until ${heldUntil(task.assignment)}`;
   showPrompt(document.getElementById("prompt"), task.prompt.prompt);
   const list = document.getElementById("candidates");
   list.replaceChildren();
@@ -72,6 +75,7 @@ function render() {
       const input = document.createElement("input");
       input.type = "checkbox";
       input.value = flag;
+      input.checked = candidate.flags.has(flag);
       input.addEventListener("change", () => (input.checked ? candidate.flags.add(flag) : candidate.flags.delete(flag)));
       label.append(input, document.createTextNode(flagLabel(flag)));
       flags.append(label);
@@ -210,14 +214,23 @@ async function submit() {
   state.sending = true;
   button.disabled = true;
   try {
-    await api("POST", `/api/prompts/${state.task.prompt.id}/rankings`, {
+    const ranking = {
       entries: state.candidates.map((c) => ({ candidateId: c.id, rank: c.rank, rating: c.rating, flags: [...c.flags] })),
       shownOrder: state.task.prompt.candidates.map((c) => c.id),
       noneAcceptable,
       allEqual,
       comment: document.getElementById("comment").value,
       secondsSpent: (performance.now() - state.startedAt) / 1000,
-    });
+    };
+    const corrected = state.correcting;
+    const stored = corrected
+      ? await api("POST", `/api/rankings/${corrected.id}/corrections`, ranking)
+      : await api("POST", `/api/prompts/${state.task.prompt.id}/rankings`, ranking);
+    // The next task comes at once; the one just sent stays one click from a correction.
+    showSubmitted(stored.id, corrected ? `Ranking ${corrected.id} corrected.` : "Ranking submitted.");
+    if (corrected) history.replaceState(null, "", `/label.html?project=${state.project.id}`);
+    state.correcting = null;
+    document.getElementById("correcting").hidden = true;
     await loadTask();
     window.scrollTo(0, 0);
   } catch (failure) {
@@ -226,6 +239,43 @@ async function submit() {
     state.sending = false;
     button.disabled = false;
   }
+}
+
+function showSubmitted(rankingID, text) {
+  document.getElementById("submitted-text").textContent = text;
+  document.getElementById("submitted-correct").href = `/label.html?project=${state.project.id}&correct=${rankingID}`;
+  document.getElementById("submitted").hidden = false;
+}
+
+/// The correction screen: the labeler's own ranking, its answers in the order first shown, with
+/// what they gave filled in; submitting stores a correction that supersedes it.
+async function loadCorrection(rankingID) {
+  const ranking = await api("GET", `/api/rankings/${rankingID}`);
+  if (!ranking.correctable) {
+    document.getElementById("task-error").textContent = ranking.supersededAt
+      ? `Ranking ${ranking.id} was corrected already; correct the newer one from your home page.`
+      : `Ranking ${ranking.id} can no longer be corrected${ranking.correctableUntil ? ` (it could until ${new Date(ranking.correctableUntil).toLocaleString()})` : ": this project allows no corrections"}.`;
+    await loadTask();
+    return;
+  }
+  state.correcting = ranking;
+  state.task = { project: state.project, assignment: null, prompt: ranking.prompt, remaining: 0 };
+  const given = new Map(ranking.entries.map((entry) => [entry.candidateId, entry]));
+  state.candidates = ranking.prompt.candidates.map((c) => {
+    const entry = given.get(c.id);
+    return { id: c.id, text: c.text, rating: entry?.rating ?? null, rank: entry?.rank ?? 1, flags: new Set(entry?.flags ?? []) };
+  });
+  state.manualRanks = true;
+  state.startedAt = performance.now();
+  document.getElementById("none-acceptable").checked = ranking.noneAcceptable;
+  document.getElementById("comment").value = ranking.comment;
+  const notice = document.getElementById("correcting");
+  notice.textContent = `You are correcting your ranking ${ranking.id} of ${new Date(ranking.submittedAt).toLocaleString()}. The correction replaces it in exports and training from now on; the original is kept.`;
+  notice.hidden = false;
+  document.getElementById("task").hidden = false;
+  document.getElementById("empty").hidden = true;
+  render();
+  document.querySelector(".candidate").focus();
 }
 
 async function loadTask() {
@@ -260,7 +310,9 @@ async function start() {
     location.replace(`/pair.html?project=${project.id}`);
     return;
   }
-  await loadTask();
+  const correct = Number(new URLSearchParams(location.search).get("correct"));
+  if (correct > 0) await loadCorrection(correct);
+  else await loadTask();
 }
 
 document.getElementById("submit").addEventListener("click", submit);

@@ -62,7 +62,7 @@ public struct ExportOptions: Sendable, Codable, Equatable {
 
     /// How many of the project's rankings have no strength, which `margin=strength` cannot write.
     public static func rankingsWithoutStrength(projectID: Int, in database: Database) throws -> Int {
-        try database.queryScalarInt("SELECT count(*) FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ? AND r.strength IS NULL", [projectID]) ?? 0
+        try database.queryScalarInt("SELECT count(*) FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ? AND r.strength IS NULL", [projectID]) ?? 0
     }
 }
 

@@ -12,7 +12,8 @@ public enum TaskKind: String, Sendable, CaseIterable, Codable {
     /// The table holding what labelers submit for this kind of task.
     var submissionTable: String {
         switch self {
-        case .ranking: return "rankings"
+        // A corrected ranking is superseded, not a second label: only rankings in force count.
+        case .ranking: return "current_rankings"
         case .demonstration: return "demonstrations"
         }
     }
@@ -121,7 +122,7 @@ public struct AssignmentRepository: Sendable {
     private func goldPrompt(project: Project, labelerID: Int, in database: Database) throws -> Int? {
         try database.queryScalarInt("""
             SELECT p.id FROM prompts p WHERE p.project_id = ?1 AND EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id)
-              AND NOT EXISTS (SELECT 1 FROM rankings r WHERE r.prompt_id = p.id AND r.labeler_id = ?2)
+              AND NOT EXISTS (SELECT 1 FROM current_rankings r WHERE r.prompt_id = p.id AND r.labeler_id = ?2)
               AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.prompt_id = p.id AND a.labeler_id = ?2 AND a.kind = 'ranking' AND a.status <> 'active')
             ORDER BY random() LIMIT 1
             """, [project.id, labelerID])

@@ -335,7 +335,7 @@ public struct JobRepository: Sendable {
         case .reward, .dpo:
             try database.execute("""
                 INSERT INTO job_snapshot (job_id, item_kind, item_id)
-                SELECT ?1, 'ranking', r.id FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?2
+                SELECT ?1, 'ranking', r.id FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?2
                 """, [jobID, job.projectId])
         case .rloo, .grpo, .ppo:
             try database.execute("INSERT INTO job_snapshot (job_id, item_kind, item_id) SELECT ?1, 'prompt', id FROM prompts WHERE project_id = ?2",
@@ -349,7 +349,7 @@ public struct JobRepository: Sendable {
         case .rewardEvaluation:
             try database.execute("""
                 INSERT INTO job_snapshot (job_id, item_kind, item_id)
-                SELECT ?1, 'ranking', r.id FROM rankings r JOIN prompts p ON p.id = r.prompt_id JOIN users u ON u.id = r.labeler_id
+                SELECT ?1, 'ranking', r.id FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id JOIN users u ON u.id = r.labeler_id
                 WHERE p.project_id = ?2 AND (p.split <> 'train' OR u.labeler_group = 'held_out')
                 """, [jobID, job.projectId])
         case .evaluation:
@@ -364,7 +364,7 @@ public struct JobRepository: Sendable {
                 INSERT INTO job_snapshot (job_id, item_kind, item_id)
                 SELECT ?1, 'prompt', p.id FROM prompts p JOIN projects j ON j.id = p.project_id
                 WHERE p.project_id = ?2 AND p.split = 'train'
-                  AND NOT EXISTS (SELECT 1 FROM rankings r WHERE r.prompt_id = p.id)
+                  AND NOT EXISTS (SELECT 1 FROM current_rankings r WHERE r.prompt_id = p.id)
                   AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id)
                   AND (SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) < j.ranking_size
                 """, [jobID, job.projectId])

@@ -47,12 +47,12 @@ public struct LabelerWork: Sendable, Encodable {
         let since = "strftime('%Y-%m-%dT00:00:00.000Z', 'now')"
         let row = try database.queryOne("""
             SELECT \(since) AS since,
-                   (SELECT count(*) FROM rankings WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS rankings,
+                   (SELECT count(*) FROM current_rankings WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS rankings,
                    (SELECT count(*) FROM demonstrations WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS demonstrations,
                    (SELECT count(*) FROM evaluation_judgments WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS evaluations,
                    (SELECT count(*) FROM prompts WHERE author_id = ?1 AND source = 'labeler' AND created_at >= \(since)) AS prompts_written,
                    (SELECT count(*) FROM assignments WHERE labeler_id = ?1 AND status = 'skipped' AND finished_at >= \(since)) AS skipped,
-                   (SELECT coalesce(sum(seconds_spent), 0) FROM rankings WHERE labeler_id = ?1 AND submitted_at >= \(since))
+                   (SELECT coalesce(sum(seconds_spent), 0) FROM current_rankings WHERE labeler_id = ?1 AND submitted_at >= \(since))
                  + (SELECT coalesce(sum(seconds_spent), 0) FROM demonstrations WHERE labeler_id = ?1 AND submitted_at >= \(since))
                  + (SELECT coalesce(sum(seconds_spent), 0) FROM evaluation_judgments WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS seconds_spent
             """, [labelerID])!

@@ -43,6 +43,8 @@ public struct Project: Sendable, Equatable, Codable {
     public let alarmLengthRatio: Double
     public let alarmEntropyFraction: Double
     public let alarmPausesJob: Bool
+    /// Minutes after first ranking a prompt during which a labeler may correct it (0: never).
+    public let correctionMinutes: Int
     public let createdAt: String
 
     public var rewardHackingBounds: RewardHackingBounds {
@@ -61,6 +63,7 @@ public struct Project: Sendable, Equatable, Codable {
         name = try row.string("name")
         guidelines = try row.string("guidelines")
         demonstrationGuidelines = try row.string("demonstration_guidelines")
+        correctionMinutes = try row.int("correction_minutes")
         promptGuidelines = try row.string("prompt_guidelines")
         rankingSize = try row.int("ranking_size")
         overlap = try row.int("overlap")
@@ -86,6 +89,7 @@ public struct Project: Sendable, Equatable, Codable {
 /// What a new project needs; missing settings take InstructGPT's defaults.
 public struct NewProject: Sendable, Decodable {
     public var name: String
+    public var correctionMinutes: Int?
     public var guidelines: String?
     public var demonstrationGuidelines: String?
     public var promptGuidelines: String?
@@ -107,6 +111,9 @@ public struct NewProject: Sendable, Decodable {
 
 /// The settings of a project that may change while it runs; absent fields stay as they are.
 public struct ProjectChange: Sendable, Decodable {
+    /// Minutes a labeler may correct a ranking after first submitting it; a change applies to
+    /// rankings already made too (0 ends corrections).
+    public var correctionMinutes: Int?
     public var guidelines: String?
     public var demonstrationGuidelines: String?
     public var promptGuidelines: String?
@@ -144,7 +151,7 @@ public struct LabelingError: Error, CustomStringConvertible, Sendable, Equatable
 }
 
 public struct ProjectRepository: Sendable {
-    private static let columns = "id, name, guidelines, demonstration_guidelines, prompt_guidelines, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, alarm_kl_per_answer, alarm_length_ratio, alarm_entropy_fraction, alarm_pauses_job, created_at"
+    private static let columns = "id, name, guidelines, demonstration_guidelines, prompt_guidelines, correction_minutes, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, alarm_kl_per_answer, alarm_length_ratio, alarm_entropy_fraction, alarm_pauses_job, created_at"
 
     public init() {}
 
@@ -152,6 +159,7 @@ public struct ProjectRepository: Sendable {
         let name = project.name.trimmingCharacters(in: .whitespaces)
         guard (1...200).contains(StoredText.length(name)) else { throw LabelingError("field 'name' must have 1 to 200 characters") }
         try Self.checkGuidelines(project.guidelines, project.demonstrationGuidelines, project.promptGuidelines)
+        try Self.check(correctionMinutes: project.correctionMinutes)
         let size = project.rankingSize ?? (project.comparisonStyle == ComparisonStyle.gradedPair.rawValue ? 2 : 4)
         guard (2...9).contains(size) else { throw LabelingError("field 'rankingSize' must be from 2 to 9, not \(size)") }
         let overlap = project.overlap ?? 1
@@ -179,10 +187,10 @@ public struct ProjectRepository: Sendable {
         try Self.check(goldRate: goldRate, promptsWanted: promptsWanted, assignmentMinutes: minutes, retrainAfterRankings: retrainAfter)
         do {
             try database.execute("""
-                INSERT INTO projects (name, guidelines, demonstration_guidelines, prompt_guidelines, ranking_size, overlap, rating_minimum, rating_maximum,
+                INSERT INTO projects (name, correction_minutes, guidelines, demonstration_guidelines, prompt_guidelines, ranking_size, overlap, rating_minimum, rating_maximum,
                                       flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, created_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [name, project.guidelines ?? "", project.demonstrationGuidelines ?? "", project.promptGuidelines ?? "", size, overlap, minimum, maximum, JSONColumns.encode(flags),
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [name, project.correctionMinutes ?? 60, project.guidelines ?? "", project.demonstrationGuidelines ?? "", project.promptGuidelines ?? "", size, overlap, minimum, maximum, JSONColumns.encode(flags),
                       minutes, promptsWanted, goldRate, retrainAfter, ratingsRequired, style.rawValue, createdBy])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("a project named '\(name)' exists already", kind: .conflict)
@@ -205,6 +213,12 @@ public struct ProjectRepository: Sendable {
         return style
     }
 
+    private static func check(correctionMinutes: Int?) throws {
+        if let minutes = correctionMinutes, !(0...10080).contains(minutes) {
+            throw LabelingError("field 'correctionMinutes' must be from 0 (no corrections) to 10080 (a week), not \(minutes)")
+        }
+    }
+
     private static func check(goldRate: Double?, promptsWanted: Int?, assignmentMinutes: Int?, retrainAfterRankings: Int?) throws {
         if let count = retrainAfterRankings, !(0...1_000_000).contains(count) {
             throw LabelingError("field 'retrainAfterRankings' must be from 0 (never) to 1000000, not \(count)")
@@ -225,6 +239,7 @@ public struct ProjectRepository: Sendable {
         try Self.check(goldRate: change.goldRate, promptsWanted: change.promptsWanted, assignmentMinutes: change.assignmentMinutes,
                        retrainAfterRankings: change.retrainAfterRankings)
         try Self.checkGuidelines(change.guidelines, change.demonstrationGuidelines, change.promptGuidelines)
+        try Self.check(correctionMinutes: change.correctionMinutes)
         if let overlap = change.overlap, !(1...20).contains(overlap) { throw LabelingError("field 'overlap' must be from 1 to 20, not \(overlap)") }
         if let size = change.rankingSize {
             guard (2...9).contains(size) else { throw LabelingError("field 'rankingSize' must be from 2 to 9, not \(size)") }
@@ -237,14 +252,14 @@ public struct ProjectRepository: Sendable {
         }
         try RewardHackingBounds.check(klPerAnswer: change.alarmKlPerAnswer, lengthRatio: change.alarmLengthRatio, entropyFraction: change.alarmEntropyFraction)
         try database.execute("""
-            UPDATE projects SET guidelines = coalesce(?, guidelines), demonstration_guidelines = coalesce(?, demonstration_guidelines),
+            UPDATE projects SET correction_minutes = coalesce(?, correction_minutes), guidelines = coalesce(?, guidelines), demonstration_guidelines = coalesce(?, demonstration_guidelines),
                                 prompt_guidelines = coalesce(?, prompt_guidelines), overlap = coalesce(?, overlap), ranking_size = coalesce(?, ranking_size), gold_rate = coalesce(?, gold_rate), prompts_wanted = coalesce(?, prompts_wanted),
                                 assignment_minutes = coalesce(?, assignment_minutes), retrain_after_rankings = coalesce(?, retrain_after_rankings),
                                 ratings_required = coalesce(?, ratings_required), alarm_kl_per_answer = coalesce(?, alarm_kl_per_answer),
                                 alarm_length_ratio = coalesce(?, alarm_length_ratio), alarm_entropy_fraction = coalesce(?, alarm_entropy_fraction),
                                 alarm_pauses_job = coalesce(?, alarm_pauses_job)
             WHERE id = ?
-            """, [change.guidelines, change.demonstrationGuidelines, change.promptGuidelines, change.overlap, change.rankingSize, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, change.ratingsRequired,
+            """, [change.correctionMinutes, change.guidelines, change.demonstrationGuidelines, change.promptGuidelines, change.overlap, change.rankingSize, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, change.ratingsRequired,
                   change.alarmKlPerAnswer, change.alarmLengthRatio, change.alarmEntropyFraction, change.alarmPausesJob, id])
         return try find(id: id, in: database)
     }

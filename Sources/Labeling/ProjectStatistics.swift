@@ -52,16 +52,16 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
         let counts = try database.queryOne("""
             SELECT (SELECT count(*) FROM prompts WHERE project_id = ?1) AS prompts,
                    (SELECT count(*) FROM candidates c JOIN prompts p ON p.id = c.prompt_id WHERE p.project_id = ?1) AS candidates,
-                   (SELECT count(*) FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1) AS rankings,
+                   (SELECT count(*) FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1) AS rankings,
                    (SELECT count(*) FROM prompts p WHERE p.project_id = ?1
-                      AND (SELECT count(*) FROM rankings r WHERE r.prompt_id = p.id) >= ?2) AS complete,
+                      AND (SELECT count(*) FROM current_rankings r WHERE r.prompt_id = p.id) >= ?2) AS complete,
                    (SELECT count(*) FROM prompts p WHERE p.project_id = ?1
                       AND (SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) >= 2
-                      AND (SELECT count(*) FROM rankings r WHERE r.prompt_id = p.id) < ?2) AS open
+                      AND (SELECT count(*) FROM current_rankings r WHERE r.prompt_id = p.id) < ?2) AS open
             """, [projectID, project.overlap])!
         let days = try database.query("""
             SELECT day, sum(kind = 'ranking') AS rankings, sum(kind = 'demonstration') AS demonstrations FROM (
-              SELECT substr(r.submitted_at, 1, 10) AS day, 'ranking' AS kind FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1
+              SELECT substr(r.submitted_at, 1, 10) AS day, 'ranking' AS kind FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1
               UNION ALL
               SELECT substr(d.submitted_at, 1, 10), 'demonstration' FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?1)
             GROUP BY day ORDER BY day
@@ -69,14 +69,14 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
         let labelers = try database.query("""
             SELECT * FROM (
               SELECT u.id, u.username, u.labeler_group,
-                     (SELECT count(*) FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id) AS rankings,
-                     (SELECT avg(r.seconds_spent) FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id) AS seconds,
+                     (SELECT count(*) FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id) AS rankings,
+                     (SELECT avg(r.seconds_spent) FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id) AS seconds,
                      (SELECT count(*) FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?1 AND d.labeler_id = u.id) AS demonstrations,
                      (SELECT count(*) FROM prompts p WHERE p.project_id = ?1 AND p.source = 'labeler' AND p.author_id = u.id) AS prompts_written,
                      (SELECT count(*) FROM assignments a JOIN prompts p ON p.id = a.prompt_id WHERE p.project_id = ?1 AND a.labeler_id = u.id
                         AND a.status = 'skipped') AS skipped,
                      -- max() of several arguments is NULL when any is: compare with '' in place of none.
-                     nullif(max(coalesce((SELECT max(r.submitted_at) FROM rankings r JOIN prompts p ON p.id = r.prompt_id
+                     nullif(max(coalesce((SELECT max(r.submitted_at) FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id
                                           WHERE p.project_id = ?1 AND r.labeler_id = u.id), ''),
                                 coalesce((SELECT max(d.submitted_at) FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id
                                           WHERE p.project_id = ?1 AND d.labeler_id = u.id), '')), '') AS last

@@ -75,6 +75,10 @@ public struct PromptLabels: Sendable, Encodable {
         public let comment: String
         public let secondsSpent: Double?
         public let submittedAt: String
+        /// The ranking this one corrects, and when this one was itself corrected (nil while it
+        /// is in force): a prompt's history keeps every version.
+        public let correctsId: Int?
+        public let supersededAt: String?
     }
 
     public struct DemonstrationView: Sendable, Encodable {
@@ -112,14 +116,14 @@ public struct PromptBrowser: Sendable {
             SELECT * FROM (
               SELECT p.id, p.kind, p.content, p.category, p.split, p.source, p.created_at,
                      (SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) AS candidates,
-                     (SELECT count(*) FROM rankings r WHERE r.prompt_id = p.id) AS rankings,
+                     (SELECT count(*) FROM current_rankings r WHERE r.prompt_id = p.id) AS rankings,
                      (SELECT count(*) FROM demonstrations d WHERE d.prompt_id = p.id) AS demonstrations,
                      EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id) AS gold
               FROM prompts p
               WHERE p.project_id = ?1 AND p.id > ?2
                 AND (?3 IS NULL OR instr(lower(p.content), lower(?3)) > 0 OR p.id = ?4)
                 AND (?5 IS NULL OR p.category = ?5) AND (?6 IS NULL OR p.split = ?6) AND (?7 IS NULL OR p.source = ?7)
-                AND (?8 IS NULL OR p.id IN (SELECT prompt_id FROM rankings WHERE labeler_id = ?8
+                AND (?8 IS NULL OR p.id IN (SELECT prompt_id FROM current_rankings WHERE labeler_id = ?8
                                             UNION SELECT prompt_id FROM demonstrations WHERE labeler_id = ?8))
                 AND (?13 IS NULL OR p.id = ?13)
             )
@@ -139,7 +143,7 @@ public struct PromptBrowser: Sendable {
         guard let summary = try prompts(projectID: project.id, query, in: database).first else { return nil }
         let rankings = try database.query("""
             SELECT r.id, r.labeler_id, u.username, u.labeler_group, r.shown_order, r.none_acceptable, r.all_equal, r.strength, r.comment,
-                   r.seconds_spent, r.submitted_at
+                   r.seconds_spent, r.submitted_at, r.corrects_id, r.superseded_at
             FROM rankings r JOIN users u ON u.id = r.labeler_id WHERE r.prompt_id = ? ORDER BY r.id
             """, [promptID]).map { row in
             let id = try row.int("id")
@@ -150,7 +154,8 @@ public struct PromptBrowser: Sendable {
             return PromptLabels.Ranking(
                 id: id, labeler: try labeler(row), entries: entries, shownOrder: try JSONColumns.integers(row, "shown_order"),
                 noneAcceptable: try row.int("none_acceptable") == 1, allEqual: try row.int("all_equal") == 1, strength: row.optionalDouble("strength"),
-                comment: try row.string("comment"), secondsSpent: row.optionalDouble("seconds_spent"), submittedAt: try row.string("submitted_at"))
+                comment: try row.string("comment"), secondsSpent: row.optionalDouble("seconds_spent"), submittedAt: try row.string("submitted_at"),
+                correctsId: row.optionalInt("corrects_id"), supersededAt: row.optionalString("superseded_at"))
         }
         let demonstrations = try database.query("""
             SELECT d.id, d.labeler_id, u.username, u.labeler_group, d.text, d.prefilled_from_candidate_id, d.seconds_spent, d.submitted_at
@@ -166,7 +171,8 @@ public struct PromptBrowser: Sendable {
                 .map { (String(try $0.int("candidate_id")), try $0.int("rank")) })
         }
         var agreeing = 0, pairs = 0
-        let ranks = rankings.map { Dictionary(uniqueKeysWithValues: $0.entries.map { ($0.candidateId, $0.rank) }) }
+        // Agreement is between the rankings in force; a superseded one is history.
+        let ranks = rankings.filter { $0.supersededAt == nil }.map { Dictionary(uniqueKeysWithValues: $0.entries.map { ($0.candidateId, $0.rank) }) }
         for first in 0..<ranks.count {
             for second in (first + 1)..<ranks.count {
                 let counted = Agreement.pairwise(ranks[first], ranks[second])

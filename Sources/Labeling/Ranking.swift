@@ -131,16 +131,16 @@ public struct RankingRepository: Sendable {
         return try insert(checked, labelerID: labelerID, in: database)
     }
 
-    /// Inserts the ranking and its entries. A second ranking of the same prompt by the same
-    /// labeler is a conflict.
-    private func insert(_ checked: CheckedRanking, labelerID: Int, in database: Database) throws -> Int {
+    /// Inserts the ranking and its entries. A second ranking in force of the same prompt by the
+    /// same labeler is a conflict; `corrects` is the ranking a correction supersedes.
+    func insert(_ checked: CheckedRanking, labelerID: Int, corrects: Int? = nil, in database: Database) throws -> Int {
         let submission = checked.submission
         let shownOrder = JSONColumns.encode(submission.shownOrder)
         do {
             try database.execute(
-                "INSERT INTO rankings (prompt_id, labeler_id, none_acceptable, all_equal, strength, comment, shown_order, seconds_spent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rankings (prompt_id, labeler_id, none_acceptable, all_equal, strength, comment, shown_order, seconds_spent, corrects_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [checked.promptID, labelerID, submission.noneAcceptable ?? false, submission.allEqual ?? false, checked.strength, submission.comment ?? "",
-                 shownOrder, submission.secondsSpent])
+                 shownOrder, submission.secondsSpent, corrects])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("you have ranked prompt \(checked.promptID) already", kind: .conflict)
         }
@@ -189,13 +189,14 @@ public struct StoredRanking: Sendable {
 }
 
 /// Which rankings an export takes. Every field is optional; `until` bounds the snapshot, so an
-/// export and its manifest made with the same filter describe the same rankings.
+/// export and its manifest made with the same filter describe the same rankings, and it takes
+/// the rankings in force at that time: one corrected later is in it, its correction is not.
 public struct RankingFilter: Sendable, Equatable, Codable {
     public var split: String?
     public var labelerGroup: String?
     /// Submitted at or after this ISO 8601 time.
     public var since: String?
-    /// Submitted before this ISO 8601 time.
+    /// Submitted before this ISO 8601 time, and not yet corrected at it.
     public var until: String?
     /// Only labelers whose agreement with others (`QualityReport`) is at least this; the export
     /// resolves it into `labelerIds` when it starts, and the manifest echoes both.
@@ -238,6 +239,9 @@ extension RankingRepository {
               AND (?5 IS NULL OR r.submitted_at >= ?5) AND (?6 IS NULL OR r.submitted_at < ?6)
               AND (?7 IS NULL OR r.labeler_id IN (SELECT value FROM json_each(?7)))
               AND (?9 IS NULL OR r.id IN (SELECT item_id FROM job_snapshot WHERE job_id = ?9 AND item_kind = 'ranking'))
+              -- The rankings in force at `until` (now, without one): a correction supersedes the
+              -- ranking it corrects from its own time on. A snapshot is what the job trained on.
+              AND (?9 IS NOT NULL OR r.superseded_at IS NULL OR (?6 IS NOT NULL AND r.superseded_at >= ?6))
             ORDER BY r.id LIMIT ?8
             """, [projectID, after, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON, limit, filter.snapshotJobId]).map { row in
             let id = try row.int("id")

@@ -36,7 +36,7 @@ public struct RetrainingRule: Sendable {
             SELECT max(id) FROM jobs WHERE project_id = ? AND kind = 'reward' AND EXISTS (SELECT 1 FROM job_snapshot s WHERE s.job_id = jobs.id)
             """, [project.id]) ?? template.id
         let arrived = try count("""
-            SELECT count(*) FROM rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?
+            SELECT count(*) FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?
               AND r.id NOT IN (SELECT item_id FROM job_snapshot WHERE job_id = ? AND item_kind = 'ranking')
             """, [project.id, newest], in: database)
         guard arrived >= project.retrainAfterRankings else { return nil }

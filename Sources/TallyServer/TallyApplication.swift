@@ -97,6 +97,7 @@ public struct TallyApplication: Sendable {
         }
         ProjectRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         QueueRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database)).register(in: &router)
+        CorrectionRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database)).register(in: &router)
         EvaluationRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database)).register(in: &router)
         ExportRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         QualityRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)

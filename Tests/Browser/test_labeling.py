@@ -523,6 +523,22 @@ def main():
         check(second == {second_shown[2]: 1, second_shown[0]: 2, second_shown[1]: 3}, f"mouse ranking stored: {second}")
         check(connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok", "database integrity")
 
+        # The ranking just sent can be corrected: the page offers it, the correction screen shows
+        # what was given, and the correction supersedes the original, which stays.
+        notice = driver.find_element(By.ID, "submitted")
+        check(notice.is_displayed() and "Ranking submitted." in notice.text, f"the submission is confirmed: {notice.text}")
+        driver.find_element(By.ID, "submitted-correct").click()
+        wait.until(lambda d: d.find_element(By.ID, "correcting").is_displayed())
+        check(driver.find_element(By.ID, "order").text == "Order (set by hand): C > A > B", f"the correction starts from what was sent: {driver.find_element(By.ID, 'order').text}")
+        driver.find_element(By.ID, "rank-by-ratings").click()
+        driver.find_element(By.ID, "submit").click()
+        wait.until(lambda d: "corrected." in d.find_element(By.ID, "submitted").text)
+        corrections = connection.execute("SELECT count(*), sum(superseded_at IS NOT NULL), sum(corrects_id IS NOT NULL) FROM rankings").fetchone()
+        check(corrections == (3, 1, 1), f"the correction is a new ranking and the original stays, superseded: {corrections}")
+        driver.get(f"http://127.0.0.1:{port}/home.html")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 2)
+        check("Correct (until" in driver.find_element(By.ID, "history").text, "the home page lists the rankings with their correction links")
+
         # Demonstrations: start from a suggestion, edit it, submit with Ctrl+Enter.
         driver.get(f"http://127.0.0.1:{port}/demonstrate.html?project={project['id']}")
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#suggestions button")) == 3)
