@@ -5,12 +5,7 @@ import Storage
 /// prompt with its candidates in the order the labeler saw them, what they gave, and until when
 /// they may still correct it.
 public struct OwnRanking: Sendable, Encodable {
-    public struct Entry: Sendable, Encodable {
-        public let candidateId: Int
-        public let rank: Int
-        public let rating: Int?
-        public let flags: [String]
-    }
+    public typealias Entry = PromptLabels.RankingEntry
 
     public struct PromptView: Sendable, Encodable {
         public let id: Int
