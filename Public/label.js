@@ -69,17 +69,29 @@ function render() {
       label.append(input, document.createTextNode(String(value)));
       rating.append(label);
     }
+    // With more than four answers the flags fold away under a summary that names those set,
+    // so nine answers stay readable; with four or fewer they are open.
     const flags = card.querySelector(".flags");
+    const summary = flags.querySelector("summary");
+    const summarize = () => {
+      summary.textContent = candidate.flags.size ? `Flags: ${[...candidate.flags].map(flagLabel).join(", ")}` : "Flags";
+    };
+    flags.open = state.candidates.length <= 4 || candidate.flags.size > 0;
     for (const flag of project.flags) {
       const label = document.createElement("label");
       const input = document.createElement("input");
       input.type = "checkbox";
       input.value = flag;
       input.checked = candidate.flags.has(flag);
-      input.addEventListener("change", () => (input.checked ? candidate.flags.add(flag) : candidate.flags.delete(flag)));
+      input.addEventListener("change", () => {
+        if (input.checked) candidate.flags.add(flag);
+        else candidate.flags.delete(flag);
+        summarize();
+      });
       label.append(input, document.createTextNode(flagLabel(flag)));
       flags.append(label);
     }
+    summarize();
     card.addEventListener("keydown", (event) => onCardKey(event, candidate, card));
     card.addEventListener("dragstart", (event) => event.dataTransfer.setData("text/plain", String(candidate.id)));
     card.addEventListener("dragover", (event) => event.preventDefault());

@@ -487,7 +487,10 @@ def main():
         cards = driver.find_elements(By.CSS_SELECTOR, ".candidate")
         second_shown = [int(c.get_attribute("data-id")) for c in cards]
         for card, value in zip(cards, ("4", "4", "2")):
-            card.find_element(By.CSS_SELECTOR, f".rating input[value='{value}']").click()
+            # As a user scrolls: the answer to the middle of the window, clear of the sticky submit bar.
+            rating = card.find_element(By.CSS_SELECTOR, f".rating input[value='{value}']")
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", rating)
+            rating.click()
         ranks = [Select(c).first_selected_option.text for c in driver.find_elements(By.CSS_SELECTOR, ".candidate select")]
         check(ranks == ["1", "1", "2"], f"equal ratings tie, and ranks stay dense: {ranks}")
         driver.execute_script(DRAG, cards[2], cards[0])
@@ -602,6 +605,9 @@ def main():
             return performance.now() - begin;""")
         print(f"browser: nine answers of {len(words.split()) + 2} words shown {shown_after * 1000:.0f} ms after navigation; "
               f"a rating key handled in {key_ms:.1f} ms", flush=True)
+        folded = driver.execute_script("return [...document.querySelectorAll('.candidate details.flags')].filter(d => !d.open).length")
+        check(folded == 9, f"with nine answers every answer's flags are folded away: {folded} of 9")
+        driver.save_screenshot(os.path.join(SHOTS, "nine-answers.png"))
         cards = driver.find_elements(By.CSS_SELECTOR, ".candidate")
         cards[0].click()
         for index in range(9):
