@@ -2,6 +2,7 @@
 // events from /api/jobs/{id}/events), its samples and log; starting, pausing, resuming and
 // cancelling jobs; the model versions as a lineage tree.
 import { api, signedInProject, wireSignOut } from "/api.js";
+import { svg } from "/charts.js";
 
 const parameters = new URLSearchParams(location.search);
 const jobID = Number(parameters.get("job")) || null;
@@ -40,13 +41,6 @@ function duration(seconds) {
   if (seconds < 90) return `${Math.round(seconds)} s`;
   if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
   return `${(seconds / 3600).toFixed(1)} h`;
-}
-
-function svg(name, attributes, text) {
-  const element = document.createElementNS("http://www.w3.org/2000/svg", name);
-  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
-  if (text !== undefined) element.textContent = text;
-  return element;
 }
 
 /// One chart: axes with ticks, the step on x, the unit on y, a legend, the baseline dashed.

@@ -7,6 +7,7 @@ import Storage
 /// | route | who |
 /// |---|---|
 /// | `GET /api/projects/{id}/quality` | admin, researcher |
+/// | `GET /api/projects/{id}/trends` (labels, labelers, time, agreement and gold agreement per day) | admin, researcher |
 /// | `GET`, `PUT`, `DELETE /api/prompts/{id}/gold` (a gold prompt's ranking) | admin, researcher |
 ///
 /// `reviewBelow` (0 to 1, default 0.6) and `minimumPairs` (default 20) choose which labelers are
@@ -20,6 +21,14 @@ struct QualityRoutes: Sendable {
 
     func register(in router: inout Router) {
         let routes = self
+        router.get("/api/projects/{id}/trends", authenticator.require([.admin, .researcher]) { request, _ in
+            let id = try pathIdentifier(request)
+            try checkQueryNames(request, allowed: [], what: "the trends")
+            guard let trends = try routes.database.read({ try LabelingTrends.compute(projectID: id, in: $0) }) else {
+                throw HTTPError.notFound("There is no project \(id).")
+            }
+            return try .json(trends)
+        })
         router.get("/api/projects/{id}/quality", authenticator.require([.admin, .researcher]) { request, _ in
             let id = try pathIdentifier(request)
             var reviewBelow = 0.6, minimumPairs = 20

@@ -688,6 +688,15 @@ def main():
         stored_settings = connection.execute("SELECT demonstration_guidelines, overlap FROM projects WHERE id = ?", (project["id"],)).fetchone()
         check(stored_settings == ("Write two sentences at most.", 2), f"the settings were stored: {stored_settings}")
 
+        # The trends: four charts of the project's days, a point for today on each line with values.
+        Select(driver.find_element(By.ID, "trends-project")).select_by_visible_text("Browser test")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#trend-charts figure")) == 4)
+        titles = [f.get_attribute("data-chart") for f in driver.find_elements(By.CSS_SELECTOR, "#trend-charts figure")]
+        check(titles == ["Labels", "Labelers at work", "Time per ranking", "Agreement"], f"the trend charts: {titles}")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#trend-charts figure[data-chart='Labels'] circle")) >= 2, "the labels chart has today's rankings and demonstrations")
+        driver.execute_script("document.getElementById('trends').scrollIntoView()")
+        driver.save_screenshot(os.path.join(SHOTS, "researcher-trends.png"))
+
         browse(driver, wait, port, project["id"])
 
         # An admin sees the labeler in the quality table and holds them out.
