@@ -40,6 +40,8 @@ function render() {
   showPrompt(document.getElementById("prompt"), task.prompt.prompt);
   const list = document.getElementById("candidates");
   list.replaceChildren();
+  // More than four answers: shorter answer boxes (each scrolls), so more of them fit on screen.
+  list.classList.toggle("many", state.candidates.length > 4);
   const template = document.getElementById("candidate-template");
   state.candidates.forEach((candidate, index) => {
     const card = template.content.firstElementChild.cloneNode(true);
