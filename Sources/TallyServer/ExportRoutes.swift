@@ -56,11 +56,11 @@ struct ExportRoutes: Sendable {
         }
         for (name, keyPath) in [("since", \RankingFilter.since), ("until", \RankingFilter.until)] {
             guard let value = request.queryValue(name) else { continue }
-            guard let date = Self.strictTime(value) else {
+            guard let date = ExportTime.parse(value) else {
                 throw HTTPError.badRequest("The query parameter '\(name)' must be an ISO 8601 time such as 2026-01-31T00:00:00Z, not '\(value)'.", code: "invalid_query")
             }
             // Written as the database writes times (milliseconds, Z), so they compare as text.
-            filter[keyPath: keyPath] = date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+            filter[keyPath: keyPath] = ExportTime.format(date)
         }
         if filter.until == nil {
             // The database's clock, as it wrote the submission times (same rounding), one
@@ -80,16 +80,6 @@ struct ExportRoutes: Sendable {
     }
 
     static let queryParameters: Set<String> = ["split", "group", "since", "until", "minimumAgreement", "ties", "form", "margin"]
-
-    /// A UTC time written exactly as `2026-01-31T00:00:00Z` (fractional seconds allowed): a
-    /// date that does not exist (`2026-02-30`) or text after the `Z` is refused, where the
-    /// ISO 8601 parser would roll it over or stop early.
-    static func strictTime(_ text: String) -> Date? {
-        guard text.wholeMatch(of: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z/) != nil,
-              let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)) ?? (try? Date.ISO8601FormatStyle().parse(text)),
-              date.formatted(Date.ISO8601FormatStyle()).prefix(19) == text.prefix(19) else { return nil }
-        return date
-    }
 
     /// The prompt form (`form=text|conversational`, default: conversational when the project
     /// holds a conversation prompt) and the margin (`margin=rank-distance|strength`, default none).
