@@ -3,8 +3,9 @@
 // changed are sent; the server checks each and names the one it refuses.
 import { api } from "/api.js";
 
-const fields = ["guidelines", "demonstrationGuidelines", "promptGuidelines", "overlap", "rankingSize", "promptsWanted", "assignmentMinutes"];
-const numeric = new Set(["overlap", "rankingSize", "promptsWanted", "assignmentMinutes"]);
+const fields = ["guidelines", "demonstrationGuidelines", "promptGuidelines", "overlap", "rankingSize", "promptsWanted", "assignmentMinutes",
+  "correctionMinutes", "queueOrder", "randomShare"];
+const numeric = new Set(["overlap", "rankingSize", "promptsWanted", "assignmentMinutes", "correctionMinutes", "randomShare"]);
 const settings = { projects: [], onSaved: async () => {} };
 
 function chosenProject() {

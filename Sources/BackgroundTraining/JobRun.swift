@@ -255,6 +255,9 @@ final class JobRun: @unchecked Sendable {
         }, to: output)
         let digest = try CheckpointDigest.ofFolder(output)
         let job = job
+        // Active selection: the new reward model scores what waits in the queue, which is then
+        // ordered by its uncertainty (stored with the version, in the same transaction).
+        let queueScores = job.kind == .reward ? try scoresForTheQueue(rewardModelFolder: output) : nil
         let version = try write { database -> ModelVersion in
             let project = try ProjectRepository().find(id: job.projectId, in: database)
             let name = parameters.versionName ?? "\(Self.slug(project?.name ?? "project"))-\(job.kind.rawValue)-\(job.id)"
@@ -268,6 +271,9 @@ final class JobRun: @unchecked Sendable {
                 name: name, kind: job.kind.resultKind!, parentID: base.id, projectID: job.projectId, jobID: job.id, architecture: base.architecture,
                 checkpointPath: output, checkpointSha256: digest, parameterCount: base.parameterCount, lineage: .object(lineage),
                 metrics: .object(final.map { ($0.name, $0.value.isFinite ? .double($0.value) : .null) }), in: database)
+            if let queueScores {
+                try QueueUncertainty().store(scores: queueScores, modelID: version.id, projectID: job.projectId, in: database)
+            }
             try self.jobs.finish(id: job.id, status: .succeeded, resultModelID: version.id, in: database)
             if parameters.samplesAfter, version.kind != "reward" {
                 _ = try self.jobs.enqueueAutomatic(projectID: job.projectId, kind: .sample, baseModelID: version.id, in: database)

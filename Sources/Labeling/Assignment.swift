@@ -93,7 +93,7 @@ public struct AssignmentRepository: Sendable {
             """, [labelerID, kind.rawValue, project.id]) {
             return try Assignment(row: held)
         }
-        guard var promptID = try database.queryScalarInt("SELECT p.id " + openPrompts(kind) + " ORDER BY p.id LIMIT 1",
+        guard var promptID = try database.queryScalarInt("SELECT p.id " + openPrompts(kind) + " ORDER BY " + Self.order(kind, project: project) + " LIMIT 1",
                                                          [project.id, labelerID, project.overlap]) else { return nil }
         // A gold prompt takes the place of the next task at the gold rate, while there is work to
         // mix it into: a labeler whose queue is empty is not served gold alone, which would show
@@ -115,6 +115,15 @@ public struct AssignmentRepository: Sendable {
             """, [promptID, labelerID, kind.rawValue, order, project.assignmentMinutes])
         return try database.queryOne("SELECT \(Self.columns) FROM assignments WHERE prompt_id = ? AND labeler_id = ? AND kind = ?",
                                      [promptID, labelerID, kind.rawValue]).map(Assignment.init(row:))
+    }
+
+    /// The queue's order for the next task: the import order, or, for rankings under active
+    /// selection, the prompts the latest reward model is least sure of first (prompts it has
+    /// not scored after them), except for the project's random share of tasks, drawn at random.
+    static func order(_ kind: TaskKind, project: Project) -> String {
+        guard kind == .ranking, project.queueOrder == .uncertainty else { return "p.id" }
+        if Double.random(in: 0..<1) < project.randomShare { return "random()" }
+        return "(SELECT u.smallest_margin FROM prompt_uncertainty u WHERE u.prompt_id = p.id) ASC NULLS LAST, p.id"
     }
 
     /// A gold prompt of the project this labeler has neither ranked nor skipped, chosen at random.

@@ -11,6 +11,15 @@ public enum ComparisonStyle: String, Sendable, Codable, CaseIterable {
     case gradedPair = "graded-pair"
 }
 
+/// The order a project's ranking queue hands out prompts in.
+public enum QueueOrder: String, Sendable, Codable, CaseIterable {
+    /// The order the prompts were imported in.
+    case `import`
+    /// Active selection: the prompts whose candidates the latest reward model scores closest
+    /// together first (uncertainty sampling), a `randomShare` of tasks drawn at random.
+    case uncertainty
+}
+
 /// A labeling project: the guidelines labelers see, the ranking size, the overlap, the rating
 /// scale and the flags labelers may set.
 public struct Project: Sendable, Equatable, Codable {
@@ -45,6 +54,9 @@ public struct Project: Sendable, Equatable, Codable {
     public let alarmPausesJob: Bool
     /// Minutes after first ranking a prompt during which a labeler may correct it (0: never).
     public let correctionMinutes: Int
+    public let queueOrder: QueueOrder
+    /// With `uncertainty`, the share of ranking tasks drawn at random from the open prompts.
+    public let randomShare: Double
     public let createdAt: String
 
     public var rewardHackingBounds: RewardHackingBounds {
@@ -64,6 +76,8 @@ public struct Project: Sendable, Equatable, Codable {
         guidelines = try row.string("guidelines")
         demonstrationGuidelines = try row.string("demonstration_guidelines")
         correctionMinutes = try row.int("correction_minutes")
+        queueOrder = QueueOrder(rawValue: try row.string("queue_order")) ?? .import
+        randomShare = try row.double("random_share")
         promptGuidelines = try row.string("prompt_guidelines")
         rankingSize = try row.int("ranking_size")
         overlap = try row.int("overlap")
@@ -89,6 +103,8 @@ public struct Project: Sendable, Equatable, Codable {
 /// What a new project needs; missing settings take InstructGPT's defaults.
 public struct NewProject: Sendable, Decodable {
     public var name: String
+    public var queueOrder: String?
+    public var randomShare: Double?
     public var correctionMinutes: Int?
     public var guidelines: String?
     public var demonstrationGuidelines: String?
@@ -111,6 +127,9 @@ public struct NewProject: Sendable, Decodable {
 
 /// The settings of a project that may change while it runs; absent fields stay as they are.
 public struct ProjectChange: Sendable, Decodable {
+    /// "import" or "uncertainty" (active selection), and its share of random tasks (0 to 1).
+    public var queueOrder: String?
+    public var randomShare: Double?
     /// Minutes a labeler may correct a ranking after first submitting it; a change applies to
     /// rankings already made too (0 ends corrections).
     public var correctionMinutes: Int?
@@ -151,7 +170,7 @@ public struct LabelingError: Error, CustomStringConvertible, Sendable, Equatable
 }
 
 public struct ProjectRepository: Sendable {
-    private static let columns = "id, name, guidelines, demonstration_guidelines, prompt_guidelines, correction_minutes, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, alarm_kl_per_answer, alarm_length_ratio, alarm_entropy_fraction, alarm_pauses_job, created_at"
+    private static let columns = "id, name, guidelines, demonstration_guidelines, prompt_guidelines, correction_minutes, queue_order, random_share, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, alarm_kl_per_answer, alarm_length_ratio, alarm_entropy_fraction, alarm_pauses_job, created_at"
 
     public init() {}
 
@@ -160,6 +179,7 @@ public struct ProjectRepository: Sendable {
         guard (1...200).contains(StoredText.length(name)) else { throw LabelingError("field 'name' must have 1 to 200 characters") }
         try Self.checkGuidelines(project.guidelines, project.demonstrationGuidelines, project.promptGuidelines)
         try Self.check(correctionMinutes: project.correctionMinutes)
+        try Self.check(queueOrder: project.queueOrder, randomShare: project.randomShare)
         let size = project.rankingSize ?? (project.comparisonStyle == ComparisonStyle.gradedPair.rawValue ? 2 : 4)
         guard (2...9).contains(size) else { throw LabelingError("field 'rankingSize' must be from 2 to 9, not \(size)") }
         let overlap = project.overlap ?? 1
@@ -187,10 +207,10 @@ public struct ProjectRepository: Sendable {
         try Self.check(goldRate: goldRate, promptsWanted: promptsWanted, assignmentMinutes: minutes, retrainAfterRankings: retrainAfter)
         do {
             try database.execute("""
-                INSERT INTO projects (name, correction_minutes, guidelines, demonstration_guidelines, prompt_guidelines, ranking_size, overlap, rating_minimum, rating_maximum,
+                INSERT INTO projects (name, queue_order, random_share, correction_minutes, guidelines, demonstration_guidelines, prompt_guidelines, ranking_size, overlap, rating_minimum, rating_maximum,
                                       flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, created_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [name, project.correctionMinutes ?? 60, project.guidelines ?? "", project.demonstrationGuidelines ?? "", project.promptGuidelines ?? "", size, overlap, minimum, maximum, JSONColumns.encode(flags),
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [name, project.queueOrder ?? QueueOrder.import.rawValue, project.randomShare ?? 0.2, project.correctionMinutes ?? 60, project.guidelines ?? "", project.demonstrationGuidelines ?? "", project.promptGuidelines ?? "", size, overlap, minimum, maximum, JSONColumns.encode(flags),
                       minutes, promptsWanted, goldRate, retrainAfter, ratingsRequired, style.rawValue, createdBy])
         } catch let error as DatabaseError where error.isUniqueViolation {
             throw LabelingError("a project named '\(name)' exists already", kind: .conflict)
@@ -211,6 +231,13 @@ public struct ProjectRepository: Sendable {
             throw LabelingError("field 'comparisonStyle' must be \(ComparisonStyle.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or ")), not '\(name)'")
         }
         return style
+    }
+
+    private static func check(queueOrder: String?, randomShare: Double?) throws {
+        if let order = queueOrder, QueueOrder(rawValue: order) == nil {
+            throw LabelingError("field 'queueOrder' must be 'import' or 'uncertainty', not '\(order)'")
+        }
+        if let share = randomShare, !(0...1).contains(share) { throw LabelingError("field 'randomShare' must be from 0 to 1, not \(share)") }
     }
 
     private static func check(correctionMinutes: Int?) throws {
@@ -240,6 +267,7 @@ public struct ProjectRepository: Sendable {
                        retrainAfterRankings: change.retrainAfterRankings)
         try Self.checkGuidelines(change.guidelines, change.demonstrationGuidelines, change.promptGuidelines)
         try Self.check(correctionMinutes: change.correctionMinutes)
+        try Self.check(queueOrder: change.queueOrder, randomShare: change.randomShare)
         if let overlap = change.overlap, !(1...20).contains(overlap) { throw LabelingError("field 'overlap' must be from 1 to 20, not \(overlap)") }
         if let size = change.rankingSize {
             guard (2...9).contains(size) else { throw LabelingError("field 'rankingSize' must be from 2 to 9, not \(size)") }
@@ -252,14 +280,14 @@ public struct ProjectRepository: Sendable {
         }
         try RewardHackingBounds.check(klPerAnswer: change.alarmKlPerAnswer, lengthRatio: change.alarmLengthRatio, entropyFraction: change.alarmEntropyFraction)
         try database.execute("""
-            UPDATE projects SET correction_minutes = coalesce(?, correction_minutes), guidelines = coalesce(?, guidelines), demonstration_guidelines = coalesce(?, demonstration_guidelines),
+            UPDATE projects SET queue_order = coalesce(?, queue_order), random_share = coalesce(?, random_share), correction_minutes = coalesce(?, correction_minutes), guidelines = coalesce(?, guidelines), demonstration_guidelines = coalesce(?, demonstration_guidelines),
                                 prompt_guidelines = coalesce(?, prompt_guidelines), overlap = coalesce(?, overlap), ranking_size = coalesce(?, ranking_size), gold_rate = coalesce(?, gold_rate), prompts_wanted = coalesce(?, prompts_wanted),
                                 assignment_minutes = coalesce(?, assignment_minutes), retrain_after_rankings = coalesce(?, retrain_after_rankings),
                                 ratings_required = coalesce(?, ratings_required), alarm_kl_per_answer = coalesce(?, alarm_kl_per_answer),
                                 alarm_length_ratio = coalesce(?, alarm_length_ratio), alarm_entropy_fraction = coalesce(?, alarm_entropy_fraction),
                                 alarm_pauses_job = coalesce(?, alarm_pauses_job)
             WHERE id = ?
-            """, [change.correctionMinutes, change.guidelines, change.demonstrationGuidelines, change.promptGuidelines, change.overlap, change.rankingSize, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, change.ratingsRequired,
+            """, [change.queueOrder, change.randomShare, change.correctionMinutes, change.guidelines, change.demonstrationGuidelines, change.promptGuidelines, change.overlap, change.rankingSize, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, change.ratingsRequired,
                   change.alarmKlPerAnswer, change.alarmLengthRatio, change.alarmEntropyFraction, change.alarmPausesJob, id])
         return try find(id: id, in: database)
     }

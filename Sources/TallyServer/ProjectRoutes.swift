@@ -56,7 +56,8 @@ struct ProjectRoutes: Sendable {
             let change = try request.decodeJSON(ProjectChange.self, notWritable: Self.fixedProjectSettings)
             let project = try routes.database.write { database -> Project? in
                 guard let project = try ProjectRepository().update(id: id, change, in: database) else { return nil }
-                let detail = [change.overlap.map { "overlap=\($0)" }, change.rankingSize.map { "rankingSize=\($0)" }, change.goldRate.map { "goldRate=\($0)" }, change.promptsWanted.map { "promptsWanted=\($0)" },
+                let detail = [change.queueOrder.map { "queueOrder=\($0)" }, change.randomShare.map { "randomShare=\($0)" },
+                              change.correctionMinutes.map { "correctionMinutes=\($0)" }, change.overlap.map { "overlap=\($0)" }, change.rankingSize.map { "rankingSize=\($0)" }, change.goldRate.map { "goldRate=\($0)" }, change.promptsWanted.map { "promptsWanted=\($0)" },
                               change.assignmentMinutes.map { "assignmentMinutes=\($0)" }, change.retrainAfterRankings.map { "retrainAfterRankings=\($0)" },
                               change.guidelines.map { _ in "guidelines" }, change.demonstrationGuidelines.map { _ in "demonstrationGuidelines" },
                               change.promptGuidelines.map { _ in "promptGuidelines" },

@@ -1,4 +1,5 @@
 import Foundation
+import Labeling
 import Testing
 @testable import TallyServer
 
@@ -148,6 +149,38 @@ struct QueueTests {
         let created = try call(app.port, "POST", "/api/projects", headers: writeHeaders(researcher),
                                json: #"{"name": "Kinds", "demonstrationGuidelines": "Be brief."}"#)
         #expect(created.status == 201 && created.json["demonstrationGuidelines"] as? String == "Be brief." && created.json["promptGuidelines"] as? String == "", "\(created.body)")
+    }
+
+    /// Active selection on a constructed case whose answer is known: with the uncertainty order
+    /// and no random share, prompts come smallest score margin first and unscored ones last;
+    /// with a random share of 1, never in that order for certain; import order is untouched.
+    @Test func theUncertaintyOrderServesTheClosestScoredPromptsFirst() throws {
+        let (app, project, lena, lars, lou) = try setUp(overlap: 1)
+        let researcher = try signIn(app.port, "rita")
+        let prompts = try app.database.read { try $0.query("SELECT id FROM prompts WHERE project_id = ? ORDER BY id", [project]).map { try $0.int("id") } }
+        // A reward model that is sure about the first prompt (margin 2), unsure about the third
+        // (0.1) and has not scored the second.
+        try app.database.write { database in
+            try database.execute("""
+                INSERT INTO model_versions (name, kind, architecture, checkpoint_path, checkpoint_sha256, parameter_count)
+                VALUES ('judge', 'reward', 'llama', '/nowhere', ?, 1)
+                """, [String(repeating: "0", count: 64)])
+            let model = Int(database.lastInsertRowID)
+            try QueueUncertainty().store(scores: [
+                (prompts[0], try database.query("SELECT id FROM candidates WHERE prompt_id = ? ORDER BY id", [prompts[0]]).enumerated().map { (try $1.int("id"), Double($0) * 2) }),
+                (prompts[2], try database.query("SELECT id FROM candidates WHERE prompt_id = ? ORDER BY id", [prompts[2]]).enumerated().map { (try $1.int("id"), 1 + Double($0) * 0.1) }),
+            ], modelID: model, projectID: project, in: database)
+        }
+        #expect(QueueUncertainty.smallestMargin([3, 1, 1.5]) == 0.5 && QueueUncertainty.smallestMargin([1]) == nil)
+        #expect(try next(app, project, lena).prompt == prompts[0], "import order until the project asks for another")
+        let wrong = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher), json: #"{"queueOrder": "entropy"}"#)
+        #expect(wrong.status == 400 && wrong.body.contains("field 'queueOrder' must be 'import' or 'uncertainty'"), "\(wrong.body)")
+        #expect(try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher), json: #"{"randomShare": 1.5}"#).body.contains("field 'randomShare'"))
+        let patched = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(researcher), json: #"{"queueOrder": "uncertainty", "randomShare": 0}"#)
+        #expect(patched.status == 200 && patched.json["queueOrder"] as? String == "uncertainty" && patched.json["randomShare"] as? Double == 0, "\(patched.body)")
+        // lena holds the first prompt; lars gets the least certain one, lou the unscored one.
+        #expect(try next(app, project, lars).prompt == prompts[2])
+        #expect(try next(app, project, lou).prompt == prompts[1])
     }
 
     @Test func demonstrationQueueHandsOutAssignmentsToo() throws {

@@ -1,5 +1,6 @@
 @testable import BackgroundTraining
 import Foundation
+import Labeling
 import Glibc
 import Logging
 import Storage
@@ -325,14 +326,24 @@ struct TrainingLoopTests {
         let worker = try worker(app, models: TemporaryFiles.path("retraining-models"))
         let wrong = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(rita), json: #"{"retrainAfterRankings": -1}"#)
         #expect(wrong.status == 400 && wrong.body.contains("field 'retrainAfterRankings' must be from 0 (never) to 1000000"), "\(wrong.body)")
-        let patched = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(rita), json: #"{"retrainAfterRankings": 2}"#)
+        let patched = try call(app.port, "PATCH", "/api/projects/\(project)", headers: writeHeaders(rita), json: #"{"retrainAfterRankings": 2, "queueOrder": "uncertainty"}"#)
         #expect(patched.status == 200 && patched.json["retrainAfterRankings"] as? Int == 2, "\(patched.body)")
         // Nothing to repeat yet: no person has trained a reward model.
         #expect(try !worker.runNextJob())
 
+        // One prompt waits for a ranking, for the reward model to order the queue by.
+        #expect(try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: writeHeaders(rita),
+                         rawBody: #"{"prompt": "name a sour fruit.", "candidates": [{"text": "a lemon", "model": "m1"}, {"text": "a rock", "model": "m2"}]}"#).status == 200)
         let reward = try enqueue(app, rita, project: project, #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"name": "first-reward", "epochs": 2, "learning-rate": 0.003, "validation-fraction": 0}}"#)
         #expect(try worker.runNextJob())
-        let firstReward = try #require((try job(app, rita, reward)["model"] as? [String: Any])?["id"] as? Int)
+        let firstRewardJob = try job(app, rita, reward)
+        let firstReward = try #require((firstRewardJob["model"] as? [String: Any])?["id"] as? Int)
+        // Active selection: the new reward model scored what waits in the queue, and its margins order it.
+        let waiting = try app.database.read { try QueueUncertainty().promptsToScore(projectID: project, in: $0) }
+        let scoredCandidates = try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM candidate_scores WHERE model_version_id = ?", [firstReward]) }
+        #expect(!waiting.isEmpty && scoredCandidates == waiting.reduce(0) { $0 + $1.candidates.count }, "\(scoredCandidates ?? -1) scores for \(waiting.count) prompts")
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM prompt_uncertainty WHERE model_version_id = ?", [firstReward]) } == waiting.count)
+        #expect(((firstRewardJob["log"] as? [[String: Any]]) ?? []).contains { ($0["line"] as? String)?.hasPrefix("Scored the") == true }, "\(firstRewardJob["log"] ?? "")")
         let rloo = try enqueue(app, rita, project: project, """
             {"kind": "rloo", "baseModelId": \(base), "rewardModelId": \(firstReward),
              "parameters": {"iterations": 1, "prompts-per-iteration": 2, "max-new-tokens": 4, "validation-fraction": 0, "sample-after": false}}
