@@ -8,7 +8,7 @@ import { api, signedInProject, onSubmitShortcut, showPrompt, heldUntil, wireSkip
 import { renderMarkdown } from "/markdown.js";
 
 // `correcting`: the labeler's own ranking being corrected (from ?correct=ID), else null.
-const state = { project: null, task: null, candidates: [], manualRanks: false, startedAt: 0, sending: false, correcting: null };
+const state = { project: null, task: null, candidates: [], manualRanks: false, startedAt: 0, sending: false, correcting: null, lastRankingID: null };
 
 
 function letter(index) { return String.fromCharCode(65 + index); }
@@ -256,9 +256,36 @@ async function submit() {
 }
 
 function showSubmitted(rankingID, text) {
+  state.lastRankingID = rankingID;
   document.getElementById("submitted-text").textContent = text;
   document.getElementById("submitted-correct").href = `/label.html?project=${state.project.id}&correct=${rankingID}`;
   document.getElementById("submitted").hidden = false;
+}
+
+/// Undo: the ranking just sent is withdrawn and its task comes back, filled in as it was sent.
+async function undo() {
+  const error = document.getElementById("task-error");
+  error.textContent = "";
+  try {
+    const ranking = await api("GET", `/api/rankings/${state.lastRankingID}`);
+    await api("POST", `/api/rankings/${ranking.id}/withdrawal`);
+    document.getElementById("submitted").hidden = true;
+    await loadTask();
+    if (state.task?.prompt?.id !== ranking.prompt.id) return;
+    const given = new Map(ranking.entries.map((entry) => [entry.candidateId, entry]));
+    for (const candidate of state.candidates) {
+      const entry = given.get(candidate.id);
+      if (!entry) continue;
+      Object.assign(candidate, { rating: entry.rating, rank: entry.rank, flags: new Set(entry.flags) });
+    }
+    state.manualRanks = true;
+    document.getElementById("none-acceptable").checked = ranking.noneAcceptable;
+    document.getElementById("comment").value = ranking.comment;
+    render();
+    document.querySelector(".candidate").focus();
+  } catch (failure) {
+    error.textContent = failure.message;
+  }
 }
 
 /// The correction screen: the labeler's own ranking, its answers in the order first shown, with
@@ -330,6 +357,7 @@ async function start() {
 }
 
 document.getElementById("submit").addEventListener("click", submit);
+document.getElementById("submitted-undo").addEventListener("click", undo);
 document.getElementById("rank-by-ratings").addEventListener("click", rankByRatings);
 wireKeyboardHelp();
 wireSkip(() => state.task.assignment, loadTask);

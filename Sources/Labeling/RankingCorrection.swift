@@ -61,9 +61,7 @@ public struct RankingCorrections: Sendable {
         guard let old = try own(rankingID: rankingID, labelerID: labelerID, in: database) else {
             throw LabelingError("you have no ranking \(rankingID)", kind: .notFound)
         }
-        if old.supersededAt != nil, let newer = try database.queryScalarInt("SELECT id FROM rankings WHERE corrects_id = ?", [rankingID]) {
-            throw LabelingError("ranking \(rankingID) was corrected already, by ranking \(newer); correct that one", kind: .conflict)
-        }
+        try checkInForce(old, in: database)
         guard let until = old.correctableUntil else {
             throw LabelingError("this project allows no corrections of rankings", kind: .conflict)
         }
@@ -76,6 +74,40 @@ public struct RankingCorrections: Sendable {
         let checked = try RankingRepository().check(submission, promptID: old.prompt.id, in: database)
         try database.execute("UPDATE rankings SET superseded_at = \(AssignmentRepository.now) WHERE id = ?", [rankingID])
         return try RankingRepository().insert(checked, labelerID: labelerID, corrects: rankingID, in: database)
+    }
+
+    /// Withdraws the labeler's ranking `rankingID` (Undo), inside the same window as a
+    /// correction: it is superseded by nothing, so it leaves the labels in force (the row stays,
+    /// as a corrected one does), and the task returns to the labeler, held for them again in the
+    /// order they were shown. Returns the prompt's id.
+    public func withdraw(rankingID: Int, labelerID: Int, in database: Database) throws -> Int {
+        guard let old = try own(rankingID: rankingID, labelerID: labelerID, in: database) else {
+            throw LabelingError("you have no ranking \(rankingID)", kind: .notFound)
+        }
+        try checkInForce(old, in: database)
+        guard let until = old.correctableUntil else { throw LabelingError("this project allows no corrections of rankings", kind: .conflict) }
+        guard old.correctable else { throw LabelingError("ranking \(rankingID) could be withdrawn until \(until)", kind: .conflict) }
+        guard let project = try ProjectRepository().find(id: old.projectId, in: database) else { throw LabelingError("the prompt's project is gone", kind: .notFound) }
+        try database.execute("UPDATE rankings SET superseded_at = \(AssignmentRepository.now) WHERE id = ?", [rankingID])
+        // The task is the labeler's again: their assignment (or a new one, for a ranking sent
+        // without one) is live, with the order they were shown.
+        try database.execute("""
+            INSERT INTO assignments (prompt_id, labeler_id, kind, shown_order, expires_at)
+            VALUES (?1, ?2, 'ranking', ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?4 || ' minutes'))
+            ON CONFLICT (prompt_id, labeler_id, kind) DO UPDATE SET status = 'active', finished_at = NULL, assigned_at = \(AssignmentRepository.now),
+                expires_at = excluded.expires_at
+            """, [old.prompt.id, labelerID, JSONColumns.encode(old.shownOrder), project.assignmentMinutes])
+        return old.prompt.id
+    }
+
+    /// A ranking that is still in force, or the reason it is not (corrected, naming by which;
+    /// or withdrawn).
+    private func checkInForce(_ ranking: OwnRanking, in database: Database) throws {
+        guard ranking.supersededAt != nil else { return }
+        if let newer = try database.queryScalarInt("SELECT id FROM rankings WHERE corrects_id = ?", [ranking.id]) {
+            throw LabelingError("ranking \(ranking.id) was corrected already, by ranking \(newer); correct that one", kind: .conflict)
+        }
+        throw LabelingError("ranking \(ranking.id) was withdrawn; rank the prompt again from the queue", kind: .conflict)
     }
 
     private func rankings(where condition: String, _ arguments: StatementArguments, order: String = "r.id",

@@ -11,6 +11,7 @@ import Storage
 /// | `GET /api/me/rankings` | labeler: the last 20 rankings in force, newest first, each with until when it may be corrected |
 /// | `GET /api/rankings/{id}` | labeler: one of their own rankings (the correction screen's starting point) |
 /// | `POST /api/rankings/{id}/corrections` | labeler: a correction, a new ranking that supersedes the old one |
+/// | `POST /api/rankings/{id}/withdrawal` | labeler: Undo; the ranking leaves the labels in force and its task is theirs again |
 struct CorrectionRoutes: Sendable {
     let database: DatabasePool
     let submissions: GroupCommit
@@ -18,6 +19,7 @@ struct CorrectionRoutes: Sendable {
 
     struct History: Encodable { let rankings: [OwnRanking] }
     struct Corrected: Encodable { let id: Int; let corrects: Int }
+    struct Withdrawn: Encodable { let id: Int; let promptId: Int }
 
     func register(in router: inout Router) {
         let routes = self
@@ -41,6 +43,16 @@ struct CorrectionRoutes: Sendable {
                 return corrected
             }
             return try .json(Corrected(id: corrected, corrects: id), status: .created)
+        })
+        router.post("/api/rankings/{id}/withdrawal", authenticator.require([.labeler]) { request, signedIn in
+            let id = try pathIdentifier(request)
+            let promptID = try routes.submissions.write { database in
+                let promptID = try RankingCorrections().withdraw(rankingID: id, labelerID: signedIn.user.id, in: database)
+                try AuditLog().record(action: "ranking.withdraw", actorUserID: signedIn.user.id, subject: "ranking:\(id)",
+                                      detail: "prompt \(promptID)", remoteAddress: request.clientAddress, in: database)
+                return promptID
+            }
+            return try .json(Withdrawn(id: id, promptId: promptID))
         })
     }
 }

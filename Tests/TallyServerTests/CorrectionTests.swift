@@ -87,3 +87,41 @@ struct CorrectionTests {
         #expect(try call(app.port, "PATCH", "/api/projects/\(project)", headers: write(rita), json: #"{"correctionMinutes": 10081}"#).body.contains("field 'correctionMinutes'"))
     }
 }
+
+extension CorrectionTests {
+    /// Undo: a withdrawn ranking leaves the labels in force, its row stays, and the task comes
+    /// back to the labeler in the order they were shown, to rank again.
+    @Test func undoWithdrawsTheRankingAndGivesTheTaskBack() throws {
+        let app = try TallyTestServer()
+        let rita = try signIn(app.port, "rita"), lena = try signIn(app.port, "lena")
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: write(rita),
+                                            json: #"{"name": "Undo", "rankingSize": 2, "ratingsRequired": false}"#).json["id"] as? Int)
+        #expect(try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: write(rita),
+                         rawBody: #"{"prompt": "Yes or no?", "candidates": [{"text": "yes", "model": "a"}, {"text": "no", "model": "b"}]}"#).status == 200)
+        func task() throws -> (prompt: Int?, order: [Int]) {
+            let response = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
+            let prompt = response.json["prompt"] as? [String: Any]
+            return (prompt?["id"] as? Int, (prompt?["candidates"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int })
+        }
+        let first = try task()
+        let promptID = try #require(first.prompt)
+        let body = #"{"entries": [{"candidateId": \#(first.order[0]), "rank": 1}, {"candidateId": \#(first.order[1]), "rank": 2}], "shownOrder": \#(first.order)}"#
+        let ranked = try #require(try call(app.port, "POST", "/api/prompts/\(promptID)/rankings", headers: write(lena), json: body).json["id"] as? Int)
+        #expect(try task().prompt == nil, "nothing left once ranked")
+
+        let undone = try call(app.port, "POST", "/api/rankings/\(ranked)/withdrawal", headers: write(lena))
+        #expect(undone.status == 200 && undone.json["promptId"] as? Int == promptID, "\(undone.body)")
+        let again = try task()
+        #expect(again.prompt == promptID && again.order == first.order, "the task is back, in the order first shown")
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/statistics", headers: ["Cookie": rita.cookie]).json["rankings"] as? Int == 0)
+        #expect(try exportedRankings(app, rita, project: project).isEmpty)
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM rankings WHERE superseded_at IS NOT NULL") } == 1, "the row stays")
+        let twice = try call(app.port, "POST", "/api/rankings/\(ranked)/withdrawal", headers: write(lena))
+        #expect(twice.status == 409 && twice.body.contains("was withdrawn"), "\(twice.body)")
+        let corrected = try call(app.port, "POST", "/api/rankings/\(ranked)/corrections", headers: write(lena), json: body)
+        #expect(corrected.status == 409 && corrected.body.contains("was withdrawn"), "\(corrected.body)")
+        // Ranked again through the queue, as any task.
+        #expect(try call(app.port, "POST", "/api/prompts/\(promptID)/rankings", headers: write(lena), json: body).status == 201)
+        #expect(try app.database.read { try $0.queryScalarText("SELECT group_concat(action) FROM audit_log WHERE action LIKE 'ranking.%'") } == "ranking.withdraw")
+    }
+}
