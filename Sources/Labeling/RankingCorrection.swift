@@ -58,16 +58,7 @@ public struct RankingCorrections: Sendable {
     /// new ranking's id. Refused, naming why, when the ranking is not theirs, was corrected
     /// already, or is past its window, and as a new submission would be when it is wrong.
     public func correct(rankingID: Int, with submission: RankingSubmission, labelerID: Int, in database: Database) throws -> Int {
-        guard let old = try own(rankingID: rankingID, labelerID: labelerID, in: database) else {
-            throw LabelingError("you have no ranking \(rankingID)", kind: .notFound)
-        }
-        try checkInForce(old, in: database)
-        guard let until = old.correctableUntil else {
-            throw LabelingError("this project allows no corrections of rankings", kind: .conflict)
-        }
-        guard old.correctable else {
-            throw LabelingError("ranking \(rankingID) could be corrected until \(until); the project allows corrections for a set time after a prompt is first ranked", kind: .conflict)
-        }
+        let old = try changeable(rankingID: rankingID, labelerID: labelerID, to: "corrected", in: database)
         guard submission.shownOrder == old.shownOrder else {
             throw LabelingError("field 'shownOrder' must be the order you were shown the first time, \(old.shownOrder)")
         }
@@ -81,12 +72,7 @@ public struct RankingCorrections: Sendable {
     /// as a corrected one does), and the task returns to the labeler, held for them again in the
     /// order they were shown. Returns the prompt's id.
     public func withdraw(rankingID: Int, labelerID: Int, in database: Database) throws -> Int {
-        guard let old = try own(rankingID: rankingID, labelerID: labelerID, in: database) else {
-            throw LabelingError("you have no ranking \(rankingID)", kind: .notFound)
-        }
-        try checkInForce(old, in: database)
-        guard let until = old.correctableUntil else { throw LabelingError("this project allows no corrections of rankings", kind: .conflict) }
-        guard old.correctable else { throw LabelingError("ranking \(rankingID) could be withdrawn until \(until)", kind: .conflict) }
+        let old = try changeable(rankingID: rankingID, labelerID: labelerID, to: "withdrawn", in: database)
         guard let project = try ProjectRepository().find(id: old.projectId, in: database) else { throw LabelingError("the prompt's project is gone", kind: .notFound) }
         try database.execute("UPDATE rankings SET superseded_at = \(AssignmentRepository.now) WHERE id = ?", [rankingID])
         // The task is the labeler's again: their assignment (or a new one, for a ranking sent
@@ -98,6 +84,22 @@ public struct RankingCorrections: Sendable {
                 expires_at = excluded.expires_at
             """, [old.prompt.id, labelerID, JSONColumns.encode(old.shownOrder), project.assignmentMinutes])
         return old.prompt.id
+    }
+
+    /// The labeler's ranking if it may be corrected or withdrawn now (`change` says which, for
+    /// the message): theirs, in force, and inside the project's window.
+    private func changeable(rankingID: Int, labelerID: Int, to change: String, in database: Database) throws -> OwnRanking {
+        guard let ranking = try own(rankingID: rankingID, labelerID: labelerID, in: database) else {
+            throw LabelingError("you have no ranking \(rankingID)", kind: .notFound)
+        }
+        try checkInForce(ranking, in: database)
+        guard let until = ranking.correctableUntil else {
+            throw LabelingError("this project allows no corrections of rankings", kind: .conflict)
+        }
+        guard ranking.correctable else {
+            throw LabelingError("ranking \(rankingID) could be \(change) until \(until); the project allows corrections for a set time after a prompt is first ranked", kind: .conflict)
+        }
+        return ranking
     }
 
     /// A ranking that is still in force, or the reason it is not (corrected, naming by which;
