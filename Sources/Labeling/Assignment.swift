@@ -18,12 +18,14 @@ public enum TaskKind: String, Sendable, CaseIterable, Codable {
         }
     }
 
-    /// What makes a prompt labelable by this kind of task, as SQL over the prompt `p`.
+    /// What makes a prompt labelable by this kind of task, as SQL over the prompt `p`. The turns
+    /// of live conversations belong to their conversation's labeler, never to a queue.
     var promptCondition: String {
+        let notLiveTurn = "NOT EXISTS (SELECT 1 FROM conversation_turns t WHERE t.prompt_id = p.id)"
         switch self {
         // Gold prompts are served only at the project's gold rate (see `AssignmentRepository.next`).
-        case .ranking: return "(SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) >= 2 AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id)"
-        case .demonstration: return "1"
+        case .ranking: return "(SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) >= 2 AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id) AND " + notLiveTurn
+        case .demonstration: return notLiveTurn
         }
     }
 }

@@ -33,7 +33,7 @@ public struct LabelerWork: Sendable, Encodable {
     public static func compute(labelerID: Int, in database: Database) throws -> LabelerWork {
         let queues = AssignmentRepository()
         let projects = try ProjectRepository().all(in: database).map { project in
-            let written = try database.queryScalarInt("SELECT count(*) FROM prompts WHERE project_id = ? AND source = 'labeler'", [project.id]) ?? 0
+            let written = try database.queryScalarInt("SELECT count(*) FROM prompts WHERE project_id = ? AND source = 'labeler' AND id NOT IN (SELECT prompt_id FROM conversation_turns)", [project.id]) ?? 0
             let held = try database.query("""
                 SELECT a.id, a.prompt_id, a.kind, a.shown_order, a.assigned_at, a.expires_at FROM assignments a JOIN prompts p ON p.id = a.prompt_id
                 WHERE a.labeler_id = ? AND p.project_id = ? AND a.status = 'active' AND a.expires_at > \(AssignmentRepository.now) ORDER BY a.id
@@ -50,7 +50,7 @@ public struct LabelerWork: Sendable, Encodable {
                    (SELECT count(*) FROM current_rankings WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS rankings,
                    (SELECT count(*) FROM demonstrations WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS demonstrations,
                    (SELECT count(*) FROM evaluation_judgments WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS evaluations,
-                   (SELECT count(*) FROM prompts WHERE author_id = ?1 AND source = 'labeler' AND created_at >= \(since)) AS prompts_written,
+                   (SELECT count(*) FROM prompts WHERE author_id = ?1 AND source = 'labeler' AND id NOT IN (SELECT prompt_id FROM conversation_turns) AND created_at >= \(since)) AS prompts_written,
                    (SELECT count(*) FROM assignments WHERE labeler_id = ?1 AND status = 'skipped' AND finished_at >= \(since)) AS skipped,
                    (SELECT coalesce(sum(seconds_spent), 0) FROM current_rankings WHERE labeler_id = ?1 AND submitted_at >= \(since))
                  + (SELECT coalesce(sum(seconds_spent), 0) FROM demonstrations WHERE labeler_id = ?1 AND submitted_at >= \(since))

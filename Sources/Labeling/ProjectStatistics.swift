@@ -72,7 +72,7 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
                      (SELECT count(*) FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id) AS rankings,
                      (SELECT avg(r.seconds_spent) FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id) AS seconds,
                      (SELECT count(*) FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?1 AND d.labeler_id = u.id) AS demonstrations,
-                     (SELECT count(*) FROM prompts p WHERE p.project_id = ?1 AND p.source = 'labeler' AND p.author_id = u.id) AS prompts_written,
+                     (SELECT count(*) FROM prompts p WHERE p.project_id = ?1 AND p.source = 'labeler' AND p.author_id = u.id AND p.id NOT IN (SELECT prompt_id FROM conversation_turns)) AS prompts_written,
                      (SELECT count(*) FROM assignments a JOIN prompts p ON p.id = a.prompt_id WHERE p.project_id = ?1 AND a.labeler_id = u.id
                         AND a.status = 'skipped') AS skipped,
                      -- max() of several arguments is NULL when any is: compare with '' in place of none.
@@ -99,7 +99,7 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
             return TaskCounts(kind: kind.rawValue, active: try row.int("active"), expired: try row.int("expired"),
                               submitted: try row.int("submitted"), skipped: try row.int("skipped"))
         }
-        let written = try database.queryScalarInt("SELECT count(*) FROM prompts WHERE project_id = ? AND source = 'labeler'", [projectID]) ?? 0
+        let written = try database.queryScalarInt("SELECT count(*) FROM prompts WHERE project_id = ? AND source = 'labeler' AND id NOT IN (SELECT prompt_id FROM conversation_turns)", [projectID]) ?? 0
         return ProjectStatistics(prompts: try counts.int("prompts"), candidates: try counts.int("candidates"), rankings: try counts.int("rankings"),
                                  promptsComplete: try counts.int("complete"), promptsOpen: try counts.int("open"),
                                  demonstrations: tasks.first { $0.kind == "demonstration" }?.submitted ?? 0,

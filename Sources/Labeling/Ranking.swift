@@ -53,13 +53,22 @@ public struct RankingRepository: Sendable {
     /// must be ranked exactly once, ranks run from 1 to at most the number of candidates (ties
     /// share a rank), ratings lie on the project's scale, flags are the project's, and the shown
     /// order is a permutation of the candidates.
-    public func check(_ submission: RankingSubmission, promptID: Int, in database: Database) throws -> CheckedRanking {
+    ///
+    /// A turn of a live conversation is a graded pair without ratings whatever the project's
+    /// style, ranked once, by the conversation's labeler: it takes a ranking only from the
+    /// conversation (`allowsLiveTurns`, as `ConversationRepository.choose` and corrections pass).
+    public func check(_ submission: RankingSubmission, promptID: Int, in database: Database, allowsLiveTurns: Bool = false) throws -> CheckedRanking {
         guard let prompt = try PromptRepository().find(id: promptID, in: database) else {
             throw LabelingError("there is no prompt \(promptID)", kind: .notFound)
         }
         guard let project = try ProjectRepository().find(id: prompt.projectID, in: database) else {
             throw LabelingError("the prompt's project is gone", kind: .notFound)
         }
+        let conversation = try ConversationRepository().conversation(ofPrompt: promptID, in: database)
+        if let conversation, !allowsLiveTurns {
+            throw LabelingError("prompt \(promptID) is a turn of live conversation \(conversation): its labeler chooses there", kind: .conflict)
+        }
+        let style = conversation == nil ? project.comparisonStyle : .gradedPair
         let candidateIDs = Set(prompt.candidates.map(\.id))
         guard candidateIDs.count >= 2 else { throw LabelingError("prompt \(promptID) has fewer than two candidates to rank") }
         let ranked = submission.entries.map(\.candidateId)
@@ -86,11 +95,11 @@ public struct RankingRepository: Sendable {
         if let gap = ranks.enumerated().first(where: { $0.element != $0.offset + 1 }) {
             throw LabelingError("field 'entries' must rank densely (1, 2, 2, 3): rank \(gap.element) has no rank \(gap.offset + 1) above it")
         }
-        if project.ratingsRequired, let index = submission.entries.firstIndex(where: { $0.rating == nil }) {
+        if project.ratingsRequired, conversation == nil, let index = submission.entries.firstIndex(where: { $0.rating == nil }) {
             throw LabelingError("field 'entries[\(index)].rating' is missing: this project asks for a rating of every answer")
         }
         let allTied = ranks.count == 1
-        try Self.checkStrength(submission, style: project.comparisonStyle, allTied: allTied)
+        try Self.checkStrength(submission, style: style, allTied: allTied)
         if submission.allEqual == true, !allTied { throw LabelingError("field 'allEqual' is true, but the ranks differ") }
         if allTied, submission.allEqual != true, submission.noneAcceptable != true {
             throw LabelingError("every answer is tied at rank 1: confirm it with 'allEqual': true (all equally good) or 'noneAcceptable': true")
@@ -98,7 +107,7 @@ public struct RankingRepository: Sendable {
         try TimeSpent.check(submission.secondsSpent)
         try TextLimits.check(submission.comment, field: "comment", limit: TextLimits.comment)
         // Gold prompts have no overlap limit: every labeler may be scored on each.
-        let overlap = try GoldAnswerRepository().isGold(promptID: promptID, in: database) ? Int(Int32.max) : project.overlap
+        let overlap = try GoldAnswerRepository().isGold(promptID: promptID, in: database) ? Int(Int32.max) : conversation == nil ? project.overlap : 1
         return CheckedRanking(submission: submission, promptID: promptID, overlap: overlap, strength: submission.strength.map(Double.init))
     }
 

@@ -62,7 +62,7 @@ public struct RankingCorrections: Sendable {
         guard submission.shownOrder == old.shownOrder else {
             throw LabelingError("field 'shownOrder' must be the order you were shown the first time, \(old.shownOrder)")
         }
-        let checked = try RankingRepository().check(submission, promptID: old.prompt.id, in: database)
+        let checked = try RankingRepository().check(submission, promptID: old.prompt.id, in: database, allowsLiveTurns: true)
         try database.execute("UPDATE rankings SET superseded_at = \(AssignmentRepository.now) WHERE id = ?", [rankingID])
         return try RankingRepository().insert(checked, labelerID: labelerID, corrects: rankingID, in: database)
     }

@@ -105,6 +105,7 @@ public struct TallyApplication: Sendable {
         ScreeningRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         JobRoutes(database: database, authenticator: Authenticator(database: database), eventInterval: options.jobEventInterval).register(in: &router)
         OpenAIRoutes(database: database, authenticator: Authenticator(database: database), generator: generator).register(in: &router)
+        ConversationRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database), generator: generator).register(in: &router)
         OpenRLHFRoutes(database: database, authenticator: Authenticator(database: database), scorer: rewardScorer).register(in: &router)
         MetricsRoutes(database: database, authenticator: Authenticator(database: database), requests: requestMetrics, submissions: submissions,
                       generator: generator, rewardScorer: rewardScorer).register(in: &router)

@@ -1,0 +1,166 @@
+import Cryptography
+import Foundation
+import Labeling
+import TallyTestSupport
+import Testing
+@testable import TallyServer
+
+/// Live conversations over real sockets with tiny registered models: a labeler's message, two
+/// answers streamed as server-sent events, the choice on the graded scale, the chosen answer
+/// carried into the next turn, every turn exported as a comparison, and what is refused.
+@Suite("Live conversations over HTTP", .serialized)
+struct ConversationTests {
+    /// A server with the tiny model registered twice (as two versions), a project of rita's and
+    /// the ids of both versions.
+    private func setUp() throws -> (app: TallyTestServer, project: Int, models: [Int]) {
+        let app = try TallyTestServer()
+        for name in ["tiny-left", "tiny-right"] {
+            let added = try CommandLineTests.tally(["model", "add", "--database", app.databasePath, "--path", try TrainingCommandTests.tinyModelFolder(), "--name", name])
+            #expect(added.status == 0, "\(added.errorOutput)")
+        }
+        try app.database.write { database in
+            _ = try UserRepository().create(username: "leo", role: .labeler, passwordHash: PasswordHasher(iterations: 1000).hash(TallyTestServer.password), in: database)
+        }
+        let models = try app.database.read { try $0.query("SELECT id FROM model_versions WHERE name LIKE 'tiny-%' ORDER BY name").map { try $0.int("id") } }
+        let rita = try signIn(app.port, "rita")
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: ["Cookie": rita.cookie, "X-CSRF-Token": rita.csrf],
+                                            json: #"{"name": "Live"}"#).json["id"] as? Int)
+        return (app, project, models)
+    }
+
+    private func configure(_ app: TallyTestServer, _ project: Int, _ body: String) throws -> APIResponse {
+        let rita = try signIn(app.port, "rita")
+        return try call(app.port, "PUT", "/api/projects/\(project)/live-settings", headers: ["Cookie": rita.cookie, "X-CSRF-Token": rita.csrf], json: body)
+    }
+
+    /// The events of a message's answer: (event name, parsed data).
+    private func events(_ body: String) -> [(String, [String: Any])] {
+        body.components(separatedBy: "\n\n").compactMap { block in
+            let lines = block.components(separatedBy: "\n")
+            guard let name = lines.first(where: { $0.hasPrefix("event: ") })?.dropFirst(7) else { return nil }
+            let data = lines.filter { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) }.joined(separator: "\n")
+            return (String(name), (try? JSONSerialization.jsonObject(with: Data(data.utf8))) as? [String: Any] ?? [:])
+        }
+    }
+
+    private func send(_ app: TallyTestServer, _ labeler: (cookie: String, csrf: String), _ conversation: Int, _ message: String) throws -> APIResponse {
+        let body = String(data: try JSONSerialization.data(withJSONObject: ["content": message]), encoding: .utf8)!
+        return try call(app.port, "POST", "/api/conversations/\(conversation)/messages", headers: ["Cookie": labeler.cookie, "X-CSRF-Token": labeler.csrf], json: body,
+                        timeoutSeconds: 60)
+    }
+
+    private func choice(_ turn: [String: Any], winner: Int, strength: Int) -> String {
+        let ids = (turn["answers"] as? [[String: Any]] ?? []).map { $0["candidateId"] as? Int ?? 0 }
+        return #"{"entries": [{"candidateId": \#(ids[0]), "rank": \#(winner == 0 ? 1 : 2)}, {"candidateId": \#(ids[1]), "rank": \#(winner == 1 ? 1 : 2)}], "strength": \#(strength), "shownOrder": [\#(ids[0]), \#(ids[1])]}"#
+    }
+
+    @Test func everyTurnIsAStoredComparisonAndTheChosenAnswerGoesOn() throws {
+        let (app, project, models) = try setUp()
+        // Researchers choose the models; a labeler may not, and nonsense is refused by field.
+        let lena = try signIn(app.port, "lena")
+        let labelerHeaders = ["Cookie": lena.cookie, "X-CSRF-Token": lena.csrf]
+        #expect(try call(app.port, "POST", "/api/projects/\(project)/conversations", headers: labelerHeaders).status == 409, "no models yet")
+        #expect(try call(app.port, "PUT", "/api/projects/\(project)/live-settings", headers: labelerHeaders, json: #"{"modelIds": [\#(models[0])]}"#).status == 403)
+        let missing = try configure(app, project, #"{"modelIds": [\#(models[0]), 999]}"#)
+        #expect(missing.status == 400 && missing.body.contains("'modelIds[1]': there is no model version 999"), "\(missing.body)")
+        let hot = try configure(app, project, #"{"modelIds": [\#(models[0])], "temperature": 3}"#)
+        #expect(hot.status == 400 && hot.body.contains("'temperature' must be from 0"), "\(hot.body)")
+        let twice = try configure(app, project, #"{"modelIds": [\#(models[0]), \#(models[0])]}"#)
+        #expect(twice.status == 400 && twice.body.contains("twice"), "\(twice.body)")
+        let set = try configure(app, project, #"{"modelIds": [\#(models[0]), \#(models[1])], "maximumTokens": 12, "temperature": 0.9}"#)
+        #expect(set.status == 200 && set.json["maximumTokens"] as? Int == 12 && (set.json["modelIds"] as? [Int])?.count == 2, "\(set.body)")
+
+        let queueBefore = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": try signIn(app.port, "leo").cookie]).json["remaining"] as? Int
+        let list = try call(app.port, "GET", "/api/projects/\(project)/conversations", headers: labelerHeaders)
+        #expect(list.json["available"] as? Bool == true && (list.json["conversations"] as? [Any])?.isEmpty == true, "\(list.body)")
+        let started = try call(app.port, "POST", "/api/projects/\(project)/conversations", headers: labelerHeaders)
+        #expect(started.status == 201 && started.json["awaitsMessage"] as? Bool == true, "\(started.body)")
+        let conversation = try #require(started.json["id"] as? Int)
+
+        // The first message: both answers stream, side by side, then the stored turn.
+        let first = try send(app, lena, conversation, "Name a fruit.")
+        #expect(first.status == 200 && first.header("Content-Type")?.hasPrefix("text/event-stream") == true, "\(first.body)")
+        let firstEvents = events(first.body)
+        let turnOne = try #require(firstEvents.last { $0.0 == "turn" }?.1, "\(first.body)")
+        let answers = turnOne["answers"] as? [[String: Any]] ?? []
+        #expect(turnOne["turn"] as? Int == 1 && turnOne["message"] as? String == "Name a fruit." && answers.count == 2, "\(turnOne)")
+        for (index, side) in ["a", "b"].enumerated() {
+            let streamed = firstEvents.filter { $0.0 == "answer" && $0.1["side"] as? String == side }.compactMap { $0.1["text"] as? String }.joined()
+            #expect(streamed == answers[index]["text"] as? String, "side \(side): the streamed pieces make the stored answer")
+            #expect((answers[index]["answerMilliseconds"] as? Double ?? -1) >= (answers[index]["firstTextMilliseconds"] as? Double ?? 0))
+        }
+
+        // No second message before a choice; a choice is checked as a graded pair is.
+        let early = try send(app, lena, conversation, "And another?")
+        #expect(early.status == 409 && early.body.contains("choose the better answer of turn 1 first"), "\(early.body)")
+        let noStrength = try call(app.port, "POST", "/api/conversations/\(conversation)/turns/1/choice", headers: labelerHeaders,
+                                  json: choice(turnOne, winner: 1, strength: 3).replacingOccurrences(of: #""strength": 3, "#, with: ""))
+        #expect(noStrength.status == 400 && noStrength.body.contains("'strength' is missing"), "\(noStrength.body)")
+        let promptOne = try #require(turnOne["promptId"] as? Int)
+        let elsewhere = try call(app.port, "POST", "/api/prompts/\(promptOne)/rankings", headers: labelerHeaders, json: choice(turnOne, winner: 1, strength: 3))
+        #expect(elsewhere.status == 409 && elsewhere.body.contains("is a turn of live conversation"), "\(elsewhere.body)")
+        let chosen = try call(app.port, "POST", "/api/conversations/\(conversation)/turns/1/choice", headers: labelerHeaders, json: choice(turnOne, winner: 1, strength: 3))
+        #expect(chosen.status == 201, "\(chosen.body)")
+        let again = try call(app.port, "POST", "/api/conversations/\(conversation)/turns/1/choice", headers: labelerHeaders, json: choice(turnOne, winner: 0, strength: 2))
+        #expect(again.status == 409, "\(again.body)")
+
+        // The second turn's prompt is the conversation so far, with B's answer chosen.
+        let second = try send(app, lena, conversation, "Why that one?")
+        let turnTwo = try #require(events(second.body).last { $0.0 == "turn" }?.1, "\(second.body)")
+        let promptTwo = try #require(turnTwo["promptId"] as? Int)
+        let stored = try app.database.read { try $0.queryScalarText("SELECT content FROM prompts WHERE id = ?", [promptTwo]) } ?? ""
+        let turns = (try JSONSerialization.jsonObject(with: Data(stored.utf8))) as? [[String: String]] ?? []
+        #expect(turns.map { $0["role"] ?? "" } == ["user", "assistant", "user"] && turns[0]["content"] == "Name a fruit."
+                && turns[1]["content"] == answers[1]["text"] as? String && turns[2]["content"] == "Why that one?", "\(stored)")
+        #expect(try call(app.port, "POST", "/api/conversations/\(conversation)/turns/2/choice", headers: labelerHeaders, json: choice(turnTwo, winner: 0, strength: 1)).status == 201)
+
+        // The candidates are the two versions' answers, the turns never enter a queue, and each
+        // turn exports as a comparison whose prompt is the conversation so far.
+        let writers = try app.database.read { try $0.query("SELECT DISTINCT model_version_id FROM candidates WHERE prompt_id IN (?, ?)", [promptOne, promptTwo]).map { try $0.int("model_version_id") } }
+        #expect(Set(writers) == Set(models), "\(writers)")
+        let queueAfter = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": try signIn(app.port, "leo").cookie]).json["remaining"] as? Int
+        #expect(queueBefore == queueAfter, "live turns are not handed to other labelers")
+        let rita = try signIn(app.port, "rita")
+        let export = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons?margin=strength", headers: ["Cookie": rita.cookie])
+        let pairs = export.body.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        #expect(pairs.count == 2 && pairs.map { $0["margin"] as? Int } == [3, 1], "\(export.body)")
+        #expect((pairs.last?["prompt"] as? [[String: Any]])?.count == 3, "the second turn's prompt holds the conversation so far")
+
+        // Another labeler cannot see it; an ended conversation takes no message.
+        let leo = try signIn(app.port, "leo")
+        #expect(try call(app.port, "GET", "/api/conversations/\(conversation)", headers: ["Cookie": leo.cookie]).status == 404)
+        let ended = try call(app.port, "POST", "/api/conversations/\(conversation)/end", headers: labelerHeaders)
+        #expect(ended.status == 200 && ended.json["endedAt"] is String && (ended.json["turns"] as? [Any])?.count == 2, "\(ended.body)")
+        let late = try send(app, lena, conversation, "Still there?")
+        #expect(late.status == 409 && late.body.contains("has ended"), "\(late.body)")
+        let listed = try call(app.port, "GET", "/api/projects/\(project)/conversations", headers: labelerHeaders)
+        #expect((listed.json["conversations"] as? [[String: Any]])?.first?["turns"] as? Int == 2, "\(listed.body)")
+    }
+
+    @Test func oneVersionAnswersTwiceAndBadMessagesAreRefused() throws {
+        let (app, project, models) = try setUp()
+        #expect(try configure(app, project, #"{"modelIds": [\#(models[0])], "maximumTokens": 8}"#).status == 200)
+        let lena = try signIn(app.port, "lena")
+        let headers = ["Cookie": lena.cookie, "X-CSRF-Token": lena.csrf]
+        let conversation = try #require(try call(app.port, "POST", "/api/projects/\(project)/conversations", headers: headers).json["id"] as? Int)
+        let empty = try send(app, lena, conversation, "   ")
+        #expect(empty.status == 400 && empty.body.contains("'content' must hold the message"), "\(empty.body)")
+        let unknown = try call(app.port, "POST", "/api/conversations/\(conversation)/messages", headers: headers, json: #"{"content": "hi", "model": "x"}"#)
+        #expect(unknown.status == 400 && unknown.body.contains("model"), "\(unknown.body)")
+        let answered = try send(app, lena, conversation, "Say hello.")
+        let turn = try #require(events(answered.body).last { $0.0 == "turn" }?.1, "\(answered.body)")
+        let writers = try app.database.read { try $0.query("SELECT model_version_id FROM candidates WHERE prompt_id = ?", [turn["promptId"] as? Int ?? 0]).map { try $0.int("model_version_id") } }
+        #expect(writers == [models[0], models[0]], "two samples of the one version")
+        #expect(try call(app.port, "POST", "/api/conversations/\(conversation)/turns/2/choice", headers: headers, json: choice(turn, winner: 0, strength: 2)).status == 404)
+
+        // A conversation longer than the model reads ends with a clear refusal, storing nothing.
+        #expect(try configure(app, project, #"{"modelIds": [\#(models[0])], "maximumTokens": 2048}"#).status == 200)
+        let long = try #require(try call(app.port, "POST", "/api/projects/\(project)/conversations", headers: headers).json["id"] as? Int)
+        let refused = try send(app, lena, long, "Tell me everything.")
+        #expect(refused.status == 409 && refused.errorCode == "conversation_too_long" && refused.body.contains("Start a new conversation"), "\(refused.body)")
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM conversation_turns WHERE conversation_id = ?", [long]) } == 0)
+        // Turning live conversations off: no new ones.
+        #expect(try configure(app, project, #"{"modelIds": []}"#).json["modelIds"] as? [Int] == [])
+        #expect(try call(app.port, "POST", "/api/projects/\(project)/conversations", headers: headers).status == 409)
+    }
+}
