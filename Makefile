@@ -34,7 +34,7 @@ LLAMA_VOCABULARIES := .build-models/llama-vocabularies
 LLAMA_CPP_SDIST := https://files.pythonhosted.org/packages/de/6d/4a20e676bdf7d9d3523be3a081bf327af958f9bdfe2a564f5cf485faeaec/llama_cpp_python-0.3.9.tar.gz
 LLAMA_CPP_SDIST_SHA256 := a3a985f558385e2f5de5b663f4e9b0817506d6af98122450142cd98e79216370
 
-.PHONY: run build test screenshots bench bench-http bench-train bench-submit bench-reward bench-reward-quality bench-reward-all bench-reward-trl bench-sft bench-rl bench-rl-quality bench-dpo bench-loop smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
+.PHONY: run build test screenshots bench bench-http bench-train bench-submit bench-reward bench-reward-quality bench-reward-all bench-reward-trl bench-sft bench-rl bench-rl-quality bench-dpo bench-loop bench-live smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
 
 ## Build in release mode, migrate, fetch the default policy model, load the demo, and serve on
 ## http://$(HOST):$(PORT)/. Without the model (no network) everything else still runs.
@@ -116,6 +116,12 @@ bench-submit: install-product-packages install-bench-packages
 bench-loop: install-product-packages install-bench-packages smollm2
 	$(SWIFT) build -c release --product tally
 	python3 Benchmarks/submit/bench_loop.py
+
+## Live conversations' time to the first text and to both answers (p50, p95), idle and beside a
+## reward-model job; appends to Benchmarks/results/live.jsonl.
+bench-live: install-product-packages smollm2
+	$(SWIFT) build -c release --product tally
+	python3 Benchmarks/live/bench_live.py
 
 ## The transformer core beside a JAX peer on the CPU; writes Benchmarks/results/train.md.
 bench-train: install-product-packages install-bench-packages .build-python/bench/bin/python

@@ -45,7 +45,7 @@ function keepProject(project) {
   if (name) name.textContent = project.name;
   for (const link of document.querySelectorAll("header.bar a[href]")) {
     const target = new URL(link.getAttribute("href"), location.origin);
-    if (["/label.html", "/pair.html", "/demonstrate.html", "/write.html", "/compare.html"].includes(target.pathname)) {
+    if (["/label.html", "/pair.html", "/demonstrate.html", "/write.html", "/compare.html", "/chat.html"].includes(target.pathname)) {
       target.searchParams.set("project", String(project.id));
       link.setAttribute("href", target.pathname + target.search);
     }

@@ -31,6 +31,11 @@ function showQueue(queue) {
   }
   if (queue.promptsWanted === 0) card.querySelector(".write").closest("li").hidden = true;
   if (queue.evaluationsRemaining === 0) card.querySelector(".compare").closest("li").hidden = true;
+  // Live conversations are offered where a researcher chose models to answer.
+  const chat = card.querySelector(".chat");
+  chat.href = `/chat.html?project=${project.id}`;
+  chat.textContent = "Converse live: two assistants answer, you pick the better";
+  api("GET", `/api/projects/${project.id}/conversations`).then((live) => { chat.closest("li").hidden = !live.available; }).catch(() => {});
   card.querySelector(".held").textContent = queue.held.length === 0 ? ""
     : `You hold ${queue.held.map((a) => `a ${a.kind} task until ${heldUntil(a)}`).join(", ")}.`;
   return card;

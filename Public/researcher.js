@@ -4,6 +4,7 @@
 // output, and rankings per day. Text from the server goes through textContent only.
 import { api, session, wireSignOut } from "/api.js";
 import { showProjectSettings, wireProjectSettings } from "/project-settings.js";
+import { showLiveSettings, wireLiveSettings } from "/live-settings.js";
 import { showTrends, wireTrends } from "/trends.js";
 
 const state = { role: null };
@@ -77,6 +78,7 @@ async function showProjects() {
   const { projects } = await api("GET", "/api/projects");
   wireGold(projects);
   showProjectSettings(projects);
+  await showLiveSettings(projects);
   await showTrends(projects);
   for (const id of ["projects", "tasks", "quality", "labelers", "days"]) document.querySelector(`#${id} tbody`).replaceChildren();
   document.getElementById("project-agreement").replaceChildren();
@@ -273,6 +275,7 @@ async function start() {
   document.getElementById("import").addEventListener("submit", importFile);
   document.getElementById("gold-project").addEventListener("change", showGoldRate);
   wireProjectSettings(showProjects);
+  wireLiveSettings();
   wireTrends();
   document.getElementById("gold-find").addEventListener("submit", showGoldPrompt);
   document.getElementById("gold-answer").addEventListener("submit", saveGold);

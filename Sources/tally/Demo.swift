@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Labeling
 import Storage
 import TallyServer
 
@@ -39,6 +40,13 @@ struct Demo: ParsableCommand {
             let started = Date()
             let loaded = try DemoPolicy(path: policy, promptCount: policyPrompts, maximumNewTokens: policyTokens).load(into: database, projectID: summary.projectID)
             print("Base policy '\(loaded.model.name)' (\(loaded.model.parameterCount) parameters) registered; \(loaded.candidatesAdded) of its answers added as candidates in \(String(format: "%.1f", Date().timeIntervalSince(started))) s.")
+            // Labelers can converse with the base policy at once (two samples per message); a
+            // researcher's own choice of models is kept.
+            let liveSettings = LiveConversationSettingsRepository()
+            if try database.read({ try liveSettings.find(projectID: summary.projectID, in: $0) }) == nil {
+                _ = try database.write { try liveSettings.save(LiveConversationSettingsChange(modelIds: [loaded.model.id]), projectID: summary.projectID, in: $0) }
+                print("Live conversations: '\(loaded.model.name)' answers labelers' messages twice, at /chat.html.")
+            }
         }
         if summary.screeningTestCreated {
             print("Registration is open: applicants register at /apply.html and take the demo screening test; admins review them at /applicants.html.")

@@ -364,6 +364,73 @@ def graded_pairs(driver, wait, port, connection):
     check(len(first) == 2, "both prompts were labeled")
 
 
+def live_conversation(driver, wait, port, connection, database):
+    """A live conversation with the real SmolLM2 policy (skipped without it): a researcher chooses
+    the model in the researcher page's form, a labeler finds the conversation on the home page,
+    writes a message, both answers stream in side by side, a key on the scale picks B, and the
+    chosen answer is what the second turn's prompt goes on with."""
+    model = os.path.join(ROOT, ".build-models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    if not os.path.exists(model):
+        print("skip: live conversation (SmolLM2 was not fetched)")
+        return
+    subprocess.run([TALLY, "model", "add", "--database", database, "--path", model, "--name", "smollm2-live", "--log-level", "warning"],
+                   cwd=ROOT, check=True, capture_output=True)
+    headers, session = api(port, "POST", "/api/session", {"username": "demo-researcher", "password": "tally-demo"})
+    cookie = headers["Set-Cookie"].split(";")[0]
+    _, project = api(port, "POST", "/api/projects", {"name": "Live chat", "flags": []}, cookie=cookie, csrf=session["csrfToken"])
+    sign_in(driver, port, "demo-researcher")
+    wait.until(lambda d: d.current_url.endswith("/researcher.html"))
+    driver.execute_script("document.getElementById('live-settings').open = true")
+    wait.until(lambda d: "Live chat" in d.find_element(By.ID, "live-project").text)
+    Select(driver.find_element(By.ID, "live-project")).select_by_visible_text("Live chat")
+    wait.until(lambda d: any("smollm2-live" in l.text for l in d.find_elements(By.CSS_SELECTOR, "#live-models label")))
+    box = next(l for l in driver.find_elements(By.CSS_SELECTOR, "#live-models label") if "smollm2-live" in l.text).find_element(By.TAG_NAME, "input")
+    check(not box.is_selected(), "the new project has no live models")
+    box.click()
+    tokens = driver.find_element(By.CSS_SELECTOR, "#live-form input[name='maximumTokens']")
+    tokens.clear()
+    tokens.send_keys("24")
+    driver.find_element(By.CSS_SELECTOR, "#live-form button[type='submit']").click()
+    wait.until(lambda d: "Saved" in d.find_element(By.ID, "live-result").text)
+    stored = connection.execute("SELECT model_version_ids, maximum_tokens FROM live_conversation_settings WHERE project_id = ?", (project["id"],)).fetchone()
+    model_id = connection.execute("SELECT id FROM model_versions WHERE name = 'smollm2-live'").fetchone()[0]
+    check(stored == (f"[{model_id}]", 24), f"the form stored the model and the length: {stored}")
+
+    sign_in(driver, port, "demo-labeler")
+    wait.until(lambda d: "Live chat" in d.find_element(By.ID, "queues").text)
+    link = f"a[href='/chat.html?project={project['id']}']"
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, link).is_displayed())
+    driver.find_element(By.CSS_SELECTOR, link).click()
+    wait.until(lambda d: d.find_element(By.ID, "chat").is_displayed())
+    check(driver.find_element(By.ID, "task-project").text == "Live chat", "the conversation page names its project")
+    message = driver.find_element(By.ID, "message")
+    message.send_keys("Name one fruit that is yellow.")
+    check(driver.find_element(By.ID, "message-count").text == "30 / 100000", f"the counter counts the message: {driver.find_element(By.ID, 'message-count').text}")
+    started = time.time()
+    message.send_keys(Keys.CONTROL, Keys.ENTER)
+    WebDriverWait(driver, 120).until(lambda d: d.find_element(By.ID, "choosing").is_displayed())
+    seconds = time.time() - started
+    answers = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".live-turn .answer .text")]
+    check(len(answers) == 2 and all(answers), f"both answers were written, side by side ({seconds:.1f} s): {answers}")
+    check(not driver.find_element(By.ID, "message-form").is_displayed(), "no next message before a choice")
+    driver.save_screenshot(os.path.join(SHOTS, "live-conversation.png"))
+    driver.find_element(By.TAG_NAME, "body").send_keys("7")
+    wait.until(lambda d: d.find_element(By.ID, "message-form").is_displayed())
+    ranking = connection.execute("""SELECT r.strength, c.text FROM rankings r JOIN ranking_entries e ON e.ranking_id = r.id AND e.rank = 1
+                                    JOIN candidates c ON c.id = e.candidate_id JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?""",
+                                 (project["id"],)).fetchall()
+    check(len(ranking) == 1 and ranking[0][0] == 3.0, f"key 7 stored 'B is better' (3): {ranking}")
+    check("chosen" in driver.find_elements(By.CSS_SELECTOR, ".live-turn .answer h3")[1].text, "answer B is marked as chosen")
+    driver.find_element(By.ID, "message").send_keys("Why that one?")
+    driver.find_element(By.ID, "send").click()
+    WebDriverWait(driver, 120).until(lambda d: d.find_element(By.ID, "choosing").is_displayed())
+    prompt = connection.execute("""SELECT p.content FROM conversation_turns t JOIN prompts p ON p.id = t.prompt_id
+                                   WHERE p.project_id = ? AND t.turn = 2""", (project["id"],)).fetchone()
+    turns = json.loads(prompt[0]) if prompt else []
+    check([t["role"] for t in turns] == ["user", "assistant", "user"] and turns[1]["content"] == ranking[0][1],
+          f"the second turn goes on with the chosen answer: {turns}")
+
+
 def browse(driver, wait, port, project_id):
     """The researcher's data browser: a search narrows the list, a prompt opens with its
     candidates (Markdown rendered, hostile text as text) and its ranking by the labeler, whose
@@ -725,6 +792,7 @@ def main():
         dashboard(driver, wait, port, connection, project["id"])
         pairwise(driver, wait, port, connection, project["id"])
         graded_pairs(driver, wait, port, connection)
+        live_conversation(driver, wait, port, connection, database)
     finally:
         if driver:
             driver.quit()
