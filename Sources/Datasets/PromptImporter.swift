@@ -54,20 +54,29 @@ public struct PromptImporter: Sendable {
             for (name, _) in fields where !Self.knownFields.contains(name) {
                 report(lineNumber, name, "unknown field; expected one of \(Self.knownFields.sorted().joined(separator: ", "))")
             }
-            if let prompt = parseRecord(record, line: lineNumber, source: source, report: report) { prompts.append(prompt) }
+            if let parsed = parseRecord(record, line: lineNumber, source: source, report: report) { prompts += parsed }
         }
         if prompts.isEmpty && problems.isEmpty { report(lineNumber, "", "the file holds no prompts") }
         if !problems.isEmpty { throw problems.rejection }
         return prompts
     }
 
-    private func parseRecord(_ record: JSONValue, line: Int, source: String, report: (Int, String, String) -> Void) -> NewPrompt? {
+    /// What a turn of a conversation prompt may hold: an assistant turn may carry the answers
+    /// to rank at that turn (`candidates`) and the model that wrote its own content (`model`).
+    static let turnFields: Set<String> = ["role", "content", "candidates", "model"]
+
+    /// The prompts of one record: the conversation itself (unless it ends with an assistant
+    /// turn), and one prompt for each assistant turn that carries `candidates`, which is the
+    /// conversation before that turn, ranked between the turn's own content and its candidates.
+    private func parseRecord(_ record: JSONValue, line: Int, source: String, report: (Int, String, String) -> Void) -> [NewPrompt]? {
         if let problem = record.forbiddenTextProblem() {
             report(line, "", problem)
             return nil
         }
         var valid = true
         let content: PromptContent
+        /// Turn index (the turns before it are the prompt) and the answers ranked there.
+        var rankedTurns: [(turn: Int, candidates: [NewCandidate])] = []
         switch record["prompt"] {
         case .string(let text)?:
             if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { report(line, "prompt", "must not be empty"); valid = false }
@@ -76,6 +85,11 @@ public struct PromptImporter: Sendable {
         case .array(let turns)?:
             var parsed: [Turn] = []
             for (index, turn) in turns.enumerated() {
+                if case .object(let members) = turn {
+                    for (name, _) in members where !Self.turnFields.contains(name) {
+                        report(line, "prompt[\(index)].\(name)", "unknown field; a turn holds \(Self.turnFields.sorted().joined(separator: ", "))"); valid = false
+                    }
+                }
                 guard case .string(let role)? = turn["role"], Turn.roles.contains(role) else {
                     report(line, "prompt[\(index)].role", "must be one of system, user, assistant"); valid = false; continue
                 }
@@ -83,10 +97,31 @@ public struct PromptImporter: Sendable {
                     report(line, "prompt[\(index)].content", "must be a string"); valid = false; continue
                 }
                 if let problem = TextLimits.problem(text, limit: TextLimits.content) { report(line, "prompt[\(index)].content", problem); valid = false }
+                if let value = turn["candidates"], value != .null {
+                    if role != "assistant" {
+                        report(line, "prompt[\(index)].candidates", "only an assistant turn has answers to rank"); valid = false
+                    } else if index == 0 || parsed.last?.role == "assistant" {
+                        report(line, "prompt[\(index)].candidates", "an answer ranked at a turn needs a user or system turn before it"); valid = false
+                    } else {
+                        var model = "imported"
+                        if let value = turn["model"], value != .null {
+                            if case .string(let name) = value, !name.isEmpty { model = name } else {
+                                report(line, "prompt[\(index)].model", "must name the model that wrote the turn"); valid = false
+                            }
+                        }
+                        guard let alternatives = parseCandidates(value, field: "prompt[\(index)].candidates", line: line, report: report) else { valid = false; continue }
+                        if alternatives.isEmpty { report(line, "prompt[\(index)].candidates", "must hold at least one answer to rank beside the turn's own"); valid = false }
+                        rankedTurns.append((index, [Self.candidate(text: text, model: model, version: "")] + alternatives))
+                    }
+                } else if turn["model"] != nil {
+                    report(line, "prompt[\(index)].model", "is for a turn whose answers are ranked (one with 'candidates')"); valid = false
+                }
                 parsed.append(Turn(role: role, content: text))
             }
             if turns.isEmpty { report(line, "prompt", "a conversation needs at least one turn"); valid = false }
-            if parsed.last?.role == "assistant" { report(line, "prompt", "a conversation prompt must end with a user or system turn"); valid = false }
+            if parsed.last?.role == "assistant" && rankedTurns.isEmpty {
+                report(line, "prompt", "a conversation prompt must end with a user or system turn, or rank answers at an assistant turn (its 'candidates')"); valid = false
+            }
             content = .conversation(parsed)
         case nil:
             report(line, "prompt", "is missing"); return nil
@@ -105,29 +140,53 @@ public struct PromptImporter: Sendable {
                 report(line, "split", "must be train, validation or test"); valid = false
             }
         }
-        var metadata = "{}"
+        var metadata: [(key: String, value: JSONValue)] = []
         if let value = record["metadata"], value != .null {
-            if case .object = value { metadata = JSONWriter.string(value) } else { report(line, "metadata", "must be an object"); valid = false }
+            if case .object(let members) = value { metadata = members } else { report(line, "metadata", "must be an object"); valid = false }
         }
         var candidates: [NewCandidate] = []
         if let value = record["candidates"], value != .null {
-            guard case .array(let items) = value else { report(line, "candidates", "must be an array"); return nil }
-            for (index, item) in items.enumerated() {
-                guard case .string(let text)? = item["text"] else { report(line, "candidates[\(index)].text", "must be a string"); valid = false; continue }
-                if let problem = TextLimits.problem(text, limit: TextLimits.content) { report(line, "candidates[\(index)].text", problem); valid = false; continue }
-                guard case .string(let model)? = item["model"], !model.isEmpty else {
-                    report(line, "candidates[\(index)].model", "must name the model that wrote it"); valid = false; continue
-                }
-                var version = ""
-                if let value = item["model_version"], value != .null {
-                    if case .string(let text) = value { version = text } else { report(line, "candidates[\(index)].model_version", "must be a string"); valid = false }
-                }
-                candidates.append(Self.candidate(text: text, model: model, version: version))
+            guard let parsed = parseCandidates(value, field: "candidates", line: line, report: report) else { return nil }
+            candidates = parsed
+            if case .conversation(let turns) = content, turns.last?.role == "assistant", !candidates.isEmpty {
+                report(line, "candidates", "answer the conversation's last turn, which is an assistant's: rank at that turn with its own 'candidates'"); valid = false
             }
         }
         guard valid else { return nil }
-        return NewPrompt(content: content, category: category, split: split, source: source, metadataJSON: metadata,
-                         contentHash: SHA256.hexDigest(content.kind + "\u{0}" + content.storedContent), candidates: candidates)
+        func prompt(_ content: PromptContent, metadata: [(key: String, value: JSONValue)], candidates: [NewCandidate]) -> NewPrompt {
+            NewPrompt(content: content, category: category, split: split, source: source, metadataJSON: JSONWriter.string(.object(metadata)),
+                      contentHash: SHA256.hexDigest(content.kind + "\u{0}" + content.storedContent), candidates: candidates)
+        }
+        var prompts: [NewPrompt] = []
+        if case .conversation(let turns) = content {
+            for ranked in rankedTurns {
+                // The turn's place in the whole conversation is kept, so a researcher can find it.
+                prompts.append(prompt(.conversation(Array(turns[..<ranked.turn])), metadata: metadata.filter { $0.key != "rank_at_turn" } + [("rank_at_turn", .integer(Int64(ranked.turn)))],
+                                      candidates: ranked.candidates))
+            }
+            if turns.last?.role == "assistant" { return prompts }
+        }
+        return prompts + [prompt(content, metadata: metadata, candidates: candidates)]
+    }
+
+    /// A list of candidate answers, `{text, model, model_version}` each; nil when it is not a list.
+    private func parseCandidates(_ value: JSONValue, field: String, line: Int, report: (Int, String, String) -> Void) -> [NewCandidate]? {
+        guard case .array(let items) = value else { report(line, field, "must be an array"); return nil }
+        var candidates: [NewCandidate] = []
+        var valid = true
+        for (index, item) in items.enumerated() {
+            guard case .string(let text)? = item["text"] else { report(line, "\(field)[\(index)].text", "must be a string"); valid = false; continue }
+            if let problem = TextLimits.problem(text, limit: TextLimits.content) { report(line, "\(field)[\(index)].text", problem); valid = false; continue }
+            guard case .string(let model)? = item["model"], !model.isEmpty else {
+                report(line, "\(field)[\(index)].model", "must name the model that wrote it"); valid = false; continue
+            }
+            var version = ""
+            if let value = item["model_version"], value != .null {
+                if case .string(let text) = value { version = text } else { report(line, "\(field)[\(index)].model_version", "must be a string"); valid = false }
+            }
+            candidates.append(Self.candidate(text: text, model: model, version: version))
+        }
+        return valid ? candidates : nil
     }
 
     /// The columns of a CSV import: one row per candidate, the prompt's columns repeated on each of
@@ -196,7 +255,7 @@ public struct PromptImporter: Sendable {
                 }
             }
             fields.append(("candidates", .array(item.candidates)))
-            if let prompt = parseRecord(.object(fields), line: item.line, source: source, report: { problems.report($0, $1, $2) }) { prompts.append(prompt) }
+            if let parsed = parseRecord(.object(fields), line: item.line, source: source, report: { problems.report($0, $1, $2) }) { prompts += parsed }
         }
         if prompts.isEmpty && problems.isEmpty { problems.report(header.line, "", "the file holds no prompts") }
         if !problems.isEmpty { throw problems.rejection }
@@ -211,8 +270,11 @@ public struct PromptImporter: Sendable {
         for (name, _) in fields where !allowedFields.contains(name) {
             problems.report(1, name, "is not accepted here; send \(allowedFields.sorted().joined(separator: ", "))")
         }
-        let prompt = parseRecord(record, line: 1, source: source, report: { problems.report($0, $1, $2) })
-        guard problems.isEmpty, let prompt else {
+        let parsed = parseRecord(record, line: 1, source: source, report: { problems.report($0, $1, $2) })
+        if let parsed, parsed.count != 1 {
+            problems.report(1, "prompt", "ranks answers at an earlier turn, which makes several prompts: import it as a JSONL file")
+        }
+        guard problems.isEmpty, let prompt = parsed?.first else {
             throw LabelingError(problems.rejection.problems.map { "field '\($0.field)' \($0.message)" }.joined(separator: "; "))
         }
         return prompt

@@ -135,8 +135,23 @@ enum Decoding {
         guard !prompts.isEmpty else { return [] }
         let cache = KeyValueCache(layerCount: model.layerCount, sequenceCount: prompts.count,
                                   capacity: (prompts.map(\.count).max() ?? 0) + options.maximumNewTokens, width: model.keyValueWidth)
-        let lastLogits = try prefill(prompts, model: model, layerCount: model.layerCount) { layer, sequence, position, row in
-            model.cachePrefill(cache, layer: layer, sequence: sequence, position: position, row: row)
+        // Identical prompts (several answers to one prompt: best-of-n, RLOO's k samples, a live
+        // conversation's two) are prefilled once, and each copy's cache is filled from that pass:
+        // the prefill of a long conversation is most of the wait for its first token.
+        var distinct: [[Int32]] = [], copies: [[Int]] = [], distinctIndex: [[Int32]: Int] = [:]
+        for (sequence, prompt) in prompts.enumerated() {
+            if let known = distinctIndex[prompt] { copies[known].append(sequence); continue }
+            distinctIndex[prompt] = distinct.count
+            distinct.append(prompt)
+            copies.append([sequence])
+        }
+        let distinctLogits = try prefill(distinct, model: model, layerCount: model.layerCount) { layer, prompt, position, row in
+            for sequence in copies[prompt] { model.cachePrefill(cache, layer: layer, sequence: sequence, position: position, row: row) }
+        }
+        let V = model.vocabularySize
+        var lastLogits = [Float](repeating: 0, count: prompts.count * V)
+        for (prompt, sequences) in copies.enumerated() {
+            for sequence in sequences { lastLogits[(sequence * V)..<((sequence + 1) * V)] = distinctLogits[(prompt * V)..<((prompt + 1) * V)] }
         }
         let step = model.makeDecodingStep(rows: prompts.count)
         return decode(prompts: prompts, options: options, vocabularySize: model.vocabularySize, lastLogits: lastLogits, observer: observer) { sequences, tokens, positions in

@@ -163,4 +163,46 @@ struct ConversationTests {
         #expect(try configure(app, project, #"{"modelIds": []}"#).json["modelIds"] as? [Int] == [])
         #expect(try call(app.port, "POST", "/api/projects/\(project)/conversations", headers: headers).status == 409)
     }
+
+    @Test func anImportedConversationIsRankedAtAnyTurn() throws {
+        let (app, project, _) = try setUp()
+        let rita = try signIn(app.port, "rita")
+        let write = ["Cookie": rita.cookie, "X-CSRF-Token": rita.csrf]
+        let file = """
+            {"prompt": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!", "model": "oasst", "candidates": [{"text": "Go away.", "model": "oasst"}]}, {"role": "user", "content": "Name a fruit."}, {"role": "assistant", "content": "A pear.", "candidates": [{"text": "A car.", "model": "m2"}]}], "metadata": {"tree": "t1"}}
+            {"prompt": [{"role": "user", "content": "One"}, {"role": "assistant", "content": "Two", "candidates": [{"text": "Three", "model": "m"}]}, {"role": "user", "content": "Four?"}], "candidates": [{"text": "Five", "model": "m"}, {"text": "Six", "model": "m"}]}
+            """
+        let imported = try call(app.port, "POST", "/api/projects/\(project)/imports/prompts?file=trees.jsonl", headers: write, rawBody: file)
+        #expect(imported.status == 200 && imported.json["promptsCreated"] as? Int == 4, "\(imported.body)")
+        let stored = try app.database.read { database in
+            try database.query("""
+                SELECT p.content, p.metadata, group_concat(c.model_name || ':' || c.text, ' | ') AS answers FROM prompts p JOIN candidates c ON c.prompt_id = p.id
+                WHERE p.project_id = ? GROUP BY p.id ORDER BY p.id
+                """, [project]).map { row -> String in
+                let turns = (try JSONSerialization.jsonObject(with: Data(try row.string("content").utf8))) as? [[String: String]] ?? []
+                let metadata = (try JSONSerialization.jsonObject(with: Data(try row.string("metadata").utf8))) as? [String: Any] ?? [:]
+                return "\(turns.map { $0["content"] ?? "" }.joined(separator: "/")) @\(metadata["rank_at_turn"].map { "\($0)" } ?? "-") \(metadata["tree"] ?? "-"): \(try row.string("answers"))"
+            }
+        }
+        // Each ranked turn is the conversation before it, ranked between the turn's own answer
+        // (by its model, else "imported") and the answers given for it; the last user turn is
+        // ranked as any conversation prompt is.
+        #expect(stored == ["Hi @1 t1: oasst:Hello! | oasst:Go away.", "Hi/Hello!/Name a fruit. @3 t1: imported:A pear. | m2:A car.",
+                           "One @1 -: imported:Two | m:Three", "One/Two/Four? @- -: m:Five | m:Six"], "\(stored)")
+
+        let bad = """
+            {"prompt": [{"role": "user", "content": "Hi", "candidates": [{"text": "x", "model": "m"}]}]}
+            {"prompt": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "model": "m"}, {"role": "user", "content": "?"}]}
+            {"prompt": [{"role": "user", "content": "Hi", "name": "ann"}]}
+            {"prompt": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+            {"prompt": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "candidates": [{"text": "Hey", "model": "m"}]}], "candidates": [{"text": "x", "model": "m"}]}
+            {"prompt": [{"role": "assistant", "content": "Hello", "candidates": [{"text": "Hey", "model": "m"}]}, {"role": "user", "content": "?"}]}
+            {"prompt": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "candidates": []}]}
+            """
+        let refused = try call(app.port, "POST", "/api/projects/\(project)/imports/prompts?file=bad.jsonl", headers: write, rawBody: bad)
+        #expect(refused.status == 422, "\(refused.body)")
+        let problems = Set(((refused.json["error"] as? [String: Any])?["problems"] as? [[String: Any]] ?? []).map { "\($0["line"] as? Int ?? 0):\($0["field"] as? String ?? "")" })
+        #expect(problems == ["1:prompt[0].candidates", "2:prompt[1].model", "3:prompt[0].name", "4:prompt", "5:candidates", "6:prompt[0].candidates", "7:prompt[1].candidates"], "\(problems)")
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM prompts WHERE project_id = ?", [project]) } == 4, "nothing of the bad file is stored")
+    }
 }

@@ -50,6 +50,28 @@ struct SamplingTests {
         }
     }
 
+    /// Identical prompts share one prefill: each copy's cache must still be its own, so greedy
+    /// copies decode alike and as the prompt alone does, beside a different prompt.
+    @Test func identicalPromptsSharePrefillAndDecodeAsAlone() throws {
+        var options = SamplingOptions()
+        options.temperature = 0
+        options.maximumNewTokens = 8
+        let gpt2 = try GPT2ReferenceTests.loadedModel()
+        let prompts: [[Int32]] = [[5, 6, 7, 8], [90, 91], [5, 6, 7, 8]]
+        let together = try gpt2.sample(prompts: prompts, options: options)
+        #expect(together[0].tokens == together[2].tokens)
+        for (index, prompt) in prompts.enumerated() {
+            let alone = try gpt2.sample(prompts: [prompt], options: options)[0]
+            #expect(together[index].tokens == alone.tokens, "prompt \(index)")
+            for (a, b) in zip(together[index].logProbabilities, alone.logProbabilities) { #expect(abs(a - b) < 1e-4) }
+        }
+        // Sampled (not greedy) copies start from the same logits yet draw their own tokens.
+        options.temperature = 1
+        options.seed = 7
+        let drawn = try gpt2.sample(prompts: Array(repeating: [5, 6, 7, 8], count: 4), options: options)
+        #expect(Set(drawn.map(\.tokens)).count > 1, "four samples of one prompt are not all the same")
+    }
+
     @Test func seededSamplingRepeatsAndSeedsDiffer() throws {
         let model = try GPT2ReferenceTests.loadedModel()
         var options = SamplingOptions()
