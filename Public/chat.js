@@ -5,12 +5,7 @@
 // (Markdown node by node): answers are model output, never markup.
 import { api, session, signedInProject, drafts, onSubmitShortcut, wireSignOut, wireKeyboardHelp, element } from "/api.js";
 import { renderMarkdown } from "/markdown.js";
-
-/// The scale's eight points, A's side first: which answer wins and how strongly.
-const grades = [
-  ["A is much better", 0, 4], ["A is better", 0, 3], ["A is slightly better", 0, 2], ["A is negligibly better or unsure", 0, 1],
-  ["B is negligibly better or unsure", 1, 1], ["B is slightly better", 1, 2], ["B is better", 1, 3], ["B is much better", 1, 4],
-];
+import { grades, showScale } from "/graded-scale.js";
 /// The longest message, in code points, as the server counts it.
 const maximumMessage = 100000;
 
@@ -155,7 +150,7 @@ async function choose(index) {
   document.querySelectorAll("#scale button").forEach((button) => (button.disabled = true));
   try {
     await api("POST", `/api/conversations/${state.conversation.id}/turns/${turn.turn}/choice`, {
-      entries: [{ candidateId: a.candidateId, rank: winner === 0 ? 1 : 2 }, { candidateId: b.candidateId, rank: winner === 1 ? 1 : 2 }],
+      entries: [{ candidateId: a.candidateId, rank: winner === "a" ? 1 : 2 }, { candidateId: b.candidateId, rank: winner === "b" ? 1 : 2 }],
       strength,
       shownOrder: [a.candidateId, b.candidateId],
       secondsSpent: (performance.now() - state.shownAt) / 1000,
@@ -174,19 +169,6 @@ async function choose(index) {
 async function startConversation() {
   state.conversation = await api("POST", `/api/projects/${state.project.id}/conversations`);
   history.replaceState(null, "", `/chat.html?project=${state.project.id}&conversation=${state.conversation.id}`);
-}
-
-function showScale() {
-  const scale = document.getElementById("scale");
-  grades.forEach(([text], index) => {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.dataset.grade = String(index + 1);
-    button.className = index === 3 || index === 4 ? "quiet" : "";
-    button.textContent = `${index + 1} · ${text}`;
-    button.addEventListener("click", () => choose(index));
-    scale.append(button);
-  });
 }
 
 async function start() {
@@ -208,7 +190,7 @@ async function start() {
   document.getElementById("message").focus();
 }
 
-showScale();
+showScale(document.getElementById("scale"), choose);
 document.getElementById("message-form").addEventListener("submit", (event) => { event.preventDefault(); send(); });
 document.getElementById("message").addEventListener("input", () => { drafts.save(draftKey(), document.getElementById("message").value); count(); });
 onSubmitShortcut(() => { if (!document.getElementById("message-form").hidden) send(); });

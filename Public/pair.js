@@ -4,12 +4,7 @@
 // 1 (negligibly better, or unsure). Server text is set with textContent (Markdown node by node).
 import { api, signedInProject, showPrompt, heldUntil, wireSkip, wireSignOut, wireKeyboardHelp } from "/api.js";
 import { renderMarkdown } from "/markdown.js";
-
-/// The scale's eight points, A's side first: which answer wins and how strongly.
-const grades = [
-  ["A is much better", "a", 4], ["A is better", "a", 3], ["A is slightly better", "a", 2], ["A is negligibly better or unsure", "a", 1],
-  ["B is negligibly better or unsure", "b", 1], ["B is slightly better", "b", 2], ["B is better", "b", 3], ["B is much better", "b", 4],
-];
+import { grades, showScale } from "/graded-scale.js";
 
 const state = { project: null, task: null, flags: { a: new Set(), b: new Set() }, startedAt: 0, sending: false };
 
@@ -87,19 +82,6 @@ async function choose(index) {
   }
 }
 
-function showScale() {
-  const scale = document.getElementById("scale");
-  grades.forEach(([text], index) => {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.dataset.grade = String(index + 1);
-    button.className = index === 3 || index === 4 ? "quiet" : "";
-    button.textContent = `${index + 1} · ${text}`;
-    button.addEventListener("click", () => choose(index));
-    scale.append(button);
-  });
-}
-
 async function start() {
   const { project } = await signedInProject();
   state.project = project;
@@ -115,7 +97,7 @@ async function start() {
   await loadTask();
 }
 
-showScale();
+showScale(document.getElementById("scale"), choose);
 document.addEventListener("keydown", (event) => {
   // Typing a comment or a skip reason is not a choice.
   if (event.target instanceof HTMLTextAreaElement || event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;

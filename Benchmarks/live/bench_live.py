@@ -103,7 +103,7 @@ def run(mode):
     token, project = prepare(database)
     job = None
     if mode == "training":
-        job = queue_reward_job(database, bench_loop.add_training_project(database))
+        job = bench_loop.queue_reward_job(database, bench_loop.add_training_project(database), registered=True)
     port = bench_submit.free_port()
     models = os.path.join(RESULTS, f"bench-live-{mode}-models")
     subprocess.run(["rm", "-rf", models])
@@ -143,17 +143,6 @@ def run(mode):
     return {"turns": len(firsts), "first_text_p50_s": percentile(firsts, 0.5), "first_text_p95_s": percentile(firsts, 0.95),
             "both_answers_p50_s": percentile(wholes, 0.5), "both_answers_p95_s": percentile(wholes, 0.95),
             "answer_characters_mean": lengths, "training_steps_at_end": steps}
-
-
-def queue_reward_job(database, project):
-    # The reward job trains from the base this benchmark registered.
-    connection = sqlite3.connect(database, isolation_level=None)
-    base = connection.execute("SELECT id FROM model_versions WHERE name = 'smollm2'").fetchone()[0]
-    parameters = json.dumps({"max-length": 128, "validation-fraction": 0, "logging-steps": 1})
-    connection.execute("INSERT INTO jobs (project_id, kind, parameters, base_model_id) VALUES (?, 'reward', ?, ?)", (project, parameters, base))
-    job = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
-    connection.close()
-    return job
 
 
 def main():

@@ -48,8 +48,10 @@ def add_training_project(database):
     return project
 
 
-def queue_reward_job(database, project):
-    subprocess.run([TALLY, "model", "add", "--database", database, "--path", BASE, "--name", "smollm2", "--log-level", "warning"], cwd=ROOT, check=True, capture_output=True)
+def queue_reward_job(database, project, registered=False):
+    """A reward job on SmolLM2 (registered as `smollm2` first unless it is already)."""
+    if not registered:
+        subprocess.run([TALLY, "model", "add", "--database", database, "--path", BASE, "--name", "smollm2", "--log-level", "warning"], cwd=ROOT, check=True, capture_output=True)
     connection = sqlite3.connect(database, isolation_level=None)
     base = connection.execute("SELECT id FROM model_versions WHERE name = 'smollm2'").fetchone()[0]
     parameters = json.dumps({"max-length": 128, "validation-fraction": 0, "logging-steps": 1})

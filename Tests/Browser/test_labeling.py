@@ -373,6 +373,7 @@ def live_conversation(driver, wait, port, connection, database):
     if not os.path.exists(model):
         print("skip: live conversation (SmolLM2 was not fetched)")
         return
+    began = time.time()
     subprocess.run([TALLY, "model", "add", "--database", database, "--path", model, "--name", "smollm2-live", "--log-level", "warning"],
                    cwd=ROOT, check=True, capture_output=True)
     headers, session = api(port, "POST", "/api/session", {"username": "demo-researcher", "password": "tally-demo"})
@@ -429,6 +430,7 @@ def live_conversation(driver, wait, port, connection, database):
     turns = json.loads(prompt[0]) if prompt else []
     check([t["role"] for t in turns] == ["user", "assistant", "user"] and turns[1]["content"] == ranking[0][1],
           f"the second turn goes on with the chosen answer: {turns}")
+    print(f"browser: a live conversation of two turns on SmolLM2 in {time.time() - began:.1f} s (the first turn's answers {seconds:.1f} s)")
 
 
 def browse(driver, wait, port, project_id):
