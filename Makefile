@@ -34,7 +34,7 @@ LLAMA_VOCABULARIES := .build-models/llama-vocabularies
 LLAMA_CPP_SDIST := https://files.pythonhosted.org/packages/de/6d/4a20e676bdf7d9d3523be3a081bf327af958f9bdfe2a564f5cf485faeaec/llama_cpp_python-0.3.9.tar.gz
 LLAMA_CPP_SDIST_SHA256 := a3a985f558385e2f5de5b663f4e9b0817506d6af98122450142cd98e79216370
 
-.PHONY: run build test screenshots bench bench-http bench-train bench-submit bench-reward bench-reward-quality bench-reward-all bench-reward-trl bench-sft bench-rl bench-rl-quality bench-dpo bench-loop bench-live smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
+.PHONY: run build test screenshots bench bench-http bench-train bench-submit bench-reward bench-reward-quality bench-reward-all bench-reward-trl bench-sft bench-rl bench-rl-quality bench-dpo bench-active bench-loop bench-live smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
 
 ## Build in release mode, migrate, fetch the default policy model, load the demo, and serve on
 ## http://$(HOST):$(PORT)/. Without the model (no network) everything else still runs.
@@ -172,6 +172,14 @@ bench-dpo: install-product-packages install-bench-packages smollm2 .build-python
 	$(SWIFT) build -c release --product tally
 	$(SWIFT) build -c release --product TrainerBenchmark
 	python3 Benchmarks/trainers/bench_dpo.py
+
+## Active selection with a simulated labeler on HH-RLHF pairs: held-out accuracy against labels
+## when the queue takes pairs at random and when it takes them by the reward model's
+## uncertainty (3 seeds, a frozen SmolLM2 trunk with a head refitted each round); appends to
+## Benchmarks/results/active.jsonl (about 20 minutes, most of it computing the features once).
+bench-active: install-product-packages smollm2
+	$(SWIFT) build -c release --product TrainerBenchmark
+	python3 Benchmarks/trainers/bench_active.py
 
 # The training benchmarks' peers: PyTorch (CPU) and TRL in one cached environment, pinned in
 # Benchmarks/trainers/requirements.txt (PyPI's torch brings gigabytes of CUDA wheels: installed once).

@@ -53,7 +53,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "TrainBenchmark", dependencies: ["TransformerCore"], path: "Benchmarks/train/TrainBenchmark"),
-        .executableTarget(name: "TrainerBenchmark", dependencies: ["Training", "TransformerCore", "JSON"], path: "Benchmarks/trainers/TrainerBenchmark"),
+        .executableTarget(name: "TrainerBenchmark", dependencies: ["Training", "TransformerCore", "JSON", "Labeling"], path: "Benchmarks/trainers/TrainerBenchmark"),
 
         // What the test suites share: the raw-socket HTTP client and the temporary files every
         // test writes under one folder removed when the test process exits.

@@ -138,6 +138,24 @@ async function showLabels(id) {
   document.getElementById("detail").scrollIntoView();
 }
 
+/// The rankings the model's label check disputes (the address's `disputed=1`; one labeler's with `labeler`).
+async function showDisputed(project, labeler) {
+  const query = new URLSearchParams({ limit: "200" });
+  if (labeler) query.set("labeler", labeler);
+  const page = await api("GET", `/api/projects/${project}/label-checks?${query}`);
+  document.getElementById("disputed-confidence").textContent = `${Math.round(page.confidence * 100)}%`;
+  document.querySelector("#disputed-rankings tbody").replaceChildren(...(page.rankings.length === 0
+    ? [cells(["None: the model disputes no ranking in force (or no reward job has checked them yet)."])]
+    : page.rankings.map((ranking) => {
+      const open = element("button", `#${ranking.promptId}`, "quiet");
+      open.type = "button";
+      open.addEventListener("click", () => showLabels(ranking.promptId));
+      return cells([open, ranking.username, `${ranking.confidentDisagreements} of ${ranking.pairs}`,
+        `${(100 * ranking.strongestDisagreement).toFixed(0)}%`, ranking.modelVersionId]);
+    })));
+  document.getElementById("disputed").hidden = false;
+}
+
 async function start() {
   const current = await api("GET", "/api/session");
   session.csrf = current.csrfToken;
@@ -170,6 +188,7 @@ async function start() {
     showPrompts();
   });
   if (projects.length) await showPrompts();
+  if (projects.length && wanted.get("disputed")) await showDisputed(choice.value, wanted.get("labeler"));
   if (wanted.get("prompt")) await showLabels(Number(wanted.get("prompt")));
 }
 

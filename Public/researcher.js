@@ -53,9 +53,31 @@ function showQuality(project, quality) {
       labeler.kendallTau === undefined ? "–" : labeler.kendallTau.toFixed(3),
       labeler.goldRankings ? `${rate(labeler.goldAgreement)} on ${labeler.goldRankings} gold prompts` : "–", bias, labeler.needsReview ? "review" : ""]);
     if (labeler.needsReview) row.className = "failed";
+    row.insertBefore(modelCheckCell(project, labeler), row.children[8]);
     row.append(adminButtons(labeler));
     document.querySelector("#quality tbody").append(row);
   }
+}
+
+/// The model's check of a labeler's preferences, linked to the rankings it disputes.
+function modelCheckCell(project, labeler) {
+  const cell = document.createElement("td");
+  const check = labeler.modelCheck;
+  if (!check) {
+    cell.textContent = "–";
+    cell.title = "Checked at the end of the project's next reward job";
+    return cell;
+  }
+  const text = `${percent(check.share)} of ${check.pairs} pairs`;
+  if (check.confidentDisagreements === 0) {
+    cell.textContent = text;
+    return cell;
+  }
+  const link = document.createElement("a");
+  link.href = `/browse.html?project=${project.id}&labeler=${labeler.labelerId}&disputed=1`;
+  link.textContent = text;
+  cell.append(link);
+  return cell;
 }
 
 function tableRow(values) {

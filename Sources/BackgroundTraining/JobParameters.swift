@@ -31,6 +31,9 @@ public struct JobParameters: Sendable {
     /// After a new policy version: queue a sampling job that gives the prompts waiting for
     /// rankings answers from it (the loop); on by default.
     public var samplesAfter = true
+    /// reward: whether the job ends by checking the labels with the model (`LabelChecking`); on
+    /// by default.
+    public var checksLabels = true
     /// Whether the person left the length out, so the default may be cut to the model's context.
     public var fitsLength = true
 
@@ -51,6 +54,7 @@ public struct JobParameters: Sendable {
         switch kind {
         case .sft, .reward, .dpo:
             parameters.training = try trainingOptions(&reader, kind: kind, fitsLength: &fitsLength)
+            if kind == .reward { parameters.checksLabels = try reader.bool("check-labels") ?? true }
         case .rloo, .grpo, .ppo:
             parameters.policy = try policyOptions(&reader, kind: kind, fitsLength: &fitsLength)
             if let fraction = try reader.double("validation-fraction") {

@@ -258,6 +258,13 @@ final class JobRun: @unchecked Sendable {
         // Active selection: the new reward model scores what waits in the queue, which is then
         // ordered by its uncertainty (stored with the version, in the same transaction).
         let queueScores = job.kind == .reward ? try scoresForTheQueue(rewardModelFolder: output) : nil
+        // The model's check of the labels: a failure leaves the last check in place, never the job failed.
+        var labelChecks: [LabelCheck]?
+        if job.kind == .reward, parameters.checksLabels, let options = parameters.training {
+            do { labelChecks = try self.labelChecks(base: base, options: options) } catch {
+                try note("The labels could not be checked by the model, so the last check stays: \(error)")
+            }
+        }
         let version = try write { database -> ModelVersion in
             let project = try ProjectRepository().find(id: job.projectId, in: database)
             let name = parameters.versionName ?? "\(Self.slug(project?.name ?? "project"))-\(job.kind.rawValue)-\(job.id)"
@@ -273,6 +280,9 @@ final class JobRun: @unchecked Sendable {
                 metrics: .object(final.map { ($0.name, $0.value.isFinite ? .double($0.value) : .null) }), in: database)
             if let queueScores {
                 try QueueUncertainty().store(scores: queueScores, modelID: version.id, projectID: job.projectId, in: database)
+            }
+            if let labelChecks {
+                try LabelCheckRepository().store(labelChecks, modelID: version.id, projectID: job.projectId, in: database)
             }
             try self.jobs.finish(id: job.id, status: .succeeded, resultModelID: version.id, in: database)
             if parameters.samplesAfter, version.kind != "reward" {

@@ -58,6 +58,9 @@ public struct QualityReport: Sendable, Encodable {
         public let goldAgreement: Rate?
         /// Agreement measured on enough pairs and below the threshold.
         public let needsReview: Bool
+        /// The share of their preferences a reward head fitted without their labels reverses
+        /// confidently (after the project's latest reward job; none before one).
+        public let modelCheck: LabelCheckSummary?
     }
 
     public let projectId: Int
@@ -134,6 +137,7 @@ public struct QualityReport: Sendable, Encodable {
         }
 
         let goldRanks = try GoldAnswerRepository().ranks(projectID: projectID, in: database)
+        let modelChecks = try LabelCheckRepository().summaries(projectID: projectID, in: database)
         let people = try database.query("SELECT id, username, labeler_group, status FROM users").reduce(into: [Int: Row]()) { $0[try $1.int("id")] = $1 }
         let labelers = try rankingsByLabeler.keys.sorted().map { labelerID -> Labeler in
             let rankings = rankingsByLabeler[labelerID]!
@@ -151,7 +155,8 @@ public struct QualityReport: Sendable, Encodable {
                            positionBias: Self.positionBias(rankings),
                            averageSeconds: seconds.isEmpty ? nil : seconds.reduce(0, +) / Double(seconds.count),
                            goldRankings: gold.count, goldAgreement: Rate(gold, resamples: resamples),
-                           needsReview: agreement.map { $0.pairs >= minimumPairs && $0.estimate < reviewBelow } ?? false)
+                           needsReview: agreement.map { $0.pairs >= minimumPairs && $0.estimate < reviewBelow } ?? false,
+                           modelCheck: modelChecks[labelerID])
         }
         return QualityReport(
             projectId: projectID, agreement: Rate(overall.byPrompt, resamples: resamples), trainingAgreement: Rate(training.byPrompt, resamples: resamples),

@@ -9,6 +9,7 @@ import Storage
 /// | `GET /api/projects/{id}/quality` | admin, researcher |
 /// | `GET /api/projects/{id}/trends` (labels, labelers, time, agreement and gold agreement per day) | admin, researcher |
 /// | `GET`, `PUT`, `DELETE /api/prompts/{id}/gold` (a gold prompt's ranking) | admin, researcher |
+/// | `GET /api/projects/{id}/label-checks` (`labeler`, `limit`, `offset`: the rankings the model's check disputes, strongest first) | admin, researcher |
 ///
 /// `reviewBelow` (0 to 1, default 0.6) and `minimumPairs` (default 20) choose which labelers are
 /// marked for review: those whose agreement, measured on at least that many pairs, is below.
@@ -18,6 +19,7 @@ struct QualityRoutes: Sendable {
     private let gold = GoldAnswerRepository()
 
     struct GoldAnswer: Codable { let entries: [GoldEntry] }
+    struct LabelCheckPage: Encodable { let rankings: [CheckedRanking]; let confidence: Double }
 
     func register(in router: inout Router) {
         let routes = self
@@ -46,6 +48,25 @@ struct QualityRoutes: Sendable {
                 throw HTTPError.notFound("There is no project \(id).")
             }
             return try .json(report)
+        })
+        router.get("/api/projects/{id}/label-checks", authenticator.require([.admin, .researcher]) { request, _ in
+            let id = try pathIdentifier(request)
+            try checkQueryNames(request, allowed: ["labeler", "limit", "offset"], what: "the label checks")
+            func integer(_ name: String, _ range: ClosedRange<Int>, default value: Int?) throws -> Int? {
+                guard let text = request.queryValue(name) else { return value }
+                guard let number = Int(text), range.contains(number) else {
+                    throw HTTPError.badRequest("The query parameter '\(name)' must be an integer from \(range.lowerBound) to \(range.upperBound).", code: "invalid_query")
+                }
+                return number
+            }
+            let labeler = try integer("labeler", 1...Int(Int32.max), default: nil)
+            let (limit, offset) = (try integer("limit", 1...200, default: 50)!, try integer("offset", 0...Int(Int32.max), default: 0)!)
+            let rankings = try routes.database.read { database -> [CheckedRanking]? in
+                guard try ProjectRepository().find(id: id, in: database) != nil else { return nil }
+                return try LabelCheckRepository().disagreements(projectID: id, labelerID: labeler, limit: limit, offset: offset, in: database)
+            }
+            guard let rankings else { throw HTTPError.notFound("There is no project \(id).") }
+            return try .json(LabelCheckPage(rankings: rankings, confidence: LabelCheck.confidence))
         })
         router.get("/api/prompts/{id}/gold", authenticator.require([.admin, .researcher]) { request, _ in
             let id = try pathIdentifier(request)

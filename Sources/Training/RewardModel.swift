@@ -91,6 +91,27 @@ public final class RewardModel {
         return scores
     }
 
+    /// The trunk's final hidden state at each answer's score position (what the head reads), one
+    /// list per ranking: the features a head trained on a frozen trunk learns from
+    /// (`FrozenTrunkPreferenceHead`), in passes of like length as `rawScores`.
+    public func answerFeatures(of rankings: [EncodedRanking], sharesPrompt: Bool = true) throws -> [[[Float]]] {
+        var features = [[[Float]]](repeating: [], count: rankings.count)
+        let width = trunk.finalHiddenWidth
+        for pass in StepPlan.passes(Array(rankings.indices), rows: { sharesPrompt ? 1 : rankings[$0].answers.count },
+                                    length: { sharesPrompt ? rankings[$0].tokenCount : rankings[$0].longestUnsharedRow }) {
+            let members = pass.map { rankings[$0] }
+            let batch = RankingBatch(rankings: members, sharesPrompt: sharesPrompt, padToken: padToken)
+            try checkFits(batch, rankings: members[...])
+            try trunk.forward(tokens: batch.tokens, targets: nil, attentionMask: batch.attentionMask, positionIDs: batch.positionIDs,
+                              batchSize: batch.rowCount, sequenceLength: batch.rowLength, forBackward: false, computesLogits: false)
+            let hidden = trunk.finalHiddenStates
+            for (index, positions) in zip(pass, batch.scorePositions) {
+                features[index] = positions.map { Array(hidden[($0 * width)..<(($0 + 1) * width)]) }
+            }
+        }
+        return features
+    }
+
     /// The rewards of answers to prompts, scored together in passes of like length (a remote
     /// reward request's batch). `maximumLength` cuts each as training cut them (the prompt's
     /// start goes first).

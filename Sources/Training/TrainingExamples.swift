@@ -52,7 +52,7 @@ public struct RankingExample: Sendable, Equatable {
     /// The ordered pairs (winner, loser) of answer indices; tied answers make no pair.
     public var preferences: [(winner: Int, loser: Int)] { Self.preferences(ranks: ranks) }
 
-    static func preferences(ranks: [Int]) -> [(winner: Int, loser: Int)] {
+    public static func preferences(ranks: [Int]) -> [(winner: Int, loser: Int)] {
         var pairs: [(winner: Int, loser: Int)] = []
         for i in ranks.indices {
             for j in ranks.indices where ranks[i] < ranks[j] { pairs.append((i, j)) }

@@ -458,6 +458,35 @@ def browse(driver, wait, port, project_id):
     check("labeler=" in driver.current_url and "demo-labeler" in driver.find_element(By.ID, "labeler-filter").text, "a labeler's name shows their work")
 
 
+def model_check(driver, wait, port, connection):
+    """The model's check of the labels on the quality table and in the data browser: a check
+    written as a reward job's end writes it (the worker's check itself is tested by the Swift
+    suite; this tests the pages) shows as the labeler's share, linked to the disputed rankings,
+    each of which opens its prompt."""
+    ranking, project_id = connection.execute(
+        "SELECT r.id, p.project_id FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id JOIN users u ON u.id = r.labeler_id "
+        "JOIN projects j ON j.id = p.project_id WHERE u.username = 'demo-labeler' AND j.name = 'Browser test' ORDER BY r.id LIMIT 1").fetchone()
+    connection.execute("INSERT INTO model_versions (name, kind, architecture, checkpoint_path, checkpoint_sha256, parameter_count) "
+                       "VALUES ('browser-reward', 'reward', 'llama', '/nowhere', ?, 1)", ("1" * 64,))
+    model = connection.execute("SELECT id FROM model_versions WHERE name = 'browser-reward'").fetchone()[0]
+    connection.execute("INSERT INTO label_checks (ranking_id, model_version_id, pairs, confident_disagreements, strongest_disagreement) VALUES (?, ?, 3, 2, 0.93)",
+                       (ranking, model))
+    connection.commit()
+    driver.get(f"http://127.0.0.1:{port}/researcher.html")
+    wait.until(lambda d: "demo-labeler" in d.find_element(By.ID, "quality").text)
+    row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "#quality tbody tr") if "Browser test" in r.text and "demo-labeler" in r.text)
+    link = row.find_element(By.XPATH, ".//a[contains(@href, 'disputed=1')]")
+    check(link.text == "66.7% of 3 pairs", f"the labeler's share of disputed preferences: {link.text}")
+    link.click()
+    wait.until(lambda d: d.find_element(By.ID, "disputed").is_displayed() and d.find_elements(By.CSS_SELECTOR, "#disputed-rankings tbody tr button"))
+    listed = driver.find_element(By.CSS_SELECTOR, "#disputed-rankings tbody tr").text
+    check("demo-labeler" in listed and "2 of 3" in listed and "93%" in listed, f"the disputed ranking is listed: {listed}")
+    driver.find_element(By.CSS_SELECTOR, "#disputed-rankings tbody tr button").click()
+    wait.until(lambda d: d.find_element(By.ID, "detail").is_displayed())
+    check("demo-labeler" in driver.find_element(By.ID, "detail-rankings").text, "the disputed ranking's prompt opens with its rankings")
+    driver.save_screenshot(os.path.join(SHOTS, "model-check.png"))
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="tally-browser-")
@@ -790,6 +819,7 @@ def main():
         wait.until(lambda d: "held_out" in d.find_element(By.ID, "quality").text and "Nine long answers" in d.find_element(By.ID, "days").text)
         driver.execute_script("document.getElementById('quality').scrollIntoView()")
         driver.save_screenshot(os.path.join(SHOTS, "quality.png"))
+        model_check(driver, wait, port, connection)
         screening(driver, wait, port, connection)
         dashboard(driver, wait, port, connection, project["id"])
         pairwise(driver, wait, port, connection, project["id"])

@@ -20,10 +20,22 @@
 //                                                   ones of the file), answers of at most T tokens at
 //                                                   temperature 1, seed S: the mean best and mean
 //                                                   single-answer reward
+//   TrainerBenchmark features MODEL PAIRS OUT L     the trunk's final hidden state at each answer's
+//                                                   last token (cut to L tokens), chosen then
+//                                                   rejected, as float32 in OUT, its shape and the
+//                                                   answers' lengths in OUT.json (make bench-active)
+//   TrainerBenchmark active POOL EVAL STRATEGY SEED INITIAL ROUND ROUNDS PENALTY SHARE
+//                                                   active selection simulated on cached features:
+//                                                   INITIAL random labels, then ROUNDS rounds of
+//                                                   ROUND chosen by STRATEGY (random | uncertainty,
+//                                                   SHARE of each round still drawn at random), a
+//                                                   frozen-trunk head refitted each round;
+//                                                   held-out accuracy after each round
 //
 // Benchmark tooling only.
 import Foundation
 import JSON
+import Labeling
 import Training
 import TransformerCore
 
@@ -125,9 +137,82 @@ do {
                                          ("mean_best_reward", .double(best.reduce(0, +) / Double(best.count))),
                                          ("mean_reward", .double(all.reduce(0, +) / Double(all.count))),
                                          ("kl_bound_nats", .double(log(Double(n)) - Double(n - 1) / Double(n))), ("examples", .array(examples))])))
+    case "features":
+        let rewardModel = try RewardModel(base: try PretrainedModel.load(arguments[2]), seed: 1)
+        let examples = try TrainingDataReader.rankingExamples(files: [arguments[3]], skipped: { fail("unexpected skip: \($0)") })
+        let encoder = try ExampleEncoder(model: rewardModel.base, maximumLength: Int(arguments[5])!)
+        let rankings = try examples.map(encoder.encode)
+        let start = Date()
+        let features = try rewardModel.answerFeatures(of: rankings)
+        var flat: [Float] = []
+        for pair in features { flat += pair[0] + pair[1] }
+        try flat.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: URL(fileURLWithPath: arguments[4]))
+        let shape: JSONValue = .object([
+            ("pairs", .integer(Int64(rankings.count))), ("width", .integer(Int64(rewardModel.trunk.finalHiddenWidth))),
+            ("chosen_characters", .array(rankings.map { .integer(Int64($0.answerCharacterCounts[0])) })),
+            ("rejected_characters", .array(rankings.map { .integer(Int64($0.answerCharacterCounts[1])) })),
+            ("truncated", .integer(Int64(rankings.filter(\.wasTruncated).count))),
+            ("tokens", .integer(Int64(rankings.reduce(0) { $0 + $1.tokenCount }))), ("seconds", .double(Date().timeIntervalSince(start))),
+        ])
+        try Data(JSONWriter.string(shape).utf8).write(to: URL(fileURLWithPath: arguments[4] + ".json"))
+    case "active":
+        guard arguments.count == 11 else { fail("usage: TrainerBenchmark active POOL EVAL STRATEGY SEED INITIAL ROUND ROUNDS PENALTY SHARE") }
+        let (pool, evaluation) = (try CachedPairFeatures(path: arguments[2]), try CachedPairFeatures(path: arguments[3]))
+        let strategy = arguments[4]
+        guard strategy == "random" || strategy == "uncertainty" else { fail("strategy: random or uncertainty, not \(strategy)") }
+        let (seed, initial, round, rounds) = (UInt64(arguments[5])!, Int(arguments[6])!, Int(arguments[7])!, Int(arguments[8])!)
+        let (penalty, randomShare) = (Double(arguments[9])!, Double(arguments[10])!)
+        // The spread is taken over every answer of the pool, labelled or not: unlabelled answers are what a project has.
+        let scale = FrozenTrunkPreferenceHead.scale(of: pool.pairs.flatMap { [$0.better, $0.worse] })
+        var random = SeededRandom(seed: seed)
+        var unlabelled = Array(pool.pairs.indices).shuffled(using: &random)
+        var labelled: [Int] = Array(unlabelled.prefix(initial))
+        unlabelled.removeFirst(initial)
+        var head = FrozenTrunkPreferenceHead.fit(comparisons: labelled.map { pool.pairs[$0] }, scale: scale, penalty: penalty)
+        var curve: [JSONValue] = [.object([("labels", .integer(Int64(labelled.count))), ("accuracy", .double(head.accuracy(on: evaluation.pairs)))])]
+        let start = Date()
+        for _ in 0..<rounds {
+            var chosen: [Int] = []
+            if strategy == "uncertainty" {
+                // As the queue does: each task is drawn at random with probability SHARE, else it is
+                // the waiting prompt whose candidates the latest head scores closest together.
+                let margins = Dictionary(uniqueKeysWithValues: unlabelled.map { index in
+                    (index, QueueUncertainty.smallestMargin([head.score(pool.pairs[index].better), head.score(pool.pairs[index].worse)])!)
+                })
+                var remaining = unlabelled.sorted { margins[$0]! < margins[$1]! }
+                for _ in 0..<min(round, remaining.count) {
+                    let index = Double(random.nextUniform()) < randomShare ? Int(random.next() % UInt64(remaining.count)) : 0
+                    chosen.append(remaining.remove(at: index))
+                }
+            } else {
+                chosen = Array(unlabelled.prefix(round))
+            }
+            let taken = Set(chosen)
+            unlabelled.removeAll { taken.contains($0) }
+            labelled += chosen
+            head = FrozenTrunkPreferenceHead.fit(comparisons: labelled.map { pool.pairs[$0] }, scale: scale, penalty: penalty, start: head)
+            curve.append(.object([("labels", .integer(Int64(labelled.count))), ("accuracy", .double(head.accuracy(on: evaluation.pairs)))]))
+        }
+        print(JSONWriter.string(.object([("strategy", .string(strategy)), ("seed", .integer(Int64(seed))), ("curve", .array(curve)),
+                                         ("seconds", .double(Date().timeIntervalSince(start)))])))
     default:
         fail("unknown command \(arguments[1])")
     }
 } catch {
     fail("\(error)")
+}
+
+/// Features written by `features`: each pair's chosen then rejected answer's hidden state.
+struct CachedPairFeatures {
+    let pairs: [(better: [Float], worse: [Float])]
+
+    init(path: String) throws {
+        let shape = try JSONParser.parse(String(decoding: Data(contentsOf: URL(fileURLWithPath: path + ".json")), as: UTF8.self))
+        guard case .integer(let count)? = shape["pairs"], case .integer(let width)? = shape["width"] else { fail("\(path).json: no pairs and width") }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard data.count == Int(count * width) * 2 * MemoryLayout<Float>.size else { fail("\(path): \(data.count) bytes for \(count) pairs of width \(width)") }
+        let values = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let (n, w) = (Int(count), Int(width))
+        pairs = (0..<n).map { i in (Array(values[(2 * i * w)..<((2 * i + 1) * w)]), Array(values[((2 * i + 1) * w)..<((2 * i + 2) * w)])) }
+    }
 }

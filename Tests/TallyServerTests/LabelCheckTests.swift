@@ -1,0 +1,93 @@
+@testable import BackgroundTraining
+import Foundation
+import Labeling
+import Logging
+import Storage
+import TallyTestSupport
+import Testing
+@testable import TallyServer
+
+/// The model's check of the labels, through the worker with a tiny model, on a constructed case
+/// whose answer is known: two labelers rank the fruit above the cat, a third always the other
+/// way. Fitted without each labeler's labels, the head disputes every one of the contrary
+/// labeler's preferences and none of the others'.
+@Suite("Label checks by the model", .serialized)
+struct LabelCheckTests {
+    typealias Session = (cookie: String, csrf: String)
+
+    private func writeHeaders(_ session: Session) -> [String: String] { ["Cookie": session.cookie, "X-CSRF-Token": session.csrf] }
+
+    /// Ranks the next task of `labeler`'s queue, the banana first unless `contrary`.
+    private func rankNext(_ app: TallyTestServer, project: Int, _ labeler: Session, contrary: Bool) throws {
+        let next = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": labeler.cookie])
+        let prompt = try #require(next.json["prompt"] as? [String: Any], "\(next.body)")
+        let shown = prompt["candidates"] as? [[String: Any]] ?? []
+        let candidates = shown.sorted { (($0["text"] as! String) == "a banana") != contrary && (($1["text"] as! String) == "a banana") == contrary }
+        let entries = candidates.enumerated().map { #"{"candidateId": \#($1["id"] as! Int), "rank": \#($0 + 1), "rating": \#(7 - 6 * $0)}"# }.joined(separator: ",")
+        let ranked = try call(app.port, "POST", "/api/prompts/\(prompt["id"] as! Int)/rankings", headers: writeHeaders(labeler),
+                              json: #"{"entries": [\#(entries)], "shownOrder": \#(shown.map { $0["id"] as! Int })}"#)
+        #expect(ranked.status == 201, "\(ranked.body)")
+    }
+
+    @Test func theContraryLabelersPreferencesAreDisputedAndNoOneElses() throws {
+        let app = try TallyTestServer()
+        let rita = try signIn(app.port, "rita"), ada = try signIn(app.port, "ada")
+        var labelers: [String: (session: Session, id: Int)] = [:]
+        for name in ["honest-one", "honest-two", "contrary"] {
+            let created = try call(app.port, "POST", "/api/users", headers: writeHeaders(ada),
+                                   json: #"{"username": "\#(name)", "role": "labeler", "password": "\#(TallyTestServer.password)"}"#)
+            #expect(created.status == 201, "\(created.body)")
+            labelers[name] = (try signIn(app.port, name), try #require(created.json["id"] as? Int))
+        }
+        let created = try call(app.port, "POST", "/api/projects", headers: writeHeaders(rita), json: #"{"name": "Checked", "rankingSize": 2, "overlap": 1}"#)
+        let project = try #require(created.json["id"] as? Int, "\(created.body)")
+        let lines = (0..<15).map { #"{"prompt": "name a fruit \#($0).", "candidates": [{"text": "a banana", "model": "m1"}, {"text": "the cat sat on the mat", "model": "m2"}]}"# }
+        #expect(try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: writeHeaders(rita), rawBody: lines.joined(separator: "\n")).status == 200)
+        for _ in 0..<6 {
+            try rankNext(app, project: project, labelers["honest-one"]!.session, contrary: false)
+            try rankNext(app, project: project, labelers["honest-two"]!.session, contrary: false)
+        }
+        for _ in 0..<3 { try rankNext(app, project: project, labelers["contrary"]!.session, contrary: true) }
+
+        // Before any reward job: nothing checked, nothing listed.
+        let before = try call(app.port, "GET", "/api/projects/\(project)/label-checks", headers: ["Cookie": rita.cookie])
+        #expect(before.status == 200 && (before.json["rankings"] as? [Any])?.isEmpty == true, "\(before.body)")
+
+        let added = try CommandLineTests.tally(["model", "add", "--database", app.databasePath, "--path", try TrainingCommandTests.tinyModelFolder(), "--name", "tiny-base"])
+        #expect(added.status == 0, "\(added.errorOutput)")
+        let base = try #require(try app.database.read { try $0.queryScalarInt("SELECT id FROM model_versions WHERE name = 'tiny-base'") })
+        let wrong = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita),
+                             json: #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"check-labels": "yes"}}"#)
+        #expect(wrong.status == 400 && wrong.body.contains("check-labels"), "\(wrong.body)")
+        let queued = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita),
+                              json: #"{"kind": "reward", "baseModelId": \#(base), "parameters": {"epochs": 1, "validation-fraction": 0}}"#)
+        let jobID = try #require(queued.json["id"] as? Int, "\(queued.body)")
+        var configuration = Worker.Configuration(modelsDirectory: TemporaryFiles.path("label-check-models"))
+        configuration.threads = 1
+        var logger = Logger(label: "test-worker")
+        logger.logLevel = .critical
+        let worker = try Worker(database: app.database, configuration: configuration, logger: logger)
+        #expect(try worker.runNextJob())
+        let job = try call(app.port, "GET", "/api/jobs/\(jobID)", headers: ["Cookie": rita.cookie]).json
+        let log = (job["log"] as? [[String: Any]] ?? []).compactMap { $0["line"] as? String }
+        #expect(log.contains { $0.hasPrefix("Checked the labels with the model: 15 rankings of 3 labelers in 3 folds, 3 of 15 preferences confidently disputed") }, "\(log)")
+
+        let quality = try call(app.port, "GET", "/api/projects/\(project)/quality", headers: ["Cookie": rita.cookie])
+        let byName = Dictionary(uniqueKeysWithValues: (quality.json["labelers"] as? [[String: Any]] ?? []).map { ($0["username"] as! String, $0["modelCheck"] as? [String: Any]) })
+        #expect(byName["contrary"]??["share"] as? Double == 1 && byName["contrary"]??["pairs"] as? Int == 3, "\(quality.body)")
+        #expect(byName["honest-one"]??["share"] as? Double == 0 && byName["honest-two"]??["confidentDisagreements"] as? Int == 0, "\(quality.body)")
+
+        let listed = try call(app.port, "GET", "/api/projects/\(project)/label-checks", headers: ["Cookie": rita.cookie])
+        let rankings = listed.json["rankings"] as? [[String: Any]] ?? []
+        #expect(rankings.count == 3 && rankings.allSatisfy { $0["username"] as? String == "contrary" && ($0["strongestDisagreement"] as? Double ?? 0) >= 0.8 }, "\(listed.body)")
+        let ofHonest = try call(app.port, "GET", "/api/projects/\(project)/label-checks?labeler=\(labelers["honest-one"]!.id)", headers: ["Cookie": rita.cookie])
+        #expect((ofHonest.json["rankings"] as? [Any])?.isEmpty == true, "\(ofHonest.body)")
+        let badQuery = try call(app.port, "GET", "/api/projects/\(project)/label-checks?limit=0", headers: ["Cookie": rita.cookie])
+        #expect(badQuery.status == 400 && badQuery.body.contains("'limit' must be an integer from 1 to 200"), "\(badQuery.body)")
+        let unknown = try call(app.port, "GET", "/api/projects/\(project)/label-checks?labeller=1", headers: ["Cookie": rita.cookie])
+        #expect(unknown.status == 400, "\(unknown.body)")
+        #expect(try call(app.port, "GET", "/api/projects/999/label-checks", headers: ["Cookie": rita.cookie]).status == 404)
+        let lena = try signIn(app.port, "lena")
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/label-checks", headers: ["Cookie": lena.cookie]).status == 403)
+    }
+}
