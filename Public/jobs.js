@@ -296,6 +296,7 @@ async function saveWatch(event) {
     alarmKlPerAnswer: Number(form.elements.alarmKlPerAnswer.value),
     alarmLengthRatio: Number(form.elements.alarmLengthRatio.value),
     alarmEntropyFraction: Number(form.elements.alarmEntropyFraction.value),
+    alarmRewardHumanGap: Number(form.elements.alarmRewardHumanGap.value),
     alarmPausesJob: form.elements.alarmPausesJob.checked,
   };
   try {
@@ -303,7 +304,8 @@ async function saveWatch(event) {
     for (const name of ["alarmKlPerAnswer", "alarmLengthRatio", "alarmEntropyFraction"]) watch[name] = project[name];
     drawCharts();
     const on = [project.alarmKlPerAnswer && `KL above ${project.alarmKlPerAnswer} nats`, project.alarmLengthRatio && `length above ${project.alarmLengthRatio}x the start`,
-      project.alarmEntropyFraction && `entropy below ${project.alarmEntropyFraction} of the start`].filter(Boolean);
+      project.alarmEntropyFraction && `entropy below ${project.alarmEntropyFraction} of the start`,
+      project.alarmRewardHumanGap && `the reward model above people's verdicts by ${project.alarmRewardHumanGap}`].filter(Boolean);
     result.textContent = on.length === 0 ? "The watch is off." : `Alarms on ${on.join(", ")}${project.alarmPausesJob ? "; an alarm pauses the job." : "."}`;
   } catch (error) {
     result.textContent = error.message;
@@ -328,6 +330,7 @@ async function main() {
     watch[name] = project[name] ?? 0;
     watchForm.elements[name].value = String(watch[name]);
   }
+  watchForm.elements.alarmRewardHumanGap.value = String(project.alarmRewardHumanGap ?? 0);
   watchForm.elements.alarmPausesJob.checked = Boolean(project.alarmPausesJob);
   watchForm.addEventListener("submit", saveWatch);
   for (const action of ["pause", "resume", "cancel"]) document.getElementById(`job-${action}`).addEventListener("click", () => act(action));

@@ -51,6 +51,9 @@ public struct Project: Sendable, Equatable, Codable {
     public let alarmKlPerAnswer: Double
     public let alarmLengthRatio: Double
     public let alarmEntropyFraction: Double
+    /// The largest share by which the reward model may favour a policy over what people's
+    /// verdicts give it (`RewardHumanGapWatch`; 0: off).
+    public let alarmRewardHumanGap: Double
     public let alarmPausesJob: Bool
     /// Minutes after first ranking a prompt during which a labeler may correct it (0: never).
     public let correctionMinutes: Int
@@ -95,6 +98,7 @@ public struct Project: Sendable, Equatable, Codable {
         alarmKlPerAnswer = try row.double("alarm_kl_per_answer")
         alarmLengthRatio = try row.double("alarm_length_ratio")
         alarmEntropyFraction = try row.double("alarm_entropy_fraction")
+        alarmRewardHumanGap = try row.double("alarm_reward_human_gap")
         alarmPausesJob = try row.int("alarm_pauses_job") == 1
         createdAt = try row.string("created_at")
     }
@@ -153,6 +157,7 @@ public struct ProjectChange: Sendable, Decodable {
     public var alarmKlPerAnswer: Double?
     public var alarmLengthRatio: Double?
     public var alarmEntropyFraction: Double?
+    public var alarmRewardHumanGap: Double?
     public var alarmPausesJob: Bool?
 
     public init() {}
@@ -170,7 +175,7 @@ public struct LabelingError: Error, CustomStringConvertible, Sendable, Equatable
 }
 
 public struct ProjectRepository: Sendable {
-    private static let columns = "id, name, guidelines, demonstration_guidelines, prompt_guidelines, correction_minutes, queue_order, random_share, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, alarm_kl_per_answer, alarm_length_ratio, alarm_entropy_fraction, alarm_pauses_job, created_at"
+    private static let columns = "id, name, guidelines, demonstration_guidelines, prompt_guidelines, correction_minutes, queue_order, random_share, ranking_size, overlap, rating_minimum, rating_maximum, flags, assignment_minutes, prompts_wanted, gold_rate, retrain_after_rankings, ratings_required, comparison_style, alarm_kl_per_answer, alarm_length_ratio, alarm_entropy_fraction, alarm_reward_human_gap, alarm_pauses_job, created_at"
 
     public init() {}
 
@@ -279,16 +284,17 @@ public struct ProjectRepository: Sendable {
             throw LabelingError("field 'ratingsRequired' cannot be true for a graded-pair project: its scale rates the pair, not each answer")
         }
         try RewardHackingBounds.check(klPerAnswer: change.alarmKlPerAnswer, lengthRatio: change.alarmLengthRatio, entropyFraction: change.alarmEntropyFraction)
+        try RewardHumanGapWatch.check(bound: change.alarmRewardHumanGap)
         try database.execute("""
             UPDATE projects SET queue_order = coalesce(?, queue_order), random_share = coalesce(?, random_share), correction_minutes = coalesce(?, correction_minutes), guidelines = coalesce(?, guidelines), demonstration_guidelines = coalesce(?, demonstration_guidelines),
                                 prompt_guidelines = coalesce(?, prompt_guidelines), overlap = coalesce(?, overlap), ranking_size = coalesce(?, ranking_size), gold_rate = coalesce(?, gold_rate), prompts_wanted = coalesce(?, prompts_wanted),
                                 assignment_minutes = coalesce(?, assignment_minutes), retrain_after_rankings = coalesce(?, retrain_after_rankings),
                                 ratings_required = coalesce(?, ratings_required), alarm_kl_per_answer = coalesce(?, alarm_kl_per_answer),
                                 alarm_length_ratio = coalesce(?, alarm_length_ratio), alarm_entropy_fraction = coalesce(?, alarm_entropy_fraction),
-                                alarm_pauses_job = coalesce(?, alarm_pauses_job)
+                                alarm_reward_human_gap = coalesce(?, alarm_reward_human_gap), alarm_pauses_job = coalesce(?, alarm_pauses_job)
             WHERE id = ?
             """, [change.queueOrder, change.randomShare, change.correctionMinutes, change.guidelines, change.demonstrationGuidelines, change.promptGuidelines, change.overlap, change.rankingSize, change.goldRate, change.promptsWanted, change.assignmentMinutes, change.retrainAfterRankings, change.ratingsRequired,
-                  change.alarmKlPerAnswer, change.alarmLengthRatio, change.alarmEntropyFraction, change.alarmPausesJob, id])
+                  change.alarmKlPerAnswer, change.alarmLengthRatio, change.alarmEntropyFraction, change.alarmRewardHumanGap, change.alarmPausesJob, id])
         return try find(id: id, in: database)
     }
 

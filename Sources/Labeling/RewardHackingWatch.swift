@@ -34,7 +34,11 @@ public struct RewardHackingBounds: Sendable, Equatable, Codable {
 
 /// One bound a policy job crossed: at which iteration, how far, against what.
 public struct RewardHackingAlarm: Sendable, Equatable, Codable {
-    public enum Kind: String, Sendable, Codable, CaseIterable { case kl, length, entropy }
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        case kl, length, entropy
+        /// The reward model against human evaluation (`RewardHumanGapWatch`).
+        case humanEvaluation = "human_evaluation"
+    }
     public let kind: Kind
     public let step: Int
     public let value: Double
@@ -51,6 +55,9 @@ public struct RewardHackingAlarm: Sendable, Equatable, Codable {
             return String(format: "Mean answer length %.1f tokens at step %d, above %.1f (%.2fx the starting policy's %.1f): answers may be growing to please the reward model.", value, step, bound, bound / (baseline ?? 1), baseline ?? 0)
         case .entropy:
             return String(format: "Entropy %.3f nats per token at step %d, below %.3f (a share of the starting policy's %.3f): the policy may be collapsing onto a few answers.", value, step, bound, baseline ?? 0)
+        case .humanEvaluation:
+            return String(format: "The reward model prefers this policy's answers in %.0f%% of the %d evaluation pairs people judged, people in %.0f%%: above the %.0f%% their verdicts allow with the project's gap. The policy may be exploiting the reward model.",
+                          100 * value, step, 100 * (baseline ?? 0), 100 * bound)
         }
     }
 }

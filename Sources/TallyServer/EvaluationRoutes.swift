@@ -59,7 +59,12 @@ struct EvaluationRoutes: Sendable {
         router.post("/api/evaluation-pairs/{id}/judgments", authenticator.require([.labeler]) { request, signedIn in
             let pairID = try pathIdentifier(request)
             let submission = try request.decodeJSON(JudgmentSubmission.self)
-            let id = try routes.submissions.write { try EvaluationRepository().judge(pairID: pairID, labelerID: signedIn.user.id, submission, in: $0) }
+            let id = try routes.submissions.write { database in
+                let id = try EvaluationRepository().judge(pairID: pairID, labelerID: signedIn.user.id, submission, in: database)
+                // The reward-hacking watch against people: checked with each verdict, in its transaction.
+                try RewardHumanGapWatch.afterVerdict(pairID: pairID, in: database)
+                return id
+            }
             return try .json(Created(id: id), status: .created)
         })
         router.get("/api/projects/{id}/leaderboard", authenticator.require([.admin, .researcher]) { request, _ in

@@ -62,7 +62,8 @@ struct ProjectRoutes: Sendable {
                               change.guidelines.map { _ in "guidelines" }, change.demonstrationGuidelines.map { _ in "demonstrationGuidelines" },
                               change.promptGuidelines.map { _ in "promptGuidelines" },
                               change.alarmKlPerAnswer.map { "alarmKlPerAnswer=\($0)" }, change.alarmLengthRatio.map { "alarmLengthRatio=\($0)" },
-                              change.alarmEntropyFraction.map { "alarmEntropyFraction=\($0)" }, change.alarmPausesJob.map { "alarmPausesJob=\($0)" }]
+                              change.alarmEntropyFraction.map { "alarmEntropyFraction=\($0)" },
+                              change.alarmRewardHumanGap.map { "alarmRewardHumanGap=\($0)" }, change.alarmPausesJob.map { "alarmPausesJob=\($0)" }]
                 try AuditLog().record(action: "project.update", actorUserID: signedIn.user.id, subject: "project:\(id)",
                                       detail: detail.compactMap { $0 }.joined(separator: " "), remoteAddress: request.clientAddress, in: database)
                 return project

@@ -481,10 +481,11 @@ def model_check(driver, wait, port, connection):
     wait.until(lambda d: d.find_element(By.ID, "disputed").is_displayed() and d.find_elements(By.CSS_SELECTOR, "#disputed-rankings tbody tr button"))
     listed = driver.find_element(By.CSS_SELECTOR, "#disputed-rankings tbody tr").text
     check("demo-labeler" in listed and "2 of 3" in listed and "93%" in listed, f"the disputed ranking is listed: {listed}")
+    driver.execute_script("document.getElementById('disputed').scrollIntoView()")
+    driver.save_screenshot(os.path.join(SHOTS, "model-check.png"))
     driver.find_element(By.CSS_SELECTOR, "#disputed-rankings tbody tr button").click()
     wait.until(lambda d: d.find_element(By.ID, "detail").is_displayed())
     check("demo-labeler" in driver.find_element(By.ID, "detail-rankings").text, "the disputed ranking's prompt opens with its rankings")
-    driver.save_screenshot(os.path.join(SHOTS, "model-check.png"))
 
 
 def main():

@@ -29,4 +29,25 @@ struct RewardHackingWatchTests {
         #expect(throws: LabelingError.self) { try RewardHackingBounds.check(klPerAnswer: .infinity, lengthRatio: nil, entropyFraction: nil) }
         #expect(throws: Never.self) { try RewardHackingBounds.check(klPerAnswer: 0, lengthRatio: 0, entropyFraction: 0) }
     }
+
+    /// The standing against people, counted by hand: the policy (model 7) on four pairs, one of
+    /// them unscored by its reward model (left out); people give it one win, one tie and one
+    /// loss of three, the reward model two wins and an equal pair.
+    @Test func theRewardModelsShareIsCountedOnThePairsPeopleJudged() throws {
+        let verdicts = [
+            EvaluationVerdict(pairID: 1, leftModelID: 7, rightModelID: 3, leftAnswerID: 10, rightAnswerID: 11, preference: .left),
+            EvaluationVerdict(pairID: 2, leftModelID: 3, rightModelID: 7, leftAnswerID: 12, rightAnswerID: 13, preference: .tie),
+            EvaluationVerdict(pairID: 3, leftModelID: 3, rightModelID: 7, leftAnswerID: 14, rightAnswerID: 15, preference: .left),
+            EvaluationVerdict(pairID: 4, leftModelID: 7, rightModelID: 3, leftAnswerID: 16, rightAnswerID: 17, preference: .right),
+            EvaluationVerdict(pairID: 5, leftModelID: 3, rightModelID: 4, leftAnswerID: 18, rightAnswerID: 19, preference: .left),
+        ]
+        let rewards: [Int: Double] = [10: 1, 11: 0, 12: 0.5, 13: 0.5, 14: -1, 15: 2, 18: 0, 19: 1]
+        let standing = try #require(RewardHumanGapWatch.standing(policyID: 7, verdicts: verdicts, rewards: rewards))
+        #expect(standing.verdicts == 3 && standing.humanShare == 0.5 && standing.rewardModelShare == 2.5 / 3)
+        #expect(standing.humanUpper == EvaluationResults.wilsonInterval(successes: 1.5, trials: 3).upper)
+        #expect(RewardHumanGapWatch.standing(policyID: 9, verdicts: verdicts, rewards: rewards) == nil, "a version never judged has no standing")
+        #expect(throws: LabelingError.self) { try RewardHumanGapWatch.check(bound: 1) }
+        #expect(throws: LabelingError.self) { try RewardHumanGapWatch.check(bound: -0.1) }
+        #expect(throws: Never.self) { try RewardHumanGapWatch.check(bound: 0) }
+    }
 }
