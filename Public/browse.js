@@ -4,6 +4,7 @@
 // rankers agree. Every text from the server is set with textContent (Markdown node by node).
 import { api, element, session, showPrompt, wireSignOut } from "/api.js";
 import { renderMarkdown } from "/markdown.js";
+import { grades } from "/graded-scale.js";
 
 const categories = ["generation", "open_qa", "brainstorming", "chat", "rewrite", "summarization", "classification", "closed_qa", "extract", "other"];
 const state = { next: null, shown: 0 };
@@ -134,8 +135,42 @@ async function showLabels(id) {
       card.append(heading, text);
       return card;
     })));
+  showConversation(labels.conversation);
   document.getElementById("detail").hidden = false;
   document.getElementById("detail").scrollIntoView();
+}
+
+/// A live conversation's turns as one thread: each message, both answers (the chosen one
+/// marked, with how strongly), and a link to the turn's own prompt.
+function showConversation(conversation) {
+  const section = document.getElementById("detail-conversation");
+  section.hidden = !conversation;
+  if (!conversation) return;
+  // The scale's own words for a strength: "A is much better" gives "much better".
+  const strengths = Object.fromEntries(grades.filter(([, side]) => side === "a").map(([text, , strength]) => [strength, text.replace(/^A is /, "")]));
+  document.getElementById("conversation-heading").textContent = `Live conversation #${conversation.id} · turn ${conversation.turn} of `
+    + `${conversation.turns.length} · ${conversation.labeler.username} · versions ${conversation.modelAId} (A) and ${conversation.modelBId} (B)`
+    + `${conversation.endedAt ? " · ended" : ""}`;
+  document.getElementById("conversation-turns").replaceChildren(...conversation.turns.map((turn) => {
+    const item = element("li", undefined, turn.turn === conversation.turn ? "card current" : "card");
+    const heading = element("p");
+    const open = element("button", `Turn ${turn.turn} · prompt #${turn.promptId}`, "quiet");
+    open.type = "button";
+    open.addEventListener("click", () => showLabels(turn.promptId));
+    heading.append(open);
+    const message = element("div", undefined, "text");
+    renderMarkdown(message, turn.message);
+    item.append(heading, element("strong", "User"), message);
+    turn.answers.forEach((answer, index) => {
+      const chosen = answer.candidateId === turn.chosenId;
+      const label = `${letter(index)}${chosen ? ` · chosen${turn.strength ? ` (${strengths[turn.strength] || `strength ${turn.strength}`})` : ""}` : ""}`;
+      const text = element("div", undefined, "text");
+      renderMarkdown(text, answer.text);
+      item.append(element("strong", label), text);
+    });
+    if (turn.chosenId == null) item.append(element("p", "Not chosen yet."));
+    return item;
+  }));
 }
 
 /// The rankings the model's label check disputes (the address's `disputed=1`; one labeler's with `labeler`).

@@ -100,6 +100,22 @@ public struct PromptLabels: Sendable, Encodable {
     /// candidate pairs the two labelers order the same way (nil with fewer than two rankings).
     public let agreement: Double?
     public let agreementPairs: Int
+    /// When the prompt is a turn of a live conversation: the whole conversation, one thread.
+    public let conversation: ConversationThread?
+}
+
+/// A live conversation as a researcher reads it: who held it, with which versions, and every
+/// turn with both answers, the one chosen and how strongly.
+public struct ConversationThread: Sendable, Encodable {
+    public let id: Int
+    public let labeler: PromptLabels.Labeler
+    public let modelAId: Int
+    public let modelBId: Int
+    public let startedAt: String
+    public let endedAt: String?
+    /// Which turn of it the prompt is.
+    public let turn: Int
+    public let turns: [ConversationTurn]
 }
 
 /// The queries of the researcher's data browser.
@@ -181,7 +197,19 @@ public struct PromptBrowser: Sendable {
             }
         }
         return PromptLabels(summary: summary, candidates: prompt.candidates, rankings: rankings, demonstrations: demonstrations, goldRanks: goldRanks,
-                            agreement: pairs > 0 ? Double(agreeing) / Double(pairs) : nil, agreementPairs: pairs)
+                            agreement: pairs > 0 ? Double(agreeing) / Double(pairs) : nil, agreementPairs: pairs,
+                            conversation: try thread(ofPrompt: promptID, in: database))
+    }
+
+    private func thread(ofPrompt promptID: Int, in database: Database) throws -> ConversationThread? {
+        let conversations = ConversationRepository()
+        guard let id = try conversations.conversation(ofPrompt: promptID, in: database),
+              let conversation = try conversations.find(id: id, in: database),
+              let turn = conversation.turns.first(where: { $0.promptId == promptID }),
+              let person = try database.queryOne("SELECT id AS labeler_id, username, labeler_group FROM users WHERE id = ?", [conversation.labelerId])
+        else { return nil }
+        return ConversationThread(id: conversation.id, labeler: try labeler(person), modelAId: conversation.modelAId, modelBId: conversation.modelBId,
+                                  startedAt: conversation.startedAt, endedAt: conversation.endedAt, turn: turn.turn, turns: conversation.turns)
     }
 
     private func summary(_ row: Row, overlap: Int) throws -> PromptSummary {

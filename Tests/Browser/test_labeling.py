@@ -432,6 +432,21 @@ def live_conversation(driver, wait, port, connection, database):
           f"the second turn goes on with the chosen answer: {turns}")
     print(f"browser: a live conversation of two turns on SmolLM2 in {time.time() - began:.1f} s (the first turn's answers {seconds:.1f} s)")
 
+    # The researcher's data browser shows a turn with its whole conversation as one thread.
+    first_turn = connection.execute("""SELECT t.prompt_id FROM conversation_turns t JOIN prompts p ON p.id = t.prompt_id
+                                       WHERE p.project_id = ? AND t.turn = 1""", (project["id"],)).fetchone()[0]
+    sign_in(driver, port, "demo-researcher")
+    wait.until(lambda d: "login.html" not in d.current_url)
+    driver.get(f"http://127.0.0.1:{port}/browse.html?project={project['id']}&prompt={first_turn}")
+    wait.until(lambda d: d.find_element(By.ID, "detail-conversation").is_displayed())
+    thread = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#conversation-turns > li")]
+    heading = driver.find_element(By.ID, "conversation-heading").text
+    check(heading.startswith("Live conversation #") and "turn 1 of 2" in heading and "demo-labeler" in heading, f"the thread's heading: {heading}")
+    check(len(thread) == 2 and "B · chosen (better)" in thread[0] and "Why that one?" in thread[1] and "Not chosen yet." in thread[1],
+          f"both turns in order, the chosen answer marked with its strength: {thread}")
+    driver.find_element(By.ID, "detail-conversation").location_once_scrolled_into_view
+    driver.save_screenshot(os.path.join(SHOTS, "conversation-thread.png"))
+
 
 def browse(driver, wait, port, project_id):
     """The researcher's data browser: a search narrows the list, a prompt opens with its

@@ -125,6 +125,15 @@ struct ConversationTests {
         let pairs = export.body.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
         #expect(pairs.count == 2 && pairs.map { $0["margin"] as? Int } == [3, 1], "\(export.body)")
         #expect((pairs.last?["prompt"] as? [[String: Any]])?.count == 3, "the second turn's prompt holds the conversation so far")
+        // The data browser shows either turn's prompt with the whole conversation as one thread.
+        let labels = try call(app.port, "GET", "/api/prompts/\(promptOne)/labels", headers: ["Cookie": rita.cookie])
+        let thread = try #require(labels.json["conversation"] as? [String: Any], "\(labels.body)")
+        let threadTurns = thread["turns"] as? [[String: Any]] ?? []
+        #expect(thread["id"] as? Int == conversation && thread["turn"] as? Int == 1 && (thread["labeler"] as? [String: Any])?["username"] as? String == "lena", "\(thread)")
+        #expect(threadTurns.map { $0["promptId"] as? Int } == [promptOne, promptTwo] && threadTurns.map { $0["message"] as? String } == ["Name a fruit.", "Why that one?"], "\(thread)")
+        #expect(threadTurns[0]["chosenId"] as? Int == answers[1]["candidateId"] as? Int && threadTurns[0]["strength"] as? Double == 3, "\(thread)")
+        #expect(Set([thread["modelAId"] as? Int, thread["modelBId"] as? Int].compactMap { $0 }) == Set(models), "\(thread)")
+        #expect(try call(app.port, "GET", "/api/prompts/\(promptTwo)/labels", headers: ["Cookie": rita.cookie]).json["conversation"].flatMap { ($0 as? [String: Any])?["turn"] as? Int } == 2)
 
         // Another labeler cannot see it; an ended conversation takes no message.
         let leo = try signIn(app.port, "leo")
