@@ -10,6 +10,7 @@ import Storage
 /// |---|---|
 /// | `GET /api/projects/{id}/exports/{format}` | admin, researcher |
 /// | `GET /api/projects/{id}/exports/{format}/manifest` | admin, researcher |
+/// | `GET /api/projects/{id}/exports/{format}/dataset` (a Hugging Face dataset folder as a tar archive) | admin, researcher |
 ///
 /// Query parameters filter what is exported: `split`, `group`, `since`, `until`, `minimumAgreement`, `ties=only`;
 /// and shape it: `form=text|conversational`, `margin=rank-distance|strength` (Docs/formats.md).
@@ -26,6 +27,35 @@ struct ExportRoutes: Sendable {
             response.headers["Content-Disposition"] = "attachment; filename=\"project-\(id)-\(format.rawValue)\(tiesOnly ? "-ties" : "").\(format.fileExtension)\""
             return response
         })
+        router.get("/api/projects/{id}/exports/{format}/dataset", authenticator.require([.admin, .researcher]) { request, _ in
+            let (id, format, filter, _, options) = try routes.exportRequest(request, allowed: Self.datasetQueryParameters)
+            let heldOutApart: Bool
+            switch request.queryValue("heldOutLabelersApart") {
+            case nil, "false": heldOutApart = false
+            case "true": heldOutApart = true
+            default: throw HTTPError.badRequest("The query parameter 'heldOutLabelersApart' must be true or false.", code: "invalid_query")
+            }
+            let license = request.queryValue("license") ?? "other"
+            guard license.wholeMatch(of: /[A-Za-z0-9.+-]{1,64}/) != nil else {
+                throw HTTPError.badRequest("The query parameter 'license' must be an SPDX id such as cc-by-4.0, or other.", code: "invalid_query")
+            }
+            let name = "project-\(id)-\(format.rawValue)"
+            let staging = NSTemporaryDirectory() + "/tally-dataset-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+            let folder = DatasetFolder(format: format, projectID: id, filter: filter, options: options, heldOutLabelersApart: heldOutApart, license: license)
+            do {
+                _ = try routes.database.read { try folder.write(to: staging + "/" + name, in: $0) }
+            } catch let refusal as DatasetFolder.Refusal {
+                try? FileManager.default.removeItem(atPath: staging)
+                throw HTTPError.badRequest("No dataset folder: \(refusal.description).", code: "invalid_query")
+            } catch {
+                try? FileManager.default.removeItem(atPath: staging)
+                throw error
+            }
+            var response = Response.stream(contentType: "application/x-tar", try DatasetArchiveSource(folder: staging + "/" + name, name: name, removing: staging))
+            response.headers["Content-Disposition"] = "attachment; filename=\"\(name).tar\""
+            return response
+        })
         router.get("/api/projects/{id}/exports/{format}/manifest", authenticator.require([.admin, .researcher]) { request, _ in
             let (id, format, filter, tiesOnly, options) = try routes.exportRequest(request)
             let manifest = try routes.database.read { database in
@@ -38,13 +68,13 @@ struct ExportRoutes: Sendable {
     /// The project, format and filter of an export request. Without `until`, the filter is bound
     /// to now, and the manifest echoes it: repeating the request with that `until` gives the same
     /// bytes, whatever was submitted since.
-    private func exportRequest(_ request: Request) throws -> (Int, ExportFormat, RankingFilter, Bool, ExportOptions) {
+    private func exportRequest(_ request: Request, allowed: Set<String> = queryParameters) throws -> (Int, ExportFormat, RankingFilter, Bool, ExportOptions) {
         let id = try pathIdentifier(request)
         guard let name = request.pathParameters["format"], let format = ExportFormat(rawValue: name) else {
             throw HTTPError.notFound("There is no export format '\(request.pathParameters["format"] ?? "")'; use \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         guard try database.read({ try ProjectRepository().find(id: id, in: $0) }) != nil else { throw HTTPError.notFound("There is no project \(id).") }
-        try checkQueryNames(request, allowed: Self.queryParameters, what: "an export")
+        try checkQueryNames(request, allowed: allowed, what: allowed == Self.queryParameters ? "an export" : "a dataset folder")
         var filter = RankingFilter()
         if let split = request.queryValue("split") {
             guard DataSplit(rawValue: split) != nil else { throw HTTPError.badRequest("The query parameter 'split' must be train, validation or test.", code: "invalid_query") }
@@ -80,6 +110,8 @@ struct ExportRoutes: Sendable {
     }
 
     static let queryParameters: Set<String> = ["split", "group", "since", "until", "minimumAgreement", "ties", "form", "margin"]
+    /// A dataset folder holds every split, one file each, and no tie-only file.
+    static let datasetQueryParameters: Set<String> = ["group", "since", "until", "minimumAgreement", "form", "margin", "heldOutLabelersApart", "license"]
 
     /// The prompt form (`form=text|conversational`, default: conversational when the project
     /// holds a conversation prompt) and the margin (`margin=rank-distance|strength`, default none).

@@ -40,6 +40,37 @@ struct DatasetFolderTests {
         #expect((loaded["declaredMatchesInferred"] as? [String: Bool])?.values.allSatisfy { $0 } == true, "the card's features are the files' own: \(loaded)")
         #expect((loaded["features"] as? [String: String])?["chosen"]?.contains("string") == true, "\(loaded)")
 
+        // The API's form: the same folder as a tar archive, which `tar` unpacks and `datasets` loads.
+        let download = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons/dataset?license=cc-by-4.0", headers: ["Cookie": rita.cookie])
+        #expect(download.status == 200 && download.header("Content-Type") == "application/x-tar"
+                && download.header("Content-Disposition") == "attachment; filename=\"project-\(project)-comparisons.tar\"", "\(download.status) \(download.body.prefix(300))")
+        let archive = TemporaryFiles.path("dataset.tar"), unpacked = TemporaryFiles.path("dataset-unpacked")
+        try Data(download.body.utf8).write(to: URL(fileURLWithPath: archive))
+        try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        tar.arguments = ["tar", "-xf", archive, "-C", unpacked]
+        try tar.run()
+        tar.waitUntilExit()
+        #expect(tar.terminationStatus == 0)
+        let fromAPI = unpacked + "/project-\(project)-comparisons"
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fromAPI).sorted() == ["README.md", "test.jsonl", "train.jsonl"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: fromAPI + "/train.jsonl")) == Data(contentsOf: URL(fileURLWithPath: folder + "/train.jsonl")),
+                "the API's folder holds what the command line's does")
+        let apiRun = try runChecker("check_dataset_folder.py", besides: #filePath, [fromAPI])
+        #expect(apiRun.status == 0 && (apiRun.json as? [String: Any])?["splits"] as? [String: Int] == ["train": 6, "test": 3], "\(apiRun.errors.suffix(3000))")
+        let badQueries = [("split=train", "'split' is not one a dataset folder takes"), ("heldOutLabelersApart=yes", "'heldOutLabelersApart' must be true or false"),
+                          ("license=a%20b", "'license' must be an SPDX id")]
+        for (query, message) in badQueries {
+            let refused = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons/dataset?\(query)", headers: ["Cookie": rita.cookie])
+            #expect(refused.status == 400 && refused.body.contains(message), "\(query): \(refused.body)")
+        }
+        let nothing = try call(app.port, "GET", "/api/projects/\(project)/exports/sft-messages/dataset", headers: ["Cookie": rita.cookie])
+        #expect(nothing.status == 400 && nothing.body.contains("nothing to export"), "\(nothing.body)")
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons/dataset", headers: ["Cookie": lena.cookie]).status == 403)
+        let leftBehind = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("tally-dataset-") }
+        #expect(leftBehind.isEmpty, "every download's folder is removed: \(leftBehind)")
+
         // Raw rankings in the conversational form: nested lists of messages and of candidates
         // with their flags, and ratings that are all null, declared as `datasets` reads them.
         let raw = folder + "-rankings"
