@@ -5,9 +5,11 @@
 import { api, drafts, signedInProject, onSubmitShortcut, showPrompt, heldUntil, wireSkip, wireSignOut } from "/api.js";
 import { renderMarkdown } from "/markdown.js";
 
-const state = { user: null, project: null, task: null, prefilledFrom: null, startedAt: 0 };
+const state = { user: null, project: null, task: null, prefilledFrom: null, startedAt: 0, correcting: null };
 
-function draftKey() { return `demonstration:${state.user.username}:${state.task.prompt.id}`; }
+function draftKey() {
+  return state.correcting ? `demonstration-correction:${state.user.username}:${state.correcting.id}` : `demonstration:${state.user.username}:${state.task.prompt.id}`;
+}
 
 function saveDraft() {
   const text = document.getElementById("response").value;
@@ -61,9 +63,49 @@ async function loadTask() {
   editor.focus();
 }
 
+/// A correction of one of the labeler's own demonstrations (`?correct=ID`, from the home page's
+/// history): the prompt and what they wrote, to edit and send as a correction.
+async function loadCorrection(id) {
+  const demonstration = await api("GET", `/api/demonstrations/${id}`);
+  state.correcting = demonstration;
+  state.prefilledFrom = demonstration.prefilledFromCandidateId;
+  state.startedAt = performance.now();
+  document.getElementById("guidelines").textContent = state.project?.demonstrationGuidelines || "Correct your demonstration: what you send replaces it in exports and training from now on; the original is kept.";
+  document.getElementById("remaining").textContent = demonstration.correctable
+    ? `correcting demonstration ${demonstration.id} · until ${new Date(demonstration.correctableUntil).toLocaleTimeString()}`
+    : `demonstration ${demonstration.id} can no longer be corrected`;
+  showPrompt(document.getElementById("prompt"), demonstration.prompt);
+  const editor = document.getElementById("response");
+  const draft = drafts.load(draftKey());
+  editor.value = draft?.text ?? demonstration.text;
+  document.getElementById("draft-status").textContent = draft ? "Your draft of this correction was restored." : "";
+  document.getElementById("submit").textContent = "Send the correction (Ctrl+Enter)";
+  document.getElementById("submit").disabled = !demonstration.correctable;
+  for (const id of ["skip-task", "suggestions-section"]) {
+    const element = document.getElementById(id);
+    if (element) element.hidden = true;
+  }
+  document.getElementById("task").hidden = false;
+  editor.focus();
+}
+
+async function sendCorrection() {
+  await api("POST", `/api/demonstrations/${state.correcting.id}/corrections`, {
+    text: document.getElementById("response").value,
+    prefilledFromCandidateId: state.prefilledFrom,
+    secondsSpent: (performance.now() - state.startedAt) / 1000,
+  });
+  drafts.clear(draftKey());
+  location.href = "/home.html?corrected=demonstration";
+}
+
 async function submit() {
   const error = document.getElementById("task-error");
   error.textContent = "";
+  if (state.correcting) {
+    try { await sendCorrection(); } catch (failure) { error.textContent = failure.message; }
+    return;
+  }
   try {
     await api("POST", `/api/prompts/${state.task.prompt.id}/demonstrations`, {
       text: document.getElementById("response").value,
@@ -81,6 +123,11 @@ async function start() {
   const { user, project } = await signedInProject();
   state.user = user;
   state.project = project;
+  const correct = new URLSearchParams(location.search).get("correct");
+  if (correct) {
+    await loadCorrection(Number(correct));
+    return;
+  }
   if (!state.project) {
     document.getElementById("empty").hidden = false;
     return;

@@ -47,21 +47,23 @@ function promptPreview(prompt) {
   return text.length > 90 ? `${text.slice(0, 90)}…` : text;
 }
 
-function historyRow(ranking) {
+/// One label of the history (a ranking on `label.html`, a demonstration on `demonstrate.html`),
+/// with its correction link while the project allows it.
+function historyRow(label, prompt, page) {
   const row = document.createElement("tr");
-  const cells = [ranking.projectName, promptPreview(ranking.prompt.prompt), new Date(ranking.submittedAt).toLocaleString()].map((text) => {
+  const cells = [label.projectName, promptPreview(prompt), new Date(label.submittedAt).toLocaleString()].map((text) => {
     const cell = document.createElement("td");
     cell.textContent = text;
     return cell;
   });
   const action = document.createElement("td");
-  if (ranking.correctable) {
+  if (label.correctable) {
     const link = document.createElement("a");
-    link.href = `/label.html?project=${ranking.projectId}&correct=${ranking.id}`;
-    link.textContent = `Correct (until ${new Date(ranking.correctableUntil).toLocaleTimeString()})`;
+    link.href = `/${page}?project=${label.projectId}&correct=${label.id}`;
+    link.textContent = `Correct (until ${new Date(label.correctableUntil).toLocaleTimeString()})`;
     action.append(link);
   } else {
-    action.textContent = ranking.correctsId ? "corrected" : "";
+    action.textContent = label.correctsId ? "corrected" : "";
   }
   row.append(...cells, action);
   return row;
@@ -82,9 +84,14 @@ async function start() {
   queues.replaceChildren(...work.projects.map(showQueue));
   document.getElementById("no-projects").hidden = work.projects.length > 0;
   const { rankings } = await api("GET", "/api/me/rankings");
-  document.querySelector("#history tbody").replaceChildren(...rankings.map(historyRow));
+  document.querySelector("#history tbody").replaceChildren(...rankings.map((ranking) => historyRow(ranking, ranking.prompt.prompt, "label.html")));
   document.getElementById("history").hidden = rankings.length === 0;
   document.getElementById("no-history").hidden = rankings.length > 0;
+  const { demonstrations } = await api("GET", "/api/me/demonstrations");
+  document.querySelector("#demonstration-history tbody").replaceChildren(...demonstrations.map((demonstration) =>
+    historyRow(demonstration, demonstration.prompt, "demonstrate.html")));
+  document.getElementById("demonstration-history").hidden = demonstrations.length === 0;
+  document.getElementById("no-demonstration-history").hidden = demonstrations.length > 0;
 }
 
 wireSignOut();

@@ -12,9 +12,9 @@ public enum TaskKind: String, Sendable, CaseIterable, Codable {
     /// The table holding what labelers submit for this kind of task.
     var submissionTable: String {
         switch self {
-        // A corrected ranking is superseded, not a second label: only rankings in force count.
+        // A corrected label is superseded, not a second label: only labels in force count.
         case .ranking: return "current_rankings"
-        case .demonstration: return "demonstrations"
+        case .demonstration: return "current_demonstrations"
         }
     }
 
@@ -164,7 +164,7 @@ public struct AssignmentRepository: Sendable {
         if let held {
             switch try held.string("status") {
             case "skipped": throw LabelingError("you skipped prompt \(promptID)", kind: .conflict)
-            case "submitted": throw LabelingError("you have submitted a \(kind.rawValue) of prompt \(promptID) already", kind: .conflict)
+            case "submitted": throw LabelingError("you have submitted a \(kind.rawValue) of prompt \(promptID) already; correct it from your history instead", kind: .conflict)
             default: break
             }
         }

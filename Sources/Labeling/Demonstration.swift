@@ -19,10 +19,31 @@ public struct StoredDemonstration: Sendable {
     public let prefilled: Bool
 }
 
+/// A demonstration that passed `DemonstrationRepository.check`.
+public struct CheckedDemonstration: Sendable {
+    let promptID: Int
+    let submission: DemonstrationSubmission
+}
+
 public struct DemonstrationRepository: Sendable {
     public init() {}
 
     public func submit(_ submission: DemonstrationSubmission, promptID: Int, labelerID: Int, in database: Database) throws -> Int {
+        let checked = try check(submission, promptID: promptID, in: database)
+        guard let prompt = try PromptRepository().find(id: promptID, in: database), let project = try ProjectRepository().find(id: prompt.projectID, in: database) else {
+            throw LabelingError("the prompt's project is gone", kind: .notFound)
+        }
+        _ = try AssignmentRepository().claim(.demonstration, promptID: promptID, labelerID: labelerID, overlap: project.overlap, in: database)
+        do {
+            return try insert(checked, labelerID: labelerID, corrects: nil, in: database)
+        } catch let error as DatabaseError where error.isUniqueViolation {
+            throw LabelingError("you have written a demonstration for prompt \(promptID) already; correct it from your history instead", kind: .conflict)
+        }
+    }
+
+    /// A demonstration for prompt `promptID` as it may be stored, or why not, naming the field:
+    /// what a first submission and a correction are both held to.
+    public func check(_ submission: DemonstrationSubmission, promptID: Int, in database: Database) throws -> CheckedDemonstration {
         guard let prompt = try PromptRepository().find(id: promptID, in: database) else {
             throw LabelingError("there is no prompt \(promptID)", kind: .notFound)
         }
@@ -34,17 +55,14 @@ public struct DemonstrationRepository: Sendable {
             throw LabelingError("field 'prefilledFromCandidateId' is not a candidate of prompt \(promptID)")
         }
         try TimeSpent.check(submission.secondsSpent)
-        guard let project = try ProjectRepository().find(id: prompt.projectID, in: database) else {
-            throw LabelingError("the prompt's project is gone", kind: .notFound)
-        }
-        _ = try AssignmentRepository().claim(.demonstration, promptID: promptID, labelerID: labelerID, overlap: project.overlap, in: database)
-        do {
-            try database.execute(
-                "INSERT INTO demonstrations (prompt_id, labeler_id, text, prefilled_from_candidate_id, seconds_spent) VALUES (?, ?, ?, ?, ?)",
-                [promptID, labelerID, submission.text, submission.prefilledFromCandidateId, submission.secondsSpent])
-        } catch let error as DatabaseError where error.isUniqueViolation {
-            throw LabelingError("you have written a demonstration for prompt \(promptID) already", kind: .conflict)
-        }
+        return CheckedDemonstration(promptID: promptID, submission: submission)
+    }
+
+    /// Stores a checked demonstration, the correction of `corrects` when given; returns its id.
+    func insert(_ checked: CheckedDemonstration, labelerID: Int, corrects: Int?, in database: Database) throws -> Int {
+        try database.execute("""
+            INSERT INTO demonstrations (prompt_id, labeler_id, text, prefilled_from_candidate_id, seconds_spent, corrects_id) VALUES (?, ?, ?, ?, ?, ?)
+            """, [checked.promptID, labelerID, checked.submission.text, checked.submission.prefilledFromCandidateId, checked.submission.secondsSpent, corrects])
         return Int(database.lastInsertRowID)
     }
 
@@ -58,6 +76,8 @@ public struct DemonstrationRepository: Sendable {
               AND (?4 IS NULL OR d.submitted_at >= ?4) AND (?5 IS NULL OR d.submitted_at < ?5)
               AND (?6 IS NULL OR d.labeler_id IN (SELECT value FROM json_each(?6)))
               AND (?9 IS NULL OR d.id IN (SELECT item_id FROM job_snapshot WHERE job_id = ?9 AND item_kind = 'demonstration'))
+              -- In force at `until` (a snapshot names its demonstrations itself).
+              AND (?9 IS NOT NULL OR d.superseded_at IS NULL OR (?5 IS NOT NULL AND d.superseded_at >= ?5))
             ORDER BY d.id LIMIT ?8
             """, [projectID, filter.split, filter.labelerGroup, filter.since, filter.until, filter.labelerIdsJSON, after, limit, filter.snapshotJobId]).map { row in
             StoredDemonstration(

@@ -326,7 +326,7 @@ public struct JobRepository: Sendable {
         func snapshotDemonstrations() throws {
             try database.execute("""
                 INSERT INTO job_snapshot (job_id, item_kind, item_id)
-                SELECT ?1, 'demonstration', d.id FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?2
+                SELECT ?1, 'demonstration', d.id FROM current_demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?2
                 """, [jobID, job.projectId])
         }
         switch job.kind {

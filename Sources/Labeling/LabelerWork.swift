@@ -48,7 +48,7 @@ public struct LabelerWork: Sendable, Encodable {
         let row = try database.queryOne("""
             SELECT \(since) AS since,
                    (SELECT count(*) FROM current_rankings WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS rankings,
-                   (SELECT count(*) FROM demonstrations WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS demonstrations,
+                   (SELECT count(*) FROM current_demonstrations WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS demonstrations,
                    (SELECT count(*) FROM evaluation_judgments WHERE labeler_id = ?1 AND submitted_at >= \(since)) AS evaluations,
                    (SELECT count(*) FROM prompts WHERE author_id = ?1 AND source = 'labeler' AND id NOT IN (SELECT prompt_id FROM conversation_turns) AND created_at >= \(since)) AS prompts_written,
                    (SELECT count(*) FROM assignments WHERE labeler_id = ?1 AND status = 'skipped' AND finished_at >= \(since)) AS skipped,

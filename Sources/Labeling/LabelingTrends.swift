@@ -52,7 +52,7 @@ public struct LabelingTrends: Sendable, Encodable {
             rankingsByPrompt[ranking.promptID, default: []].append(ranking)
         }
         for row in try database.query("""
-            SELECT substr(d.submitted_at, 1, 10) AS day, d.labeler_id FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?
+            SELECT substr(d.submitted_at, 1, 10) AS day, d.labeler_id FROM current_demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?
             """, [projectID]) {
             let day = try row.string("day")
             byDay[day, default: Counts()].demonstrations += 1

@@ -63,7 +63,7 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
             SELECT day, sum(kind = 'ranking') AS rankings, sum(kind = 'demonstration') AS demonstrations FROM (
               SELECT substr(r.submitted_at, 1, 10) AS day, 'ranking' AS kind FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1
               UNION ALL
-              SELECT substr(d.submitted_at, 1, 10), 'demonstration' FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?1)
+              SELECT substr(d.submitted_at, 1, 10), 'demonstration' FROM current_demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?1)
             GROUP BY day ORDER BY day
             """, [projectID]).map { Day(day: try $0.string("day"), rankings: try $0.int("rankings"), demonstrations: try $0.int("demonstrations")) }
         let labelers = try database.query("""
@@ -71,14 +71,14 @@ public struct ProjectStatistics: Sendable, Codable, Equatable {
               SELECT u.id, u.username, u.labeler_group,
                      (SELECT count(*) FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id) AS rankings,
                      (SELECT avg(r.seconds_spent) FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id WHERE p.project_id = ?1 AND r.labeler_id = u.id) AS seconds,
-                     (SELECT count(*) FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?1 AND d.labeler_id = u.id) AS demonstrations,
+                     (SELECT count(*) FROM current_demonstrations d JOIN prompts p ON p.id = d.prompt_id WHERE p.project_id = ?1 AND d.labeler_id = u.id) AS demonstrations,
                      (SELECT count(*) FROM prompts p WHERE p.project_id = ?1 AND p.source = 'labeler' AND p.author_id = u.id AND p.id NOT IN (SELECT prompt_id FROM conversation_turns)) AS prompts_written,
                      (SELECT count(*) FROM assignments a JOIN prompts p ON p.id = a.prompt_id WHERE p.project_id = ?1 AND a.labeler_id = u.id
                         AND a.status = 'skipped') AS skipped,
                      -- max() of several arguments is NULL when any is: compare with '' in place of none.
                      nullif(max(coalesce((SELECT max(r.submitted_at) FROM current_rankings r JOIN prompts p ON p.id = r.prompt_id
                                           WHERE p.project_id = ?1 AND r.labeler_id = u.id), ''),
-                                coalesce((SELECT max(d.submitted_at) FROM demonstrations d JOIN prompts p ON p.id = d.prompt_id
+                                coalesce((SELECT max(d.submitted_at) FROM current_demonstrations d JOIN prompts p ON p.id = d.prompt_id
                                           WHERE p.project_id = ?1 AND d.labeler_id = u.id), '')), '') AS last
               FROM users u)
             WHERE rankings + demonstrations + prompts_written + skipped > 0

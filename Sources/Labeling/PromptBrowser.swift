@@ -88,6 +88,9 @@ public struct PromptLabels: Sendable, Encodable {
         public let prefilledFromCandidateId: Int?
         public let secondsSpent: Double?
         public let submittedAt: String
+        /// The demonstration this one corrects, and when it was itself corrected (nil while in force).
+        public let correctsId: Int?
+        public let supersededAt: String?
     }
 
     public let summary: PromptSummary
@@ -133,14 +136,14 @@ public struct PromptBrowser: Sendable {
               SELECT p.id, p.kind, p.content, p.category, p.split, p.source, p.created_at,
                      (SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) AS candidates,
                      (SELECT count(*) FROM current_rankings r WHERE r.prompt_id = p.id) AS rankings,
-                     (SELECT count(*) FROM demonstrations d WHERE d.prompt_id = p.id) AS demonstrations,
+                     (SELECT count(*) FROM current_demonstrations d WHERE d.prompt_id = p.id) AS demonstrations,
                      EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id) AS gold
               FROM prompts p
               WHERE p.project_id = ?1 AND p.id > ?2
                 AND (?3 IS NULL OR instr(lower(p.content), lower(?3)) > 0 OR p.id = ?4)
                 AND (?5 IS NULL OR p.category = ?5) AND (?6 IS NULL OR p.split = ?6) AND (?7 IS NULL OR p.source = ?7)
                 AND (?8 IS NULL OR p.id IN (SELECT prompt_id FROM current_rankings WHERE labeler_id = ?8
-                                            UNION SELECT prompt_id FROM demonstrations WHERE labeler_id = ?8))
+                                            UNION SELECT prompt_id FROM current_demonstrations WHERE labeler_id = ?8))
                 AND (?13 IS NULL OR p.id = ?13)
             )
             WHERE (?9 IS NULL OR ?9 = CASE WHEN candidates < 2 THEN 'waiting-for-candidates' WHEN rankings >= ?10 THEN 'complete' ELSE 'open' END)
@@ -174,12 +177,14 @@ public struct PromptBrowser: Sendable {
                 correctsId: row.optionalInt("corrects_id"), supersededAt: row.optionalString("superseded_at"))
         }
         let demonstrations = try database.query("""
-            SELECT d.id, d.labeler_id, u.username, u.labeler_group, d.text, d.prefilled_from_candidate_id, d.seconds_spent, d.submitted_at
+            SELECT d.id, d.labeler_id, u.username, u.labeler_group, d.text, d.prefilled_from_candidate_id, d.seconds_spent, d.submitted_at,
+                   d.corrects_id, d.superseded_at
             FROM demonstrations d JOIN users u ON u.id = d.labeler_id WHERE d.prompt_id = ? ORDER BY d.id
             """, [promptID]).map {
             PromptLabels.DemonstrationView(id: try $0.int("id"), labeler: try labeler($0), text: try $0.string("text"),
                                            prefilledFromCandidateId: $0.optionalInt("prefilled_from_candidate_id"),
-                                           secondsSpent: $0.optionalDouble("seconds_spent"), submittedAt: try $0.string("submitted_at"))
+                                           secondsSpent: $0.optionalDouble("seconds_spent"), submittedAt: try $0.string("submitted_at"),
+                                           correctsId: $0.optionalInt("corrects_id"), supersededAt: $0.optionalString("superseded_at"))
         }
         var goldRanks: [String: Int]?
         if summary.gold {

@@ -700,6 +700,21 @@ def main():
         skipped = connection.execute("SELECT status, skip_reason FROM assignments WHERE kind = 'demonstration' AND status = 'skipped'").fetchone()
         check(skipped == ("skipped", "I lack the expertise to judge this: no context given"), f"skip stored with its reason: {skipped}")
 
+        # Correct the demonstration from the home page's history: the editor holds what was sent.
+        driver.get(f"http://127.0.0.1:{port}/home.html")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#demonstration-history tbody tr a"))
+        driver.find_element(By.CSS_SELECTOR, "#demonstration-history tbody tr a").click()
+        wait.until(lambda d: d.find_element(By.ID, "task").is_displayed() and d.find_element(By.ID, "response").get_attribute("value"))
+        editor = driver.find_element(By.ID, "response")
+        check(editor.get_attribute("value").endswith(" Edited.") and not driver.find_element(By.ID, "suggestions-section").is_displayed(),
+              f"the correction starts from the demonstration as sent: {editor.get_attribute('value')!r}")
+        editor.send_keys(" Fixed.")
+        editor.send_keys(Keys.CONTROL, Keys.ENTER)
+        wait.until(lambda d: "home.html" in d.current_url)
+        versions = connection.execute("SELECT text, superseded_at IS NULL, corrects_id FROM demonstrations ORDER BY id").fetchall()
+        check(len(versions) == 2 and versions[0][1] == 0 and versions[1][0].endswith(" Edited. Fixed.") and versions[1][1] == 1 and versions[1][2] is not None,
+              f"the correction supersedes the demonstration, which stays: {[(t[-20:], c, k) for t, c, k in versions]}")
+
         # Write a prompt.
         driver.get(f"http://127.0.0.1:{port}/write.html?project={project['id']}")
         wait.until(lambda d: d.find_element(By.ID, "wanted").text == "3 wanted")

@@ -125,3 +125,65 @@ extension CorrectionTests {
         #expect(try app.database.read { try $0.queryScalarText("SELECT group_concat(action) FROM audit_log WHERE action LIKE 'ranking.%'") } == "ranking.withdraw")
     }
 }
+
+extension CorrectionTests {
+    private func exportedDemonstrations(_ app: TallyTestServer, _ researcher: Session, project: Int, query: String = "") throws -> [[String: Any]] {
+        let export = try call(app.port, "GET", "/api/projects/\(project)/exports/sft-messages\(query)", headers: ["Cookie": researcher.cookie])
+        #expect(export.status == 200, "\(export.body)")
+        return export.body.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    /// A demonstration corrected within the window: a new demonstration supersedes the old,
+    /// which stays; counts, the queue, the data browser, exports and an SFT job's snapshot see
+    /// the one in force, and an export as of a time before still holds the old text.
+    @Test func aCorrectedDemonstrationSupersedesTheOldAndExportsAsOfEarlierKeepIt() throws {
+        let app = try TallyTestServer()
+        let rita = try signIn(app.port, "rita"), lena = try signIn(app.port, "lena")
+        let project = try #require(try call(app.port, "POST", "/api/projects", headers: write(rita), json: #"{"name": "Demonstrations"}"#).json["id"] as? Int)
+        #expect(try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: write(rita), rawBody: #"{"prompt": "Name a prime."}"#).status == 200)
+        let task = try call(app.port, "GET", "/api/projects/\(project)/next-demonstration", headers: ["Cookie": lena.cookie])
+        let promptID = try #require((task.json["prompt"] as? [String: Any])?["id"] as? Int, "\(task.body)")
+        let first = try call(app.port, "POST", "/api/prompts/\(promptID)/demonstrations", headers: write(lena), json: #"{"text": "Four."}"#)
+        let original = try #require(first.json["id"] as? Int, "\(first.body)")
+        usleep(20_000)
+        let before = try #require(try app.database.read { try $0.queryScalarText("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')") })
+        usleep(20_000)
+        let twice = try call(app.port, "POST", "/api/prompts/\(promptID)/demonstrations", headers: write(lena), json: #"{"text": "Five."}"#)
+        #expect(twice.status == 409 && twice.body.contains("correct it from your history"), "\(twice.body)")
+
+        let history = try call(app.port, "GET", "/api/me/demonstrations", headers: ["Cookie": lena.cookie])
+        let listed = try #require((history.json["demonstrations"] as? [[String: Any]])?.first, "\(history.body)")
+        #expect(listed["id"] as? Int == original && listed["text"] as? String == "Four." && listed["correctable"] as? Bool == true
+                && listed["projectName"] as? String == "Demonstrations", "\(listed)")
+        let empty = try call(app.port, "POST", "/api/demonstrations/\(original)/corrections", headers: write(lena), json: #"{"text": "  "}"#)
+        #expect(empty.status == 400 && empty.body.contains("field 'text' must not be empty"), "\(empty.body)")
+        let same = try call(app.port, "POST", "/api/demonstrations/\(original)/corrections", headers: write(lena), json: #"{"text": "Four."}"#)
+        #expect(same.status == 400 && same.body.contains("as it stands"), "\(same.body)")
+        let corrected = try call(app.port, "POST", "/api/demonstrations/\(original)/corrections", headers: write(lena), json: #"{"text": "Two.", "secondsSpent": 3}"#)
+        #expect(corrected.status == 201 && corrected.json["corrects"] as? Int == original, "\(corrected.body)")
+        let correction = try #require(corrected.json["id"] as? Int)
+        #expect(try app.database.read { try $0.queryScalarText("SELECT detail FROM audit_log WHERE action = 'demonstration.correct'") } == "corrected by demonstration \(correction)")
+
+        // One label in force: the counts, the queue (still done for lena), exports now and as of before.
+        let statistics = try call(app.port, "GET", "/api/projects/\(project)/statistics", headers: ["Cookie": rita.cookie])
+        #expect(statistics.json["demonstrations"] as? Int == 1, "\(statistics.body.prefix(400))")
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/next-demonstration", headers: ["Cookie": lena.cookie]).json["prompt"] == nil)
+        func answer(_ record: [String: Any]) -> String? { (record["messages"] as? [[String: Any]])?.last?["content"] as? String }
+        #expect(try exportedDemonstrations(app, rita, project: project).map(answer) == ["Two."])
+        #expect(try exportedDemonstrations(app, rita, project: project, query: "?until=\(before)").map(answer) == ["Four."])
+        let labels = try call(app.port, "GET", "/api/prompts/\(promptID)/labels", headers: ["Cookie": rita.cookie])
+        let shown = (labels.json["demonstrations"] as? [[String: Any]] ?? []).map { ($0["text"] as? String ?? "", $0["supersededAt"] is String, $0["correctsId"] as? Int) }
+        #expect(shown.count == 2 && shown[0].0 == "Four." && shown[0].1 && shown[1].0 == "Two." && !shown[1].1 && shown[1].2 == original, "the history stays: \(labels.body)")
+
+        // Not twice, not another's, not past the window.
+        let again = try call(app.port, "POST", "/api/demonstrations/\(original)/corrections", headers: write(lena), json: #"{"text": "Three."}"#)
+        #expect(again.status == 409 && again.body.contains("corrected already, by demonstration \(correction)"), "\(again.body)")
+        let ada = try signIn(app.port, "ada")
+        #expect(try call(app.port, "POST", "/api/users", headers: write(ada), json: #"{"username": "lars", "role": "labeler", "password": "\#(TallyTestServer.password)"}"#).status == 201)
+        let lars = try signIn(app.port, "lars")
+        #expect(try call(app.port, "GET", "/api/demonstrations/\(correction)", headers: ["Cookie": lars.cookie]).status == 404)
+        #expect(try call(app.port, "PATCH", "/api/projects/\(project)", headers: write(rita), json: #"{"correctionMinutes": 0}"#).status == 200)
+        let closed = try call(app.port, "POST", "/api/demonstrations/\(correction)/corrections", headers: write(lena), json: #"{"text": "Seven."}"#)
+        #expect(closed.status == 409 && closed.body.contains("allows no corrections of demonstrations"), "\(closed.body)")
+    }
+}
