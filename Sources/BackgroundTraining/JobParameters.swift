@@ -17,6 +17,8 @@ public struct JobParameters: Sendable {
     public var validationFraction = 0.1
     /// sample, evaluation.
     public var sampling: CandidateSampling?
+    /// self-instruct.
+    public var selfInstruct: SelfInstructOptions?
     /// evaluation: the versions whose answers the new answers are paired with (default: every
     /// other version that has answered the held-out prompts).
     public var opponents: [Int]?
@@ -69,6 +71,34 @@ public struct JobParameters: Sendable {
                 guard (2...64).contains(n) else { throw JobParameterError("n", "must be from 2 to 64 answers sampled for each one kept, got \(n)") }
                 parameters.bestOf = n
             }
+        case .selfInstruct:
+            var options = SelfInstructOptions()
+            if let value = try reader.int("count") {
+                guard (1...1000).contains(value) else { throw JobParameterError("count", "must be from 1 to 1000 new prompts, got \(value)") }
+                options.count = value
+            }
+            if let value = try reader.int("rounds") {
+                guard (1...1000).contains(value) else { throw JobParameterError("rounds", "must be from 1 to 1000, got \(value)") }
+                options.maximumRounds = value
+            }
+            if let value = try reader.int("prompts-per-round") {
+                guard (1...64).contains(value) else { throw JobParameterError("prompts-per-round", "must be from 1 to 64, got \(value)") }
+                options.promptsPerRound = value
+            }
+            if let value = try reader.int("max-new-tokens") {
+                guard (1...4096).contains(value) else { throw JobParameterError("max-new-tokens", "must be from 1 to 4096, got \(value)") }
+                options.maximumNewTokens = value
+            }
+            if let value = try reader.float("temperature") {
+                guard value > 0, value <= 10 else { throw JobParameterError("temperature", "must be above 0 and at most 10, got \(value)") }
+                options.temperature = value
+            }
+            if let value = try reader.float("top-p") {
+                guard value > 0, value <= 1 else { throw JobParameterError("top-p", "must be above 0 and at most 1, got \(value)") }
+                options.topP = value
+            }
+            if let value = try reader.int("seed") { options.seed = UInt64(value) }
+            parameters.selfInstruct = options
         case .rewardEvaluation:
             if let length = try reader.int("max-length") {
                 guard length >= 8 else { throw JobParameterError("max-length", "must be at least 8 tokens, got \(length)") }

@@ -23,6 +23,9 @@ public enum JobKind: String, Sendable, CaseIterable, Codable {
     /// Best-of-n candidates for the prompts waiting for rankings: n answers sampled for each
     /// one wanted, the reward model's favourites kept.
     case bestOfN = "best-of-n"
+    /// New prompts a policy writes from the project's own, Self-Instruct style, with the
+    /// paper's filters; stored with source `model`.
+    case selfInstruct = "self-instruct"
 
     /// The kind of model version the job makes, or nil (sampling makes candidates).
     public var resultKind: String? {
@@ -30,7 +33,7 @@ public enum JobKind: String, Sendable, CaseIterable, Codable {
         case .sft: "sft"
         case .reward: "reward"
         case .rloo, .grpo, .ppo, .dpo: "policy"
-        case .sample, .bestOfN, .evaluation, .rewardEvaluation: nil
+        case .sample, .bestOfN, .evaluation, .rewardEvaluation, .selfInstruct: nil
         }
     }
 
@@ -367,6 +370,12 @@ public struct JobRepository: Sendable {
                   AND NOT EXISTS (SELECT 1 FROM current_rankings r WHERE r.prompt_id = p.id)
                   AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id)
                   AND (SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) < j.ranking_size
+                """, [jobID, job.projectId])
+        case .selfInstruct:
+            // The seed tasks: the project's text prompts written by people.
+            try database.execute("""
+                INSERT INTO job_snapshot (job_id, item_kind, item_id)
+                SELECT ?1, 'prompt', id FROM prompts WHERE project_id = ?2 AND kind = 'text' AND source <> 'model'
                 """, [jobID, job.projectId])
         }
         return try database.queryScalarInt("SELECT count(*) FROM job_snapshot WHERE job_id = ?", [jobID]) ?? 0

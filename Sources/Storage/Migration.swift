@@ -9,6 +9,13 @@ public struct Migration: Sendable, Equatable {
     /// guards against accidents, not adversaries, as Flyway's CRC-32 does.
     public let checksum: String
 
+    /// The first line a migration starts with to run with foreign keys off (checked before its
+    /// commit): one that rebuilds a table other tables reference, which would otherwise cascade
+    /// the old table's deletion into them.
+    public static let foreignKeysOffDirective = "-- migrator: foreign keys off"
+
+    public var rebuildsReferencedTables: Bool { sql.hasPrefix(Self.foreignKeysOffDirective) }
+
     public init(version: Int, name: String, sql: String) {
         self.version = version
         self.name = name

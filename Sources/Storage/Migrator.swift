@@ -70,9 +70,18 @@ public struct Migrator: Sendable {
         let pendingVersions = Set(states.filter { $0.state == .pending }.map(\.version))
         var applied: [Migration] = []
         for migration in migrations where pendingVersions.contains(migration.version) {
+            // SQLite's documented way to rebuild a table others reference: foreign keys off
+            // around the transaction (the pragma does nothing inside one), every reference
+            // checked before the commit, and on again after.
+            let foreignKeysOff = migration.rebuildsReferencedTables
+            if foreignKeysOff { try database.execute("PRAGMA foreign_keys=OFF") }
+            defer { if foreignKeysOff { try? database.execute("PRAGMA foreign_keys=ON") } }
             do {
                 try database.transaction(immediate: true) { database in
                     try database.executeScript(migration.sql)
+                    if foreignKeysOff, let broken = try database.queryOne("PRAGMA foreign_key_check") {
+                        throw StorageError("it leaves a row of \(try broken.string("table")) referring to a missing row of \(try broken.string("parent"))")
+                    }
                     try database.execute(
                         "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
                         [migration.version, migration.name, migration.checksum])

@@ -58,7 +58,7 @@ struct PromptBrowserRoutes: Sendable {
             query.split = known
         }
         if let source = request.queryValue("source") {
-            guard ["imported", "labeler", "api"].contains(source) else { throw invalid("The query parameter 'source' must be imported, labeler or api.") }
+            guard ["imported", "labeler", "api", "model"].contains(source) else { throw invalid("The query parameter 'source' must be imported, labeler, api or model.") }
             query.source = source
         }
         if let status = request.queryValue("status") {

@@ -78,6 +78,41 @@ struct MigratorTests {
         #expect { try Migration.load(from: directory) } throws: { "\($0)".contains("version 1 is also used") }
     }
 
+    /// A rebuild of a table others reference: with the directive, its rows' children survive
+    /// the old table's drop (no cascade runs) and still refer to it; a rebuild that loses a
+    /// referenced row is refused and rolled back whole. Without the directive, the drop cascades.
+    @Test func aRebuildWithForeignKeysOffKeepsTheChildrenAndChecksThem() throws {
+        let parent = """
+            CREATE TABLE jobs (id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('a'))) STRICT;
+            CREATE TABLE job_log (job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE, line TEXT NOT NULL) STRICT;
+            INSERT INTO jobs (id, kind) VALUES (1, 'a'); INSERT INTO job_log VALUES (1, 'hello');
+            """
+        func rebuild(copying rows: String, directive: Bool) -> String {
+            (directive ? Migration.foreignKeysOffDirective + "\n" : "") + """
+                CREATE TABLE new_jobs (id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('a', 'b'))) STRICT;
+                INSERT INTO new_jobs SELECT * FROM jobs \(rows);
+                DROP TABLE jobs;
+                ALTER TABLE new_jobs RENAME TO jobs;
+                """
+        }
+        let kept = try Database(path: try temporaryDatabasePath())
+        try Migrator(migrations: try Migration.load(from: try makeMigrationsDirectory(["0001_jobs.sql": parent, "0002_rebuild.sql": rebuild(copying: "", directive: true)]))).migrate(kept)
+        #expect(try kept.queryScalarInt("SELECT count(*) FROM job_log") == 1)
+        try kept.execute("INSERT INTO jobs (kind) VALUES ('b')")
+        #expect(throws: (any Error).self) { try kept.execute("INSERT INTO job_log VALUES (99, 'orphan')") }
+
+        let lost = try Database(path: try temporaryDatabasePath())
+        try Migrator(migrations: try Migration.load(from: try makeMigrationsDirectory(["0001_jobs.sql": parent]))).migrate(lost)
+        let losing = Migrator(migrations: try Migration.load(from: try makeMigrationsDirectory(["0001_jobs.sql": parent, "0002_rebuild.sql": rebuild(copying: "WHERE id > 1", directive: true)])))
+        #expect { try losing.migrate(lost) } throws: { "\($0)".contains("job_log referring to a missing row of jobs") }
+        #expect(try lost.queryScalarInt("SELECT count(*) FROM jobs") == 1 && lost.queryScalarInt("SELECT count(*) FROM job_log") == 1, "rolled back whole")
+        #expect(try lost.queryScalarInt("PRAGMA foreign_keys") == 1, "foreign keys are on again after")
+
+        let cascaded = try Database(path: try temporaryDatabasePath())
+        try Migrator(migrations: try Migration.load(from: try makeMigrationsDirectory(["0001_jobs.sql": parent, "0002_rebuild.sql": rebuild(copying: "", directive: false)]))).migrate(cascaded)
+        #expect(try cascaded.queryScalarInt("SELECT count(*) FROM job_log") == 0, "what the directive prevents")
+    }
+
     @Test func theShippedMigrationsApplyToAFreshDatabase() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let migrations = try Migration.load(from: root.appendingPathComponent("Migrations").path)
