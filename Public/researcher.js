@@ -57,6 +57,18 @@ function showQuality(project, quality) {
     row.append(adminButtons(labeler));
     document.querySelector("#quality tbody").append(row);
   }
+  for (const judge of quality.aiLabelers || []) {
+    const row = tableRow([project.name, judge.name, judge.method, judge.rankings, judge.promptsRankedByPeople, rate(judge.agreementWithPeople),
+      rate(judge.agreementWithHeldOutLabelers)]);
+    const cell = document.createElement("td");
+    const link = document.createElement("a");
+    link.href = `/api/projects/${project.id}/ai-labels?model=${judge.modelVersionId}`;
+    link.textContent = "comparisons (JSONL)";
+    cell.append(link);
+    row.append(cell);
+    document.querySelector("#ai-labelers tbody").append(row);
+    document.getElementById("ai-labelers").hidden = false;
+  }
 }
 
 /// The model's check of a labeler's preferences, linked to the rankings it disputes.
@@ -102,7 +114,7 @@ async function showProjects() {
   showProjectSettings(projects);
   await showLiveSettings(projects);
   await showTrends(projects);
-  for (const id of ["projects", "tasks", "quality", "labelers", "days"]) document.querySelector(`#${id} tbody`).replaceChildren();
+  for (const id of ["projects", "tasks", "quality", "ai-labelers", "labelers", "days"]) document.querySelector(`#${id} tbody`).replaceChildren();
   document.getElementById("project-agreement").replaceChildren();
   // The import form keeps the project chosen before the list was redrawn (after an import).
   const choice = document.getElementById("import-project");

@@ -71,6 +71,8 @@ public struct JobParameters: Sendable {
                 guard (2...64).contains(n) else { throw JobParameterError("n", "must be from 2 to 64 answers sampled for each one kept, got \(n)") }
                 parameters.bestOf = n
             }
+        case .aiLabels:
+            break
         case .selfInstruct:
             var options = SelfInstructOptions()
             if let value = try reader.int("count") {

@@ -86,6 +86,10 @@ final class JobRun: @unchecked Sendable {
             try evaluateRewardModel(base, maximumLength: parameters.evaluationMaximumLength)
             return
         }
+        if job.kind == .aiLabels {
+            try labelWithRewardModel(base)
+            return
+        }
         if job.kind == .selfInstruct {
             try bootstrapPrompts(from: base, options: parameters.selfInstruct ?? SelfInstructOptions())
             return
@@ -154,7 +158,7 @@ final class JobRun: @unchecked Sendable {
             return try StageRun.policy(stage: job.kind.rawValue, policyPath: base.checkpointPath, rewardPath: reward.checkpointPath, prompts: prompts,
                                        validationFraction: parameters.validationFraction, options: parameters.policy!, fitsPromptLength: parameters.fitsLength,
                                        demonstrations: demonstrations, resumingIn: output)
-        case .sample, .bestOfN, .evaluation, .rewardEvaluation, .selfInstruct:
+        case .sample, .bestOfN, .evaluation, .rewardEvaluation, .selfInstruct, .aiLabels:
             preconditionFailure("sampling and evaluation jobs make no model")
         }
     }

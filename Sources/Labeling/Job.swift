@@ -26,6 +26,9 @@ public enum JobKind: String, Sendable, CaseIterable, Codable {
     /// New prompts a policy writes from the project's own, Self-Instruct style, with the
     /// paper's filters; stored with source `model`.
     case selfInstruct = "self-instruct"
+    /// A reward model ranks the candidates of the project's prompts by its scores, as a labeler
+    /// would: AI labels, stored and exported apart from people's (RLAIF).
+    case aiLabels = "ai-labels"
 
     /// The kind of model version the job makes, or nil (sampling makes candidates).
     public var resultKind: String? {
@@ -33,7 +36,7 @@ public enum JobKind: String, Sendable, CaseIterable, Codable {
         case .sft: "sft"
         case .reward: "reward"
         case .rloo, .grpo, .ppo, .dpo: "policy"
-        case .sample, .bestOfN, .evaluation, .rewardEvaluation, .selfInstruct: nil
+        case .sample, .bestOfN, .evaluation, .rewardEvaluation, .selfInstruct, .aiLabels: nil
         }
     }
 
@@ -154,9 +157,9 @@ public struct JobRepository: Sendable {
         }
         // Every kind starts from a policy (a reward job gives the policy's trunk a new head), but
         // a reward model's evaluation, which starts from the reward model.
-        if kind == .rewardEvaluation {
+        if kind == .rewardEvaluation || kind == .aiLabels {
             guard base.kind == "reward" else {
-                throw LabelingError("field 'baseModelId': model version \(baseModelID) is a \(base.kind) model; a reward-evaluation job evaluates a reward model")
+                throw LabelingError("field 'baseModelId': model version \(baseModelID) is a \(base.kind) model; a \(kind.rawValue) job \(kind == .aiLabels ? "ranks with" : "evaluates") a reward model")
             }
         } else if base.kind == "reward" {
             throw LabelingError("field 'baseModelId': model version \(baseModelID) is a reward model; a \(kind.rawValue) job starts from a policy")
@@ -370,6 +373,15 @@ public struct JobRepository: Sendable {
                   AND NOT EXISTS (SELECT 1 FROM current_rankings r WHERE r.prompt_id = p.id)
                   AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id)
                   AND (SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) < j.ranking_size
+                """, [jobID, job.projectId])
+        case .aiLabels:
+            // Every prompt with candidates to rank but a live conversation's turns (those are
+            // their labeler's own).
+            try database.execute("""
+                INSERT INTO job_snapshot (job_id, item_kind, item_id)
+                SELECT ?1, 'prompt', p.id FROM prompts p WHERE p.project_id = ?2
+                  AND (SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) >= 2
+                  AND NOT EXISTS (SELECT 1 FROM conversation_turns t WHERE t.prompt_id = p.id)
                 """, [jobID, job.projectId])
         case .selfInstruct:
             // The seed tasks: the project's text prompts written by people.

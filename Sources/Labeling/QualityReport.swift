@@ -74,6 +74,8 @@ public struct QualityReport: Sendable, Encodable {
     public let labelers: [Labeler]
     public let reviewBelow: Double
     public let minimumPairs: Int
+    /// Model versions that labeled the project (AI labels, kept apart), measured against people.
+    public let aiLabelers: [AILabeler]
 
     /// Accumulates agreeing and total pairs per prompt.
     private struct Tally {
@@ -164,7 +166,8 @@ public struct QualityReport: Sendable, Encodable {
             betweenGroupsAgreement: Rate(between.byPrompt, resamples: resamples), kendallTau: overall.meanTau,
             ratingAlpha: Agreement.krippendorffAlpha(units: ratingUnits, level: .interval),
             flagAlpha: project.flags.map { FlagAlpha(flag: $0, alpha: Agreement.krippendorffAlpha(units: flagUnits[$0] ?? [], level: .nominal)) },
-            labelers: labelers, reviewBelow: reviewBelow, minimumPairs: minimumPairs)
+            labelers: labelers, reviewBelow: reviewBelow, minimumPairs: minimumPairs,
+            aiLabelers: try AIRankingRepository().labelers(projectID: projectID, resamples: resamples, in: database))
     }
 
     /// The labelers whose agreement with others is at least `minimum` (measured on at least

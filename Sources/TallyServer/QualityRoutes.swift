@@ -9,6 +9,7 @@ import Storage
 /// | `GET /api/projects/{id}/quality` | admin, researcher |
 /// | `GET /api/projects/{id}/trends` (labels, labelers, time, agreement and gold agreement per day) | admin, researcher |
 /// | `GET`, `PUT`, `DELETE /api/prompts/{id}/gold` (a gold prompt's ranking) | admin, researcher |
+/// | `GET /api/projects/{id}/ai-labels` (`model`: the AI labels as TRL conversational comparisons, JSON Lines) | admin, researcher |
 /// | `GET /api/projects/{id}/label-checks` (`labeler`, `limit`, `offset`: the rankings the model's check disputes, strongest first) | admin, researcher |
 ///
 /// `reviewBelow` (0 to 1, default 0.6) and `minimumPairs` (default 20) choose which labelers are
@@ -48,6 +49,23 @@ struct QualityRoutes: Sendable {
                 throw HTTPError.notFound("There is no project \(id).")
             }
             return try .json(report)
+        })
+        router.get("/api/projects/{id}/ai-labels", authenticator.require([.admin, .researcher]) { request, _ in
+            let id = try pathIdentifier(request)
+            try checkQueryNames(request, allowed: ["model"], what: "the AI labels")
+            var model: Int?
+            if let text = request.queryValue("model") {
+                guard let value = Int(text), value >= 1 else { throw HTTPError.badRequest("The query parameter 'model' must be a model version id.", code: "invalid_query") }
+                model = value
+            }
+            let lines = try routes.database.read { database -> [String]? in
+                guard try ProjectRepository().find(id: id, in: database) != nil else { return nil }
+                return try AIRankingRepository().comparisonLines(projectID: id, modelID: model, in: database)
+            }
+            guard let lines else { throw HTTPError.notFound("There is no project \(id).") }
+            var response = Response(contentType: "application/jsonl", body: Array(lines.map { $0 + "\n" }.joined().utf8))
+            response.headers["Content-Disposition"] = "attachment; filename=\"project-\(id)-ai-labels.jsonl\""
+            return response
         })
         router.get("/api/projects/{id}/label-checks", authenticator.require([.admin, .researcher]) { request, _ in
             let id = try pathIdentifier(request)

@@ -89,5 +89,38 @@ struct LabelCheckTests {
         #expect(try call(app.port, "GET", "/api/projects/999/label-checks", headers: ["Cookie": rita.cookie]).status == 404)
         let lena = try signIn(app.port, "lena")
         #expect(try call(app.port, "GET", "/api/projects/\(project)/label-checks", headers: ["Cookie": lena.cookie]).status == 403)
+
+        // AI labels: the new reward model ranks the same prompts as a labeler would, kept apart.
+        let rewardModel = try #require((job["model"] as? [String: Any])?["id"] as? Int, "\(job)")
+        let policyAsJudge = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita), json: #"{"kind": "ai-labels", "baseModelId": \#(base)}"#)
+        #expect(policyAsJudge.status == 400 && policyAsJudge.body.contains("ranks with a reward model"), "\(policyAsJudge.body)")
+        let labeling = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita), json: #"{"kind": "ai-labels", "baseModelId": \#(rewardModel)}"#)
+        let labelingJob = try #require(labeling.json["id"] as? Int, "\(labeling.body)")
+        #expect(try worker.runNextJob())
+        #expect((try call(app.port, "GET", "/api/jobs/\(labelingJob)", headers: ["Cookie": rita.cookie]).json["job"] as? [String: Any])?["status"] as? String == "succeeded")
+        // Measured as a labeler: its agreement with people, counted here by hand from the stored ranks.
+        let agreeing = try #require(try app.database.read { try $0.queryScalarInt("""
+            SELECT count(*) FROM ai_rankings a JOIN current_rankings r ON r.prompt_id = a.prompt_id
+            WHERE ((SELECT e.rank FROM ai_ranking_entries e JOIN candidates c ON c.id = e.candidate_id WHERE e.ai_ranking_id = a.id AND c.text = 'a banana')
+                   - (SELECT e.rank FROM ai_ranking_entries e JOIN candidates c ON c.id = e.candidate_id WHERE e.ai_ranking_id = a.id AND c.text <> 'a banana'))
+                * ((SELECT e.rank FROM ranking_entries e JOIN candidates c ON c.id = e.candidate_id WHERE e.ranking_id = r.id AND c.text = 'a banana')
+                   - (SELECT e.rank FROM ranking_entries e JOIN candidates c ON c.id = e.candidate_id WHERE e.ranking_id = r.id AND c.text <> 'a banana')) > 0
+            """) })
+        let report = try call(app.port, "GET", "/api/projects/\(project)/quality", headers: ["Cookie": rita.cookie]).json
+        let judge = try #require((report["aiLabelers"] as? [[String: Any]])?.first, "\(report)")
+        let rate = judge["agreementWithPeople"] as? [String: Any] ?? [:]
+        #expect(judge["modelVersionId"] as? Int == rewardModel && judge["rankings"] as? Int == 15 && judge["promptsRankedByPeople"] as? Int == 15, "\(judge)")
+        #expect(rate["pairs"] as? Int == 15 && rate["agreeingPairs"] as? Int == agreeing && (rate["lower"] as? Double ?? 2) <= (rate["estimate"] as? Double ?? -1), "\(judge)")
+        #expect(!((report["labelers"] as? [[String: Any]]) ?? []).contains { ($0["username"] as? String)?.contains("reward") == true }, "not among the people")
+        // Exported apart, as TRL conversational comparisons; people's export holds people's labels only.
+        let aiExport = try call(app.port, "GET", "/api/projects/\(project)/ai-labels?model=\(rewardModel)", headers: ["Cookie": rita.cookie])
+        let aiLines = aiExport.body.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        let ties = try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM ai_rankings a WHERE (SELECT count(DISTINCT rank) FROM ai_ranking_entries e WHERE e.ai_ranking_id = a.id) = 1") } ?? 0
+        #expect(aiExport.status == 200 && aiLines.count == 15 - ties, "\(aiExport.body.prefix(300))")
+        #expect(aiLines.allSatisfy { ($0["prompt"] as? [[String: Any]])?.first?["role"] as? String == "user" && ($0["chosen"] as? [[String: Any]])?.first?["role"] as? String == "assistant"
+                                     && ($0["judge"] as? [String: Any])?["method"] as? String == "reward-scores" && ($0["score_chosen"] as? Double ?? 0) > ($0["score_rejected"] as? Double ?? 0) })
+        let people = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons", headers: ["Cookie": rita.cookie])
+        #expect(people.body.split(separator: "\n").count == 15 && !people.body.contains("judge"), "people's export is unchanged")
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/ai-labels?model=x", headers: ["Cookie": rita.cookie]).status == 400)
     }
 }

@@ -1,6 +1,7 @@
 -- migrator: foreign keys off
--- Self-Instruct's bootstrap (Wang et al. 2022): a job kind 'self-instruct', in which a policy
--- writes new prompts from the project's own, and a prompt source 'model' for what it writes.
+-- Two job kinds: 'self-instruct' (Wang et al. 2022), in which a policy writes new prompts from
+-- the project's own, with a prompt source 'model' for what it writes; and 'ai-labels', in which
+-- a reward model ranks candidates as a labeler would, its labels kept apart (0022).
 -- SQLite cannot change a CHECK constraint, so both tables are rebuilt (SQLite's documented
 -- way). Many tables refer to both, so the first line asks the migrator for foreign keys off
 -- during the rebuild (no cascade runs when the old tables are dropped; the references then
@@ -37,8 +38,9 @@ CREATE TABLE new_jobs (
     -- evaluation: a policy's answers to the held-out prompts, paired blind with other versions';
     -- reward-evaluation: a reward model's accuracy on the held-out rankings; best-of-n: candidates
     -- chosen by a reward model among n sampled; self-instruct: new prompts a policy writes from
-    -- the project's own (Self-Instruct's bootstrap).
-    kind TEXT NOT NULL CHECK (kind IN ('sft', 'reward', 'rloo', 'grpo', 'ppo', 'dpo', 'sample', 'evaluation', 'reward-evaluation', 'best-of-n', 'self-instruct')),
+    -- the project's own (Self-Instruct's bootstrap); ai-labels: a reward model ranks the
+    -- project's candidates, its rankings kept apart from people's (RLAIF).
+    kind TEXT NOT NULL CHECK (kind IN ('sft', 'reward', 'rloo', 'grpo', 'ppo', 'dpo', 'sample', 'evaluation', 'reward-evaluation', 'best-of-n', 'self-instruct', 'ai-labels')),
     status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled')),
     -- JSON object: the stage's options as given; what is missing takes the stage's default.
     parameters TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(parameters) AND json_type(parameters) = 'object'),
