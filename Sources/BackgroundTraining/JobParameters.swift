@@ -87,19 +87,11 @@ public struct JobParameters: Sendable {
                 guard (1...64).contains(value) else { throw JobParameterError("prompts-per-round", "must be from 1 to 64, got \(value)") }
                 options.promptsPerRound = value
             }
-            if let value = try reader.int("max-new-tokens") {
-                guard (1...4096).contains(value) else { throw JobParameterError("max-new-tokens", "must be from 1 to 4096, got \(value)") }
-                options.maximumNewTokens = value
-            }
-            if let value = try reader.float("temperature") {
-                guard value > 0, value <= 10 else { throw JobParameterError("temperature", "must be above 0 and at most 10, got \(value)") }
-                options.temperature = value
-            }
-            if let value = try reader.float("top-p") {
-                guard value > 0, value <= 1 else { throw JobParameterError("top-p", "must be above 0 and at most 1, got \(value)") }
-                options.topP = value
-            }
-            if let value = try reader.int("seed") { options.seed = UInt64(value) }
+            let decoding = try decodingOptions(&reader)
+            options.maximumNewTokens = decoding.maximumNewTokens ?? options.maximumNewTokens
+            options.temperature = decoding.temperature ?? options.temperature
+            options.topP = decoding.topP ?? options.topP
+            options.seed = decoding.seed ?? options.seed
             parameters.selfInstruct = options
         case .rewardEvaluation:
             if let length = try reader.int("max-length") {
@@ -179,25 +171,27 @@ public struct JobParameters: Sendable {
         return options
     }
 
+    /// The decoding options of every kind that samples, each checked; nil where left out, so
+    /// each kind keeps its own defaults.
+    private static func decodingOptions(_ reader: inout Reader) throws -> (maximumNewTokens: Int?, temperature: Float?, topP: Float?, seed: UInt64?) {
+        let tokens = try reader.int("max-new-tokens"), temperature = try reader.float("temperature"), topP = try reader.float("top-p")
+        if let value = tokens, !(1...4096).contains(value) { throw JobParameterError("max-new-tokens", "must be from 1 to 4096, got \(value)") }
+        if let value = temperature, !(value > 0 && value <= 10) { throw JobParameterError("temperature", "must be above 0 and at most 10, got \(value)") }
+        if let value = topP, !(value > 0 && value <= 1) { throw JobParameterError("top-p", "must be above 0 and at most 1, got \(value)") }
+        return (tokens, temperature, topP, try reader.int("seed").map { UInt64($0) })
+    }
+
     private static func samplingOptions(_ reader: inout Reader, answerCount: Bool) throws -> CandidateSampling {
         var sampling = CandidateSampling()
         if answerCount, let value = try reader.int("answers-per-prompt") {
             guard (1...9).contains(value) else { throw JobParameterError("answers-per-prompt", "must be from 1 to 9, got \(value)") }
             sampling.answersPerPrompt = value
         }
-        if let value = try reader.int("max-new-tokens") {
-            guard (1...4096).contains(value) else { throw JobParameterError("max-new-tokens", "must be from 1 to 4096, got \(value)") }
-            sampling.maximumNewTokens = value
-        }
-        if let value = try reader.float("temperature") {
-            guard value > 0, value <= 10 else { throw JobParameterError("temperature", "must be above 0 and at most 10, got \(value)") }
-            sampling.temperature = value
-        }
-        if let value = try reader.float("top-p") {
-            guard value > 0, value <= 1 else { throw JobParameterError("top-p", "must be above 0 and at most 1, got \(value)") }
-            sampling.topP = value
-        }
-        if let value = try reader.int("seed") { sampling.seed = UInt64(value) }
+        let decoding = try decodingOptions(&reader)
+        sampling.maximumNewTokens = decoding.maximumNewTokens ?? sampling.maximumNewTokens
+        sampling.temperature = decoding.temperature ?? sampling.temperature
+        sampling.topP = decoding.topP ?? sampling.topP
+        sampling.seed = decoding.seed ?? sampling.seed
         if let value = try reader.int("prompts") {
             guard value >= 1 else { throw JobParameterError("prompts", "must be at least 1, got \(value)") }
             sampling.maximumPrompts = value
@@ -246,7 +240,9 @@ public struct JobParameters: Sendable {
             switch value(name) {
             case nil: return nil
             case .integer(let number)? where number >= 0 && number <= Int64(Int32.max): return Int(number)
-            case let other?: throw JobParameterError(name, "must be a whole number from 0 to \(Int32.max), not \(other.kindDescription == "a number" ? "\(other)" : other.kindDescription)")
+            case .integer(let number)?: throw JobParameterError(name, "must be a whole number from 0 to \(Int32.max), not \(number)")
+            case .double(let number)?: throw JobParameterError(name, "must be a whole number from 0 to \(Int32.max), not \(number)")
+            case let other?: throw JobParameterError(name, "must be a whole number from 0 to \(Int32.max), not \(other.kindDescription)")
             }
         }
 

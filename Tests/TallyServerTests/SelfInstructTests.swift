@@ -53,6 +53,13 @@ struct SelfInstructTests {
         let base = try #require(try app.database.read { try $0.queryScalarInt("SELECT id FROM model_versions WHERE name = 'tiny-base'") })
         let wrong = try call(app.port, "POST", "/api/projects/\(seeded)/jobs", headers: writeHeaders(rita), json: #"{"kind": "self-instruct", "baseModelId": \#(base), "parameters": {"count": 0}}"#)
         #expect(wrong.status == 400 && wrong.body.contains("parameter 'count': must be from 1 to 1000"), "\(wrong.body)")
+        // A negative seed is refused by name, for every kind that takes one (it has no unsigned value).
+        for kind in ["self-instruct", "sample", "sft", "rloo"] {
+            let extra = kind == "rloo" ? #", "rewardModelId": 999"# : ""
+            let negative = try call(app.port, "POST", "/api/projects/\(seeded)/jobs", headers: writeHeaders(rita),
+                                    json: #"{"kind": "\#(kind)", "baseModelId": \#(base)\#(extra), "parameters": {"seed": -1}}"#)
+            #expect(negative.status == 400 && (negative.body.contains("parameter 'seed': must be a whole number from 0") || negative.body.contains("rewardModelId")), "\(kind): \(negative.body)")
+        }
         func enqueue(_ project: Int) throws -> Int {
             let queued = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita), json: """
                 {"kind": "self-instruct", "baseModelId": \(base), "parameters": {"count": 6, "rounds": 3, "prompts-per-round": 4, "max-new-tokens": 32, "temperature": 1, "top-p": 1}}

@@ -43,15 +43,16 @@ struct StalledExportTests {
         }
         usleep(500_000)
 
-        // Each is answered well before the stalled downloads reach the write timeout (30 s) that
-        // would free whatever they held.
-        let signedIn = try call(app.port, "POST", "/api/session", json: #"{"username": "lena", "password": "\#(TallyTestServer.password)"}"#, timeoutSeconds: 10)
+        // Each is answered before the stalled downloads reach the write timeout (30 s) that would
+        // free whatever they held. Alone it takes milliseconds; in `make test` it runs beside the
+        // fuzzer and slowloris on two cores, where 10 s was once not enough, so it may take 25.
+        let signedIn = try call(app.port, "POST", "/api/session", json: #"{"username": "lena", "password": "\#(TallyTestServer.password)"}"#, timeoutSeconds: 25)
         #expect(signedIn.status == 200)
-        let task = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: labelerHeaders, timeoutSeconds: 10)
+        let task = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: labelerHeaders, timeoutSeconds: 25)
         #expect(task.status == 200)
-        #expect(try call(app.port, "GET", "/api/projects", headers: ["Cookie": researcher.cookie], timeoutSeconds: 10).status == 200)
+        #expect(try call(app.port, "GET", "/api/projects", headers: ["Cookie": researcher.cookie], timeoutSeconds: 25).status == 200)
         #expect(try rankNext() == 201)
-        let ready = try call(app.port, "GET", "/health/ready", timeoutSeconds: 10)
+        let ready = try call(app.port, "GET", "/health/ready", timeoutSeconds: 25)
         #expect(ready.status == 200, "\(ready.body)")
         // A download that is read arrives whole while the others stall.
         // (14 MB: a loaded machine may take a while, and the stalled ones do not hold it up.)
