@@ -19,6 +19,9 @@ public struct JobParameters: Sendable {
     public var sampling: CandidateSampling?
     /// self-instruct.
     public var selfInstruct: SelfInstructOptions?
+    /// ai-labels with a policy as the judge: its rubric (default: the project's ranking
+    /// guidelines, else `PairwiseJudge.defaultRubric`).
+    public var rubric: String?
     /// evaluation: the versions whose answers the new answers are paired with (default: every
     /// other version that has answered the held-out prompts).
     public var opponents: [Int]?
@@ -72,7 +75,12 @@ public struct JobParameters: Sendable {
                 parameters.bestOf = n
             }
         case .aiLabels:
-            break
+            if let rubric = try reader.string("rubric") {
+                guard !rubric.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, StoredText.length(rubric) <= 20_000 else {
+                    throw JobParameterError("rubric", "must be 1 to 20000 characters of guidelines for the judge")
+                }
+                parameters.rubric = rubric
+            }
         case .selfInstruct:
             var options = SelfInstructOptions()
             if let value = try reader.int("count") {

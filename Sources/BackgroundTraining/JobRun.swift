@@ -87,7 +87,7 @@ final class JobRun: @unchecked Sendable {
             return
         }
         if job.kind == .aiLabels {
-            try labelWithRewardModel(base)
+            try labelWithModel(base, rubric: parameters.rubric)
             return
         }
         if job.kind == .selfInstruct {

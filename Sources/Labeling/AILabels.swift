@@ -23,10 +23,12 @@ public struct AIRankingRepository: Sendable {
 
     /// Stores (or replaces) model `modelID`'s ranking of prompt `promptID` from its scores of the
     /// candidates: the higher first, dense ranks, equal scores tied.
-    public func store(promptID: Int, modelID: Int, jobID: Int?, method: String, scores: [(candidateID: Int, score: Double)], in database: Database) throws {
+    public func store(promptID: Int, modelID: Int, jobID: Int?, method: String, rubric: String? = nil, scores: [(candidateID: Int, score: Double)],
+                      in database: Database) throws {
         guard scores.count >= 2 else { return }
         try database.execute("DELETE FROM ai_rankings WHERE prompt_id = ? AND model_version_id = ?", [promptID, modelID])
-        try database.execute("INSERT INTO ai_rankings (prompt_id, model_version_id, job_id, method) VALUES (?, ?, ?, ?)", [promptID, modelID, jobID, method])
+        try database.execute("INSERT INTO ai_rankings (prompt_id, model_version_id, job_id, method, rubric) VALUES (?, ?, ?, ?, ?)",
+                             [promptID, modelID, jobID, method, rubric])
         let rankingID = Int(database.lastInsertRowID)
         let distinct = Array(Set(scores.map(\.score))).sorted(by: >)
         let rankOf = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, $0 + 1) })
@@ -89,7 +91,7 @@ public struct AIRankingRepository: Sendable {
     public func comparisonLines(projectID: Int, modelID: Int?, in database: Database) throws -> [String] {
         var lines: [String] = []
         for ranking in try database.query("""
-            SELECT a.id, a.prompt_id, a.model_version_id, v.name, a.method, p.kind, p.content FROM ai_rankings a
+            SELECT a.id, a.prompt_id, a.model_version_id, v.name, a.method, a.rubric, p.kind, p.content FROM ai_rankings a
             JOIN prompts p ON p.id = a.prompt_id JOIN model_versions v ON v.id = a.model_version_id
             WHERE p.project_id = ?1 AND (?2 IS NULL OR a.model_version_id = ?2) ORDER BY a.id
             """, [projectID, modelID]) {
@@ -111,7 +113,7 @@ public struct AIRankingRepository: Sendable {
                         ("score_chosen", .double(entries[better].score)), ("score_rejected", .double(entries[worse].score)),
                         ("prompt_id", .integer(Int64(try ranking.int("prompt_id")))),
                         ("judge", .object([("model_version_id", .integer(Int64(try ranking.int("model_version_id")))), ("name", .string(try ranking.string("name"))),
-                                           ("method", .string(try ranking.string("method")))])),
+                                           ("method", .string(try ranking.string("method"))), ("rubric", ranking.optionalString("rubric").map(JSONValue.string) ?? .null)])),
                     ])))
                 }
             }

@@ -157,9 +157,11 @@ public struct JobRepository: Sendable {
         }
         // Every kind starts from a policy (a reward job gives the policy's trunk a new head), but
         // a reward model's evaluation, which starts from the reward model.
-        if kind == .rewardEvaluation || kind == .aiLabels {
+        if kind == .aiLabels {
+            // Either judge: a reward model by its scores, a policy by a rubric.
+        } else if kind == .rewardEvaluation {
             guard base.kind == "reward" else {
-                throw LabelingError("field 'baseModelId': model version \(baseModelID) is a \(base.kind) model; a \(kind.rawValue) job \(kind == .aiLabels ? "ranks with" : "evaluates") a reward model")
+                throw LabelingError("field 'baseModelId': model version \(baseModelID) is a \(base.kind) model; a reward-evaluation job evaluates a reward model")
             }
         } else if base.kind == "reward" {
             throw LabelingError("field 'baseModelId': model version \(baseModelID) is a reward model; a \(kind.rawValue) job starts from a policy")

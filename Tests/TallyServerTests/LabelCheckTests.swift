@@ -92,8 +92,8 @@ struct LabelCheckTests {
 
         // AI labels: the new reward model ranks the same prompts as a labeler would, kept apart.
         let rewardModel = try #require((job["model"] as? [String: Any])?["id"] as? Int, "\(job)")
-        let policyAsJudge = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita), json: #"{"kind": "ai-labels", "baseModelId": \#(base)}"#)
-        #expect(policyAsJudge.status == 400 && policyAsJudge.body.contains("ranks with a reward model"), "\(policyAsJudge.body)")
+        let emptyRubric = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita), json: #"{"kind": "ai-labels", "baseModelId": \#(base), "parameters": {"rubric": " "}}"#)
+        #expect(emptyRubric.status == 400 && emptyRubric.body.contains("parameter 'rubric'"), "\(emptyRubric.body)")
         let labeling = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita), json: #"{"kind": "ai-labels", "baseModelId": \#(rewardModel)}"#)
         let labelingJob = try #require(labeling.json["id"] as? Int, "\(labeling.body)")
         #expect(try worker.runNextJob())
@@ -122,5 +122,23 @@ struct LabelCheckTests {
         let people = try call(app.port, "GET", "/api/projects/\(project)/exports/comparisons", headers: ["Cookie": rita.cookie])
         #expect(people.body.split(separator: "\n").count == 15 && !people.body.contains("judge"), "people's export is unchanged")
         #expect(try call(app.port, "GET", "/api/projects/\(project)/ai-labels?model=x", headers: ["Cookie": rita.cookie]).status == 400)
+
+        // A policy as the judge, by a written rubric (recorded with every ranking); a rubric for a reward model is refused.
+        let rubricJob = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita),
+                                 json: #"{"kind": "ai-labels", "baseModelId": \#(base), "parameters": {"rubric": "Prefer the fruit."}}"#)
+        let rubricJobID = try #require(rubricJob.json["id"] as? Int, "\(rubricJob.body)")
+        #expect(try worker.runNextJob())
+        #expect((try call(app.port, "GET", "/api/jobs/\(rubricJobID)", headers: ["Cookie": rita.cookie]).json["job"] as? [String: Any])?["status"] as? String == "succeeded")
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM ai_rankings WHERE model_version_id = ? AND method = 'rubric' AND rubric = 'Prefer the fruit.'", [base]) } == 15)
+        let judges = (try call(app.port, "GET", "/api/projects/\(project)/quality", headers: ["Cookie": rita.cookie]).json["aiLabelers"] as? [[String: Any]] ?? []).compactMap { $0["method"] as? String }
+        #expect(judges == ["rubric", "reward-scores"] || judges == ["reward-scores", "rubric"], "\(judges)")
+        let rubricLines = try call(app.port, "GET", "/api/projects/\(project)/ai-labels?model=\(base)", headers: ["Cookie": rita.cookie]).body
+        #expect(rubricLines.contains(#""rubric":"Prefer the fruit.""#), "\(rubricLines.prefix(300))")
+        let misused = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita),
+                               json: #"{"kind": "ai-labels", "baseModelId": \#(rewardModel), "parameters": {"rubric": "Prefer the fruit."}}"#)
+        let misusedID = try #require(misused.json["id"] as? Int, "\(misused.body)")
+        #expect(try worker.runNextJob())
+        let refusedJob = try call(app.port, "GET", "/api/jobs/\(misusedID)", headers: ["Cookie": rita.cookie]).json["job"] as? [String: Any] ?? [:]
+        #expect(refusedJob["status"] as? String == "failed" && (refusedJob["error"] as? String)?.contains("a reward model judges by its scores") == true, "\(refusedJob)")
     }
 }
