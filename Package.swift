@@ -27,6 +27,8 @@ let package = Package(
             "Cryptography", "JSON", "CLinux",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Requests Tally makes to other servers (an OpenAI-compatible endpoint's answers).
+        .target(name: "OutgoingHTTP", dependencies: ["Cryptography"]),
         .target(name: "Storage", dependencies: ["CSQLite"]),
         // Optimized in debug builds too: its kernels (SIMD loops, per-element work) run tens of
         // times slower unoptimized, which made the tests that sample from a real model crawl.
@@ -39,7 +41,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Labeling", "Storage", "JSON", "Cryptography"]),
         // The worker: jobs from the database run on Training, their models registered back.
         .target(name: "BackgroundTraining", dependencies: [
-            "Labeling", "Datasets", "Training", "TransformerCore", "Storage", "JSON", "Cryptography",
+            "Labeling", "Datasets", "Training", "TransformerCore", "Storage", "JSON", "Cryptography", "OutgoingHTTP",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TallyServer", dependencies: [
@@ -62,7 +64,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TallyTestSupport"]),
         .testTarget(name: "TransformerCoreTests", dependencies: ["TransformerCore", "TallyTestSupport"], exclude: ["Tools"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TransformerCore", "JSON", "TallyTestSupport"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography", "TallyTestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Cryptography", "OutgoingHTTP", "TallyTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TallyTestSupport"]),
         .testTarget(name: "LabelingTests", dependencies: ["Labeling", "TallyTestSupport"], exclude: ["Tools"]),
         .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "BackgroundTraining", "HTTP", "Storage", "Labeling", "Cryptography", "TransformerCore", "TallyTestSupport"],

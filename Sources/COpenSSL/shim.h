@@ -13,4 +13,8 @@ static inline int tally_ssl_ctx_set_min_proto_version(SSL_CTX *context, int vers
 static inline long tally_ssl_ctx_set_mode(SSL_CTX *context, long mode) {
     return SSL_CTX_set_mode(context, mode);
 }
+// The server name a client sends (SNI): a macro over SSL_ctrl.
+static inline long tally_ssl_set_server_name(SSL *session, const char *name) {
+    return SSL_set_tlsext_host_name(session, name);
+}
 #endif

@@ -92,6 +92,21 @@ public final class TLSSession {
         return count > 0 ? .transferred(Int(count)) : classify(count, operation: "SSL_write")
     }
 
+    /// Runs the handshake as far as the socket allows (a client calls it until it has
+    /// transferred; the server's handshake happens inside its first read).
+    public func handshake() -> TLSTransferResult {
+        ERR_clear_error()
+        let result = SSL_do_handshake(session)
+        return result == 1 ? .transferred(0) : classify(result, operation: "the TLS handshake")
+    }
+
+    /// Why the peer's certificate was not accepted, when that is why a handshake failed.
+    public var verificationFailure: String? {
+        let result = SSL_get_verify_result(session)
+        guard result != X509_V_OK else { return nil }
+        return String(cString: X509_verify_cert_error_string(result))
+    }
+
     /// Sends close_notify; best effort, the socket is closed right after.
     public func shutdown() {
         ERR_clear_error()
