@@ -1,13 +1,15 @@
 import Foundation
 import TransformerCore
 
-/// New candidates for prompts waiting for rankings: answers sampled from a policy, with exact
-/// and near duplicates (ROUGE-L 0.7 or more against another answer to the same prompt, kept or
-/// new) dropped, and each prompt filled to at most the project's ranking size. With a reward
-/// model (best-of-n), `bestOf` answers are sampled for each one wanted and the reward model's
-/// favourites kept.
+/// New candidates for prompts waiting for rankings: answers from a policy or an endpoint, with
+/// exact and near duplicates (ROUGE-L 0.7 or more against another answer to the same prompt,
+/// kept or new) dropped, and each prompt filled to at most the project's ranking size. With a
+/// reward model (best-of-n), `bestOf` answers are sampled for each one wanted and the reward
+/// model's favourites kept.
 struct CandidateSampler {
-    let policy: PretrainedModel
+    /// One answer for each of a batch of chat prompts, in order: a policy's sampled together,
+    /// or an endpoint's asked for.
+    let answer: (_ rows: [[ChatTemplate.Message]], _ seed: UInt64) throws -> [Answer]
     let sampling: CandidateSampling
     let rankingSize: Int
     /// Answers sampled for each one kept, and the rewards that choose them.
@@ -21,13 +23,30 @@ struct CandidateSampler {
         let existingAnswers: [String]
     }
 
+    struct Answer: Equatable {
+        var text: String
+        /// The model an endpoint says answered (its exact version, for a hosted API); nil for
+        /// Tally's own policy.
+        var servedModel: String?
+    }
+
+    /// Answers from one of Tally's own policies.
+    init(policy: PretrainedModel, sampling: CandidateSampling, rankingSize: Int) {
+        self.init(answer: { rows, seed in try PolicyAnswers(policy: policy, sampling: sampling).sample(rows, seed: seed).map { Answer(text: $0.text) } },
+                  sampling: sampling, rankingSize: rankingSize)
+    }
+
+    init(answer: @escaping (_ rows: [[ChatTemplate.Message]], _ seed: UInt64) throws -> [Answer], sampling: CandidateSampling, rankingSize: Int) {
+        (self.answer, self.sampling, self.rankingSize) = (answer, sampling, rankingSize)
+    }
+
     /// How many answers `prompt` is sampled: as asked, or what fills its ranking.
     func wanted(_ prompt: Prompt) -> Int {
         min(sampling.answersPerPrompt ?? rankingSize, rankingSize - prompt.existingAnswers.count)
     }
 
     /// The answers kept for each of `prompts` (a batch of them sampled together), in order.
-    func sample(_ prompts: [Prompt], seed: UInt64) throws -> [[String]] {
+    func sample(_ prompts: [Prompt], seed: UInt64) throws -> [[Answer]] {
         var rows: [[ChatTemplate.Message]] = [], owners: [Int] = []
         for (index, prompt) in prompts.enumerated() {
             for _ in 0..<(max(0, wanted(prompt)) * max(1, bestOf)) {
@@ -35,27 +54,27 @@ struct CandidateSampler {
                 owners.append(index)
             }
         }
-        var answers = try PolicyAnswers(policy: policy, sampling: sampling).sample(rows, seed: seed).map(\.text)
+        var answers = rows.isEmpty ? [] : try answer(rows, seed)
         var owned = owners
         if let rewards {
             // Each prompt's answers best first by the reward model, so the favourites are kept.
-            var ordered: [(text: String, owner: Int)] = []
+            var ordered: [(answer: Answer, owner: Int)] = []
             for (index, prompt) in prompts.enumerated() {
                 let mine = zip(answers, owners).filter { $0.1 == index }.map(\.0)
                 guard !mine.isEmpty else { continue }
-                let scores = try rewards(prompt.messages, mine)
+                let scores = try rewards(prompt.messages, mine.map(\.text))
                 ordered += zip(mine, scores).sorted { $0.1 > $1.1 }.map { ($0.0, index) }
             }
-            (answers, owned) = (ordered.map(\.text), ordered.map(\.owner))
+            (answers, owned) = (ordered.map(\.answer), ordered.map(\.owner))
         }
-        var kept = prompts.map { _ in [String]() }
+        var kept = prompts.map { _ in [Answer]() }
         var seen = prompts.map { $0.existingAnswers.map(RougeL.words) }
-        for (text, owner) in zip(answers, owned) {
-            guard !text.isEmpty, kept[owner].count < max(0, wanted(prompts[owner])) else { continue }
-            let words = RougeL.words(text)
+        for (answer, owner) in zip(answers, owned) {
+            guard !answer.text.isEmpty, kept[owner].count < max(0, wanted(prompts[owner])) else { continue }
+            let words = RougeL.words(answer.text)
             guard !seen[owner].contains(where: { RougeL.score($0, words) >= Self.nearDuplicate }) else { continue }
             seen[owner].append(words)
-            kept[owner].append(text)
+            kept[owner].append(answer)
         }
         return kept
     }

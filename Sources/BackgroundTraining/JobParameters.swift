@@ -204,6 +204,15 @@ public struct JobParameters: Sendable {
             guard value >= 1 else { throw JobParameterError("prompts", "must be at least 1, got \(value)") }
             sampling.maximumPrompts = value
         }
+        if answerCount {
+            // Read again, as text, where the snapshot is taken (`JobRepository.takeSnapshot`).
+            if let split = try reader.string("split"), DataSplit(rawValue: split) == nil {
+                throw JobParameterError("split", "must be one of \(DataSplit.allCases.map(\.rawValue).joined(separator: ", ")), got '\(split)'")
+            }
+            if let category = try reader.string("category"), PromptCategory(rawValue: category) == nil {
+                throw JobParameterError("category", "must be one of \(PromptCategory.allCases.map(\.rawValue).joined(separator: ", ")), got '\(category)'")
+            }
+        }
         return sampling
     }
 

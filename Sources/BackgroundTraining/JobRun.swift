@@ -1,3 +1,4 @@
+import Cryptography
 import Datasets
 import Foundation
 import JSON
@@ -75,8 +76,12 @@ final class JobRun: @unchecked Sendable {
         let parameters = try JobParameters.parse(job.parameters, kind: job.kind)
         checkpointInterval = parameters.checkpointMinutes * 60
         let snapshotCount = try write { try self.jobs.takeSnapshot(jobID: self.job.id, in: $0) }
-        guard let base = try read({ try ModelVersionRepository().find(id: self.job.baseModelId, in: $0) }) else {
-            throw StorageError("model version \(job.baseModelId), which the job starts from, is gone")
+        if let endpointID = job.endpointId {
+            try sampleCandidates(fromEndpoint: endpointID, sampling: parameters.sampling ?? CandidateSampling())
+            return
+        }
+        guard let baseModelID = job.baseModelId, let base = try read({ try ModelVersionRepository().find(id: baseModelID, in: $0) }) else {
+            throw StorageError("model version \(job.baseModelId.map(String.init) ?? "?"), which the job starts from, is gone")
         }
         if job.kind == .sample || job.kind == .bestOfN {
             try sampleCandidates(from: base, sampling: parameters.sampling ?? CandidateSampling(), bestOf: job.kind == .bestOfN ? parameters.bestOf : 1)
@@ -302,11 +307,9 @@ final class JobRun: @unchecked Sendable {
     }
 
     private func sampleCandidates(from base: ModelVersion, sampling: CandidateSampling, bestOf: Int) throws {
-        guard let project = try read({ try ProjectRepository().find(id: self.job.projectId, in: $0) }) else { throw JobFailure("the project is gone") }
+        let project = try currentProject()
         let policy = try PretrainedModel.load(base.checkpointPath)
         guard policy.chatTemplate != nil else { throw JobFailure("model version '\(base.name)' has no chat template, so its answers cannot be sampled") }
-        var prompts = try read { try SnapshotExamples.prompts(jobID: self.job.id, in: $0) }
-        if let maximum = sampling.maximumPrompts { prompts = Array(prompts.prefix(maximum)) }
         var sampler = CandidateSampler(policy: policy, sampling: sampling, rankingSize: project.rankingSize)
         if bestOf > 1 {
             guard let version = try job.rewardModelId.flatMap({ id in try read { try ModelVersionRepository().find(id: id, in: $0) } }) else {
@@ -317,36 +320,81 @@ final class JobRun: @unchecked Sendable {
             sampler.bestOf = bestOf
             sampler.rewards = { prompt, answers in try rewardModel.rewards(of: answers.map { (prompt, $0) }) }
         }
+        let jobID = job.id
+        try fillPrompts(with: sampler, from: base.name + (bestOf > 1 ? ", each the reward model's favourite of \(bestOf)" : "")) { answer in
+            var candidate = PromptImporter.candidate(text: answer.text, model: base.name, version: "job-\(jobID)")
+            candidate.modelVersionID = base.id
+            return candidate
+        }
+    }
+
+    /// Candidates from a registered OpenAI-compatible endpoint, named by the model it serves and
+    /// the exact model its answers say they came from.
+    private func sampleCandidates(fromEndpoint endpointID: Int, sampling: CandidateSampling) throws {
+        let project = try currentProject()
+        guard let (endpoint, apiKey) = try read({ database in
+            try ModelEndpointRepository().find(id: endpointID, in: database).map { ($0, try ModelEndpointRepository().apiKey(endpointID: endpointID, in: database)) }
+        }) else { throw JobFailure("the endpoint the job asks for answers is gone") }
+        guard endpoint.removedAt == nil else { throw JobFailure("endpoint '\(endpoint.name)' was removed at \(endpoint.removedAt!)") }
+        let client = ChatCompletionsClient(endpoint: endpoint, apiKey: apiKey, tls: try TLSClientContext())
+        let sampler = CandidateSampler(answer: { rows, seed in
+            try client.complete(rows, sampling: sampling, seed: seed).map {
+                CandidateSampler.Answer(text: $0.text.trimmingCharacters(in: .whitespacesAndNewlines), servedModel: $0.servedModel)
+            }
+        }, sampling: sampling, rankingSize: project.rankingSize)
+        try fillPrompts(with: sampler, from: "endpoint '\(endpoint.name)' (\(endpoint.model) at \(endpoint.baseUrl))") { answer in
+            var candidate = PromptImporter.candidate(text: answer.text, model: endpoint.model, version: answer.servedModel ?? endpoint.model)
+            candidate.endpointID = endpoint.id
+            return candidate
+        }
+    }
+
+    private func currentProject() throws -> Project {
+        guard let project = try read({ try ProjectRepository().find(id: self.job.projectId, in: $0) }) else { throw JobFailure("the project is gone") }
+        return project
+    }
+
+    /// Gives the snapshot's prompts their answers from `sampler`, eight prompts at a time, each
+    /// batch written as it comes: what is written is kept, and on resume the prompts still short
+    /// of candidates are sampled. Control characters Tally does not store are taken out of an
+    /// answer, and an answer longer than a candidate may be is dropped; both are counted.
+    private func fillPrompts(with sampler: CandidateSampler, from source: String, candidate: @escaping (CandidateSampler.Answer) -> NewCandidate) throws {
+        let sampling = sampler.sampling
+        var prompts = try read { try SnapshotExamples.prompts(jobID: self.job.id, in: $0) }
+        if let maximum = sampling.maximumPrompts { prompts = Array(prompts.prefix(maximum)) }
         let batches = stride(from: 0, to: prompts.count, by: 8).map { Array(prompts[$0..<min(prompts.count, $0 + 8)]) }
-        try note("Sampling up to \(sampling.answersPerPrompt ?? project.rankingSize) answers for each of \(prompts.count) prompts waiting for rankings, from \(base.name)"
-                 + (bestOf > 1 ? ", each the reward model's favourite of \(bestOf)." : "."))
-        var added = 0, dropped = 0
+        try note("Sampling up to \(sampling.answersPerPrompt ?? sampler.rankingSize) answers for each of \(prompts.count) prompts waiting for rankings, from \(source).")
+        var added = 0, dropped = 0, unstorable = 0, cleanedCount = 0
         for (index, batch) in batches.enumerated() {
-            // What is written is kept; the prompts still short of candidates are sampled on resume.
             if try stoppedBetweenBatches() { return }
             let waiting = batch.map { CandidateSampler.Prompt(id: $0.id, messages: $0.example.prompt, existingAnswers: $0.candidates) }
             let answers = try sampler.sample(waiting, seed: sampling.seed &+ UInt64(index))
             let wanted = waiting.reduce(0) { $0 + max(0, sampler.wanted($1)) }
-            let kept = answers.reduce(0) { $0 + $1.count }
-            let job = job
+            // A control character Tally does not store (`StoredText`) is taken out of the
+            // answer; an answer longer than a candidate may be is dropped.
+            let cleaned = answers.map { $0.map { answer in
+                guard StoredText.forbiddenCharacter(in: answer.text) != nil else { return answer }
+                cleanedCount += 1
+                var clean = answer
+                clean.text = String(String.UnicodeScalarView(answer.text.unicodeScalars.filter { !StoredText.isForbidden($0) }))
+                return clean
+            } }
+            let storable = cleaned.map { $0.filter { !$0.text.isEmpty && TextLimits.problem($0.text, limit: TextLimits.content) == nil } }
+            let kept = answers.reduce(0) { $0 + $1.count }, keptStorable = storable.reduce(0) { $0 + $1.count }
             let stored = try write { database in
-                try zip(waiting, answers).reduce(0) { total, pair in
-                    let candidates = pair.1.map { text in
-                        var candidate = PromptImporter.candidate(text: text, model: base.name, version: "job-\(job.id)")
-                        candidate.modelVersionID = base.id
-                        return candidate
-                    }
-                    return total + (try PromptRepository().addCandidates(candidates, promptID: pair.0.id, in: database))
-                }
+                try zip(waiting, storable).reduce(0) { total, pair in total + (try PromptRepository().addCandidates(pair.1.map(candidate), promptID: pair.0.id, in: database)) }
             }
             added += stored
             dropped += wanted - kept
+            unstorable += kept - keptStorable
             report(TrainingProgress(phase: .training, step: index + 1, totalSteps: batches.count, epoch: Double(index + 1) / Double(batches.count),
                                     elapsedSeconds: Date().timeIntervalSince(started),
                                     metrics: [("candidates_added", Double(added)), ("duplicates_dropped", Double(dropped))]))
             if let failure { throw JobFailure(failure) }
         }
-        try note("Added \(added) candidates; dropped \(dropped) answers as exact or near duplicates (ROUGE-L of at least \(CandidateSampler.nearDuplicate)).")
+        try note("Added \(added) candidates; dropped \(dropped) answers as exact or near duplicates (ROUGE-L of at least \(CandidateSampler.nearDuplicate))"
+                 + (unstorable > 0 ? " and \(unstorable) longer than \(TextLimits.content) characters or empty once control characters were taken out" : "")
+                 + (cleanedCount > 0 ? "; took control characters out of \(cleanedCount)." : "."))
         try write { try self.jobs.finish(id: self.job.id, status: .succeeded, in: $0) }
     }
 

@@ -57,7 +57,10 @@ public struct Job: Sendable, Encodable {
     public let kind: JobKind
     public let status: JobStatus
     public let parameters: JSONValue
-    public let baseModelId: Int
+    /// The model version the job starts from; nil when its answers come from an endpoint.
+    public let baseModelId: Int?
+    /// The OpenAI-compatible endpoint a sampling job asks for answers, instead of a model version.
+    public let endpointId: Int?
     public let rewardModelId: Int?
     /// pause or cancel, asked while running and not yet acted on.
     public let requested: String?
@@ -83,7 +86,8 @@ public struct Job: Sendable, Encodable {
         }
         (self.kind, self.status) = (kind, status)
         parameters = try JSONParser.parse(try row.string("parameters"))
-        baseModelId = try row.int("base_model_id")
+        baseModelId = row.optionalInt("base_model_id")
+        endpointId = row.optionalInt("endpoint_id")
         rewardModelId = row.optionalInt("reward_model_id")
         requested = row.optionalString("requested")
         automatic = try row.int("automatic") == 1
@@ -141,30 +145,43 @@ public struct JobLogLine: Sendable, Encodable {
 /// writer long enough for a labeler to notice.
 public struct JobRepository: Sendable {
     private static let columns = """
-        id, project_id, kind, status, parameters, base_model_id, reward_model_id, requested, automatic, step, total_steps, seconds_running,
+        id, project_id, kind, status, parameters, base_model_id, endpoint_id, reward_model_id, requested, automatic, step, total_steps, seconds_running,
         attempts, error, result_model_id, created_by, created_at, started_at, finished_at
         """
 
     public init() {}
 
-    /// Queues a job after checking what it starts from: the project, the base model, and for
-    /// the policy stages a reward model.
-    public func enqueue(projectID: Int, kind: JobKind, parameters: JSONValue, baseModelID: Int, rewardModelID: Int?,
+    /// Queues a job after checking what it starts from: the project, the base model (or for a
+    /// sampling job the endpoint its answers come from), and for the policy stages a reward model.
+    public func enqueue(projectID: Int, kind: JobKind, parameters: JSONValue, baseModelID: Int?, endpointID: Int? = nil, rewardModelID: Int?,
                         createdBy: Int?, automatic: Bool = false, in database: Database) throws -> Job {
         guard try ProjectRepository().find(id: projectID, in: database) != nil else { throw LabelingError("there is no project \(projectID)", kind: .notFound) }
-        guard let base = try ModelVersionRepository().find(id: baseModelID, in: database) else {
-            throw LabelingError("field 'baseModelId': there is no model version \(baseModelID)")
-        }
-        // Every kind starts from a policy (a reward job gives the policy's trunk a new head), but
-        // a reward model's evaluation, which starts from the reward model.
-        if kind == .aiLabels {
-            // Either judge: a reward model by its scores, a policy by a rubric.
-        } else if kind == .rewardEvaluation {
-            guard base.kind == "reward" else {
-                throw LabelingError("field 'baseModelId': model version \(baseModelID) is a \(base.kind) model; a reward-evaluation job evaluates a reward model")
+        switch (baseModelID, endpointID) {
+        case (nil, nil): throw LabelingError("field 'baseModelId': a job starts from a model version (or, for a sample job, from an endpoint: 'endpointId')")
+        case (.some, .some): throw LabelingError("fields 'baseModelId' and 'endpointId': a job starts from a model version or an endpoint, not both")
+        case (nil, let endpointID?):
+            guard kind == .sample else {
+                throw LabelingError("field 'endpointId': a \(kind.rawValue) job starts from a model version; only a sample job takes its answers from an endpoint")
             }
-        } else if base.kind == "reward" {
-            throw LabelingError("field 'baseModelId': model version \(baseModelID) is a reward model; a \(kind.rawValue) job starts from a policy")
+            guard let endpoint = try ModelEndpointRepository().find(id: endpointID, in: database) else {
+                throw LabelingError("field 'endpointId': there is no endpoint \(endpointID)")
+            }
+            guard endpoint.removedAt == nil else { throw LabelingError("field 'endpointId': endpoint '\(endpoint.name)' was removed at \(endpoint.removedAt!)") }
+        case (let baseModelID?, nil):
+            guard let base = try ModelVersionRepository().find(id: baseModelID, in: database) else {
+                throw LabelingError("field 'baseModelId': there is no model version \(baseModelID)")
+            }
+            // Every kind starts from a policy (a reward job gives the policy's trunk a new head),
+            // but a reward model's evaluation, which starts from the reward model.
+            if kind == .aiLabels {
+                // Either judge: a reward model by its scores, a policy by a rubric.
+            } else if kind == .rewardEvaluation {
+                guard base.kind == "reward" else {
+                    throw LabelingError("field 'baseModelId': model version \(baseModelID) is a \(base.kind) model; a reward-evaluation job evaluates a reward model")
+                }
+            } else if base.kind == "reward" {
+                throw LabelingError("field 'baseModelId': model version \(baseModelID) is a reward model; a \(kind.rawValue) job starts from a policy")
+            }
         }
         if kind.needsRewardModel {
             guard let rewardModelID else { throw LabelingError("field 'rewardModelId': a \(kind.rawValue) job needs the reward model to optimize against") }
@@ -187,8 +204,8 @@ public struct JobRepository: Sendable {
             }
         }
         try database.execute("""
-            INSERT INTO jobs (project_id, kind, parameters, base_model_id, reward_model_id, automatic, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, [projectID, kind.rawValue, JSONWriter.string(parameters), baseModelID, rewardModelID, automatic ? 1 : 0, createdBy])
+            INSERT INTO jobs (project_id, kind, parameters, base_model_id, endpoint_id, reward_model_id, automatic, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [projectID, kind.rawValue, JSONWriter.string(parameters), baseModelID, endpointID, rewardModelID, automatic ? 1 : 0, createdBy])
         return try find(id: Int(database.lastInsertRowID), in: database)!
     }
 
@@ -368,14 +385,19 @@ public struct JobRepository: Sendable {
                   AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id)
                 """, [jobID, job.projectId])
         case .sample, .bestOfN:
+            // The prompts short of candidates that no one has ranked yet, of one split (train
+            // unless the job names another) and, when the job names one, one category.
+            var split = "train", category: String?
+            if case .string(let value)? = job.parameters["split"] { split = value }
+            if case .string(let value)? = job.parameters["category"] { category = value }
             try database.execute("""
                 INSERT INTO job_snapshot (job_id, item_kind, item_id)
                 SELECT ?1, 'prompt', p.id FROM prompts p JOIN projects j ON j.id = p.project_id
-                WHERE p.project_id = ?2 AND p.split = 'train'
+                WHERE p.project_id = ?2 AND p.split = ?3 AND (?4 IS NULL OR p.category = ?4)
                   AND NOT EXISTS (SELECT 1 FROM current_rankings r WHERE r.prompt_id = p.id)
                   AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.prompt_id = p.id)
                   AND (SELECT count(*) FROM candidates c WHERE c.prompt_id = p.id) < j.ranking_size
-                """, [jobID, job.projectId])
+                """, [jobID, job.projectId, split, category])
         case .aiLabels:
             // Every prompt with candidates to rank but a live conversation's turns (those are
             // their labeler's own).

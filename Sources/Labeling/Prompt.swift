@@ -100,6 +100,8 @@ public struct NewCandidate: Sendable {
     public var contentHash: String
     /// The model version that wrote it, when it is one of Tally's own.
     public var modelVersionID: Int?
+    /// The endpoint that answered it, when another server did.
+    public var endpointID: Int?
 
     public init(text: String, modelName: String, modelVersion: String, contentHash: String, modelVersionID: Int? = nil) {
         (self.text, self.modelName, self.modelVersion, self.contentHash, self.modelVersionID) = (text, modelName, modelVersion, contentHash, modelVersionID)
@@ -143,9 +145,9 @@ public struct PromptRepository: Sendable {
         var added = 0
         for candidate in candidates {
             try database.execute("""
-                INSERT INTO candidates (prompt_id, text, model_name, model_version, content_hash, model_version_id) VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO candidates (prompt_id, text, model_name, model_version, content_hash, model_version_id, endpoint_id) VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (prompt_id, content_hash) DO NOTHING
-                """, [promptID, candidate.text, candidate.modelName, candidate.modelVersion, candidate.contentHash, candidate.modelVersionID])
+                """, [promptID, candidate.text, candidate.modelName, candidate.modelVersion, candidate.contentHash, candidate.modelVersionID, candidate.endpointID])
             added += database.changes
         }
         return added

@@ -40,7 +40,7 @@ public struct RetrainingRule: Sendable {
               AND r.id NOT IN (SELECT item_id FROM job_snapshot WHERE job_id = ? AND item_kind = 'ranking')
             """, [project.id, newest], in: database)
         guard arrived >= project.retrainAfterRankings else { return nil }
-        let job = try jobs.enqueue(projectID: project.id, kind: .reward, parameters: Self.withoutName(template.parameters), baseModelID: template.baseModelId,
+        let job = try jobs.enqueue(projectID: project.id, kind: .reward, parameters: Self.withoutName(template.parameters), baseModelID: template.baseModelId, endpointID: template.endpointId,
                                    rewardModelID: nil, createdBy: nil, automatic: true, in: database)
         try jobs.log(jobID: job.id, "Queued by the project's retraining rule (every \(project.retrainAfterRankings) rankings): \(arrived) rankings since job \(newest); "
                      + "it repeats job \(template.id).", in: database)
@@ -56,7 +56,7 @@ public struct RetrainingRule: Sendable {
               try count("SELECT count(*) FROM jobs WHERE reward_model_id = ?", [rewardModelID], in: database) == 0,
               try count("SELECT count(*) FROM jobs WHERE project_id = ? AND kind IN \(Self.policyKinds) AND status IN \(Self.pending)", [project.id], in: database) == 0,
               let template = try latestPersonStarted("kind IN \(Self.policyKinds)", project: project, in: database) else { return nil }
-        let job = try jobs.enqueue(projectID: project.id, kind: template.kind, parameters: Self.withoutName(template.parameters), baseModelID: template.baseModelId,
+        let job = try jobs.enqueue(projectID: project.id, kind: template.kind, parameters: Self.withoutName(template.parameters), baseModelID: template.baseModelId, endpointID: template.endpointId,
                                    rewardModelID: rewardModelID, createdBy: nil, automatic: true, in: database)
         try jobs.log(jobID: job.id, "Queued by the project's retraining rule: the reward model of job \(try reward.int("id")) is new; it repeats job \(template.id) against it.",
                      in: database)

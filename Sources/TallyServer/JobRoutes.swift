@@ -10,7 +10,7 @@ import Storage
 ///
 /// | route | who |
 /// |---|---|
-/// | `POST /api/projects/{id}/jobs` (`kind`, `baseModelId`, `rewardModelId`, `parameters`) | admin, researcher |
+/// | `POST /api/projects/{id}/jobs` (`kind`, `baseModelId` or for a sample job `endpointId`, `rewardModelId`, `parameters`) | admin, researcher |
 /// | `GET /api/projects/{id}/jobs` | admin, researcher |
 /// | `GET /api/jobs/{id}` (with its log, samples and the model it made) | admin, researcher |
 /// | `GET /api/jobs/{id}/metrics?afterStep=N` | admin, researcher |
@@ -53,7 +53,7 @@ struct JobRoutes: Sendable {
             }
             let job = try routes.database.write { database in
                 let job = try routes.jobs.enqueue(projectID: projectID, kind: body.kind, parameters: body.parameters, baseModelID: body.baseModelId,
-                                                  rewardModelID: body.rewardModelId, createdBy: signedIn.user.id, in: database)
+                                                  endpointID: body.endpointId, rewardModelID: body.rewardModelId, createdBy: signedIn.user.id, in: database)
                 try AuditLog().record(action: "job.create", actorUserID: signedIn.user.id, subject: "job:\(job.id)", remoteAddress: request.clientAddress, in: database)
                 return job
             }
@@ -195,29 +195,36 @@ private struct FileChunks: Sequence, @unchecked Sendable {
 
 /// The body of `POST /api/projects/{id}/jobs`.
 private struct NewJobRequest {
+    static let fields = ["kind", "baseModelId", "endpointId", "rewardModelId", "parameters"]
     let kind: JobKind
-    let baseModelId: Int
+    let baseModelId: Int?
+    let endpointId: Int?
     let rewardModelId: Int?
     let parameters: JSONValue
 
     init(_ request: Request) throws {
         let value = try request.jsonBody()
         guard case .object(let members) = value else { throw HTTPError.badRequest("The body must be a JSON object.", code: "invalid_json") }
-        if let unknown = members.first(where: { !["kind", "baseModelId", "rewardModelId", "parameters"].contains($0.key) }) {
-            throw HTTPError.badRequest("field '\(unknown.key)' is not a field of a job (kind, baseModelId, rewardModelId, parameters).", code: "unknown_field")
+        if let unknown = members.first(where: { !Self.fields.contains($0.key) }) {
+            throw HTTPError.badRequest("field '\(unknown.key)' is not a field of a job (\(Self.fields.joined(separator: ", "))).", code: "unknown_field")
         }
         guard case .string(let kindName)? = value["kind"], let kind = JobKind(rawValue: kindName) else {
             throw HTTPError.badRequest("field 'kind' must be one of \(JobKind.allCases.map(\.rawValue).joined(separator: ", ")).", code: "invalid_field")
         }
-        guard case .integer(let base)? = value["baseModelId"], base > 0 else {
-            throw HTTPError.badRequest("field 'baseModelId' must be the id of a model version.", code: "invalid_field")
+        func identifier(_ field: String, _ what: String) throws -> Int? {
+            switch value[field] {
+            case nil, .null?: return nil
+            case .integer(let id)? where id > 0: return Int(id)
+            default: throw HTTPError.badRequest("field '\(field)' must be the id of \(what).", code: "invalid_field")
+            }
         }
-        switch value["rewardModelId"] {
-        case nil, .null?: rewardModelId = nil
-        case .integer(let id)? where id > 0: rewardModelId = Int(id)
-        default: throw HTTPError.badRequest("field 'rewardModelId' must be the id of a reward model version.", code: "invalid_field")
+        baseModelId = try identifier("baseModelId", "a model version")
+        endpointId = try identifier("endpointId", "a registered endpoint")
+        rewardModelId = try identifier("rewardModelId", "a reward model version")
+        if baseModelId == nil && endpointId == nil {
+            throw HTTPError.badRequest("field 'baseModelId' must be the id of a model version (a sample job may give 'endpointId' instead).", code: "invalid_field")
         }
-        (self.kind, baseModelId) = (kind, Int(base))
+        self.kind = kind
         parameters = value["parameters"] ?? .object([])
     }
 }

@@ -107,6 +107,7 @@ public struct TallyApplication: Sendable {
         OpenAIRoutes(database: database, authenticator: Authenticator(database: database), generator: generator).register(in: &router)
         ConversationRoutes(database: database, submissions: submissions, authenticator: Authenticator(database: database), generator: generator).register(in: &router)
         OpenRLHFRoutes(database: database, authenticator: Authenticator(database: database), scorer: rewardScorer).register(in: &router)
+        ModelEndpointRoutes(database: database, authenticator: Authenticator(database: database)).register(in: &router)
         MetricsRoutes(database: database, authenticator: Authenticator(database: database), requests: requestMetrics, submissions: submissions,
                       generator: generator, rewardScorer: rewardScorer).register(in: &router)
         let passwordHasher = PasswordHasher(iterations: options.passwordIterations)

@@ -152,7 +152,8 @@ struct TrainingLoopTests {
         #expect(try worker.runNextJob())
         #expect((try job(app, rita, sampling)["job"] as? [String: Any])?["status"] as? String == "succeeded")
         let written = try app.database.read { try $0.query("SELECT id, prompt_id FROM candidates WHERE model_version_id = ?", [policy]) }
-        #expect(written.count >= 2, "the policy wrote candidates for the waiting prompts")
+        let samplingDetail = try job(app, rita, sampling)
+        #expect(written.count >= 2, "the policy wrote candidates for the waiting prompts: \(samplingDetail)")
         let next = try call(app.port, "GET", "/api/projects/\(project)/next-ranking", headers: ["Cookie": lena.cookie])
         let task = try #require(next.json["prompt"] as? [String: Any], "a new ranking task: \(next.body)")
         #expect((task["candidates"] as? [[String: Any]] ?? []).allSatisfy { $0["modelName"] as? String == policyName }, "\(task)")
@@ -497,7 +498,7 @@ struct TrainingLoopTests {
         var sampler = CandidateSampler(policy: policy, sampling: sampling, rankingSize: 4)
         sampler.bestOf = 6
         sampler.rewards = { _, answers in answers.map { Float($0.unicodeScalars.count) } }
-        let kept = try sampler.sample([prompt], seed: 9)
+        let kept = try sampler.sample([prompt], seed: 9).map { $0.map(\.text) }
         #expect(kept == [[drawn.filter { !$0.isEmpty }.max { $0.unicodeScalars.count < $1.unicodeScalars.count }!]], "\(kept) of \(drawn)")
 
         let (app, project, base, rita, _) = try setUp(labeled: 4, waiting: 2)

@@ -1,0 +1,192 @@
+import Foundation
+import JSON
+import Labeling
+import Cryptography
+import OutgoingHTTP
+import TransformerCore
+
+/// Asks a registered OpenAI-compatible endpoint for chat completions, as OpenAI's API defines
+/// them (`POST {base}/chat/completions` with `model`, `messages`, `temperature`, `top_p`,
+/// `max_tokens`, `seed`). A timeout, a lost connection, a 429 or a 5xx is tried again after a
+/// backoff that doubles (or as long as the server's `Retry-After` asks), up to the endpoint's
+/// retries; any other answer fails at once. Every error names the endpoint and what it answered.
+struct ChatCompletionsClient: Sendable {
+    let endpoint: ModelEndpoint
+    let apiKey: String?
+    let client: HTTPClient
+    let pacer: RequestPacer
+    /// How a retry waits; a test replaces it to run without waiting.
+    var sleep: @Sendable (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }
+    /// The first backoff; each retry waits twice the last, up to `longestBackoff`.
+    static let firstBackoff = 1.0, longestBackoff = 60.0
+
+    /// `tls` trusts the system's certificates (OpenSSL also reads `SSL_CERT_FILE`, for a
+    /// private CA).
+    init(endpoint: ModelEndpoint, apiKey: String?, tls: TLSClientContext) {
+        self.endpoint = endpoint
+        self.apiKey = apiKey
+        client = HTTPClient(timeoutSeconds: endpoint.timeoutSeconds, tls: tls)
+        pacer = RequestPacer(requestsPerMinute: endpoint.requestsPerMinute)
+    }
+
+    struct Completion: Equatable {
+        let text: String
+        /// The model the server says answered.
+        let servedModel: String
+        /// OpenAI's finish reason: "stop" when the answer ended, "length" at the token limit.
+        let finishReason: String?
+    }
+
+    /// One answer to `messages`.
+    func complete(_ messages: [ChatTemplate.Message], sampling: CandidateSampling, seed: UInt64) throws -> Completion {
+        var body: [(key: String, value: JSONValue)] = [
+            ("model", .string(endpoint.model)),
+            ("messages", .array(messages.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })),
+            ("temperature", .double(Double(sampling.temperature))),
+            ("top_p", .double(Double(sampling.topP))),
+            ("max_tokens", .integer(Int64(sampling.maximumNewTokens))),
+            ("n", .integer(1)),
+        ]
+        // OpenAI takes a seed up to 2^63 - 1.
+        body.append(("seed", .integer(Int64(seed & UInt64(Int64.max)))))
+        let response = try send(Array(JSONWriter.string(.object(body)).utf8))
+        return try Self.completion(from: response, endpoint: endpoint)
+    }
+
+    /// One answer for each of `rows`, with up to the endpoint's concurrent requests in flight;
+    /// the first failure ends the batch (requests under way finish) and is thrown.
+    func complete(_ rows: [[ChatTemplate.Message]], sampling: CandidateSampling, seed: UInt64) throws -> [Completion] {
+        let batch = CompletionBatch(count: rows.count)
+        DispatchQueue.concurrentPerform(iterations: min(endpoint.concurrentRequests, rows.count)) { _ in
+            while let index = batch.take() {
+                // Each row its own seed, so the answers to one prompt differ.
+                batch.record(Result { try complete(rows[index], sampling: sampling, seed: seed &+ UInt64(index)) }, at: index)
+            }
+        }
+        return try batch.completions()
+    }
+
+    /// Sends one request, retrying what may succeed later.
+    private func send(_ body: [UInt8]) throws -> HTTPClientResponse {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json")]
+        if let apiKey { headers.append(("Authorization", "Bearer \(apiKey)")) }
+        var backoff = Self.firstBackoff
+        var attempt = 0
+        while true {
+            attempt += 1
+            pacer.waitForTurn()
+            let outcome: Result<HTTPClientResponse, HTTPClientError>
+            do { outcome = .success(try client.send("POST", endpoint.chatCompletionsURL, headers: headers, body: body)) } catch { outcome = .failure(error) }
+            let retryAfter: Double?
+            switch outcome {
+            case .success(let response) where (200...299).contains(response.status):
+                return response
+            case .success(let response):
+                guard Self.isRetried(response.status), attempt <= endpoint.retries else {
+                    throw EndpointError(endpoint: endpoint, "answered \(response.status)\(Self.errorMessage(response).map { ": \($0)" } ?? "")"
+                                        + (attempt > 1 ? " (after \(attempt) tries)" : ""))
+                }
+                retryAfter = response.header("Retry-After").flatMap(Double.init)
+            case .failure(let error):
+                guard error.isTransient, attempt <= endpoint.retries else {
+                    throw EndpointError(endpoint: endpoint, "could not be reached: \(error)" + (attempt > 1 ? " (after \(attempt) tries)" : ""))
+                }
+                retryAfter = nil
+            }
+            sleep(min(Self.longestBackoff, max(0, retryAfter ?? backoff)))
+            backoff = min(Self.longestBackoff, backoff * 2)
+        }
+    }
+
+    /// Statuses that may succeed later: a timeout, a conflict, too many requests, a server error.
+    static func isRetried(_ status: Int) -> Bool { status == 408 || status == 409 || status == 429 || (500...599).contains(status) }
+
+    /// OpenAI's error shape (`{"error": {"message"}}`), else the body's start.
+    static func errorMessage(_ response: HTTPClientResponse) -> String? {
+        if let value = try? JSONParser.parse(response.body), case .string(let message)? = value["error"]?["message"] ?? value["error"] ?? value["detail"] {
+            return String(message.prefix(500))
+        }
+        let text = response.bodyText.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : String(text.prefix(300))
+    }
+
+    /// The first choice's message, read from a 2xx response.
+    static func completion(from response: HTTPClientResponse, endpoint: ModelEndpoint) throws -> Completion {
+        let value: JSONValue
+        do { value = try JSONParser.parse(response.body) } catch {
+            throw EndpointError(endpoint: endpoint, "answered \(response.status) with a body that is not JSON (\(error))")
+        }
+        guard case .array(let choices)? = value["choices"], let choice = choices.first else {
+            throw EndpointError(endpoint: endpoint, "answered without 'choices': \(String(response.bodyText.prefix(300)))")
+        }
+        guard case .string(let text)? = choice["message"]?["content"] else {
+            throw EndpointError(endpoint: endpoint, "answered a choice without 'message.content' text (a refusal or a tool call): \(String(response.bodyText.prefix(300)))")
+        }
+        var served = endpoint.model
+        if case .string(let model)? = value["model"], !model.isEmpty { served = String(model.prefix(200)) }
+        var finishReason: String?
+        if case .string(let reason)? = choice["finish_reason"] { finishReason = reason }
+        return Completion(text: text, servedModel: served, finishReason: finishReason)
+    }
+}
+
+/// An endpoint's failure, naming it and where it was asked.
+struct EndpointError: Error, CustomStringConvertible {
+    let description: String
+    init(endpoint: ModelEndpoint, _ what: String) {
+        description = "endpoint '\(endpoint.name)' (\(endpoint.chatCompletionsURL)) \(what)"
+    }
+}
+
+/// The requests of one batch, handed out to the threads that send them, and what came back.
+private final class CompletionBatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<ChatCompletionsClient.Completion, any Error>?]
+    private var next = 0
+    private var failure: (any Error)?
+
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+
+    /// The next row to ask for; nil when all are taken or one has failed.
+    func take() -> Int? {
+        lock.withLock {
+            guard next < results.count, failure == nil else { return nil }
+            defer { next += 1 }
+            return next
+        }
+    }
+
+    func record(_ result: Result<ChatCompletionsClient.Completion, any Error>, at index: Int) {
+        lock.withLock {
+            results[index] = result
+            if case .failure(let error) = result, failure == nil { failure = error }
+        }
+    }
+
+    func completions() throws -> [ChatCompletionsClient.Completion] {
+        try lock.withLock {
+            if let failure { throw failure }
+            return try results.map { try $0!.get() }
+        }
+    }
+}
+
+/// Spaces out the starts of requests to at most a number per minute, across threads.
+final class RequestPacer: @unchecked Sendable {
+    private let interval: Double?
+    private let lock = NSLock()
+    private var nextStart = Date.distantPast
+
+    init(requestsPerMinute: Int?) { interval = requestsPerMinute.map { 60 / Double($0) } }
+
+    func waitForTurn() {
+        guard let interval else { return }
+        let wait = lock.withLock { () -> Double in
+            let now = Date()
+            let start = max(now, nextStart)
+            nextStart = start.addingTimeInterval(interval)
+            return start.timeIntervalSince(now)
+        }
+        if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+    }
+}
