@@ -45,7 +45,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TallyServer", dependencies: [
-            "HTTP", "Storage", "Labeling", "Datasets", "BackgroundTraining", "Cryptography", "JSON", "OutgoingHTTP",
+            "HTTP", "Storage", "Labeling", "Datasets", "BackgroundTraining", "Cryptography", "JSON",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "tally", dependencies: [

@@ -3,6 +3,7 @@
 // cancelling jobs; the model versions as a lineage tree.
 import { api, signedInProject, wireSignOut } from "/api.js";
 import { svg } from "/charts.js";
+import { showEndpoints, wireEndpointForm } from "/endpoints.js";
 
 const parameters = new URLSearchParams(location.search);
 const jobID = Number(parameters.get("job")) || null;
@@ -189,16 +190,31 @@ async function showJobs() {
 }
 
 async function showModels() {
-  const { models } = await api("GET", "/api/models");
+  const [{ models }, endpoints] = await Promise.all([api("GET", "/api/models"), showEndpoints(showModels)]);
   const options = (kind) => models.filter((model) => (kind === "reward") === (model.kind === "reward")).map((model) => {
     const option = document.createElement("option");
     option.value = model.id;
     option.textContent = `${model.name} (${model.kind})`;
     return option;
   });
-  // A reward model's evaluation starts from a reward model; every other kind from a policy.
+  // A reward model's evaluation starts from a reward model; a sample job from a policy or an
+  // endpoint; every other kind from a policy.
   const kindSelect = document.querySelector("#start select[name=kind]");
-  const fillBase = () => document.getElementById("base-model").replaceChildren(...options(kindSelect.value === "reward-evaluation" ? "reward" : "policy"));
+  const fillBase = () => {
+    const choices = options(kindSelect.value === "reward-evaluation" ? "reward" : "policy");
+    if (kindSelect.value === "sample" && endpoints.length > 0) {
+      const group = document.createElement("optgroup");
+      group.label = "Endpoints";
+      group.append(...endpoints.map((endpoint) => {
+        const option = document.createElement("option");
+        option.value = `endpoint:${endpoint.id}`;
+        option.textContent = `${endpoint.name} (${endpoint.model})`;
+        return option;
+      }));
+      choices.push(group);
+    }
+    document.getElementById("base-model").replaceChildren(...choices);
+  };
   kindSelect.onchange = fillBase;
   fillBase();
   const none = document.createElement("option");
@@ -264,7 +280,10 @@ async function start(event) {
     result.textContent = "Parameters: not valid JSON.";
     return;
   }
-  const body = { kind: form.get("kind"), baseModelId: Number(form.get("baseModelId")), parameters };
+  const from = String(form.get("baseModelId") || "");
+  const body = { kind: form.get("kind"), parameters };
+  if (from.startsWith("endpoint:")) body.endpointId = Number(from.slice("endpoint:".length));
+  else body.baseModelId = Number(from);
   if (form.get("rewardModelId")) body.rewardModelId = Number(form.get("rewardModelId"));
   try {
     const job = await api("POST", `/api/projects/${projectID}/jobs`, body);
@@ -322,6 +341,7 @@ async function main() {
   document.getElementById("project-name").textContent = `· ${project.name}`;
   document.getElementById("projects-link").href = `/researcher.html?project=${projectID}`;
   document.getElementById("start").addEventListener("submit", start);
+  wireEndpointForm(showModels);
   const retraining = document.getElementById("retraining");
   retraining.elements.retrainAfterRankings.value = project.retrainAfterRankings ?? 0;
   retraining.addEventListener("submit", saveRetraining);

@@ -1,9 +1,8 @@
-import Cryptography
+import BackgroundTraining
 import Foundation
 import HTTP
 import JSON
 import Labeling
-import OutgoingHTTP
 import Storage
 
 /// OpenAI-compatible servers registered as sources of candidates (Docs/endpoints.md): a sample
@@ -23,15 +22,6 @@ struct ModelEndpointRoutes: Sendable {
     static let checkTimeout = 10.0
 
     struct EndpointList: Encodable { let endpoints: [ModelEndpoint] }
-
-    struct CheckResult: Encodable {
-        let reachable: Bool
-        /// Whether `{baseUrl}/models` lists the endpoint's model (nil when it could not be read).
-        let modelServed: Bool?
-        /// The models the server lists, the first 100.
-        let models: [String]
-        let message: String
-    }
 
     func register(in router: inout Router) {
         let routes = self
@@ -57,7 +47,7 @@ struct ModelEndpointRoutes: Sendable {
                 return (endpoint, try ModelEndpointRepository().apiKey(endpointID: id, in: database))
             }
             guard endpoint.removedAt == nil else { throw LabelingError("endpoint \(id) was removed at \(endpoint.removedAt!)", kind: .conflict) }
-            return try .json(try routes.check(endpoint, apiKey: key))
+            return try .json(try EndpointCheck(endpoint, apiKey: key, timeoutSeconds: Self.checkTimeout))
         })
         router.delete("/api/model-endpoints/{id}", authenticator.require(researchers) { request, signedIn in
             let id = try pathIdentifier(request)
@@ -68,29 +58,5 @@ struct ModelEndpointRoutes: Sendable {
                 return endpoint
             })
         })
-    }
-
-    /// Asks the endpoint for its model list (OpenAI's `GET /models`), so a wrong address, key or
-    /// model name shows before a job fails on it.
-    private func check(_ endpoint: ModelEndpoint, apiKey: String?) throws -> CheckResult {
-        let base = endpoint.baseUrl.hasSuffix("/") ? String(endpoint.baseUrl.dropLast()) : endpoint.baseUrl
-        let client = HTTPClient(timeoutSeconds: min(Self.checkTimeout, endpoint.timeoutSeconds), maximumResponseBytes: 4 << 20, tls: try TLSClientContext())
-        let response: HTTPClientResponse
-        do {
-            response = try client.send("GET", base + "/models", headers: apiKey.map { [("Authorization", "Bearer \($0)")] } ?? [])
-        } catch {
-            return CheckResult(reachable: false, modelServed: nil, models: [], message: "\(base)/models could not be reached: \(error)")
-        }
-        guard (200...299).contains(response.status) else {
-            return CheckResult(reachable: true, modelServed: nil, models: [],
-                               message: "\(base)/models answered \(response.status): \(String(response.bodyText.prefix(300)))")
-        }
-        guard let list = try? JSONParser.parse(response.body), case .array(let data)? = list["data"] else {
-            return CheckResult(reachable: true, modelServed: nil, models: [], message: "\(base)/models answered without OpenAI's model list ('data')")
-        }
-        let models = data.compactMap { entry -> String? in if case .string(let id)? = entry["id"] { id } else { nil } }
-        let served = models.contains(endpoint.model)
-        return CheckResult(reachable: true, modelServed: served, models: Array(models.prefix(100)),
-                           message: served ? "\(base) serves \(endpoint.model)." : "\(base) answers, but its model list does not name \(endpoint.model).")
     }
 }

@@ -503,6 +503,42 @@ def model_check(driver, wait, port, connection):
     check("demo-labeler" in driver.find_element(By.ID, "detail-rankings").text, "the disputed ranking's prompt opens with its rankings")
 
 
+def endpoints(driver, wait, port, connection, project_id):
+    """An OpenAI-compatible endpoint registered on the training page: its key never comes back
+    to the page, the check says what the server answered (here Tally's own /v1 without a key:
+    401), a sample job starts from it, and removing it empties the table. The job's run against
+    a live endpoint is tested by the Swift suite."""
+    driver.get(f"http://127.0.0.1:{port}/jobs.html?project={project_id}")
+    form = wait.until(lambda d: d.find_element(By.ID, "endpoint-form"))
+    secret = "sk-browser-secret-7f3a"
+    for name, value in (("name", "browser-vllm"), ("baseUrl", f"http://127.0.0.1:{port}/v1"), ("model", "served-model"), ("apiKey", secret), ("retries", "1")):
+        form.find_element(By.NAME, name).send_keys(value)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(lambda d: "Registered browser-vllm" in d.find_element(By.ID, "endpoint-result").text)
+    row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#endpoints tbody tr"))
+    check("browser-vllm" in row.text and "…7f3a" in row.text and "1 retries" in row.text, f"the endpoint is listed with its key's ending: {row.text}")
+    check(secret not in driver.page_source, "the key is not on the page")
+    check(form.find_element(By.NAME, "apiKey").get_attribute("value") == "", "the key field is emptied")
+    row.find_element(By.XPATH, ".//button[text()='Check']").click()
+    wait.until(lambda d: "answered 401" in d.find_element(By.ID, "endpoint-result").text)
+    Select(driver.find_element(By.CSS_SELECTOR, "#start select[name=kind]")).select_by_value("sample")
+    start_from = Select(driver.find_element(By.ID, "base-model"))
+    check("browser-vllm (served-model)" in [o.text for o in start_from.options], "a sample job can start from the endpoint")
+    start_from.select_by_visible_text("browser-vllm (served-model)")
+    driver.find_element(By.CSS_SELECTOR, "#start button[type=submit]").click()
+    wait.until(lambda d: "Queued job" in d.find_element(By.ID, "start-result").text)
+    stored = connection.execute("SELECT j.kind, e.name FROM jobs j JOIN model_endpoints e ON e.id = j.endpoint_id ORDER BY j.id DESC LIMIT 1").fetchone()
+    check(stored == ("sample", "browser-vllm"), f"the job starts from the endpoint: {stored}")
+    driver.execute_script("document.getElementById('endpoints-heading').scrollIntoView()")
+    driver.save_screenshot(os.path.join(SHOTS, "endpoints.png"))
+    # Removing it leaves the job (which, if it has not run, fails when it starts, saying so).
+    row.find_element(By.XPATH, ".//button[text()='Remove']").click()
+    driver.switch_to.alert.accept()
+    wait.until(lambda d: "Removed browser-vllm" in d.find_element(By.ID, "endpoint-result").text)
+    wait.until(lambda d: not d.find_element(By.ID, "endpoints").is_displayed())
+    check(connection.execute("SELECT api_key FROM model_endpoints WHERE name = 'browser-vllm'").fetchone() == (None,), "removing erases the key")
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="tally-browser-")
@@ -853,6 +889,7 @@ def main():
         model_check(driver, wait, port, connection)
         screening(driver, wait, port, connection)
         dashboard(driver, wait, port, connection, project["id"])
+        endpoints(driver, wait, port, connection, project["id"])
         pairwise(driver, wait, port, connection, project["id"])
         graded_pairs(driver, wait, port, connection)
         live_conversation(driver, wait, port, connection, database)

@@ -101,7 +101,7 @@ struct ModelEndpointTests {
             """)["id"] as? Int)
         let refused = try runJob(app, rita, worker, project: project, #"{"kind": "sample", "endpointId": \#(wrongKey)}"#)
         let error = refused.job["error"] as? String ?? ""
-        #expect(refused.job["status"] as? String == "failed" && error.contains("endpoint 'other-tally, wrong key' (http://127.0.0.1:\(remote.port)/v1/chat/completions) answered 401"), "\(refused.job)")
+        #expect(refused.job["status"] as? String == "failed" && error.contains("endpoint 'other-tally, wrong key' (http://127.0.0.1:\(remote.port)/v1/chat/completions) answered 401: The API token is unknown or revoked."), "\(refused.job)")
         #expect(!error.contains("tries"), "a 401 is not tried again: \(error)")
     }
 
