@@ -198,11 +198,13 @@ async function showModels() {
     return option;
   });
   // A reward model's evaluation starts from a reward model; a sample job from a policy or an
-  // endpoint; every other kind from a policy.
+  // endpoint (its answers); an ai-labels job from a policy, a reward model or an endpoint (its
+  // judgments); every other kind from a policy.
   const kindSelect = document.querySelector("#start select[name=kind]");
   const fillBase = () => {
-    const choices = options(kindSelect.value === "reward-evaluation" ? "reward" : "policy");
-    if (kindSelect.value === "sample" && endpoints.length > 0) {
+    const kind = kindSelect.value;
+    const choices = kind === "reward-evaluation" ? options("reward") : kind === "ai-labels" ? options("policy").concat(options("reward")) : options("policy");
+    if ((kind === "sample" || kind === "ai-labels") && endpoints.length > 0) {
       const group = document.createElement("optgroup");
       group.label = "Endpoints";
       group.append(...endpoints.map((endpoint) => {

@@ -62,7 +62,7 @@ function showQuality(project, quality) {
       rate(judge.agreementWithHeldOutLabelers)]);
     const cell = document.createElement("td");
     const link = document.createElement("a");
-    link.href = `/api/projects/${project.id}/ai-labels?model=${judge.modelVersionId}`;
+    link.href = `/api/projects/${project.id}/ai-labels?` + (judge.endpointId ? `endpoint=${judge.endpointId}` : `model=${judge.modelVersionId}`);
     link.textContent = "comparisons (JSONL)";
     cell.append(link);
     row.append(cell);

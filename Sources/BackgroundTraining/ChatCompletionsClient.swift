@@ -39,18 +39,57 @@ struct ChatCompletionsClient: Sendable {
 
     /// One answer to `messages`.
     func complete(_ messages: [ChatTemplate.Message], sampling: CandidateSampling, seed: UInt64) throws -> Completion {
-        var body: [(key: String, value: JSONValue)] = [
-            ("model", .string(endpoint.model)),
-            ("messages", .array(messages.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })),
+        let response = try respond(messages, [
             ("temperature", .double(Double(sampling.temperature))),
             ("top_p", .double(Double(sampling.topP))),
             ("max_tokens", .integer(Int64(sampling.maximumNewTokens))),
             ("n", .integer(1)),
-        ]
-        // OpenAI takes a seed up to 2^63 - 1.
-        body.append(("seed", .integer(Int64(seed & UInt64(Int64.max)))))
-        let response = try send(Array(JSONWriter.string(.object(body)).utf8))
+            // OpenAI takes a seed up to 2^63 - 1.
+            ("seed", .integer(Int64(seed & UInt64(Int64.max)))),
+        ])
         return try Self.completion(from: response, endpoint: endpoint)
+    }
+
+    /// The probability the served model gives to "A" against "B" as the first token of its
+    /// reply to `question`: from the log-probabilities of its most likely first tokens
+    /// (`logprobs`, `top_logprobs`), greedy and one token long. A server that gives no
+    /// log-probabilities is read by its reply instead (1 for "A", 0 for "B"); any other reply
+    /// fails, naming the endpoint and what it said, and is never guessed.
+    func probabilityOfA(_ question: [ChatTemplate.Message]) throws -> Double {
+        let response = try respond(question, [("temperature", .integer(0)), ("max_tokens", .integer(1)), ("n", .integer(1)),
+                                              ("logprobs", .bool(true)), ("top_logprobs", .integer(5))])
+        let reply = try Self.completion(from: response, endpoint: endpoint).text.trimmingCharacters(in: .whitespacesAndNewlines)
+        var letters: [String: Double] = [:]
+        if case .array(let choices)? = response["choices"], case .array(let tokens)? = choices.first?["logprobs"]?["content"],
+           case .array(let top)? = tokens.first?["top_logprobs"] {
+            for candidate in top {
+                guard case .string(let token)? = candidate["token"], let logprob = candidate["logprob"]?.finiteNumber else { continue }
+                let letter = token.trimmingCharacters(in: .whitespacesAndNewlines)
+                if (letter == "A" || letter == "B") && letters[letter] == nil { letters[letter] = logprob }
+            }
+        }
+        switch (letters["A"], letters["B"]) {
+        case (let a?, let b?): return 1 / (1 + exp(b - a))
+        // One letter among the likeliest tokens and the other not: the one listed dominates.
+        case (_?, nil): return 1 - exp(-20)
+        case (nil, _?): return exp(-20)
+        case (nil, nil):
+            if reply.hasPrefix("A") { return 1 }
+            if reply.hasPrefix("B") { return 0 }
+            throw EndpointError(endpoint: endpoint, "answered '\(reply.prefix(80))' where the letter A or B was asked")
+        }
+    }
+
+    /// The parsed answer to a chat completion request for `messages` with `options`.
+    private func respond(_ messages: [ChatTemplate.Message], _ options: [(key: String, value: JSONValue)]) throws -> JSONValue {
+        let body: [(key: String, value: JSONValue)] = [
+            ("model", .string(endpoint.model)),
+            ("messages", .array(messages.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })),
+        ] + options
+        let response = try send(Array(JSONWriter.string(.object(body)).utf8))
+        do { return try JSONParser.parse(response.body) } catch {
+            throw EndpointError(endpoint: endpoint, "answered \(response.status) with a body that is not JSON (\(error))")
+        }
     }
 
     /// One answer for each of `rows`, with up to the endpoint's concurrent requests in flight;
@@ -110,17 +149,14 @@ struct ChatCompletionsClient: Sendable {
         return text.isEmpty ? nil : String(text.prefix(300))
     }
 
-    /// The first choice's message, read from a 2xx response.
-    static func completion(from response: HTTPClientResponse, endpoint: ModelEndpoint) throws -> Completion {
-        let value: JSONValue
-        do { value = try JSONParser.parse(response.body) } catch {
-            throw EndpointError(endpoint: endpoint, "answered \(response.status) with a body that is not JSON (\(error))")
-        }
+    /// The first choice's message, read from a 2xx response's JSON.
+    static func completion(from value: JSONValue, endpoint: ModelEndpoint) throws -> Completion {
+        let shown = String(JSONWriter.string(value).prefix(300))
         guard case .array(let choices)? = value["choices"], let choice = choices.first else {
-            throw EndpointError(endpoint: endpoint, "answered without 'choices': \(String(response.bodyText.prefix(300)))")
+            throw EndpointError(endpoint: endpoint, "answered without 'choices': \(shown)")
         }
         guard case .string(let text)? = choice["message"]?["content"] else {
-            throw EndpointError(endpoint: endpoint, "answered a choice without 'message.content' text (a refusal or a tool call): \(String(response.bodyText.prefix(300)))")
+            throw EndpointError(endpoint: endpoint, "answered a choice without 'message.content' text (a refusal or a tool call): \(shown)")
         }
         var served = endpoint.model
         if case .string(let model)? = value["model"], !model.isEmpty { served = String(model.prefix(200)) }

@@ -77,7 +77,11 @@ final class JobRun: @unchecked Sendable {
         checkpointInterval = parameters.checkpointMinutes * 60
         let snapshotCount = try write { try self.jobs.takeSnapshot(jobID: self.job.id, in: $0) }
         if let endpointID = job.endpointId {
-            try sampleCandidates(fromEndpoint: endpointID, sampling: parameters.sampling ?? CandidateSampling())
+            if job.kind == .aiLabels {
+                try labelWithEndpoint(endpointID, rubric: parameters.rubric)
+            } else {
+                try sampleCandidates(fromEndpoint: endpointID, sampling: parameters.sampling ?? CandidateSampling())
+            }
             return
         }
         guard let baseModelID = job.baseModelId, let base = try read({ try ModelVersionRepository().find(id: baseModelID, in: $0) }) else {

@@ -2,11 +2,22 @@ import Foundation
 import JSON
 import Storage
 
-/// A model version acting as a labeler (RLAIF), measured as a labeler is: its rankings' pairwise
-/// agreement with people's rankings in force of the same prompts, with a bootstrap interval over
-/// prompts, overall and against the held-out labelers alone.
+/// Who gave an AI label: one of Tally's model versions, or a registered endpoint.
+public enum AIJudge: Sendable, Equatable {
+    case model(Int)
+    case endpoint(Int)
+
+    var modelVersionID: Int? { if case .model(let id) = self { id } else { nil } }
+    var endpointID: Int? { if case .endpoint(let id) = self { id } else { nil } }
+}
+
+/// A model version or an endpoint acting as a labeler (RLAIF), measured as a labeler is: its
+/// rankings' pairwise agreement with people's rankings in force of the same prompts, with a
+/// bootstrap interval over prompts, overall and against the held-out labelers alone.
 public struct AILabeler: Sendable, Encodable {
-    public let modelVersionId: Int
+    /// The judge: a model version, or (for a served model) an endpoint.
+    public let modelVersionId: Int?
+    public let endpointId: Int?
     public let name: String
     public let method: String
     public let rankings: Int
@@ -21,14 +32,14 @@ public struct AILabeler: Sendable, Encodable {
 public struct AIRankingRepository: Sendable {
     public init() {}
 
-    /// Stores (or replaces) model `modelID`'s ranking of prompt `promptID` from its scores of the
+    /// Stores (or replaces) `judge`'s ranking of prompt `promptID` from its scores of the
     /// candidates: the higher first, dense ranks, equal scores tied.
-    public func store(promptID: Int, modelID: Int, jobID: Int?, method: String, rubric: String? = nil, scores: [(candidateID: Int, score: Double)],
+    public func store(promptID: Int, judge: AIJudge, jobID: Int?, method: String, rubric: String? = nil, scores: [(candidateID: Int, score: Double)],
                       in database: Database) throws {
         guard scores.count >= 2 else { return }
-        try database.execute("DELETE FROM ai_rankings WHERE prompt_id = ? AND model_version_id = ?", [promptID, modelID])
-        try database.execute("INSERT INTO ai_rankings (prompt_id, model_version_id, job_id, method, rubric) VALUES (?, ?, ?, ?, ?)",
-                             [promptID, modelID, jobID, method, rubric])
+        try database.execute("DELETE FROM ai_rankings WHERE prompt_id = ? AND (model_version_id = ? OR endpoint_id = ?)", [promptID, judge.modelVersionID, judge.endpointID])
+        try database.execute("INSERT INTO ai_rankings (prompt_id, model_version_id, endpoint_id, job_id, method, rubric) VALUES (?, ?, ?, ?, ?, ?)",
+                             [promptID, judge.modelVersionID, judge.endpointID, jobID, method, rubric])
         let rankingID = Int(database.lastInsertRowID)
         let distinct = Array(Set(scores.map(\.score))).sorted(by: >)
         let rankOf = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, $0 + 1) })
@@ -38,24 +49,24 @@ public struct AIRankingRepository: Sendable {
         }
     }
 
-    /// Candidate id to rank, for each prompt model `modelID` ranked in the project.
-    func ranks(projectID: Int, modelID: Int, in database: Database) throws -> [Int: [Int: Int]] {
+    /// Candidate id to rank, for each prompt `judge` ranked in the project.
+    func ranks(projectID: Int, judge: AIJudge, in database: Database) throws -> [Int: [Int: Int]] {
         var ranks: [Int: [Int: Int]] = [:]
         for row in try database.query("""
             SELECT a.prompt_id, e.candidate_id, e.rank FROM ai_rankings a JOIN ai_ranking_entries e ON e.ai_ranking_id = a.id
-            JOIN prompts p ON p.id = a.prompt_id WHERE p.project_id = ? AND a.model_version_id = ?
-            """, [projectID, modelID]) {
+            JOIN prompts p ON p.id = a.prompt_id WHERE p.project_id = ? AND (a.model_version_id = ? OR a.endpoint_id = ?)
+            """, [projectID, judge.modelVersionID, judge.endpointID]) {
             ranks[try row.int("prompt_id"), default: [:]][try row.int("candidate_id")] = try row.int("rank")
         }
         return ranks
     }
 
-    /// Every model version that labeled the project, measured against people.
+    /// Every model version and endpoint that labeled the project, measured against people.
     public func labelers(projectID: Int, resamples: Int = 1000, in database: Database) throws -> [AILabeler] {
         let models = try database.query("""
-            SELECT a.model_version_id, v.name, min(a.method) AS method, count(*) AS rankings FROM ai_rankings a
-            JOIN model_versions v ON v.id = a.model_version_id JOIN prompts p ON p.id = a.prompt_id
-            WHERE p.project_id = ? GROUP BY a.model_version_id ORDER BY a.model_version_id
+            SELECT a.model_version_id, a.endpoint_id, coalesce(v.name, e.name) AS name, min(a.method) AS method, count(*) AS rankings FROM ai_rankings a
+            LEFT JOIN model_versions v ON v.id = a.model_version_id LEFT JOIN model_endpoints e ON e.id = a.endpoint_id JOIN prompts p ON p.id = a.prompt_id
+            WHERE p.project_id = ? GROUP BY a.model_version_id, a.endpoint_id ORDER BY a.endpoint_id IS NOT NULL, a.model_version_id, a.endpoint_id
             """, [projectID])
         guard !models.isEmpty else { return [] }
         var people: [Int: [(ranks: [Int: Int], heldOut: Bool)]] = [:]
@@ -64,9 +75,10 @@ public struct AIRankingRepository: Sendable {
                                                           ranking.labelerGroup == "held_out"))
         }
         return try models.map { row in
-            let modelID = try row.int("model_version_id")
+            let modelID = row.optionalInt("model_version_id"), endpointID = row.optionalInt("endpoint_id")
+            let judge: AIJudge = endpointID.map(AIJudge.endpoint) ?? .model(modelID ?? 0)
             var all: [Int: (agreeing: Int, pairs: Int)] = [:], heldOut: [Int: (agreeing: Int, pairs: Int)] = [:]
-            for (promptID, own) in try ranks(projectID: projectID, modelID: modelID, in: database) {
+            for (promptID, own) in try ranks(projectID: projectID, judge: judge, in: database) {
                 for person in people[promptID] ?? [] {
                     let counted = Agreement.pairwise(own, person.ranks)
                     guard counted.pairs > 0 else { continue }
@@ -78,7 +90,7 @@ public struct AIRankingRepository: Sendable {
                     }
                 }
             }
-            return AILabeler(modelVersionId: modelID, name: try row.string("name"), method: try row.string("method"), rankings: try row.int("rankings"),
+            return AILabeler(modelVersionId: modelID, endpointId: endpointID, name: try row.string("name"), method: try row.string("method"), rankings: try row.int("rankings"),
                              promptsRankedByPeople: all.count, agreementWithPeople: QualityReport.Rate(all, resamples: resamples),
                              agreementWithHeldOutLabelers: QualityReport.Rate(heldOut, resamples: resamples))
         }
@@ -86,15 +98,15 @@ public struct AIRankingRepository: Sendable {
 
     /// The AI labels as TRL's conversational preference records, one per untied pair: the
     /// prompt as messages, the better and the worse answer each as an assistant message, and
-    /// which model judged and by how much. One form for every line, so `datasets` types the
-    /// file whole.
-    public func comparisonLines(projectID: Int, modelID: Int?, in database: Database) throws -> [String] {
+    /// which judge (a model version or an endpoint) and by how much. One form for every line,
+    /// so `datasets` types the file whole. `judge` keeps one judge's labels only.
+    public func comparisonLines(projectID: Int, judge: AIJudge?, in database: Database) throws -> [String] {
         var lines: [String] = []
         for ranking in try database.query("""
-            SELECT a.id, a.prompt_id, a.model_version_id, v.name, a.method, a.rubric, p.kind, p.content FROM ai_rankings a
-            JOIN prompts p ON p.id = a.prompt_id JOIN model_versions v ON v.id = a.model_version_id
-            WHERE p.project_id = ?1 AND (?2 IS NULL OR a.model_version_id = ?2) ORDER BY a.id
-            """, [projectID, modelID]) {
+            SELECT a.id, a.prompt_id, a.model_version_id, a.endpoint_id, coalesce(v.name, e.name) AS name, a.method, a.rubric, p.kind, p.content FROM ai_rankings a
+            JOIN prompts p ON p.id = a.prompt_id LEFT JOIN model_versions v ON v.id = a.model_version_id LEFT JOIN model_endpoints e ON e.id = a.endpoint_id
+            WHERE p.project_id = ?1 AND (?2 IS NULL OR a.model_version_id = ?2) AND (?3 IS NULL OR a.endpoint_id = ?3) ORDER BY a.id
+            """, [projectID, judge?.modelVersionID, judge?.endpointID]) {
             let content = try PromptContent.fromStorage(kind: try ranking.string("kind"), content: try ranking.string("content"))
             let messages: JSONValue
             switch content {
@@ -112,7 +124,8 @@ public struct AIRankingRepository: Sendable {
                         ("prompt", messages), ("chosen", answer(entries[better].text)), ("rejected", answer(entries[worse].text)),
                         ("score_chosen", .double(entries[better].score)), ("score_rejected", .double(entries[worse].score)),
                         ("prompt_id", .integer(Int64(try ranking.int("prompt_id")))),
-                        ("judge", .object([("model_version_id", .integer(Int64(try ranking.int("model_version_id")))), ("name", .string(try ranking.string("name"))),
+                        ("judge", .object([("model_version_id", ranking.optionalInt("model_version_id").map { .integer(Int64($0)) } ?? .null),
+                                           ("endpoint_id", ranking.optionalInt("endpoint_id").map { .integer(Int64($0)) } ?? .null), ("name", .string(try ranking.string("name"))),
                                            ("method", .string(try ranking.string("method"))), ("rubric", ranking.optionalString("rubric").map(JSONValue.string) ?? .null)])),
                     ])))
                 }

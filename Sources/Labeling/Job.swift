@@ -59,7 +59,8 @@ public struct Job: Sendable, Encodable {
     public let parameters: JSONValue
     /// The model version the job starts from; nil when its answers come from an endpoint.
     public let baseModelId: Int?
-    /// The OpenAI-compatible endpoint a sampling job asks for answers, instead of a model version.
+    /// The OpenAI-compatible endpoint a sample job asks for answers (an ai-labels job for
+    /// judgments), instead of a model version.
     public let endpointId: Int?
     public let rewardModelId: Int?
     /// pause or cancel, asked while running and not yet acted on.
@@ -157,11 +158,11 @@ public struct JobRepository: Sendable {
                         createdBy: Int?, automatic: Bool = false, in database: Database) throws -> Job {
         guard try ProjectRepository().find(id: projectID, in: database) != nil else { throw LabelingError("there is no project \(projectID)", kind: .notFound) }
         switch (baseModelID, endpointID) {
-        case (nil, nil): throw LabelingError("field 'baseModelId': a job starts from a model version (or, for a sample job, from an endpoint: 'endpointId')")
+        case (nil, nil): throw LabelingError("field 'baseModelId': a job starts from a model version (or, for a sample or ai-labels job, from an endpoint: 'endpointId')")
         case (.some, .some): throw LabelingError("fields 'baseModelId' and 'endpointId': a job starts from a model version or an endpoint, not both")
         case (nil, let endpointID?):
-            guard kind == .sample else {
-                throw LabelingError("field 'endpointId': a \(kind.rawValue) job starts from a model version; only a sample job takes its answers from an endpoint")
+            guard kind == .sample || kind == .aiLabels else {
+                throw LabelingError("field 'endpointId': a \(kind.rawValue) job starts from a model version; only a sample job (its answers) or an ai-labels job (its judgments) starts from an endpoint")
             }
             guard let endpoint = try ModelEndpointRepository().find(id: endpointID, in: database) else {
                 throw LabelingError("field 'endpointId': there is no endpoint \(endpointID)")

@@ -222,7 +222,7 @@ private struct NewJobRequest {
         endpointId = try identifier("endpointId", "a registered endpoint")
         rewardModelId = try identifier("rewardModelId", "a reward model version")
         if baseModelId == nil && endpointId == nil {
-            throw HTTPError.badRequest("field 'baseModelId' must be the id of a model version (a sample job may give 'endpointId' instead).", code: "invalid_field")
+            throw HTTPError.badRequest("field 'baseModelId' must be the id of a model version (a sample or ai-labels job may give 'endpointId' instead).", code: "invalid_field")
         }
         self.kind = kind
         parameters = value["parameters"] ?? .object([])

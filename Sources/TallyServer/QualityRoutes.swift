@@ -52,15 +52,17 @@ struct QualityRoutes: Sendable {
         })
         router.get("/api/projects/{id}/ai-labels", authenticator.require([.admin, .researcher]) { request, _ in
             let id = try pathIdentifier(request)
-            try checkQueryNames(request, allowed: ["model"], what: "the AI labels")
-            var model: Int?
-            if let text = request.queryValue("model") {
-                guard let value = Int(text), value >= 1 else { throw HTTPError.badRequest("The query parameter 'model' must be a model version id.", code: "invalid_query") }
-                model = value
+            try checkQueryNames(request, allowed: ["model", "endpoint"], what: "the AI labels")
+            var judge: AIJudge?
+            for (name, what, make) in [("model", "a model version id", AIJudge.model), ("endpoint", "an endpoint id", AIJudge.endpoint)] {
+                guard let text = request.queryValue(name) else { continue }
+                guard let value = Int(text), value >= 1 else { throw HTTPError.badRequest("The query parameter '\(name)' must be \(what).", code: "invalid_query") }
+                guard judge == nil else { throw HTTPError.badRequest("Give 'model' or 'endpoint', not both.", code: "invalid_query") }
+                judge = make(value)
             }
             let lines = try routes.database.read { database -> [String]? in
                 guard try ProjectRepository().find(id: id, in: database) != nil else { return nil }
-                return try AIRankingRepository().comparisonLines(projectID: id, modelID: model, in: database)
+                return try AIRankingRepository().comparisonLines(projectID: id, judge: judge, in: database)
             }
             guard let lines else { throw HTTPError.notFound("There is no project \(id).") }
             var response = Response(contentType: "application/jsonl", body: Array(lines.map { $0 + "\n" }.joined().utf8))

@@ -8,18 +8,26 @@ import TransformerCore
 /// and never unparsable. Each pair is asked in both orders and the two averaged, which cancels
 /// the judge's preference for a position.
 public struct PairwiseJudge {
-    public let model: PretrainedModel
     public let rubric: String
-    private let letters: (a: Int32, b: Int32)
+    /// The probability the judge gives to "A" against "B" as the reply to one question: a
+    /// policy's next-token probabilities here, a served model's log-probabilities elsewhere.
+    private let probabilityOfA: (_ question: [ChatTemplate.Message]) throws -> Double
 
     /// InstructGPT's criteria, for a project that wrote no guidelines.
     public static let defaultRubric = "Prefer the answer that is more helpful, honest and harmless: it does what was asked, states nothing false, and avoids harm."
 
+    /// One of Tally's own policies as the judge.
     public init(model: PretrainedModel, rubric: String) throws {
         guard model.chatTemplate != nil else { throw TrainingOptionError("--model", "a judge needs a chat template to be asked in") }
         let a = model.tokenizer.encode("A"), b = model.tokenizer.encode("B")
         guard a.count == 1, b.count == 1, a != b else { throw TrainingOptionError("--model", "the judge's tokenizer does not spell A and B as one token each") }
-        (self.model, self.rubric, letters) = (model, rubric, (a[0], b[0]))
+        let letters = (a: a[0], b: b[0])
+        self.init(rubric: rubric) { messages in try Self.probabilityOfA(messages, model: model, letters: letters) }
+    }
+
+    /// Any judge that answers a question with the probability of "A".
+    public init(rubric: String, probabilityOfA: @escaping (_ question: [ChatTemplate.Message]) throws -> Double) {
+        (self.rubric, self.probabilityOfA) = (rubric, probabilityOfA)
     }
 
     /// The question for one order of the pair.
@@ -49,7 +57,7 @@ public struct PairwiseJudge {
     }
 
     /// P(A) against P(B) at the reply's first token: softmax over the two letters' logits.
-    private func probabilityOfA(_ messages: [ChatTemplate.Message]) throws -> Double {
+    private static func probabilityOfA(_ messages: [ChatTemplate.Message], model: PretrainedModel, letters: (a: Int32, b: Int32)) throws -> Double {
         var tokens = try model.promptTokens(messages)
         let context = model.model.contextLength
         // A conversation longer than the judge reads keeps its end, where the question is.

@@ -152,12 +152,12 @@ struct ModelEndpointTests {
 
         let base = 1
         let jobRefusals: [(String, String)] = [
-            (#"{"kind": "sft", "endpointId": \#(endpoint)}"#, "only a sample job takes its answers from an endpoint"),
+            (#"{"kind": "sft", "endpointId": \#(endpoint)}"#, "only a sample job (its answers) or an ai-labels job (its judgments) starts from an endpoint"),
             (#"{"kind": "sample", "endpointId": \#(endpoint), "baseModelId": \#(base)}"#, "a model version or an endpoint, not both"),
             (#"{"kind": "sample", "endpointId": 999}"#, "there is no endpoint 999"),
             (#"{"kind": "sample", "endpointId": \#(endpoint), "parameters": {"split": "dev"}}"#, "parameter 'split': must be one of train, validation, test"),
             (#"{"kind": "sample", "endpointId": \#(endpoint), "parameters": {"category": "poetry"}}"#, "parameter 'category': must be one of"),
-            (#"{"kind": "sample"}"#, "a sample job may give 'endpointId' instead"),
+            (#"{"kind": "sample"}"#, "a sample or ai-labels job may give 'endpointId' instead"),
         ]
         for (body, message) in jobRefusals {
             let response = try call(app.port, "POST", "/api/projects/\(project)/jobs", headers: writeHeaders(rita), json: body)
@@ -172,6 +172,88 @@ struct ModelEndpointTests {
         #expect(late.status == 400 && late.body.contains("endpoint 'vllm' was removed"), "\(late.body)")
         #expect(try call(app.port, "GET", "/api/model-endpoints", headers: ["Cookie": rita.cookie]).json["endpoints"] as? [Any] == nil
                 || (try call(app.port, "GET", "/api/model-endpoints", headers: ["Cookie": rita.cookie]).json["endpoints"] as? [Any])?.isEmpty == true)
+    }
+
+    /// A served model as the AI labeler: a stand-in server that reads each question as OpenAI's
+    /// API would and answers with log-probabilities preferring the answer about a banana. The
+    /// job asks every pair in both orders, greedy and one token long, with the rubric; the
+    /// banana ranks first, the other two tie; the judge is measured and exported as an endpoint.
+    @Test func anEndpointJudgesByTheRubric() throws {
+        let questions = Questions()
+        let server = try stubServer { request in
+            let body = try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] ?? [:]
+            let question = ((body["messages"] as? [[String: Any]])?.first?["content"] as? String) ?? ""
+            questions.record(question, options: body)
+            let answerA = question.components(separatedBy: "Answer A:\n").last?.components(separatedBy: "\n\nAnswer B:").first ?? ""
+            let answerB = question.components(separatedBy: "Answer B:\n").last?.components(separatedBy: "\n\nWhich answer").first ?? ""
+            let (a, b) = answerA.contains("banana") ? (-0.1, -2.5) : answerB.contains("banana") ? (-2.5, -0.1) : (-0.7, -0.7)
+            let reply = #"{"model": "judge-2026", "choices": [{"index": 0, "message": {"role": "assistant", "content": "A"}, "finish_reason": "length", "#
+                + #""logprobs": {"content": [{"token": "A", "logprob": \#(a), "top_logprobs": [{"token": "A", "logprob": \#(a)}, {"token": " B", "logprob": \#(b)}, {"token": "The", "logprob": -4}]}]}}]}"#
+            return Response(status: .ok, contentType: "application/json", body: Array(reply.utf8))
+        }
+        defer { server.shutdown(gracePeriod: 1) }
+        let (app, project, rita, worker) = try setUpProject()
+        let imported = try call(app.port, "POST", "/api/projects/\(project)/imports/prompts", headers: writeHeaders(rita), rawBody: """
+            {"prompt": "name a fruit", "candidates": [{"text": "the cat sat on the mat", "model": "m1"}, {"text": "a banana", "model": "m2"}, {"text": "the sky is blue", "model": "m3"}]}
+            """)
+        #expect(imported.status == 200, "\(imported.body)")
+        let endpoint = try #require(try register(app, rita, #"{"name": "judge-stub", "baseUrl": "http://127.0.0.1:\#(server.port)/v1", "model": "judge"}"#)["id"] as? Int)
+        let (job, log) = try runJob(app, rita, worker, project: project, #"{"kind": "ai-labels", "endpointId": \#(endpoint), "parameters": {"rubric": "Prefer the fruit."}}"#)
+        #expect(job["status"] as? String == "succeeded", "\(job) \(log)")
+        #expect(log.contains { $0.hasPrefix("Ranking the candidates of 1 prompts with endpoint 'judge-stub' (judge) judging them two at a time") }, "\(log)")
+        let asked = questions.all
+        #expect(asked.count == 6, "three pairs, each in both orders: \(asked.count)")
+        #expect(asked.allSatisfy { $0.question.contains("Guidelines for judging answers: Prefer the fruit.") && $0.options["max_tokens"] as? Int == 1
+                                   && $0.options["logprobs"] as? Bool == true && $0.options["temperature"] as? Int == 0 })
+        let ranks = try app.database.read { database in
+            try database.query("""
+                SELECT c.text, e.rank FROM ai_rankings a JOIN ai_ranking_entries e ON e.ai_ranking_id = a.id JOIN candidates c ON c.id = e.candidate_id
+                WHERE a.endpoint_id = ? AND a.method = 'rubric' AND a.rubric = 'Prefer the fruit.' ORDER BY c.text
+                """, [endpoint]).map { "\(try $0.string("text")): \(try $0.int("rank"))" }
+        }
+        #expect(ranks == ["a banana: 1", "the cat sat on the mat: 2", "the sky is blue: 2"], "\(ranks)")
+        let judges = try call(app.port, "GET", "/api/projects/\(project)/quality", headers: ["Cookie": rita.cookie]).json["aiLabelers"] as? [[String: Any]] ?? []
+        #expect(judges.count == 1 && judges[0]["endpointId"] as? Int == endpoint && judges[0]["name"] as? String == "judge-stub" && judges[0]["rankings"] as? Int == 1, "\(judges)")
+        let exported = try call(app.port, "GET", "/api/projects/\(project)/ai-labels?endpoint=\(endpoint)", headers: ["Cookie": rita.cookie])
+        let lines = exported.body.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        #expect(lines.count == 2 && lines.allSatisfy { (($0["chosen"] as? [[String: Any]])?.first?["content"] as? String) == "a banana"
+                                                       && ($0["judge"] as? [String: Any])?["endpoint_id"] as? Int == endpoint }, "\(exported.body)")
+        #expect(try call(app.port, "GET", "/api/projects/\(project)/ai-labels?endpoint=\(endpoint)&model=1", headers: ["Cookie": rita.cookie]).status == 400)
+    }
+
+    /// A server that gives no log-probabilities is read by its reply's letter; any other reply
+    /// fails by name rather than being guessed.
+    @Test func aJudgeWithoutLogProbabilitiesIsReadByItsLetter() throws {
+        let replies = Questions()
+        let server = try stubServer { _ in
+            let content = ["B", "Sure, here is my view"][min(1, replies.count)]
+            replies.record(content, options: [:])
+            return Response(status: .ok, contentType: "application/json",
+                            body: Array(#"{"choices": [{"index": 0, "message": {"role": "assistant", "content": "\#(content)"}, "finish_reason": "stop"}]}"#.utf8))
+        }
+        defer { server.shutdown(gracePeriod: 1) }
+        let app = try TallyTestServer()
+        let endpoint = try app.database.write { database in
+            try ModelEndpointRepository().create(NewModelEndpoint(name: "plain", baseUrl: "http://127.0.0.1:\(server.port)/v1", model: "plain"), createdBy: nil, in: database)
+        }
+        let client = ChatCompletionsClient(endpoint: endpoint, apiKey: nil, tls: try TLSClientContext())
+        #expect(try client.probabilityOfA([.init(role: "user", content: "A or B?")]) == 0)
+        let error = #expect(throws: EndpointError.self) { try client.probabilityOfA([.init(role: "user", content: "A or B?")]) }
+        #expect(error?.description.contains("endpoint 'plain' (http://127.0.0.1:\(server.port)/v1/chat/completions) answered 'Sure, here is my view' where the letter A or B was asked") == true,
+                "\(String(describing: error))")
+    }
+
+    /// A server on a free loopback port answering chat completions with `answer`.
+    private func stubServer(_ answer: @escaping @Sendable (Request) throws -> Response) throws -> Server {
+        var router = Router()
+        router.post("/v1/chat/completions", answer)
+        var configuration = ServerConfiguration()
+        (configuration.host, configuration.port) = ("127.0.0.1", 0)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = Server(configuration: configuration, router: router, middleware: [], logger: logger)
+        try server.start()
+        return server
     }
 
     /// The retry rule on a server that answers 429 (with Retry-After), then 503, then an answer:
@@ -209,6 +291,15 @@ struct ModelEndpointTests {
         #expect(completion == .init(text: " a pear ", servedModel: "served-2026-12-01", finishReason: "stop"))
         #expect(waits.recorded == [0, 2], "\(waits.recorded)")
     }
+}
+
+/// The questions a stand-in server was asked, with the request's other members.
+private final class Questions: @unchecked Sendable {
+    private let lock = NSLock()
+    private var asked: [(question: String, options: [String: Any])] = []
+    func record(_ question: String, options: [String: Any]) { lock.withLock { asked.append((question, options)) } }
+    var all: [(question: String, options: [String: Any])] { lock.withLock { asked } }
+    var count: Int { lock.withLock { asked.count } }
 }
 
 /// A count and a list shared with a server's handler threads.
