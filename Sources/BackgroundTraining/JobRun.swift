@@ -284,7 +284,7 @@ final class JobRun: @unchecked Sendable {
         }
         let version = try write { database -> ModelVersion in
             let project = try ProjectRepository().find(id: job.projectId, in: database)
-            let name = parameters.versionName ?? "\(Self.slug(project?.name ?? "project"))-\(job.kind.rawValue)-\(job.id)"
+            let name = parameters.versionName ?? job.defaultVersionName(projectName: project?.name)
             let counts = try ["demonstration", "ranking", "prompt"].map { kind in
                 (kind + "s", JSONValue.integer(Int64(try self.jobs.snapshotIDs(jobID: job.id, itemKind: kind, in: database).count)))
             }
@@ -427,12 +427,6 @@ final class JobRun: @unchecked Sendable {
 
     func write<T>(_ body: (Database) throws -> T) throws -> T { try worker.database.write(body) }
     func read<T>(_ body: (Database) throws -> T) throws -> T { try worker.database.read(body) }
-
-    /// A project's name as part of a model version's name: lower case, letters, digits and dashes.
-    static func slug(_ name: String) -> String {
-        let words = name.lowercased().split { !($0.isLetter || $0.isNumber) || !$0.isASCII }
-        return words.isEmpty ? "project" : String(words.joined(separator: "-").prefix(60))
-    }
 }
 
 /// What the heartbeat timer learns, read by the worker's thread between steps.

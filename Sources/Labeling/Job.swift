@@ -46,6 +46,9 @@ public enum JobKind: String, Sendable, CaseIterable, Codable {
 
 public enum JobStatus: String, Sendable, Codable {
     case queued, running, paused, succeeded, failed, cancelled
+    /// Written out for TRL or OpenRLHF (`tally export-job`): no worker takes it; it succeeds
+    /// when `tally import-model` registers what the engine made.
+    case handedOff = "handed-off"
 
     public var isFinished: Bool { self == .succeeded || self == .failed || self == .cancelled }
 }
@@ -59,6 +62,8 @@ public struct Job: Sendable, Encodable {
     public let parameters: JSONValue
     /// The model version the job starts from; nil when its answers come from an endpoint.
     public let baseModelId: Int?
+    /// The engine (trl, openrlhf) a handed-off job was written out for.
+    public let engine: String?
     /// The OpenAI-compatible endpoint a sample job asks for answers (an ai-labels job for
     /// judgments), instead of a model version.
     public let endpointId: Int?
@@ -89,6 +94,7 @@ public struct Job: Sendable, Encodable {
         parameters = try JSONParser.parse(try row.string("parameters"))
         baseModelId = row.optionalInt("base_model_id")
         endpointId = row.optionalInt("endpoint_id")
+        engine = row.optionalString("engine")
         rewardModelId = row.optionalInt("reward_model_id")
         requested = row.optionalString("requested")
         automatic = try row.int("automatic") == 1
@@ -107,6 +113,15 @@ public struct Job: Sendable, Encodable {
         createdAt = try row.string("created_at")
         startedAt = row.optionalString("started_at")
         finishedAt = row.optionalString("finished_at")
+    }
+}
+
+extension Job {
+    /// The name of the model version the job makes when it is given none: the project's name
+    /// (lower case, letters, digits and dashes), the stage and the job, as `fruit-loop-rloo-3`.
+    public func defaultVersionName(projectName: String?) -> String {
+        let words = (projectName ?? "").lowercased().split { !($0.isLetter || $0.isNumber) || !$0.isASCII }
+        return "\(words.isEmpty ? "project" : String(words.joined(separator: "-").prefix(60)))-\(kind.rawValue)-\(id)"
     }
 }
 
@@ -146,7 +161,7 @@ public struct JobLogLine: Sendable, Encodable {
 /// writer long enough for a labeler to notice.
 public struct JobRepository: Sendable {
     private static let columns = """
-        id, project_id, kind, status, parameters, base_model_id, endpoint_id, reward_model_id, requested, automatic, step, total_steps, seconds_running,
+        id, project_id, kind, status, parameters, base_model_id, endpoint_id, engine, reward_model_id, requested, automatic, step, total_steps, seconds_running,
         attempts, error, result_model_id, created_by, created_at, started_at, finished_at
         """
 
@@ -322,7 +337,7 @@ public struct JobRepository: Sendable {
     public func request(_ action: String, jobID: Int, in database: Database) throws -> Job {
         guard let job = try find(id: jobID, in: database) else { throw LabelingError("there is no job \(jobID)", kind: .notFound) }
         switch (action, job.status) {
-        case ("cancel", .queued), ("cancel", .paused):
+        case ("cancel", .queued), ("cancel", .paused), ("cancel", .handedOff):
             try finish(id: jobID, status: .cancelled, in: database)
         case ("cancel", .running), ("pause", .running):
             try database.execute("UPDATE jobs SET requested = ? WHERE id = ? AND status = 'running'", [action, jobID])
@@ -338,6 +353,18 @@ public struct JobRepository: Sendable {
             throw LabelingError("field 'action' must be cancel, pause or resume, not '\(action)'")
         }
         return try find(id: jobID, in: database)!
+    }
+
+    /// Hands a queued job to a distributed engine: no worker takes it from now on. Its snapshot
+    /// is taken here, so the data written out is exactly what the job records.
+    public func handOff(jobID: Int, engine: String, in database: Database) throws -> Int {
+        guard let job = try find(id: jobID, in: database), job.status == .queued else {
+            throw LabelingError("job \(jobID) is not queued, so it cannot be handed to \(engine)", kind: .conflict)
+        }
+        try database.execute("UPDATE jobs SET status = 'handed-off', engine = ? WHERE id = ? AND status = 'queued'", [engine, jobID])
+        let count = try takeSnapshot(jobID: jobID, in: database)
+        try log(jobID: jobID, "Handed to \(engine) with a snapshot of \(count) items; `tally import-model` registers what it makes.", in: database)
+        return count
     }
 
     // MARK: Snapshots

@@ -77,6 +77,40 @@ public struct ModelVersionRepository: Sendable {
         return try find(id: Int(database.lastInsertRowID), in: database)!
     }
 
+    /// Registers what an engine outside Tally made (`tally import-model`): for a handed-off job,
+    /// as that job's model version (its snapshot the version's training data), which ends the
+    /// job as succeeded; else as a version of `parentID`, or a base.
+    public func registerImported(name: String, kind: String, parentID: Int?, jobID: Int?, architecture: String, checkpointPath: String,
+                                 checkpointSha256: String, parameterCount: Int, lineage: JSONValue, in database: Database) throws -> ModelVersion {
+        var projectID: Int?
+        if let jobID {
+            guard let job = try JobRepository().find(id: jobID, in: database) else { throw LabelingError("--snapshot: there is no job \(jobID)", kind: .notFound) }
+            guard job.status == .handedOff else {
+                throw LabelingError("--snapshot: job \(jobID) is \(job.status.rawValue), not handed off to an engine (tally export-job hands one off)", kind: .conflict)
+            }
+            guard let made = job.kind.resultKind, made == kind || (made == "sft" && kind == "policy") else {
+                throw LabelingError("--kind: job \(jobID) is a \(job.kind.rawValue) job, which makes a \(job.kind.resultKind ?? "?") model, not a \(kind) model")
+            }
+            projectID = job.projectId
+        }
+        if let parentID, try find(id: parentID, in: database) == nil { throw LabelingError("--parent: there is no model version \(parentID)", kind: .notFound) }
+        let storedKind = try jobID.flatMap { try JobRepository().find(id: $0, in: database)?.kind.resultKind } ?? kind
+        do {
+            try database.execute("""
+                INSERT INTO model_versions (name, kind, parent_id, project_id, job_id, architecture, checkpoint_path, checkpoint_sha256, parameter_count, lineage)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [name, storedKind, parentID, projectID, jobID, architecture, checkpointPath, checkpointSha256, parameterCount, JSONWriter.string(lineage)])
+        } catch let error as DatabaseError where error.isUniqueViolation {
+            throw LabelingError("--name: a model named '\(name)' is registered already", kind: .conflict)
+        }
+        let version = try find(id: Int(database.lastInsertRowID), in: database)!
+        if let jobID {
+            try JobRepository().log(jobID: jobID, "Imported what the engine made from \(checkpointPath) as model version \(version.id) (\(name)).", in: database)
+            try JobRepository().finish(id: jobID, status: .succeeded, resultModelID: version.id, in: database)
+        }
+        return version
+    }
+
     public func find(id: Int, in database: Database) throws -> ModelVersion? {
         try database.queryOne("SELECT \(Self.columns) FROM model_versions WHERE id = ?", [id]).map(ModelVersion.init(row:))
     }

@@ -10,7 +10,7 @@ struct Tally: ParsableCommand {
             TALLY_PUBLIC, TALLY_MIGRATIONS, TALLY_TLS_CERTIFICATE, TALLY_TLS_KEY, TALLY_LOG_LEVEL.
             TALLY_HOME names the folder holding Public/ and Migrations/.
             """,
-        subcommands: [Serve.self, WorkerCommand.self, Migrate.self, UserCommand.self, Backup.self, Export.self, Demo.self, ModelCommand.self, Train.self, Evaluate.self, Sample.self, Score.self],
+        subcommands: [Serve.self, WorkerCommand.self, Migrate.self, UserCommand.self, Backup.self, Export.self, Demo.self, ModelCommand.self, Train.self, Evaluate.self, Sample.self, Score.self, ExportJob.self, ImportModel.self],
         defaultSubcommand: nil
     )
 }
