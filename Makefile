@@ -34,7 +34,7 @@ LLAMA_VOCABULARIES := .build-models/llama-vocabularies
 LLAMA_CPP_SDIST := https://files.pythonhosted.org/packages/de/6d/4a20e676bdf7d9d3523be3a081bf327af958f9bdfe2a564f5cf485faeaec/llama_cpp_python-0.3.9.tar.gz
 LLAMA_CPP_SDIST_SHA256 := a3a985f558385e2f5de5b663f4e9b0817506d6af98122450142cd98e79216370
 
-.PHONY: run build test screenshots bench bench-http bench-train bench-submit bench-reward bench-reward-quality bench-reward-all bench-reward-trl bench-sft bench-rl bench-rl-quality bench-dpo bench-active bench-loop bench-live smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
+.PHONY: run build test screenshots test-interop bench bench-http bench-train bench-submit bench-reward bench-reward-quality bench-reward-all bench-reward-trl bench-sft bench-rl bench-rl-quality bench-dpo bench-active bench-loop bench-live smollm2 llama-vocabularies install-product-packages install-test-packages install-bench-packages install-model-packages clean
 
 ## Build in release mode, migrate, fetch the default policy model, load the demo, and serve on
 ## http://$(HOST):$(PORT)/. Without the model (no network) everything else still runs.
@@ -89,6 +89,23 @@ test: install-product-packages install-test-packages install-model-packages .bui
 	@rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
 	TMPDIR=$(TEST_TMPDIR) $(SWIFT) test --skip-build
 	TMPDIR=$(TEST_TMPDIR) .build-python/test/bin/python Tests/Browser/test_labeling.py
+	@rm -rf $(TEST_TMPDIR)
+
+## The engines themselves read what `tally export-job` writes: TRL 1.16 parses each configuration
+## and trains two steps on its data on the CPU; OpenRLHF 0.11.2's option parsers (read from its
+## source: its modules import DeepSpeed and Ray) check every launch script. Installs PyTorch
+## (large), so it is kept out of `make test`.
+OPENRLHF_SOURCE = .build/interop/openrlhf
+$(OPENRLHF_SOURCE)/cli/train_ppo_ray.py:
+	@mkdir -p .build/interop
+	python3 -m pip download --quiet --no-deps --dest .build/interop 'openrlhf==0.11.2'
+	cd .build/interop && python3 -m zipfile -e openrlhf-0.11.2-*.whl wheel && rm -rf openrlhf && mv wheel/openrlhf-0.11.2.data/purelib/openrlhf . && rm -rf wheel
+
+test-interop: install-product-packages install-test-packages .build-python/torch/installed $(OPENRLHF_SOURCE)/cli/train_ppo_ray.py
+	$(SWIFT) build --build-tests
+	@rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
+	TMPDIR=$(TEST_TMPDIR) TALLY_INTEROP_PYTHON=$(CURDIR)/.build-python/torch/bin/python TALLY_OPENRLHF_SOURCE=$(CURDIR)/.build/interop \
+		$(SWIFT) test --skip-build --filter HandoffTests
 	@rm -rf $(TEST_TMPDIR)
 
 ## Run the browser test and copy its screenshots over the documented ones in Docs/screenshots/.

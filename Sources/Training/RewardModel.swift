@@ -45,8 +45,10 @@ public final class RewardModel {
         (mean, standardDeviation) = (saved.mean, saved.standardDeviation)
     }
 
-    /// `<|endoftext|>` where it is not the end of turn, else another special token that is not.
-    static func padToken(for base: PretrainedModel) throws -> Int32 {
+    /// `<|endoftext|>` where it is not the end of turn, else another special token that is not:
+    /// the pad a sequence classifier needs, since transformers reads a score at the last token
+    /// that is not the pad.
+    public static func padToken(for base: PretrainedModel) throws -> Int32 {
         let endOfTurn = try base.endOfTurnToken()
         if let id = base.tokenizer.specialTokens["<|endoftext|>"], id != endOfTurn { return id }
         if let id = base.tokenizer.specialTokens.filter({ $0.value != endOfTurn }).min(by: { $0.value < $1.value })?.value { return id }

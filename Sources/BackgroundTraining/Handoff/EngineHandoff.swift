@@ -3,6 +3,7 @@ import JSON
 import Labeling
 import Storage
 import Training
+import TransformerCore
 
 /// The engines a training job can be handed to.
 public enum TrainingEngine: String, Sendable, CaseIterable {
@@ -64,7 +65,12 @@ public struct EngineHandoff: Sendable {
         let engineFiles: [HandoffFile], install: String, version: String
         switch engine {
         case .trl:
-            let trl = TRLHandoff(stage: stage, parameters: parameters, modelPath: base.checkpointPath, rewardModelPath: reward?.checkpointPath, hasTestSplit: !records.test.isEmpty)
+            var trl = TRLHandoff(stage: stage, parameters: parameters, modelPath: base.checkpointPath, rewardModelPath: reward?.checkpointPath, hasTestSplit: !records.test.isEmpty)
+            if stage == .reward {
+                let model = try PretrainedModel.load(base.checkpointPath)
+                let pad = try RewardModel.padToken(for: model)
+                trl.padToken = model.tokenizer.specialTokens.first { $0.value == pad }?.key
+            }
             (engineFiles, install, version) = (trl.files(), trl.install, "trl==\(TRLHandoff.pinnedVersion)")
         case .openrlhf:
             let openRLHF = OpenRLHFHandoff(stage: stage, parameters: parameters, modelPath: base.checkpointPath, rewardModelPath: reward?.checkpointPath,

@@ -13,6 +13,10 @@ struct TRLHandoff {
     let modelPath: String
     let rewardModelPath: String?
     let hasTestSplit: Bool
+    /// For a reward model: a pad token that is not the end of turn (`RewardModel.padToken`).
+    /// TRL pads with the end-of-sequence token when the tokenizer names no pad, and the
+    /// classifier then reads each score one token early, which Tally refuses to import.
+    var padToken: String?
 
     static func refusal(for stage: JobKind) -> String? {
         stage == .ppo ? "TRL has no ppo command (its PPO trainer is experimental and has no CLI): hand PPO to OpenRLHF (--engine openrlhf), or use rloo or grpo with TRL" : nil
@@ -46,6 +50,8 @@ struct TRLHandoff {
             yaml.set("logging_steps", training.loggingSteps)
             yaml.set("max_length", training.maximumLength)
             if stage == .dpo, let beta = training.klCoefficient { yaml.set("beta", beta) }
+            // Deprecated in TRL 1.16 in favour of the tokenizer's own pad token, but read.
+            if let padToken { yaml.set("pad_token", padToken) }
             // The loss on the answer only, as Tally's SFT.
             if stage == .sft { yaml.set("completion_only_loss", true) }
         }
