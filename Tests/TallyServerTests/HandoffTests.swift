@@ -157,22 +157,41 @@ struct HandoffTests {
         #expect(exists.status != 0 && exists.errorOutput.contains("exists already"), "\(exists.errorOutput)")
     }
 
-    /// TRL 1.16 and OpenRLHF 0.11.2 themselves read what Tally wrote (make test-interop).
+    /// TRL 1.16 and OpenRLHF 0.11.2 themselves read what Tally wrote (make test-interop): the
+    /// handed-off folders, and the dataset folders of `tally export`; what TRL trained comes
+    /// back into Tally, which samples from the policies and scores with the reward model.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["TALLY_INTEROP_PYTHON"] != nil))
     func theEnginesReadTheFoldersAsTheyAre() throws {
         let (app, project, base, reward, _) = try setUp()
         let exported = try exportAll(app, project: project, base: base, reward: reward)
+        var datasets: [String] = []
+        for format in ["comparisons", "sft-prompt-completion", "sft-messages"] {
+            let folder = TemporaryFiles.path("dataset-\(format)")
+            let written = try CommandLineTests.tally(["export", "--database", app.databasePath, "--project", "\(project)", "--format", format, "--output", folder])
+            #expect(written.status == 0, "\(written.errorOutput)")
+            datasets.append("dataset:\(format):\(folder)")
+        }
+        let basePath = try #require(try app.database.read { try $0.queryOne("SELECT checkpoint_path FROM model_versions WHERE id = ?", [base])?.string("checkpoint_path") })
         let environment = ProcessInfo.processInfo.environment
-        let python = environment["TALLY_INTEROP_PYTHON"]!
         let script = CommandLineTests.packageRoot + "/Tests/Interop/check_handoff.py"
-        let result = try run(python, [script, "--openrlhf", environment["TALLY_OPENRLHF_SOURCE"] ?? ""] + exported.map { "\($0.engine):\($0.stage):\($0.folder)" })
+        let result = try run(environment["TALLY_INTEROP_PYTHON"]!, [script, "--openrlhf", environment["TALLY_OPENRLHF_SOURCE"] ?? "", "--model", basePath]
+                             + exported.map { "\($0.engine):\($0.stage):\($0.folder)" } + datasets)
         #expect(result.status == 0, "\(result.output)")
-        // What TRL trained comes back into Tally and answers.
-        let sft = exported.first { $0.engine == "trl" && $0.stage == "sft" }!
-        let imported = try CommandLineTests.tally(["import-model", sft.folder + "/output", "--database", app.databasePath, "--kind", "policy", "--snapshot", "\(sft.job)"])
-        #expect(imported.status == 0, "\(imported.output) \(imported.errorOutput)")
-        let rewardJob = exported.first { $0.engine == "trl" && $0.stage == "reward" }!
-        let importedReward = try CommandLineTests.tally(["import-model", rewardJob.folder + "/output", "--database", app.databasePath, "--kind", "reward", "--snapshot", "\(rewardJob.job)"])
-        #expect(importedReward.status == 0, "\(importedReward.output) \(importedReward.errorOutput)")
+        print(result.output)
+        for (engine, stage, folder, job) in exported where engine == "trl" {
+            let kind = stage == "reward" ? "reward" : "policy"
+            let imported = try CommandLineTests.tally(["import-model", folder + "/output", "--database", app.databasePath, "--kind", kind, "--snapshot", "\(job)"])
+            #expect(imported.status == 0, "\(stage): \(imported.output) \(imported.errorOutput)")
+            if kind == "reward" {
+                let scored = try CommandLineTests.tally(["score", "--model", folder + "/output", "--prompt", "name a fruit", "--response", "a banana"])
+                #expect(scored.status == 0 && Double(scored.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last ?? "") != nil,
+                        "\(scored.output) \(scored.errorOutput)")
+            } else {
+                let sampled = try CommandLineTests.tally(["sample", "--model", folder + "/output", "--prompt", "name a fruit", "--max-tokens", "4", "--seed", "1"])
+                #expect(sampled.status == 0, "\(stage): \(sampled.output) \(sampled.errorOutput)")
+            }
+        }
+        let succeeded = try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM jobs WHERE engine = 'trl' AND status = 'succeeded' AND result_model_id IS NOT NULL") }
+        #expect(succeeded == 5, "every TRL job ends with its imported version")
     }
 }

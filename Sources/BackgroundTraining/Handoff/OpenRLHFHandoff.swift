@@ -73,8 +73,9 @@ struct OpenRLHFHandoff {
                 set("--algo.advantage.gamma", number(Double(policy.discount)))
                 set("--algo.advantage.lambd", number(Double(policy.traceDecay)))
             }
+            // OpenRLHF evaluates a policy only with a remote reward model or an agent, so the
+            // held-out prompts stay in data/test.jsonl unused (its own check refuses them here).
             set("--data.prompt_dataset", "data/train.jsonl")
-            if hasTestSplit { set("--eval.dataset", "data/test.jsonl") }
             set("--data.input_key", "prompt")
             set("--data.apply_chat_template")
             set("--data.max_len", "\(policy.maximumPromptLength + policy.maximumNewTokens)")
