@@ -140,6 +140,9 @@ async function showLabels(id) {
   document.getElementById("detail").scrollIntoView();
 }
 
+/// What answered one side of a live conversation: a version, or an endpoint.
+const side = (modelID, endpointID) => (endpointID ? `endpoint ${endpointID}` : `version ${modelID}`);
+
 /// A live conversation's turns as one thread: each message, both answers (the chosen one
 /// marked, with how strongly), and a link to the turn's own prompt.
 function showConversation(conversation) {
@@ -149,7 +152,7 @@ function showConversation(conversation) {
   // The scale's own words for a strength: "A is much better" gives "much better".
   const strengths = Object.fromEntries(grades.filter(([, side]) => side === "a").map(([text, , strength]) => [strength, text.replace(/^A is /, "")]));
   document.getElementById("conversation-heading").textContent = `Live conversation #${conversation.id} · turn ${conversation.turn} of `
-    + `${conversation.turns.length} · ${conversation.labeler.username} · versions ${conversation.modelAId} (A) and ${conversation.modelBId} (B)`
+    + `${conversation.turns.length} · ${conversation.labeler.username} · ${side(conversation.modelAId, conversation.endpointAId)} (A) and ${side(conversation.modelBId, conversation.endpointBId)} (B)`
     + `${conversation.endedAt ? " · ended" : ""}`;
   document.getElementById("conversation-turns").replaceChildren(...conversation.turns.map((turn) => {
     const item = element("li", undefined, turn.turn === conversation.turn ? "card current" : "card");

@@ -1,9 +1,9 @@
-// The researcher's live-conversation form: which model versions answer a project's live
-// conversations, at what temperature and length. The server checks every model and names the
+// The researcher's live-conversation form: which model versions and registered endpoints
+// answer a project's live conversations, at what temperature and length. The server checks every model and names the
 // field it refuses.
 import { api, element } from "/api.js";
 
-const live = { projects: [], models: [] };
+const live = { projects: [], models: [], endpoints: [] };
 
 async function fill() {
   const form = document.getElementById("live-form");
@@ -23,6 +23,16 @@ async function fill() {
     label.append(box, document.createTextNode(` ${model.name} (${model.kind}, id ${model.id})`));
     fieldset.append(label);
   }
+  for (const endpoint of live.endpoints) {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = String(endpoint.id);
+    box.dataset.endpoint = "1";
+    box.checked = (settings.endpointIds || []).includes(endpoint.id);
+    label.append(box, document.createTextNode(` ${endpoint.name} (endpoint: ${endpoint.model}; its answers come whole)`));
+    fieldset.append(label);
+  }
   form.elements.temperature.value = String(settings.temperature);
   form.elements.maximumTokens.value = String(settings.maximumTokens);
 }
@@ -31,12 +41,15 @@ async function save(event) {
   event.preventDefault();
   const form = event.target;
   const result = document.getElementById("live-result");
-  const modelIds = [...document.querySelectorAll("#live-models input:checked")].map((box) => Number(box.value));
+  const checked = [...document.querySelectorAll("#live-models input:checked")];
+  const modelIds = checked.filter((box) => !box.dataset.endpoint).map((box) => Number(box.value));
+  const endpointIds = checked.filter((box) => box.dataset.endpoint).map((box) => Number(box.value));
   try {
     const saved = await api("PUT", `/api/projects/${form.elements.project.value}/live-settings`, {
-      modelIds, temperature: Number(form.elements.temperature.value), maximumTokens: Number(form.elements.maximumTokens.value),
+      modelIds, endpointIds, temperature: Number(form.elements.temperature.value), maximumTokens: Number(form.elements.maximumTokens.value),
     });
-    result.textContent = saved.modelIds.length === 0 ? "Live conversations are off." : `Saved: ${saved.modelIds.length} model(s) answer.`;
+    const answerers = saved.modelIds.length + (saved.endpointIds || []).length;
+    result.textContent = answerers === 0 ? "Live conversations are off." : `Saved: ${answerers} answerer(s).`;
   } catch (failure) {
     result.textContent = failure.message;
   }
@@ -46,6 +59,7 @@ async function save(event) {
 export async function showLiveSettings(projects) {
   live.projects = projects;
   live.models = (await api("GET", "/api/models")).models || [];
+  live.endpoints = (await api("GET", "/api/model-endpoints")).endpoints || [];
   const choice = document.getElementById("live-project");
   const chosen = choice.value;
   choice.replaceChildren(...projects.map((project) => new Option(project.name, String(project.id))));

@@ -3,21 +3,28 @@ import JSON
 import Storage
 
 /// A live conversation (Docs/labeling.md): a labeler's messages, each answered by two model
-/// versions (or two samples of one), the labeler's choice of the better continuing it. Each turn
+/// versions or endpoints (or two samples of one), the labeler's choice of the better continuing it. Each turn
 /// is a prompt of its own (the conversation so far), with the two answers as its candidates and
 /// the choice as a graded ranking of two, so a turn is a comparison like any other.
 public struct Conversation: Sendable {
     public let id: Int
     public let projectId: Int
     public let labelerId: Int
-    /// The versions answering as A and as B (equal: two samples of one version).
-    public let modelAId: Int
-    public let modelBId: Int
+    /// What answers as A and as B (equal: two samples of one): a model version or an endpoint.
+    public let modelAId: Int?
+    public let modelBId: Int?
+    public let endpointAId: Int?
+    public let endpointBId: Int?
     public let temperature: Double
     public let maximumTokens: Int
     public let startedAt: String
     public let endedAt: String?
     public let turns: [ConversationTurn]
+
+    /// A's answerer, then B's.
+    public var answerers: [LiveAnswerer] {
+        [endpointAId.map(LiveAnswerer.endpoint) ?? .model(modelAId ?? 0), endpointBId.map(LiveAnswerer.endpoint) ?? .model(modelBId ?? 0)]
+    }
 
     /// Whether the labeler may write the next message: open, and every answer chosen.
     public var awaitsMessage: Bool { endedAt == nil && turns.allSatisfy { $0.chosenId != nil } }
@@ -96,17 +103,28 @@ public struct ConversationRepository: Sendable {
         guard let settings = try LiveConversationSettingsRepository().find(projectID: projectID, in: database) else {
             throw LabelingError("project \(projectID) has no live conversations: a researcher chooses the models that answer first", kind: .conflict)
         }
-        // One version: two samples of it. More: two different ones, on sides drawn at random.
-        let drawn = settings.modelIds.count == 1 ? [settings.modelIds[0], settings.modelIds[0]] : Array(settings.modelIds.shuffled(using: &random).prefix(2))
+        // One answerer: two samples of it. More: two different ones, on sides drawn at random.
+        // An endpoint removed since the settings were saved answers no more.
+        let pool = try settings.answerers.filter { answerer in
+            guard let id = answerer.endpointID else { return true }
+            return try ModelEndpointRepository().find(id: id, in: database)?.removedAt == nil
+        }
+        guard !pool.isEmpty else {
+            throw LabelingError("every endpoint that answers project \(projectID)'s live conversations was removed: a researcher chooses new answerers first", kind: .conflict)
+        }
+        let drawn = pool.count == 1 ? [pool[0], pool[0]] : Array(pool.shuffled(using: &random).prefix(2))
         try database.execute("""
-            INSERT INTO conversations (project_id, labeler_id, model_a_id, model_b_id, temperature, maximum_tokens) VALUES (?, ?, ?, ?, ?, ?)
-            """, [projectID, labelerID, drawn[0], drawn[1], settings.temperature, settings.maximumTokens])
+            INSERT INTO conversations (project_id, labeler_id, model_a_id, model_b_id, endpoint_a_id, endpoint_b_id, temperature, maximum_tokens)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [projectID, labelerID, drawn[0].modelVersionID, drawn[1].modelVersionID, drawn[0].endpointID, drawn[1].endpointID,
+                  settings.temperature, settings.maximumTokens])
         return try find(id: Int(database.lastInsertRowID), in: database)!
     }
 
     public func find(id: Int, in database: Database) throws -> Conversation? {
         guard let row = try database.queryOne("""
-            SELECT id, project_id, labeler_id, model_a_id, model_b_id, temperature, maximum_tokens, started_at, ended_at FROM conversations WHERE id = ?
+            SELECT id, project_id, labeler_id, model_a_id, model_b_id, endpoint_a_id, endpoint_b_id, temperature, maximum_tokens, started_at, ended_at
+            FROM conversations WHERE id = ?
             """, [id]) else { return nil }
         let turns = try database.query("""
             SELECT t.turn, t.prompt_id, p.content, t.chosen_id, t.answer_a_id, a.text AS a_text, t.a_first_text_ms, t.a_answer_ms,
@@ -128,8 +146,9 @@ public struct ConversationRepository: Sendable {
                                                   firstTextMilliseconds: try turn.double("b_first_text_ms"), answerMilliseconds: try turn.double("b_answer_ms"))],
                 chosenId: turn.optionalInt("chosen_id"), rankingId: turn.optionalInt("ranking_id"), strength: turn.optionalDouble("strength"))
         }
-        return Conversation(id: id, projectId: try row.int("project_id"), labelerId: try row.int("labeler_id"), modelAId: try row.int("model_a_id"),
-                            modelBId: try row.int("model_b_id"), temperature: try row.double("temperature"), maximumTokens: try row.int("maximum_tokens"),
+        return Conversation(id: id, projectId: try row.int("project_id"), labelerId: try row.int("labeler_id"), modelAId: row.optionalInt("model_a_id"),
+                            modelBId: row.optionalInt("model_b_id"), endpointAId: row.optionalInt("endpoint_a_id"), endpointBId: row.optionalInt("endpoint_b_id"),
+                            temperature: try row.double("temperature"), maximumTokens: try row.int("maximum_tokens"),
                             startedAt: try row.string("started_at"), endedAt: row.optionalString("ended_at"), turns: turns)
     }
 
@@ -173,9 +192,21 @@ public struct ConversationRepository: Sendable {
         guard new.turn == conversation.turns.count + 1 else {
             throw LabelingError("conversation \(conversationID) has \(conversation.turns.count) turns already, so this answer to turn \(new.turn) is stale", kind: .conflict)
         }
-        let versions = ModelVersionRepository()
-        guard let modelA = try versions.find(id: conversation.modelAId, in: database), let modelB = try versions.find(id: conversation.modelBId, in: database) else {
-            throw LabelingError("a model version of conversation \(conversationID) is gone", kind: .conflict)
+        // Each answer is named by what wrote it: a version (its name and id) or an endpoint (the
+        // model it serves and its id).
+        let writers = try conversation.answerers.map { answerer -> (name: String, version: Int?, endpoint: Int?) in
+            switch answerer {
+            case .model(let id):
+                guard let version = try ModelVersionRepository().find(id: id, in: database) else {
+                    throw LabelingError("a model version of conversation \(conversationID) is gone", kind: .conflict)
+                }
+                return (version.name, id, nil)
+            case .endpoint(let id):
+                guard let endpoint = try ModelEndpointRepository().find(id: id, in: database) else {
+                    throw LabelingError("an endpoint of conversation \(conversationID) is gone", kind: .conflict)
+                }
+                return (endpoint.model, nil, id)
+            }
         }
         let content = PromptContent.conversation(conversation.messages(continuingWith: new.message))
         let metadata = JSONWriter.string(.object([("conversation", .integer(Int64(conversationID))), ("turn", .integer(Int64(new.turn)))]))
@@ -183,10 +214,10 @@ public struct ConversationRepository: Sendable {
         prompt.authorID = labelerID
         let promptID = try PromptRepository().insert(prompt, projectID: conversation.projectId, in: database).id
         var answerIDs: [Int] = []
-        for (answer, model) in [(new.answerA, modelA), (new.answerB, modelB)] {
+        for (answer, writer) in zip([new.answerA, new.answerB], writers) {
             try database.execute("""
-                INSERT INTO candidates (prompt_id, text, model_name, model_version, content_hash, model_version_id) VALUES (?, ?, ?, 'live', ?, ?)
-                """, [promptID, answer.text, model.name, answer.contentHash, model.id])
+                INSERT INTO candidates (prompt_id, text, model_name, model_version, content_hash, model_version_id, endpoint_id) VALUES (?, ?, ?, 'live', ?, ?, ?)
+                """, [promptID, answer.text, writer.name, answer.contentHash, writer.version, writer.endpoint])
             answerIDs.append(Int(database.lastInsertRowID))
         }
         try database.execute("""

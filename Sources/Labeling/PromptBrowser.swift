@@ -112,8 +112,10 @@ public struct PromptLabels: Sendable, Encodable {
 public struct ConversationThread: Sendable, Encodable {
     public let id: Int
     public let labeler: PromptLabels.Labeler
-    public let modelAId: Int
-    public let modelBId: Int
+    public let modelAId: Int?
+    public let modelBId: Int?
+    public let endpointAId: Int?
+    public let endpointBId: Int?
     public let startedAt: String
     public let endedAt: String?
     /// Which turn of it the prompt is.
@@ -214,6 +216,7 @@ public struct PromptBrowser: Sendable {
               let person = try database.queryOne("SELECT id AS labeler_id, username, labeler_group FROM users WHERE id = ?", [conversation.labelerId])
         else { return nil }
         return ConversationThread(id: conversation.id, labeler: try labeler(person), modelAId: conversation.modelAId, modelBId: conversation.modelBId,
+                                  endpointAId: conversation.endpointAId, endpointBId: conversation.endpointBId,
                                   startedAt: conversation.startedAt, endedAt: conversation.endedAt, turn: turn.turn, turns: conversation.turns)
     }
 

@@ -123,15 +123,25 @@ struct ConversationRoutes: Sendable {
         let message = try request.decodeJSON(Message.self).content
         guard !message.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw LabelingError("field 'content' must hold the message") }
         try TextLimits.check(message, field: "content", limit: TextLimits.content)
-        let (conversation, versionA, versionB) = try database.read { database in
+        let (conversation, sources) = try database.read { database -> (Conversation, [LiveTurnGeneration.Source]) in
             let repository = ConversationRepository()
             let conversation = try repository.own(id: conversationID, labelerID: labelerID, in: database)
             if let refusal = repository.refusalOfMessage(conversation) { throw refusal }
-            let versions = ModelVersionRepository()
-            guard let a = try versions.find(id: conversation.modelAId, in: database), let b = try versions.find(id: conversation.modelBId, in: database) else {
-                throw LabelingError("a model version of conversation \(conversationID) is gone; start a new conversation", kind: .conflict)
+            let sources = try conversation.answerers.map { answerer -> LiveTurnGeneration.Source in
+                switch answerer {
+                case .model(let id):
+                    guard let version = try ModelVersionRepository().find(id: id, in: database) else {
+                        throw LabelingError("a model version of conversation \(conversationID) is gone; start a new conversation", kind: .conflict)
+                    }
+                    return .version(version)
+                case .endpoint(let id):
+                    guard let endpoint = try ModelEndpointRepository().find(id: id, in: database), endpoint.removedAt == nil else {
+                        throw LabelingError("an endpoint of conversation \(conversationID) was removed; start a new conversation", kind: .conflict)
+                    }
+                    return .endpoint(try EndpointChat(endpoint: endpoint, apiKey: try ModelEndpointRepository().apiKey(endpointID: id, in: database)))
+                }
             }
-            return (conversation, a, b)
+            return (conversation, sources)
         }
         guard generating.begin(conversationID) else {
             throw LabelingError("the answers to your last message in conversation \(conversationID) are still being written", kind: .conflict)
@@ -176,7 +186,7 @@ struct ConversationRoutes: Sendable {
             }
             stream.onCancel(release)
             do {
-                try generation.submit(chat, versionA: versionA, versionB: versionB, to: generator) { begun in
+                try generation.submit(chat, a: sources[0], b: sources[1], to: generator) { begun in
                     if case .success = begun { answer.give(.success(.eventStream(stream))) }
                 }
             } catch let error as ChatGenerationError {

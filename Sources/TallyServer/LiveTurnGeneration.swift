@@ -11,7 +11,8 @@ import Labeling
 /// either side ends both.
 ///
 /// Two samples of one version are decoded together as one request of two choices, so both sides
-/// stream at once; two versions are two requests, answered one after the other.
+/// stream at once; two versions are two requests, answered one after the other. An endpoint's
+/// answers come whole, beside Tally's own (it runs elsewhere).
 final class LiveTurnGeneration: @unchecked Sendable {
     enum Side: Int, CaseIterable {
         case a = 0, b = 1
@@ -42,27 +43,86 @@ final class LiveTurnGeneration: @unchecked Sendable {
 
     private var elapsedMilliseconds: Double { Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e6 }
 
-    /// Queues the turn's generation: `request` as one request of two choices when both sides
-    /// are `versionA`, else as one request per side. `begin` is told once the answer may start
-    /// (a generation began) or of a failure: it may hear several, and the first one counts.
-    func submit(_ request: ChatRequest, versionA: ModelVersion, versionB: ModelVersion, to generator: ChatGenerator,
-                begin: @escaping @Sendable (Result<Void, ChatGenerationError>) -> Void) throws {
-        if versionA.id == versionB.id {
-            var pair = request
-            pair.choices = 2
-            try generator.submit(pair, from: versionA, isCancelled: { [self] in isCancelled }) { [self] event in
-                handle(event, sides: [.a, .b], begin: begin)
+    /// What answers one side: one of Tally's versions, or a registered endpoint.
+    enum Source {
+        case version(ModelVersion)
+        case endpoint(EndpointChat)
+
+        /// The same answerer on both sides: two samples of it, asked together.
+        func isSame(as other: Source) -> Bool {
+            switch (self, other) {
+            case (.version(let a), .version(let b)): a.id == b.id
+            case (.endpoint(let a), .endpoint(let b)): a.endpoint.id == b.endpoint.id
+            default: false
             }
-            return
         }
-        try generator.submit(request, from: versionA, isCancelled: { [self] in isCancelled }) { [self] event in handle(event, sides: [.a], begin: begin) }
-        do {
-            try generator.submit(request, from: versionB, isCancelled: { [self] in isCancelled }) { [self] event in handle(event, sides: [.b], begin: begin) }
-        } catch {
-            // A's request is queued already: stop it before it runs.
-            lock.withLock { ended = true }
-            throw error
+    }
+
+    /// Queues the turn's generation: `request` as one request of two choices when both sides
+    /// are the same answerer, else as one request per side. Tally's own versions are queued
+    /// first (the generator may refuse at once, when its queue is full), then endpoints are
+    /// asked. `begin` is told once the answer may start (a generation began, or an endpoint was
+    /// asked) or of a failure: it may hear several, and the first one counts.
+    func submit(_ request: ChatRequest, a: Source, b: Source, to generator: ChatGenerator,
+                begin: @escaping @Sendable (Result<Void, ChatGenerationError>) -> Void) throws {
+        let groups: [(source: Source, sides: [Side])] = a.isSame(as: b) ? [(a, [.a, .b])] : [(a, [.a]), (b, [.b])]
+        var queued = false
+        for (source, sides) in groups {
+            guard case .version(let version) = source else { continue }
+            var asked = request
+            asked.choices = sides.count
+            do {
+                try generator.submit(asked, from: version, isCancelled: { [self] in isCancelled }) { [self] event in handle(event, sides: sides, begin: begin) }
+                queued = true
+            } catch {
+                // A request queued already: stop it before it runs.
+                if queued { lock.withLock { ended = true } }
+                throw error
+            }
         }
+        for (source, sides) in groups {
+            guard case .endpoint(let chat) = source else { continue }
+            var request = request
+            request.choices = sides.count
+            let asked = request
+            begin(.success(()))
+            DispatchQueue.global().async { [self] in
+                switch chat.answers(asked) {
+                case .success(let texts):
+                    for (side, text) in zip(sides, texts) { deliver(text, side: side) }
+                case .failure(let error):
+                    handle(.failure(error), sides: sides, begin: begin)
+                }
+            }
+        }
+    }
+
+    /// A whole answer for `side`: sent as one piece, then recorded as finished.
+    private func deliver(_ text: String, side: Side) {
+        let hasEnded: Bool = lock.withLock {
+            if firstText[side.rawValue] == nil, !text.isEmpty { firstText[side.rawValue] = elapsedMilliseconds }
+            return ended
+        }
+        guard !hasEnded, !isCancelled else { return }
+        if !text.isEmpty { stream.send(event: "answer", data: JSONWriter.string(.object([("side", .string(side.name)), ("text", .string(text))]))) }
+        finish([(side, text)])
+    }
+
+    /// Records finished answers; once both sides are, `finished` hears them, once.
+    private func finish(_ answers: [(side: Side, text: String)]) {
+        let result: Answers? = lock.withLock {
+            guard !ended else { return nil }
+            let now = elapsedMilliseconds
+            for (side, text) in answers {
+                texts[side.rawValue] = text
+                answered[side.rawValue] = now
+                if firstText[side.rawValue] == nil { firstText[side.rawValue] = now }
+            }
+            guard let a = answered[0], let b = answered[1] else { return nil }
+            ended = true
+            return Answers(texts: texts, firstTextMilliseconds: [firstText[0] ?? a, firstText[1] ?? b], answerMilliseconds: [a, b])
+        }
+        if let result { finished(.success(result)) }
     }
 
     /// One generation's event; `sides[choice]` is the side its choice answers for.
@@ -80,20 +140,7 @@ final class LiveTurnGeneration: @unchecked Sendable {
             guard !hasEnded, !text.isEmpty else { return }
             stream.send(event: "answer", data: JSONWriter.string(.object([("side", .string(side.name)), ("text", .string(text))])))
         case .success(.finished(_, let choices)):
-            let result: Answers? = lock.withLock {
-                guard !ended else { return nil }
-                let now = elapsedMilliseconds
-                for (choice, answer) in choices.enumerated() {
-                    let side = sides[choice].rawValue
-                    texts[side] = answer.text
-                    answered[side] = now
-                    if firstText[side] == nil { firstText[side] = now }
-                }
-                guard let a = answered[0], let b = answered[1] else { return nil }
-                ended = true
-                return Answers(texts: texts, firstTextMilliseconds: [firstText[0] ?? a, firstText[1] ?? b], answerMilliseconds: [a, b])
-            }
-            if let result { finished(.success(result)) }
+            finish(choices.enumerated().map { (sides[$0.offset], $0.element.text) })
         case .failure(let error):
             begin(.failure(error))
             let first = lock.withLock {

@@ -1,5 +1,6 @@
 import Cryptography
 import Foundation
+import HTTP
 import Labeling
 import TallyTestSupport
 import Testing
@@ -214,4 +215,70 @@ struct ConversationTests {
         #expect(problems == ["1:prompt[0].candidates", "2:prompt[1].model", "3:prompt[0].name", "4:prompt", "5:candidates", "6:prompt[0].candidates", "7:prompt[1].candidates"], "\(problems)")
         #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM prompts WHERE project_id = ?", [project]) } == 4, "nothing of the bad file is stored")
     }
+
+    /// A registered endpoint answers one side beside a version (a stand-in OpenAI-compatible
+    /// server on a real socket): its answer arrives whole in the stream, the turn's candidate
+    /// names the endpoint and the model it serves; a failing endpoint ends the turn with an
+    /// error naming it, storing nothing; a removed one answers no new conversation.
+    @Test func anEndpointAnswersBesideAVersion() throws {
+        let (app, project, models) = try setUp()
+        let failing = Flag()
+        let server = try chatCompletionsStub { request in
+            if failing.isSet {
+                return Response(status: .internalServerError, contentType: "application/json", body: Array(#"{"error": {"message": "the GPU is on fire"}}"#.utf8))
+            }
+            let body = try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] ?? [:]
+            let last = ((body["messages"] as? [[String: Any]])?.last?["content"] as? String) ?? ""
+            let reply = #"{"model": "big-2026", "choices": [{"index": 0, "message": {"role": "assistant", "content": "a pear, since you asked: \#(last)"}, "finish_reason": "stop"}]}"#
+            return Response(status: .ok, contentType: "application/json", body: Array(reply.utf8))
+        }
+        defer { server.shutdown(gracePeriod: 1) }
+        let endpoint = try app.database.write { database in
+            var new = NewModelEndpoint(name: "big-model", baseUrl: "http://127.0.0.1:\(server.port)/v1", model: "big")
+            new.retries = 0
+            return try ModelEndpointRepository().create(new, createdBy: nil, in: database).id
+        }
+        let missing = try configure(app, project, #"{"modelIds": [\#(models[0])], "endpointIds": [999]}"#)
+        #expect(missing.status == 400 && missing.body.contains("'endpointIds[0]': there is no endpoint 999"), "\(missing.body)")
+        let set = try configure(app, project, #"{"modelIds": [\#(models[0])], "endpointIds": [\#(endpoint)], "maximumTokens": 8}"#)
+        #expect(set.status == 200 && set.json["endpointIds"] as? [Int] == [endpoint], "\(set.body)")
+
+        let lena = try signIn(app.port, "lena")
+        let started = try call(app.port, "POST", "/api/projects/\(project)/conversations", headers: ["Cookie": lena.cookie, "X-CSRF-Token": lena.csrf])
+        let conversation = try #require(started.json["id"] as? Int, "\(started.body)")
+        let answered = try send(app, lena, conversation, "which fruit?")
+        let received = events(answered.body)
+        let turn = try #require(received.first { $0.0 == "turn" }?.1, "\(answered.body)")
+        let stored = try app.database.read { database in
+            try database.query("SELECT text, model_name, endpoint_id, model_version_id FROM candidates c JOIN conversation_turns t ON c.id IN (t.answer_a_id, t.answer_b_id) WHERE t.conversation_id = ?",
+                               [conversation]).map { (try $0.string("text"), try $0.string("model_name"), $0.optionalInt("endpoint_id"), $0.optionalInt("model_version_id")) }
+        }
+        #expect(stored.count == 2 && stored.contains { $0.0 == "a pear, since you asked: which fruit?" && $0.1 == "big" && $0.2 == endpoint && $0.3 == nil }
+                && stored.contains { $0.2 == nil && $0.3 == models[0] }, "\(stored)")
+        #expect(received.contains { $0.0 == "answer" && ($0.1["text"] as? String) == "a pear, since you asked: which fruit?" }, "the endpoint's answer streams whole")
+
+        // The endpoint fails: the turn ends with its error, named, and nothing is stored.
+        let chosen = try call(app.port, "POST", "/api/conversations/\(conversation)/turns/1/choice", headers: ["Cookie": lena.cookie, "X-CSRF-Token": lena.csrf],
+                              json: choice(turn, winner: 0, strength: 2))
+        #expect(chosen.status == 201, "\(chosen.body)")
+        failing.set()
+        let failed = try send(app, lena, conversation, "and another?")
+        let error = events(failed.body).first { $0.0 == "error" }?.1["error"] as? [String: Any]
+        #expect((error?["message"] as? String ?? "").contains("endpoint 'big-model'") && (error?["message"] as? String ?? "").contains("the GPU is on fire"), "\(failed.body)")
+        #expect(try app.database.read { try $0.queryScalarInt("SELECT count(*) FROM conversation_turns WHERE conversation_id = ?", [conversation]) } == 1)
+
+        // Removed: a new conversation is answered by the version alone, on both sides.
+        _ = try app.database.write { try ModelEndpointRepository().remove(id: endpoint, in: $0) }
+        let next = try call(app.port, "POST", "/api/projects/\(project)/conversations", headers: ["Cookie": lena.cookie, "X-CSRF-Token": lena.csrf])
+        let sides = try app.database.read { try $0.queryOne("SELECT model_a_id, model_b_id, endpoint_a_id, endpoint_b_id FROM conversations WHERE id = ?", [next.json["id"] as? Int ?? 0]) }
+        #expect(sides?.optionalInt("model_a_id") == models[0] && sides?.optionalInt("model_b_id") == models[0] && sides?.optionalInt("endpoint_a_id") == nil, "\(next.body)")
+    }
+}
+
+/// A switch shared with a stand-in server's handler threads.
+private final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }

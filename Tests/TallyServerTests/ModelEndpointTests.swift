@@ -180,7 +180,7 @@ struct ModelEndpointTests {
     /// banana ranks first, the other two tie; the judge is measured and exported as an endpoint.
     @Test func anEndpointJudgesByTheRubric() throws {
         let questions = Questions()
-        let server = try stubServer { request in
+        let server = try chatCompletionsStub { request in
             let body = try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] ?? [:]
             let question = ((body["messages"] as? [[String: Any]])?.first?["content"] as? String) ?? ""
             questions.record(question, options: body)
@@ -225,7 +225,7 @@ struct ModelEndpointTests {
     /// fails by name rather than being guessed.
     @Test func aJudgeWithoutLogProbabilitiesIsReadByItsLetter() throws {
         let replies = Questions()
-        let server = try stubServer { _ in
+        let server = try chatCompletionsStub { _ in
             let content = ["B", "Sure, here is my view"][min(1, replies.count)]
             replies.record(content, options: [:])
             return Response(status: .ok, contentType: "application/json",
@@ -241,19 +241,6 @@ struct ModelEndpointTests {
         let error = #expect(throws: EndpointError.self) { try client.probabilityOfA([.init(role: "user", content: "A or B?")]) }
         #expect(error?.description.contains("endpoint 'plain' (http://127.0.0.1:\(server.port)/v1/chat/completions) answered 'Sure, here is my view' where the letter A or B was asked") == true,
                 "\(String(describing: error))")
-    }
-
-    /// A server on a free loopback port answering chat completions with `answer`.
-    private func stubServer(_ answer: @escaping @Sendable (Request) throws -> Response) throws -> Server {
-        var router = Router()
-        router.post("/v1/chat/completions", answer)
-        var configuration = ServerConfiguration()
-        (configuration.host, configuration.port) = ("127.0.0.1", 0)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let server = Server(configuration: configuration, router: router, middleware: [], logger: logger)
-        try server.start()
-        return server
     }
 
     /// The retry rule on a server that answers 429 (with Retry-After), then 503, then an answer:

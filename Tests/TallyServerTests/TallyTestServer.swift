@@ -83,3 +83,17 @@ func signIn(_ port: Int, _ username: String, password: String = TallyTestServer.
     }
     return (String(setCookie.split(separator: ";")[0]), csrf)
 }
+
+/// A stand-in OpenAI-compatible server on a free loopback port: `POST /v1/chat/completions`
+/// answered by `answer` (an endpoint that tests control).
+func chatCompletionsStub(_ answer: @escaping @Sendable (Request) throws -> Response) throws -> Server {
+    var router = Router()
+    router.post("/v1/chat/completions", answer)
+    var configuration = ServerConfiguration()
+    (configuration.host, configuration.port) = ("127.0.0.1", 0)
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    let server = Server(configuration: configuration, router: router, middleware: [], logger: logger)
+    try server.start()
+    return server
+}
