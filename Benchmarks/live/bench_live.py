@@ -6,13 +6,16 @@ chosen), at the defaults a researcher gets (temperature 0.7, at most 256 tokens 
 each message's two answers stream back as server-sent events, the labeler picks one, and the
 conversation goes on, `BENCH_TURNS_PER_CONVERSATION` turns per conversation.
 
-    idle       `tally serve` with its worker and no job
-    training   the same while its worker trains a reward model (SmolLM2, 400 rankings of another
-               project, as `make bench-loop` does) at background priority
+    idle          `tally serve` with its worker and no job
+    training      the same while its worker trains a reward model (SmolLM2, 400 rankings of another
+                  project, as `make bench-loop` does) at background priority
+    two-versions  idle, with two versions answering (SmolLM2 registered twice, from two copies of
+                  its file: two loaded models), which run at once on half the cores each
 
 Reports, per configuration, p50 and p95 over the turns of: the time from sending the message
-to the first piece of text (of either answer), and to both answers whole and stored (the `turn`
-event), measured by the client; and the answers' mean length. Appends to
+to the first piece of text (of either answer), to text on both sides (the labeler sees both
+answers grow), and to both answers whole and stored (the `turn` event), measured by the client;
+and the answers' mean length. Appends to
 Benchmarks/results/live.jsonl. Benchmark tooling only.
 """
 import hashlib, http.client, json, os, sqlite3, subprocess, sys, time
@@ -29,8 +32,9 @@ OPENINGS = ["Give me three tips for writing a clear email to my manager.", "What
 FOLLOW_UPS = ["Can you make that shorter?", "Why is that?", "Give me one more example.", "Thanks. What should I avoid?"]
 
 
-def prepare(database):
-    """A migrated database: one labeler with an API token, a live project answered by SmolLM2."""
+def prepare(database, two_versions=False):
+    """A migrated database: one labeler with an API token, a live project answered by SmolLM2
+    (twice over, from two copies of its file, with `two_versions`)."""
     bench_submit.remove(database)
     subprocess.run([TALLY, "migrate", "--database", database, "--log-level", "warning"], cwd=ROOT, check=True, capture_output=True)
     subprocess.run([TALLY, "model", "add", "--database", database, "--path", bench_loop.BASE, "--name", "smollm2", "--log-level", "warning"],
@@ -42,9 +46,15 @@ def prepare(database):
     connection.execute("INSERT INTO api_tokens (user_id, name, token_hash) VALUES (?, 'bench', ?)", (user, hashlib.sha256(token.encode()).hexdigest()))
     connection.execute("INSERT INTO projects (name, flags) VALUES ('live', '[]')")
     project = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
-    model = connection.execute("SELECT id FROM model_versions WHERE name = 'smollm2'").fetchone()[0]
-    # The defaults a researcher gets when choosing one model: only the model is named.
-    connection.execute("INSERT INTO live_conversation_settings (project_id, model_version_ids) VALUES (?, ?)", (project, json.dumps([model])))
+    models = [connection.execute("SELECT id FROM model_versions WHERE name = 'smollm2'").fetchone()[0]]
+    if two_versions:
+        copy = os.path.join(RESULTS, "bench-live-smollm2-copy.gguf")
+        subprocess.run(["cp", bench_loop.BASE, copy], check=True)
+        subprocess.run([TALLY, "model", "add", "--database", database, "--path", copy, "--name", "smollm2-b", "--log-level", "warning"],
+                       cwd=ROOT, check=True, capture_output=True)
+        models.append(connection.execute("SELECT id FROM model_versions WHERE name = 'smollm2-b'").fetchone()[0])
+    # The defaults a researcher gets when choosing models: only the models are named.
+    connection.execute("INSERT INTO live_conversation_settings (project_id, model_version_ids) VALUES (?, ?)", (project, json.dumps(models)))
     connection.close()
     return token, project
 
@@ -62,7 +72,8 @@ def call(port, token, method, path, body=None):
 
 
 def message(port, token, conversation, content):
-    """Sends a message; returns (seconds to the first text, seconds to the stored turn, the turn)."""
+    """Sends a message; returns (seconds to the first text, to text on both sides, to the stored
+    turn, the turn)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     started = time.perf_counter()
     connection.request("POST", f"/api/conversations/{conversation}/messages", body=json.dumps({"content": content}),
@@ -70,7 +81,7 @@ def message(port, token, conversation, content):
     response = connection.getresponse()
     if response.status != 200:
         raise SystemExit(f"message: {response.status} {response.read()[:300]!r}")
-    first, buffer, event = None, b"", None
+    first, sides, buffer, event = None, {}, b"", None
     while True:
         line = response.fp.readline()
         if not line:
@@ -82,11 +93,14 @@ def message(port, token, conversation, content):
             buffer += line[6:]
         elif not line and event:
             data = json.loads(buffer)
-            if event == "answer" and first is None and data["text"]:
-                first = time.perf_counter() - started
+            if event == "answer" and data["text"]:
+                now = time.perf_counter() - started
+                first = now if first is None else first
+                sides.setdefault(data["side"], now)
             elif event == "turn":
                 connection.close()
-                return first, time.perf_counter() - started, data
+                whole = time.perf_counter() - started
+                return first, max(sides.values()) if len(sides) == 2 else whole, whole, data
             elif event == "error":
                 raise SystemExit(f"message: {data}")
             buffer, event = b"", None
@@ -100,7 +114,7 @@ def percentile(values, fraction):
 
 def run(mode):
     database = os.path.join(RESULTS, f"bench-live-{mode}.sqlite")
-    token, project = prepare(database)
+    token, project = prepare(database, two_versions=mode == "two-versions")
     job = None
     if mode == "training":
         job = bench_loop.queue_reward_job(database, bench_loop.add_training_project(database), registered=True)
@@ -110,7 +124,7 @@ def run(mode):
     # The log at its default level, as a user runs it.
     server = subprocess.Popen([TALLY, "serve", "--database", database, "--port", str(port), "--models", models], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    firsts, wholes = [], []
+    firsts, both_sides, wholes = [], [], []
     try:
         bench_submit.wait_until_listening(port)
         if job:
@@ -119,14 +133,15 @@ def run(mode):
             conversation = call(port, token, "POST", f"/api/projects/{project}/conversations")["id"]
             for turn in range(1, TURNS + 1):
                 content = OPENINGS[index % len(OPENINGS)] if turn == 1 else FOLLOW_UPS[(index + turn) % len(FOLLOW_UPS)]
-                first, whole, stored = message(port, token, conversation, content)
+                first, both, whole, stored = message(port, token, conversation, content)
                 firsts.append(first)
+                both_sides.append(both)
                 wholes.append(whole)
                 a, b = stored["answers"]
                 call(port, token, "POST", f"/api/conversations/{conversation}/turns/{turn}/choice",
                      {"entries": [{"candidateId": a["candidateId"], "rank": 1}, {"candidateId": b["candidateId"], "rank": 2}],
                       "strength": 2, "shownOrder": [a["candidateId"], b["candidateId"]]})
-                print(f"  {mode} conversation {index + 1} turn {turn}: first text {first:.2f} s, both answers {whole:.2f} s", flush=True)
+                print(f"  {mode} conversation {index + 1} turn {turn}: first text {first:.2f} s, both sides {both:.2f} s, both answers {whole:.2f} s", flush=True)
         steps = None
         if job:
             connection = sqlite3.connect(database)
@@ -138,9 +153,10 @@ def run(mode):
     finally:
         server.terminate()
         server.wait(timeout=120)
-    subprocess.run(["rm", "-rf", models])
+    subprocess.run(["rm", "-rf", models, os.path.join(RESULTS, "bench-live-smollm2-copy.gguf")])
     bench_submit.remove(database)
     return {"turns": len(firsts), "first_text_p50_s": percentile(firsts, 0.5), "first_text_p95_s": percentile(firsts, 0.95),
+            "both_sides_text_p50_s": percentile(both_sides, 0.5), "both_sides_text_p95_s": percentile(both_sides, 0.95),
             "both_answers_p50_s": percentile(wholes, 0.5), "both_answers_p95_s": percentile(wholes, 0.95),
             "answer_characters_mean": lengths, "training_steps_at_end": steps}
 

@@ -62,8 +62,9 @@ public struct ChatGenerationError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// Chat completions from registered policy versions, for the OpenAI-compatible routes: one
-/// generation at a time on a thread of its own, its kernels on a pool at normal priority (a
+/// Chat completions from registered policy versions, for the OpenAI-compatible routes and live
+/// conversations: one generation at a time on a thread of its own (or two from two versions at
+/// once, a live conversation's two sides, each on half the kernel threads), its kernels on a pool at normal priority (a
 /// training job's threads run at nice 10, so interactive generation comes first when both
 /// want the cores), requests waiting in a bounded queue (a full queue is refused at once, so
 /// that generation never piles up behind the labelers' requests), and the models last used
@@ -82,11 +83,21 @@ public final class ChatGenerator: @unchecked Sendable {
         public init() {}
     }
 
+    /// One generation a request asks for.
+    public struct Generation: Sendable {
+        public let request: ChatRequest
+        public let version: ModelVersion
+        public let events: @Sendable (Result<ChatEvent, ChatGenerationError>) -> Void
+
+        public init(_ request: ChatRequest, from version: ModelVersion, events: @escaping @Sendable (Result<ChatEvent, ChatGenerationError>) -> Void) {
+            (self.request, self.version, self.events) = (request, version, events)
+        }
+    }
+
+    /// What waits in the queue: one generation, or two to run together.
     private struct Waiting {
-        let request: ChatRequest
-        let version: ModelVersion
+        let generations: [Generation]
         let isCancelled: @Sendable () -> Bool
-        let events: @Sendable (Result<ChatEvent, ChatGenerationError>) -> Void
     }
 
     public let configuration: Configuration
@@ -98,6 +109,14 @@ public final class ChatGenerator: @unchecked Sendable {
     private var loaded: [(key: String, model: PretrainedModel)] = []
     /// Seconds the last generations took, for the Retry-After of a refusal.
     private var recentSeconds: Double = 5
+    /// The two halves of the kernel threads that two generations run on together, made when
+    /// first needed; touched only by the generation thread.
+    private var halves: [ComputeThreads]?
+    /// Pairs of generations that ran at once (two loaded models), and in turn (one model).
+    private var pairs = (together: 0, inTurn: 0)
+
+    /// How the pairs of generations ran so far: at once, or one after the other.
+    public var pairsRun: (together: Int, inTurn: Int) { condition.withLock { pairs } }
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -111,13 +130,24 @@ public final class ChatGenerator: @unchecked Sendable {
     /// Throws a `queueFull` error at once when the queue holds `queueCapacity` requests.
     public func submit(_ request: ChatRequest, from version: ModelVersion, isCancelled: @escaping @Sendable () -> Bool = { false },
                        events: @escaping @Sendable (Result<ChatEvent, ChatGenerationError>) -> Void) throws {
+        try enqueue(Waiting(generations: [Generation(request, from: version, events: events)], isCancelled: isCancelled))
+    }
+
+    /// Queues two generations from two versions to run at once (a live conversation's two
+    /// sides, so both answers grow together): each on half the kernel threads. Two versions of
+    /// the same weights (one loaded model) run one after the other instead. Refused as `submit`.
+    public func submitTogether(_ first: Generation, _ second: Generation, isCancelled: @escaping @Sendable () -> Bool = { false }) throws {
+        try enqueue(Waiting(generations: [first, second], isCancelled: isCancelled))
+    }
+
+    private func enqueue(_ waiting: Waiting) throws {
         try condition.withLock {
             guard !stopping else { throw ChatGenerationError(.failed, "the server is shutting down") }
             guard queue.count < configuration.queueCapacity else {
                 let wait = max(1, Int((recentSeconds * Double(queue.count + 1)).rounded(.up)))
                 throw ChatGenerationError(.queueFull, "\(queue.count) generations are waiting already; try again in \(wait) s", retryAfterSeconds: wait)
             }
-            queue.append(Waiting(request: request, version: version, isCancelled: isCancelled, events: events))
+            queue.append(waiting)
             if thread == nil { startThread() }
             condition.signal()
         }
@@ -131,7 +161,7 @@ public final class ChatGenerator: @unchecked Sendable {
             defer { queue = [] }
             return queue
         }
-        for waiting in abandoned { waiting.events(.failure(ChatGenerationError(.failed, "the server is shutting down"))) }
+        for generation in abandoned.flatMap(\.generations) { generation.events(.failure(ChatGenerationError(.failed, "the server is shutting down"))) }
     }
 
     private func startThread() {
@@ -159,10 +189,37 @@ public final class ChatGenerator: @unchecked Sendable {
     // MARK: One generation
 
     private func generate(_ waiting: Waiting) {
+        guard waiting.generations.count == 2 else {
+            generate(waiting.generations[0], isCancelled: waiting.isCancelled)
+            return
+        }
+        // Both models loaded first (the cache is the generation thread's alone), then each
+        // generation on its half of the kernel threads; one model (the same weights) in turn.
+        let models = waiting.generations.map { generation in Result { try model(for: generation.version) } }
+        if case .success(let first) = models[0], case .success(let second) = models[1], (first.model as AnyObject) !== (second.model as AnyObject), configuration.threads >= 2 {
+            if halves == nil {
+                let half = configuration.threads / 2
+                halves = [ComputeThreads(count: half, priority: .normal), ComputeThreads(count: configuration.threads - half, priority: .normal)]
+            }
+            let halves = self.halves!
+            condition.withLock { pairs.together += 1 }
+            // Each thread decodes with its own model only, so the two never share one.
+            nonisolated(unsafe) let policies = [first, second]
+            DispatchQueue.concurrentPerform(iterations: 2) { index in
+                halves[index].run { generate(waiting.generations[index], isCancelled: waiting.isCancelled, policy: policies[index]) }
+            }
+        } else {
+            condition.withLock { pairs.inTurn += 1 }
+            for generation in waiting.generations { generate(generation, isCancelled: waiting.isCancelled) }
+        }
+    }
+
+    /// One generation, its model loaded here unless given.
+    private func generate(_ waiting: Generation, isCancelled: @escaping @Sendable () -> Bool, policy loaded: PretrainedModel? = nil) {
         let request = waiting.request
         do {
-            guard !waiting.isCancelled() else { return }
-            let policy = try model(for: waiting.version)
+            guard !isCancelled() else { return }
+            let policy = try loaded ?? model(for: waiting.version)
             guard policy.chatTemplate != nil else {
                 throw ChatGenerationError(.invalidRequest, "model '\(waiting.version.name)' has no chat template, so it cannot answer chat messages", parameter: "model")
             }
@@ -182,14 +239,14 @@ public final class ChatGenerator: @unchecked Sendable {
             options.seed = request.seed ?? UInt64.random(in: 0...UInt64.max)
             var answers = (0..<request.choices).map { _ in GrowingAnswer(stop: request.stop) }
             let sequences = try policy.model.sample(prompts: Array(repeating: prompt, count: request.choices), options: options) { choice, token, logProbability in
-                if waiting.isCancelled() { return false }
+                if isCancelled() { return false }
                 let grown = answers[choice].add(token, logProbability: logProbability, policy: policy, keepsLogProbabilities: request.logProbabilities)
                 if !grown.text.isEmpty || !grown.tokens.isEmpty {
                     waiting.events(.success(.text(choice: choice, text: grown.text, tokens: grown.tokens)))
                 }
                 return !answers[choice].stoppedByText
             }
-            guard !waiting.isCancelled() else { return }
+            guard !isCancelled() else { return }
             var choices: [ChatChoice] = []
             for (index, sequence) in sequences.enumerated() {
                 let rest = answers[index].finish(policy: policy)

@@ -10,9 +10,9 @@ import Labeling
 /// answers are whole, `finished` hears their texts and timings, once. The first failure of
 /// either side ends both.
 ///
-/// Two samples of one version are decoded together as one request of two choices, so both sides
-/// stream at once; two versions are two requests, answered one after the other. An endpoint's
-/// answers come whole, beside Tally's own (it runs elsewhere).
+/// Two samples of one version are decoded together as one request of two choices, and two
+/// versions at once on half the kernel threads each, so both sides stream together. An
+/// endpoint's answers come whole, beside Tally's own (it runs elsewhere).
 final class LiveTurnGeneration: @unchecked Sendable {
     enum Side: Int, CaseIterable {
         case a = 0, b = 1
@@ -59,26 +59,24 @@ final class LiveTurnGeneration: @unchecked Sendable {
     }
 
     /// Queues the turn's generation: `request` as one request of two choices when both sides
-    /// are the same answerer, else as one request per side. Tally's own versions are queued
-    /// first (the generator may refuse at once, when its queue is full), then endpoints are
-    /// asked. `begin` is told once the answer may start (a generation began, or an endpoint was
+    /// are the same answerer, else as one request per side (two versions' together). Tally's
+    /// own versions are queued first (the generator may refuse at once, when its queue is
+    /// full), then endpoints are asked. `begin` is told once the answer may start (a generation began, or an endpoint was
     /// asked) or of a failure: it may hear several, and the first one counts.
     func submit(_ request: ChatRequest, a: Source, b: Source, to generator: ChatGenerator,
                 begin: @escaping @Sendable (Result<Void, ChatGenerationError>) -> Void) throws {
         let groups: [(source: Source, sides: [Side])] = a.isSame(as: b) ? [(a, [.a, .b])] : [(a, [.a]), (b, [.b])]
-        var queued = false
-        for (source, sides) in groups {
-            guard case .version(let version) = source else { continue }
+        let generations = groups.compactMap { source, sides -> ChatGenerator.Generation? in
+            guard case .version(let version) = source else { return nil }
             var asked = request
             asked.choices = sides.count
-            do {
-                try generator.submit(asked, from: version, isCancelled: { [self] in isCancelled }) { [self] event in handle(event, sides: sides, begin: begin) }
-                queued = true
-            } catch {
-                // A request queued already: stop it before it runs.
-                if queued { lock.withLock { ended = true } }
-                throw error
-            }
+            return ChatGenerator.Generation(asked, from: version) { [self] event in handle(event, sides: sides, begin: begin) }
+        }
+        // Two versions: both answers grow at once, each on half the kernel threads.
+        if generations.count == 2 {
+            try generator.submitTogether(generations[0], generations[1], isCancelled: { [self] in isCancelled })
+        } else if let generation = generations.first {
+            try generator.submit(generation.request, from: generation.version, isCancelled: { [self] in isCancelled }, events: generation.events)
         }
         for (source, sides) in groups {
             guard case .endpoint(let chat) = source else { continue }

@@ -85,6 +85,9 @@ struct ConversationTests {
         let turnOne = try #require(firstEvents.last { $0.0 == "turn" }?.1, "\(first.body)")
         let answers = turnOne["answers"] as? [[String: Any]] ?? []
         #expect(turnOne["turn"] as? Int == 1 && turnOne["message"] as? String == "Name a fruit." && answers.count == 2, "\(turnOne)")
+        // Two versions answered together, each on half the kernel threads (in turn on one core).
+        let pairsRun = app.application.generator.pairsRun
+        #expect(pairsRun.together + pairsRun.inTurn == 1 && (app.application.generator.configuration.threads < 2 || pairsRun.together == 1), "\(pairsRun)")
         for (index, side) in ["a", "b"].enumerated() {
             let streamed = firstEvents.filter { $0.0 == "answer" && $0.1["side"] as? String == side }.compactMap { $0.1["text"] as? String }.joined()
             #expect(streamed == answers[index]["text"] as? String, "side \(side): the streamed pieces make the stored answer")
