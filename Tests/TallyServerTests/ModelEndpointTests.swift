@@ -247,8 +247,7 @@ struct ModelEndpointTests {
     /// waits of 0 s (as asked) and 2 s (doubled from the first 1 s), then the completion.
     @Test func triesAgainAfterTooManyRequestsAndServerErrors() throws {
         let answers = Counter()
-        var router = Router()
-        router.post("/v1/chat/completions") { request in
+        let server = try chatCompletionsStub { _ in
             switch answers.next() {
             case 0: return Response(status: .tooManyRequests, headers: HTTPHeaders([("Retry-After", "0"), ("Content-Type", "application/json")]),
                                      body: .bytes(Array(#"{"error": {"message": "slow down"}}"#.utf8)))
@@ -259,12 +258,6 @@ struct ModelEndpointTests {
                     """#.utf8))
             }
         }
-        var configuration = ServerConfiguration()
-        (configuration.host, configuration.port) = ("127.0.0.1", 0)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let server = Server(configuration: configuration, router: router, middleware: [], logger: logger)
-        try server.start()
         defer { server.shutdown(gracePeriod: 1) }
 
         let app = try TallyTestServer()
