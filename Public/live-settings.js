@@ -30,7 +30,7 @@ async function fill() {
     box.value = String(endpoint.id);
     box.dataset.endpoint = "1";
     box.checked = (settings.endpointIds || []).includes(endpoint.id);
-    label.append(box, document.createTextNode(` ${endpoint.name} (endpoint: ${endpoint.model}; its answers come whole)`));
+    label.append(box, document.createTextNode(` ${endpoint.name} (endpoint: ${endpoint.model})`));
     fieldset.append(label);
   }
   form.elements.temperature.value = String(settings.temperature);

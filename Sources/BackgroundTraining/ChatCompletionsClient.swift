@@ -80,13 +80,18 @@ struct ChatCompletionsClient: Sendable {
         }
     }
 
-    /// The parsed answer to a chat completion request for `messages` with `options`.
-    private func respond(_ messages: [ChatTemplate.Message], _ options: [(key: String, value: JSONValue)]) throws -> JSONValue {
+    /// The body of a chat completion request for `messages` with `options`.
+    private func requestBody(_ messages: [ChatTemplate.Message], _ options: [(key: String, value: JSONValue)]) throws -> [UInt8] {
         let body: [(key: String, value: JSONValue)] = [
             ("model", .string(endpoint.model)),
             ("messages", .array(messages.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })),
         ] + options
-        let response = try send(Array(JSONWriter.string(.object(body)).utf8))
+        return Array(JSONWriter.string(.object(body)).utf8)
+    }
+
+    /// The parsed answer to a chat completion request for `messages` with `options`.
+    private func respond(_ messages: [ChatTemplate.Message], _ options: [(key: String, value: JSONValue)]) throws -> JSONValue {
+        let response = try send(try requestBody(messages, options))
         do { return try JSONParser.parse(response.body) } catch {
             throw EndpointError(endpoint: endpoint, "answered \(response.status) with a body that is not JSON (\(error))")
         }
@@ -107,34 +112,95 @@ struct ChatCompletionsClient: Sendable {
 
     /// Sends one request, retrying what may succeed later.
     private func send(_ body: [UInt8]) throws -> HTTPClientResponse {
-        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json")]
+        try withRetries { headers in try client.send("POST", endpoint.chatCompletionsURL, headers: headers, body: body) }
+    }
+
+    /// The request's headers.
+    private var headers: [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
         if let apiKey { headers.append(("Authorization", "Bearer \(apiKey)")) }
+        return headers
+    }
+
+    /// Makes `attempt` until it is answered 2xx, waiting between tries as the type says; an
+    /// error `attempt` throws that is not `HTTPClientError` ends the tries at once.
+    private func withRetries(_ attempt: ([(name: String, value: String)]) throws -> HTTPClientResponse) throws -> HTTPClientResponse {
         var backoff = Self.firstBackoff
-        var attempt = 0
+        var tries = 0
         while true {
-            attempt += 1
+            tries += 1
             pacer.waitForTurn()
             let outcome: Result<HTTPClientResponse, HTTPClientError>
-            do { outcome = .success(try client.send("POST", endpoint.chatCompletionsURL, headers: headers, body: body)) } catch { outcome = .failure(error) }
+            do { outcome = .success(try attempt(headers)) } catch let error as HTTPClientError { outcome = .failure(error) }
             let retryAfter: Double?
             switch outcome {
             case .success(let response) where (200...299).contains(response.status):
                 return response
             case .success(let response):
-                guard Self.isRetried(response.status), attempt <= endpoint.retries else {
+                guard Self.isRetried(response.status), tries <= endpoint.retries else {
                     throw EndpointError(endpoint: endpoint, "answered \(response.status)\(Self.errorMessage(response).map { ": \($0)" } ?? "")"
-                                        + (attempt > 1 ? " (after \(attempt) tries)" : ""))
+                                        + (tries > 1 ? " (after \(tries) tries)" : ""))
                 }
                 retryAfter = response.header("Retry-After").flatMap(Double.init)
             case .failure(let error):
-                guard error.isTransient, attempt <= endpoint.retries else {
-                    throw EndpointError(endpoint: endpoint, "could not be reached: \(error)" + (attempt > 1 ? " (after \(attempt) tries)" : ""))
+                guard error.isTransient, tries <= endpoint.retries else {
+                    throw EndpointError(endpoint: endpoint, "could not be reached: \(error)" + (tries > 1 ? " (after \(tries) tries)" : ""))
                 }
                 retryAfter = nil
             }
             sleep(min(Self.longestBackoff, max(0, retryAfter ?? backoff)))
             backoff = min(Self.longestBackoff, backoff * 2)
         }
+    }
+
+    /// One answer to `messages`, its text given to `onText` piece by piece as the endpoint
+    /// streams it (`"stream": true`, OpenAI's server-sent events of `delta.content`, to
+    /// `data: [DONE]`). A server that answers with one JSON body instead gives its text as one
+    /// piece. A failure before any text is tried again as `complete`'s are; after some text it
+    /// ends the answer (a retry would repeat what was shown).
+    func completeStreaming(_ messages: [ChatTemplate.Message], sampling: CandidateSampling, seed: UInt64, onText: @escaping (String) -> Void) throws -> Completion {
+        let body = try requestBody(messages, [
+            ("temperature", .double(Double(sampling.temperature))), ("top_p", .double(Double(sampling.topP))),
+            ("max_tokens", .integer(Int64(sampling.maximumNewTokens))), ("n", .integer(1)),
+            ("seed", .integer(Int64(seed & UInt64(Int64.max)))), ("stream", .bool(true)),
+        ])
+        var events = ServerSentEvents()
+        var text = "", served = endpoint.model, finishReason: String?
+        var whole: [UInt8] = []
+        var isStream: Bool?
+        let response = try withRetries { headers in
+            guard text.isEmpty else { throw EndpointError(endpoint: endpoint, "broke off its answer after \(text.unicodeScalars.count) characters") }
+            (events, whole, isStream) = (ServerSentEvents(), [], nil)
+            return try client.stream("POST", endpoint.chatCompletionsURL, headers: headers, body: body) { bytes in
+                if isStream == nil { isStream = !(bytes.first == UInt8(ascii: "{")) }
+                guard isStream == true else {
+                    whole += bytes
+                    return
+                }
+                for data in events.take(bytes) where data != "[DONE]" {
+                    let chunk: JSONValue
+                    do { chunk = try JSONParser.parse(data) } catch {
+                        throw EndpointError(endpoint: endpoint, "streamed an event that is not JSON: \(data.prefix(200))")
+                    }
+                    if case .string(let model)? = chunk["model"], !model.isEmpty { served = String(model.prefix(200)) }
+                    guard case .array(let choices)? = chunk["choices"], let choice = choices.first else { continue }
+                    if case .string(let piece)? = choice["delta"]?["content"], !piece.isEmpty {
+                        text += piece
+                        onText(piece)
+                    }
+                    if case .string(let reason)? = choice["finish_reason"] { finishReason = reason }
+                }
+            }
+        }
+        _ = response
+        if isStream == false {
+            let value: JSONValue
+            do { value = try JSONParser.parse(whole) } catch { throw EndpointError(endpoint: endpoint, "answered with a body that is neither JSON nor a stream (\(error))") }
+            let completion = try Self.completion(from: value, endpoint: endpoint)
+            if !completion.text.isEmpty { onText(completion.text) }
+            return completion
+        }
+        return Completion(text: text, servedModel: served, finishReason: finishReason)
     }
 
     /// Statuses that may succeed later: a timeout, a conflict, too many requests, a server error.
@@ -163,6 +229,30 @@ struct ChatCompletionsClient: Sendable {
         var finishReason: String?
         if case .string(let reason)? = choice["finish_reason"] { finishReason = reason }
         return Completion(text: text, servedModel: served, finishReason: finishReason)
+    }
+}
+
+/// Server-sent events read from bytes as they arrive: the `data` of each whole event (its
+/// `data:` lines joined), lines split at their bytes so no character is cut.
+struct ServerSentEvents {
+    private var pending: [UInt8] = []
+    private var data: [String] = []
+
+    mutating func take(_ bytes: [UInt8]) -> [String] {
+        pending += bytes
+        var events: [String] = []
+        while let end = pending.firstIndex(of: 10) {
+            var line = String(decoding: pending[..<end], as: UTF8.self)
+            pending.removeSubrange(...end)
+            if line.hasSuffix("\r") { line.removeLast() }
+            if line.isEmpty {
+                if !data.isEmpty { events.append(data.joined(separator: "\n")) }
+                data = []
+            } else if line.hasPrefix("data:") {
+                data.append(String(line.dropFirst(5).drop { $0 == " " }))
+            }
+        }
+        return events
     }
 }
 

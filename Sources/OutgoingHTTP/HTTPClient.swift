@@ -48,6 +48,22 @@ public struct HTTPClient: Sendable {
     }
 
     public func send(_ method: String, _ url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []) throws(HTTPClientError) -> HTTPClientResponse {
+        let connection = try open(method, url, headers: headers, body: body)
+        do { return try receive(from: connection, method: method, onBody: nil) } catch let error as HTTPClientError { throw error } catch {
+            throw HTTPClientError(.badResponse, "\(error)")
+        }
+    }
+
+    /// Sends a request whose successful (2xx) body is read as it arrives: each piece (its
+    /// chunked coding removed) goes to `onBody` at once, for a stream such as server-sent
+    /// events; the response returned then has an empty body. Any other status's body is read
+    /// whole, as `send` reads it. An error `onBody` throws ends the exchange and is rethrown.
+    public func stream(_ method: String, _ url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
+                       onBody: @escaping ([UInt8]) throws -> Void) throws -> HTTPClientResponse {
+        try receive(from: try open(method, url, headers: headers, body: body), method: method, onBody: onBody)
+    }
+
+    private func open(_ method: String, _ url: String, headers: [(name: String, value: String)], body: [UInt8]) throws(HTTPClientError) -> ClientConnection {
         let target = try Target(url)
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         let connection = try ClientConnection(host: target.host, port: target.port, tls: target.isSecure ? tls : nil, deadline: deadline)
@@ -61,12 +77,15 @@ public struct HTTPClient: Sendable {
         }
         if !body.isEmpty || method == "POST" || method == "PUT" { head += "Content-Length: \(body.count)\r\n" }
         try connection.write(Array((head + "\r\n").utf8) + body)
-        return try receive(from: connection, method: method)
+        return connection
     }
 
-    private func receive(from connection: ClientConnection, method: String) throws(HTTPClientError) -> HTTPClientResponse {
+    private func receive(from connection: ClientConnection, method: String, onBody: (([UInt8]) throws -> Void)?) throws -> HTTPClientResponse {
         var bytes: [UInt8] = []
         var head: HTTPResponseReader.Head?
+        // Of a streamed body: the raw bytes taken so far and the chunked decoder's place.
+        var delivered = 0
+        var chunks = HTTPResponseReader.ChunkedStream()
         while true {
             let more = try connection.read(into: &bytes)
             if head == nil {
@@ -89,7 +108,27 @@ public struct HTTPClient: Sendable {
             let response = { (body: [UInt8]) in HTTPClientResponse(status: head.status, headers: head.headers, body: body) }
             if method == "HEAD" || head.status == 204 || head.status == 304 { return response([]) }
             let fields = HTTPClientResponse(status: head.status, headers: head.headers, body: [])
-            if fields.header("Transfer-Encoding")?.lowercased().contains("chunked") == true {
+            let chunked = fields.header("Transfer-Encoding")?.lowercased().contains("chunked") == true
+            if let onBody, (200...299).contains(head.status) {
+                if chunked {
+                    let (data, done) = try chunks.take(body)
+                    if !data.isEmpty { try onBody(data) }
+                    if done { return response([]) }
+                    if !more { throw HTTPClientError(.connectionLost, "the connection closed in the middle of a chunked response") }
+                } else {
+                    let length = fields.header("Content-Length").flatMap(Int.init)
+                    let available = length.map { min($0, body.count) } ?? body.count
+                    if available > delivered { try onBody(Array(body[(body.startIndex + delivered)..<(body.startIndex + available)])) }
+                    delivered = available
+                    if let length, delivered >= length { return response([]) }
+                    if !more {
+                        if let length { throw HTTPClientError(.connectionLost, "the connection closed after \(delivered) of the response's \(length) bytes") }
+                        return response([])
+                    }
+                }
+                continue
+            }
+            if chunked {
                 if let whole = try HTTPResponseReader.dechunk(body) { return response(whole) }
                 if !more { throw HTTPClientError(.connectionLost, "the connection closed in the middle of a chunked response") }
             } else if let lengthText = fields.header("Content-Length") {

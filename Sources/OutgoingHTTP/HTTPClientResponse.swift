@@ -53,6 +53,45 @@ struct HTTPResponseReader {
         return nil
     }
 
+    /// A chunked body read as it arrives: each call decodes the whole chunks that came since the
+    /// last one. Extensions and trailer fields are dropped.
+    struct ChunkedStream {
+        /// How far into the body the chunks are decoded.
+        private var offset = 0
+        private var finished = false
+
+        /// The data of the chunks complete in `body` past the last call's, and whether the last
+        /// chunk (and the trailer) has come.
+        mutating func take(_ body: ArraySlice<UInt8>) throws(HTTPClientError) -> (data: [UInt8], done: Bool) {
+            var data: [UInt8] = []
+            var index = body.startIndex + offset
+            while !finished {
+                guard let lineEnd = body[index...].firstIndex(of: 10) else { break }
+                let sizeText = String(decoding: body[index..<lineEnd], as: UTF8.self).split(separator: ";").first?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                guard let size = Int(sizeText, radix: 16), size >= 0 else { throw HTTPClientError(.badResponse, "a chunk size is not hexadecimal (\(sizeText.prefix(20)))") }
+                if size == 0 {
+                    // The trailer must be whole too: its empty line ends the message.
+                    var cursor = lineEnd + 1
+                    var ended = false
+                    while let end = body[cursor...].firstIndex(of: 10) {
+                        let isEmpty = end == cursor || (end == cursor + 1 && body[cursor] == 13)
+                        cursor = end + 1
+                        if isEmpty { ended = true; break }
+                    }
+                    guard ended else { break }
+                    finished = true
+                    index = cursor
+                    break
+                }
+                guard body.endIndex - (lineEnd + 1) >= size + 2 else { break }
+                data += body[(lineEnd + 1)..<(lineEnd + 1 + size)]
+                index = lineEnd + 1 + size + 2
+            }
+            offset = index - body.startIndex
+            return (data, finished)
+        }
+    }
+
     /// The body of a chunked response, once `bytes` (what follows the head) hold its last
     /// chunk; nil while it is incomplete. Extensions and trailer fields are dropped.
     static func dechunk(_ bytes: ArraySlice<UInt8>) throws(HTTPClientError) -> [UInt8]? {

@@ -12,7 +12,7 @@ import Labeling
 ///
 /// Two samples of one version are decoded together as one request of two choices, and two
 /// versions at once on half the kernel threads each, so both sides stream together. An
-/// endpoint's answers come whole, beside Tally's own (it runs elsewhere).
+/// endpoint's answers stream beside Tally's own (it runs elsewhere).
 final class LiveTurnGeneration: @unchecked Sendable {
     enum Side: Int, CaseIterable {
         case a = 0, b = 1
@@ -85,25 +85,24 @@ final class LiveTurnGeneration: @unchecked Sendable {
             let asked = request
             begin(.success(()))
             DispatchQueue.global().async { [self] in
-                switch chat.answers(asked) {
-                case .success(let texts):
-                    for (side, text) in zip(sides, texts) { deliver(text, side: side) }
-                case .failure(let error):
-                    handle(.failure(error), sides: sides, begin: begin)
+                let result = chat.answers(asked) { [self] choice, piece in grow(sides[choice], by: piece) }
+                switch result {
+                case .success(let texts): finish(zip(sides, texts).map { ($0, $1) })
+                case .failure(let error): handle(.failure(error), sides: sides, begin: begin)
                 }
             }
         }
     }
 
-    /// A whole answer for `side`: sent as one piece, then recorded as finished.
-    private func deliver(_ text: String, side: Side) {
+    /// A piece of `side`'s answer as it arrives: kept, and sent to the labeler.
+    private func grow(_ side: Side, by text: String) {
         let hasEnded: Bool = lock.withLock {
+            texts[side.rawValue] += text
             if firstText[side.rawValue] == nil, !text.isEmpty { firstText[side.rawValue] = elapsedMilliseconds }
             return ended
         }
-        guard !hasEnded, !isCancelled else { return }
-        if !text.isEmpty { stream.send(event: "answer", data: JSONWriter.string(.object([("side", .string(side.name)), ("text", .string(text))]))) }
-        finish([(side, text)])
+        guard !hasEnded, !text.isEmpty else { return }
+        stream.send(event: "answer", data: JSONWriter.string(.object([("side", .string(side.name)), ("text", .string(text))])))
     }
 
     /// Records finished answers; once both sides are, `finished` hears them, once.
@@ -129,14 +128,7 @@ final class LiveTurnGeneration: @unchecked Sendable {
         case .success(.started):
             begin(.success(()))
         case .success(.text(let choice, let text, _)):
-            let side = sides[choice]
-            let hasEnded: Bool = lock.withLock {
-                texts[side.rawValue] += text
-                if firstText[side.rawValue] == nil, !text.isEmpty { firstText[side.rawValue] = elapsedMilliseconds }
-                return ended
-            }
-            guard !hasEnded, !text.isEmpty else { return }
-            stream.send(event: "answer", data: JSONWriter.string(.object([("side", .string(side.name)), ("text", .string(text))])))
+            grow(sides[choice], by: text)
         case .success(.finished(_, let choices)):
             finish(choices.enumerated().map { (sides[$0.offset], $0.element.text) })
         case .failure(let error):

@@ -21,6 +21,10 @@ struct HTTPClientTests {
         let streamed = try client.send("GET", "http://localhost:\(server.port)/stream?lines=500")
         #expect(streamed.header("Transfer-Encoding") == "chunked")
         #expect(streamed.bodyText == (0..<500).map { "line \($0)\n" }.joined())
+        // Read as it arrives: the pieces, their chunked coding removed, make the same body.
+        let pieces = PieceCollector()
+        let head = try client.stream("GET", "http://127.0.0.1:\(server.port)/stream?lines=500") { pieces.add($0) }
+        #expect(head.status == 200 && head.body.isEmpty && pieces.text == (0..<500).map { "line \($0)\n" }.joined() && pieces.count >= 1)
         let missing = try client.send("GET", "http://127.0.0.1:\(server.port)/nothing-here")
         #expect(missing.status == 404, "an error status is a response, not an error")
     }
@@ -64,6 +68,14 @@ struct HTTPClientTests {
         let timedOut = #expect(throws: HTTPClientError.self) { try impatient.send("GET", "http://127.0.0.1:\(silent.port)/slow") }
         #expect(timedOut?.kind == .timedOut && Date().timeIntervalSince(started) < 4, "\(String(describing: timedOut))")
     }
+}
+
+/// The pieces of a streamed body.
+final class PieceCollector: @unchecked Sendable {
+    private(set) var count = 0
+    private var bytes: [UInt8] = []
+    func add(_ piece: [UInt8]) { count += 1; bytes += piece }
+    var text: String { String(decoding: bytes, as: UTF8.self) }
 }
 
 /// A listening socket that never accepts: connections complete in its backlog and hear nothing.

@@ -220,7 +220,7 @@ struct ConversationTests {
     }
 
     /// A registered endpoint answers one side beside a version (a stand-in OpenAI-compatible
-    /// server on a real socket): its answer arrives whole in the stream, the turn's candidate
+    /// server on a real socket): its answer streams in as the endpoint streams it, the turn's candidate
     /// names the endpoint and the model it serves; a failing endpoint ends the turn with an
     /// error naming it, storing nothing; a removed one answers no new conversation.
     @Test func anEndpointAnswersBesideAVersion() throws {
@@ -232,8 +232,12 @@ struct ConversationTests {
             }
             let body = try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] ?? [:]
             let last = ((body["messages"] as? [[String: Any]])?.last?["content"] as? String) ?? ""
-            let reply = #"{"model": "big-2026", "choices": [{"index": 0, "message": {"role": "assistant", "content": "a pear, since you asked: \#(last)"}, "finish_reason": "stop"}]}"#
-            return Response(status: .ok, contentType: "application/json", body: Array(reply.utf8))
+            // OpenAI's stream: one event per piece of the answer, then [DONE].
+            let pieces = ["a pear, ", "since you asked: ", last].map { piece in
+                Array("data: {\"model\": \"big-2026\", \"choices\": [{\"index\": 0, \"delta\": {\"content\": \"\(piece)\"}, \"finish_reason\": null}]}\n\n".utf8)
+            } + [Array("data: {\"choices\": [{\"index\": 0, \"delta\": {}, \"finish_reason\": \"stop\"}]}\n\ndata: [DONE]\n\n".utf8)]
+            #expect(body["stream"] as? Bool == true)
+            return .stream(contentType: "text/event-stream", pieces: pieces)
         }
         defer { server.shutdown(gracePeriod: 1) }
         let endpoint = try app.database.write { database in
@@ -258,7 +262,9 @@ struct ConversationTests {
         }
         #expect(stored.count == 2 && stored.contains { $0.0 == "a pear, since you asked: which fruit?" && $0.1 == "big" && $0.2 == endpoint && $0.3 == nil }
                 && stored.contains { $0.2 == nil && $0.3 == models[0] }, "\(stored)")
-        #expect(received.contains { $0.0 == "answer" && ($0.1["text"] as? String) == "a pear, since you asked: which fruit?" }, "the endpoint's answer streams whole")
+        let endpointSide = try app.database.read { try $0.queryOne("SELECT endpoint_a_id FROM conversations WHERE id = ?", [conversation])?.optionalInt("endpoint_a_id") } == endpoint ? "a" : "b"
+        let pieces = received.filter { $0.0 == "answer" && $0.1["side"] as? String == endpointSide }.compactMap { $0.1["text"] as? String }
+        #expect(pieces == ["a pear, ", "since you asked: ", "which fruit?"], "the endpoint's answer streams piece by piece: \(pieces)")
 
         // The endpoint fails: the turn ends with its error, named, and nothing is stored.
         let chosen = try call(app.port, "POST", "/api/conversations/\(conversation)/turns/1/choice", headers: ["Cookie": lena.cookie, "X-CSRF-Token": lena.csrf],

@@ -270,6 +270,10 @@ struct ModelEndpointTests {
         let completion = try client.complete([.init(role: "user", content: "a fruit?")], sampling: CandidateSampling(), seed: 1)
         #expect(completion == .init(text: " a pear ", servedModel: "served-2026-12-01", finishReason: "stop"))
         #expect(waits.recorded == [0, 2], "\(waits.recorded)")
+        // Asked to stream, a server that answers with one JSON body gives its text as one piece.
+        let pieces = Questions()
+        let streamed = try client.completeStreaming([.init(role: "user", content: "a fruit?")], sampling: CandidateSampling(), seed: 1) { pieces.record($0, options: [:]) }
+        #expect(streamed.text == " a pear " && pieces.all.map(\.question) == [" a pear "], "\(pieces.all.map(\.question))")
     }
 }
 
