@@ -533,7 +533,9 @@ def endpoints(driver, wait, port, connection, project_id):
     driver.save_screenshot(os.path.join(SHOTS, "endpoints.png"))
     # The live-conversation form offers it beside the model versions.
     driver.get(f"http://127.0.0.1:{port}/researcher.html")
-    wait.until(lambda d: any("browser-vllm (endpoint: served-model" in l.text for l in d.find_elements(By.CSS_SELECTOR, "#live-models label")))
+    wait.until(lambda d: d.find_element(By.ID, "live-settings"))
+    driver.execute_script("document.getElementById('live-settings').open = true")
+    wait.until(lambda d: any("browser-vllm (endpoint: served-model)" in l.text for l in d.find_elements(By.CSS_SELECTOR, "#live-models label")))
     driver.get(f"http://127.0.0.1:{port}/jobs.html?project={project_id}")
     row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#endpoints tbody tr"))
     # Removing it leaves the job (which, if it has not run, fails when it starts, saying so).
