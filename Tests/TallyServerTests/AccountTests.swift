@@ -49,6 +49,9 @@ struct AccountTests {
             Case(method: "GET", path: "/api/projects/\(project)/leaderboard", body: nil, allowed: ["admin", "researcher"]),
             Case(method: "GET", path: "/api/projects/\(project)/next-evaluation", body: nil, allowed: ["labeler"]),
             Case(method: "GET", path: "/api/projects/\(project)/prompts", body: nil, allowed: ["admin", "researcher"]),
+            Case(method: "GET", path: "/api/model-endpoints", body: nil, allowed: ["admin", "researcher"]),
+            Case(method: "POST", path: "/api/model-endpoints", body: #"{"name": "vllm-UNIQUE", "baseUrl": "http://127.0.0.1:9/v1", "model": "m"}"#,
+                 allowed: ["admin", "researcher"]),
         ]
         for item in cases {
             #expect(try call(app.port, item.method, item.path, json: item.body).status == 401, "anonymous \(item.method) \(item.path)")

@@ -133,6 +133,8 @@ struct FuzzedRequestTests {
             SeedRequest(name: "prompt browser", head: request("GET", "/api/projects/\(project)/prompts?limit=5&split=train", researcher), body: nil),
             SeedRequest(name: "home", head: request("GET", "/api/me/work", labeler), body: nil),
             SeedRequest(name: "sign in", head: request("POST", "/api/session", "", json: ""), body: #"{"username": "nobody", "password": "wrong password"}"#),
+            SeedRequest(name: "register endpoint", head: request("POST", "/api/model-endpoints", researcher, json: ""),
+                        body: #"{"name": "fuzzed endpoint", "baseUrl": "http://127.0.0.1:9/v1", "model": "m", "apiKey": "sk-fuzz", "retries": 2, "requestsPerMinute": 60}"#),
             SeedRequest(name: "chat completion", head: request("POST", "/v1/chat/completions", researcher, json: ""),
                         body: #"{"model": "none", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}"#),
         ]
