@@ -168,16 +168,25 @@ struct ChatCompletionsClient: Sendable {
         var text = "", served = endpoint.model, finishReason: String?
         var whole: [UInt8] = []
         var isStream: Bool?
-        let response = try withRetries { headers in
+        // The text arrives through `onBody`; the response itself is only the status.
+        _ = try withRetries { headers in
             guard text.isEmpty else { throw EndpointError(endpoint: endpoint, "broke off its answer after \(text.unicodeScalars.count) characters") }
             (events, whole, isStream) = (ServerSentEvents(), [], nil)
             return try client.stream("POST", endpoint.chatCompletionsURL, headers: headers, body: body) { bytes in
-                if isStream == nil { isStream = !(bytes.first == UInt8(ascii: "{")) }
-                guard isStream == true else {
+                // The body's first character tells a stream (`data:`) from one JSON answer (`{`).
+                guard isStream != false else {
                     whole += bytes
                     return
                 }
-                for data in events.take(bytes) where data != "[DONE]" {
+                var arrived = bytes
+                if isStream == nil {
+                    whole += bytes
+                    guard let first = whole.first(where: { ![9, 10, 13, 32].contains($0) }) else { return }
+                    isStream = first != UInt8(ascii: "{")
+                    guard isStream == true else { return }
+                    (arrived, whole) = (whole, [])
+                }
+                for data in events.take(arrived) where data != "[DONE]" {
                     let chunk: JSONValue
                     do { chunk = try JSONParser.parse(data) } catch {
                         throw EndpointError(endpoint: endpoint, "streamed an event that is not JSON: \(data.prefix(200))")
@@ -192,7 +201,6 @@ struct ChatCompletionsClient: Sendable {
                 }
             }
         }
-        _ = response
         if isStream == false {
             let value: JSONValue
             do { value = try JSONParser.parse(whole) } catch { throw EndpointError(endpoint: endpoint, "answered with a body that is neither JSON nor a stream (\(error))") }
