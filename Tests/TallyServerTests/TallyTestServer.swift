@@ -17,7 +17,9 @@ final class TallyTestServer: @unchecked Sendable {
     static let password = "correct horse battery"
     var port: Int { server.port }
 
-    init(generation: ChatGenerator.Configuration = ChatGenerator.Configuration(), configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    init(generation: ChatGenerator.Configuration = ChatGenerator.Configuration(),
+         configureApplication: (inout TallyApplication.Options) -> Void = { _ in },
+         configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
         let directory = TemporaryFiles.path("tally-app")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         databasePath = directory + "/tally.sqlite"
@@ -35,6 +37,7 @@ final class TallyTestServer: @unchecked Sendable {
         var options = TallyApplication.Options()
         options.passwordIterations = 1000
         options.generation = generation
+        configureApplication(&options)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         application = try TallyApplication(database: database, publicDirectory: root.appendingPathComponent("Public").path,
