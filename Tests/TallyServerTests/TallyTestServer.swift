@@ -17,9 +17,11 @@ final class TallyTestServer: @unchecked Sendable {
     static let password = "correct horse battery"
     var port: Int { server.port }
 
+    /// A trailing closure configures the server (it comes first); `configureApplication`, by
+    /// its label, the application's options.
     init(generation: ChatGenerator.Configuration = ChatGenerator.Configuration(),
-         configureApplication: (inout TallyApplication.Options) -> Void = { _ in },
-         configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+         configure: (inout ServerConfiguration) -> Void = { _ in },
+         configureApplication: (inout TallyApplication.Options) -> Void = { _ in }) throws {
         let directory = TemporaryFiles.path("tally-app")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         databasePath = directory + "/tally.sqlite"
