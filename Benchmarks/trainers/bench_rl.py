@@ -13,6 +13,8 @@
                                   demo's training prompts against the reward model (its reports
                                   stream to .build/bench-rl/rloo-quality.jsonl as it runs); its held-out mean reward and KL beside best-of-4 and
                                   best-of-16 of the starting policy on the held-out prompts
+                                  (kept in .build/bench-rl as they are computed; BENCH_REUSE=1
+                                  takes the kept ones)
 
 The reward model is `make bench-reward`'s (trained on HH-RLHF helpful pairs): the all-pairs one
 when it exists, else the 1,000-pair one. The prompts are Demo/seed-demonstrations.jsonl's (158
@@ -115,7 +117,17 @@ def timed_call(function):
 
 
 def best_of(n):
-    return json.loads(run([HELPER, "best-of", BASE, reward_model(), PROMPTS, str(n), "64", "7"]).stdout)
+    """Best-of-n of the starting policy on the held-out prompts, kept in WORK as soon as it is
+    computed, so that a run cut short during RLOO still has its baseline; BENCH_REUSE=1 takes the
+    kept one (same reward model, prompts and seed) instead of sampling again."""
+    kept = os.path.join(WORK, f"best-of-{n}-{os.path.basename(reward_model())}.json")
+    if os.environ.get("BENCH_REUSE") and os.path.exists(kept):
+        return json.load(open(kept))
+    result = json.loads(run([HELPER, "best-of", BASE, reward_model(), PROMPTS, str(n), "64", "7"]).stdout)
+    with open(kept, "w") as output:
+        json.dump(result, output)
+    log(f"best-of-{n}: mean reward {result['mean_reward']:.3f}, best {result['mean_best_reward']:.3f}")
+    return result
 
 
 def quality():
