@@ -14,7 +14,9 @@
                                   stream to .build/bench-rl/rloo-quality.jsonl as it runs); its held-out mean reward and KL beside best-of-4 and
                                   best-of-16 of the starting policy on the held-out prompts
                                   (kept in .build/bench-rl as they are computed; BENCH_REUSE=1
-                                  takes the kept ones)
+                                  takes the kept ones). A run stopped with Ctrl+C on its
+                                  `tally train` (which saves a checkpoint) continues with
+                                  BENCH_RESUME=1 and the same settings.
 
 The reward model is `make bench-reward`'s (trained on HH-RLHF helpful pairs): the all-pairs one
 when it exists, else the 1,000-pair one. The prompts are Demo/seed-demonstrations.jsonl's (158
@@ -38,16 +40,32 @@ def reward_model():
     sys.exit("no reward model: run `make bench-reward-quality` first (it trains the one this benchmark scores with)")
 
 
-def tally_policy(stage, output, options, prompts=PROMPTS):
-    subprocess.run(["rm", "-rf", output])
+def tally_policy(stage, output, options, prompts=PROMPTS, resume=False):
+    """Trains with `tally train STAGE`: its training and evaluation reports and peak memory.
+    With `resume` and a checkpoint in OUTPUT (a run stopped with Ctrl+C, which saves one), it
+    continues that run with --resume and returns the reports of every part of it."""
     # The reports also stream to OUTPUT.jsonl beside the folder, read while the run goes on.
     reports_log = output + ".jsonl"
-    if os.path.exists(reports_log):
-        os.remove(reports_log)
+    resuming = resume and os.path.exists(os.path.join(output, "checkpoint", "trainer_state.json"))
+    if not resuming:
+        subprocess.run(["rm", "-rf", output])
+        if os.path.exists(reports_log):
+            os.remove(reports_log)
     result, peak = timed([TALLY, "train", stage, "--policy", BASE, "--reward", reward_model(), "--prompts", prompts, "--output", output,
-                          "--json", "--logging-steps", "1"] + options, stream_to=reports_log)
-    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+                          "--json", "--logging-steps", "1"] + options + (["--resume"] if resuming else []), stream_to=reports_log)
+    lines = open(reports_log).read().splitlines() if resuming else result.stdout.splitlines()
+    reports = [json.loads(line) for line in lines if line.startswith("{")]
     return [r for r in reports if r["phase"] == "train"], [r for r in reports if r["phase"] == "eval"], peak
+
+
+def training_seconds(reports):
+    """The training time of a run made of parts (each resumed part's clock starts again at 0)."""
+    seconds, last = 0.0, 0.0
+    for report in reports:
+        if report["elapsed_seconds"] < last:
+            seconds += last
+        last = report["elapsed_seconds"]
+    return seconds + last
 
 
 def speed():
@@ -121,7 +139,7 @@ def best_of(n):
     computed, so that a run cut short during RLOO still has its baseline; BENCH_REUSE=1 takes the
     kept one (same reward model, prompts and seed) instead of sampling again."""
     kept = os.path.join(WORK, f"best-of-{n}-{os.path.basename(reward_model())}.json")
-    if os.environ.get("BENCH_REUSE") and os.path.exists(kept):
+    if (os.environ.get("BENCH_REUSE") or os.environ.get("BENCH_RESUME")) and os.path.exists(kept):
         return json.load(open(kept))
     result = json.loads(run([HELPER, "best-of", BASE, reward_model(), PROMPTS, str(n), "64", "7"]).stdout)
     with open(kept, "w") as output:
@@ -145,8 +163,9 @@ def quality():
     training, evaluations, peak = tally_policy("rloo", output, ["--iterations", str(iterations), "--prompts-per-iteration", prompts,
                                                                "--answers-per-prompt", answers, "--minibatches", minibatches, "--max-new-tokens", "64",
                                                                "--learning-rate", learning_rate,
-                                                               "--eval-steps", str(max(1, iterations // 4))])
-    result["rloo"] = {"seconds": training[-1]["elapsed_seconds"], "peak_rss_mib": peak,
+                                                               "--eval-steps", str(max(1, iterations // 4))],
+                                               resume=bool(os.environ.get("BENCH_RESUME")))
+    result["rloo"] = {"seconds": training_seconds(training), "peak_rss_mib": peak,
                       "evaluations": [{k: v for k, v in e.items() if k.startswith("eval_") or k in ("step", "samples")} for e in evaluations],
                       "training_reward_first_5": sum(r["reward"] for r in training[:5]) / 5, "training_reward_last_5": sum(r["reward"] for r in training[-5:]) / 5,
                       "kl_per_answer_last_5": sum(r["kl_per_answer"] for r in training[-5:]) / 5}
