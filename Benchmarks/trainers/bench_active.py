@@ -19,13 +19,18 @@ linear Bradley-Terry head on those features (Training's FrozenTrunkPreferenceHea
 method, L2 penalty PENALTY, warm-started from the previous round). The selection rule is the
 product's; the model it consults is a cheaper one than a full reward-model job trains.
 
-Pinned: POOL 2,000 training pairs (the first of the hash-ordered training set), INITIAL 100,
-ROUND 100, ROUNDS 9 (1,000 labels in the end), PENALTY 10 (BENCH_PENALTY; not tuned: choosing it
-on the evaluation set would be tuning on the test), SHARE 0.2, seeds 1, 2, 3. Reports held-out
-accuracy against labels for both strategies (mean and spread over the seeds), and how many labels
-the uncertainty order needs to reach the random order's final accuracy, when the random order's
-curve rises at all (else none is claimed). Appends to Benchmarks/results/active.jsonl. The
-features take most of the time (about 45 minutes for 2,500 pairs on 2 cores, cached under
+Pinned: POOL 2,000 training pairs (the first of the hash-ordered training set), INITIAL 10,
+ROUND 10, ROUNDS 19 (200 labels in the end: the head on the frozen trunk learns what it can by
+about 100, so rounds of 100 would measure a flat curve), PENALTY 10 and 1,000 (BENCH_PENALTY, a
+comma-separated list; one record each; not tuned: choosing it on the evaluation set would be
+tuning on the test), SHARE 0.2, seeds 1 to 10. Reports held-out accuracy against labels for both
+strategies (mean, spread and standard error over the seeds), and the labels saved: how many labels
+the random order needs to first reach its own final accuracy, less how many the uncertainty order
+needs, with a 95% bootstrap interval over the seeds, when the random order's curve rises at all
+(its last point above its first by more than twice their standard errors combined; else none is
+claimed). Appends to
+Benchmarks/results/active.jsonl. The
+features take most of the time (about 45 to 55 minutes for 2,500 pairs on 2 cores, cached under
 .build/bench-reward/active); each strategy's run then takes seconds. Benchmark tooling only.
 """
 import json, os, statistics, sys
@@ -35,12 +40,12 @@ from bench_common import BASE, HELPER, log, record, run
 from bench_reward import MAXIMUM_LENGTH, WORK, prepare
 
 POOL = int(os.environ.get("BENCH_POOL", "2000"))
-INITIAL = int(os.environ.get("BENCH_INITIAL", "100"))
-ROUND = int(os.environ.get("BENCH_ROUND", "100"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "9"))
-PENALTY = float(os.environ.get("BENCH_PENALTY", "10"))
+INITIAL = int(os.environ.get("BENCH_INITIAL", "10"))
+ROUND = int(os.environ.get("BENCH_ROUND", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "19"))
+PENALTIES = [float(penalty) for penalty in os.environ.get("BENCH_PENALTY", "10,1000").split(",")]
 SHARE = float(os.environ.get("BENCH_RANDOM_SHARE", "0.2"))
-SEEDS = [int(seed) for seed in os.environ.get("BENCH_SEEDS", "1,2,3").split(",")]
+SEEDS = [int(seed) for seed in os.environ.get("BENCH_SEEDS", "1,2,3,4,5,6,7,8,9,10").split(",")]
 
 
 def features(name, lines):
@@ -67,6 +72,39 @@ def labels_to_reach(curve, target):
     return curve[-1][0] if curve and curve[-1][1] >= target else None
 
 
+def mean_curve(results):
+    """(labels, mean accuracy, spread, standard error of the mean) at each round, over the seeds."""
+    points = zip(*[[(p["labels"], p["accuracy"]) for p in r["curve"]] for r in results])
+    return [(column[0][0], statistics.mean(a for _, a in column), statistics.pstdev(a for _, a in column),
+             statistics.stdev(a for _, a in column) / len(column) ** 0.5 if len(column) > 1 else 0.0) for column in points]
+
+
+def labels_saved(random_runs, uncertainty_runs):
+    """Labels the random order needs to first reach its final mean accuracy, less the labels the
+    uncertainty order needs (None when it never does)."""
+    random_curve = [(l, a) for l, a, _, _ in mean_curve(random_runs)]
+    uncertainty_curve = [(l, a) for l, a, _, _ in mean_curve(uncertainty_runs)]
+    target = random_curve[-1][1]
+    reached = labels_to_reach(uncertainty_curve, target)
+    return None if reached is None else labels_to_reach(random_curve, target) - reached
+
+
+def saved_interval(runs, resamples=2000):
+    """A 95% bootstrap interval of the labels saved, the seeds resampled with replacement (the
+    same seeds for both orders, which share their first labels); an order that never reaches the
+    target counts as saving minus the whole budget."""
+    import random
+    generator, seeds = random.Random(0), range(len(runs["random"]))
+    budget = runs["random"][0]["curve"][-1]["labels"]
+    values = []
+    for _ in range(resamples):
+        chosen = [generator.choice(seeds) for _ in seeds]
+        saved = labels_saved([runs["random"][i] for i in chosen], [runs["uncertainty"][i] for i in chosen])
+        values.append(-budget if saved is None else saved)
+    values.sort()
+    return [values[int(0.025 * resamples)], values[int(0.975 * resamples) - 1]]
+
+
 def main():
     paths = prepare()
     training = open(paths["train-all"]).read().splitlines()[:POOL]
@@ -74,40 +112,47 @@ def main():
     pool_features, pool_shape = features(f"pool-{len(training)}", training)
     evaluation_features, evaluation_shape = features("eval-500", evaluation)
     longer = sum((c > r) + 0.5 * (c == r) for c, r in zip(evaluation_shape["chosen_characters"], evaluation_shape["rejected_characters"]))
+    for penalty in PENALTIES:
+        measure(penalty, pool_features, pool_shape, evaluation_features, evaluation_shape, longer / evaluation_shape["pairs"])
+
+
+def measure(penalty, pool_features, pool_shape, evaluation_features, evaluation_shape, longer_answer_wins):
     runs = {"random": [], "uncertainty": []}
     for seed in SEEDS:
         for strategy in runs:
             output = run([HELPER, "active", pool_features, evaluation_features, strategy, str(seed), str(INITIAL), str(ROUND),
-                          str(ROUNDS), str(PENALTY), str(SHARE)]).stdout
+                          str(ROUNDS), str(penalty), str(SHARE)]).stdout
             result = json.loads(output.strip().splitlines()[-1])
             runs[strategy].append(result)
-            log(f"seed {seed} {strategy}: " + ", ".join(f"{p['labels']}: {p['accuracy']:.3f}" for p in result["curve"]))
-    mean_curves = {}
-    for strategy, results in runs.items():
-        points = list(zip(*[[(p["labels"], p["accuracy"]) for p in r["curve"]] for r in results]))
-        mean_curves[strategy] = [(column[0][0], statistics.mean(a for _, a in column), statistics.pstdev(a for _, a in column)) for column in points]
-    random_final = mean_curves["random"][-1][1]
-    final_labels = mean_curves["random"][-1][0]
-    # Labels are saved only against a curve that rises: where the random order's accuracy at the
-    # end is within its seeds' spread of where it began, more labels did not help that head, and
+            log(f"penalty {penalty:g}, seed {seed} {strategy}: " + ", ".join(f"{p['labels']}: {p['accuracy']:.3f}" for p in result["curve"]))
+    curves = {strategy: mean_curve(results) for strategy, results in runs.items()}
+    (_, random_first, _, first_error), (final_labels, random_final, _, final_error) = curves["random"][0], curves["random"][-1]
+    # Labels are saved only against a curve that rises: where the random order's mean accuracy at
+    # the end is within noise of where it began, more labels did not help that head, and
     # "reaching it sooner" says nothing.
-    (_, random_first, first_spread), (_, _, final_spread) = mean_curves["random"][0], mean_curves["random"][-1]
-    rises = random_final - random_first > max(first_spread, final_spread)
-    reached = labels_to_reach([(l, a) for l, a, _ in mean_curves["uncertainty"]], random_final) if rises else None
+    rises = random_final - random_first > 2 * (first_error ** 2 + final_error ** 2) ** 0.5
+    # Both orders are measured by when they first reach the random order's final accuracy: on a
+    # curve that levels off, the random order itself gets there before its last round.
+    random_reaches = labels_to_reach([(l, a) for l, a, _, _ in curves["random"]], random_final)
+    uncertainty_reaches = labels_to_reach([(l, a) for l, a, _, _ in curves["uncertainty"]], random_final) if rises else None
+    saved = None if uncertainty_reaches is None else random_reaches - uncertainty_reaches
+    interval = saved_interval(runs) if rises else None
     result = {
         "pool_pairs": pool_shape["pairs"], "evaluation_pairs": evaluation_shape["pairs"], "initial": INITIAL, "round": ROUND, "rounds": ROUNDS,
-        "penalty": PENALTY, "random_share": SHARE, "seeds": SEEDS, "reward_model": "frozen SmolLM2-135M-Instruct trunk, linear Bradley-Terry head refitted each round (warm start)",
-        "feature_seconds": pool_shape["seconds"] + evaluation_shape["seconds"], "longer_answer_wins_accuracy": longer / evaluation_shape["pairs"],
-        "curves": {s: [{"labels": l, "accuracy_mean": a, "accuracy_std": d} for l, a, d in c] for s, c in mean_curves.items()},
-        "random_final_accuracy": random_final, "uncertainty_final_accuracy": mean_curves["uncertainty"][-1][1],
+        "penalty": penalty, "random_share": SHARE, "seeds": SEEDS, "reward_model": "frozen SmolLM2-135M-Instruct trunk, linear Bradley-Terry head refitted each round (warm start)",
+        "feature_seconds": pool_shape["seconds"] + evaluation_shape["seconds"], "longer_answer_wins_accuracy": longer_answer_wins,
+        "curves": {s: [{"labels": l, "accuracy_mean": a, "accuracy_std": d, "accuracy_standard_error": e} for l, a, d, e in c] for s, c in curves.items()},
+        "random_final_accuracy": random_final, "uncertainty_final_accuracy": curves["uncertainty"][-1][1],
         "random_curve_rises": rises,
-        "uncertainty_labels_to_reach_random_final": reached,
-        "labels_saved": None if reached is None else final_labels - reached,
-        "labels_saved_share": None if reached is None else (final_labels - reached) / final_labels,
+        "random_labels_to_reach_random_final": random_reaches,
+        "uncertainty_labels_to_reach_random_final": uncertainty_reaches,
+        "labels_saved": saved,
+        "labels_saved_share": None if saved is None else saved / random_reaches,
+        "labels_saved_95_percent_interval": interval,
     }
     record(result, "active")
-    print("\n| labels | random (mean ± sd of 3 seeds) | uncertainty, 20% random |\n|---:|---:|---:|")
-    for (l, a, d), (_, b, e) in zip(mean_curves["random"], mean_curves["uncertainty"]):
+    print(f"\npenalty {penalty:g}\n| labels | random (mean ± sd of {len(SEEDS)} seeds) | uncertainty, {SHARE:.0%} random |\n|---:|---:|---:|")
+    for (l, a, d, _), (_, b, e, _) in zip(curves["random"], curves["uncertainty"]):
         print(f"| {l} | {100 * a:.1f}% ± {100 * d:.1f} | {100 * b:.1f}% ± {100 * e:.1f} |")
 
 
