@@ -126,11 +126,12 @@ public final class PolicyTrainer: Trainer {
         try checkAbandoned()
         let sampled = monotonicSeconds()
         let referenceLogProbabilities = try reference.answerLogProbabilities(of: episodes, temperature: options.temperature)
-        // A forward pass of the policy gives the ratio's denominator (and PPO's old values)
-        // where the policy moves before its last use; one epoch of one minibatch reads the
-        // sampler's own log-probabilities of the same tokens, as TRL does with its detached copy.
+        // The ratio's denominator is the policy that sampled, however far later minibatches move
+        // it: the sampler's own log-probabilities of the tokens are that policy's (a test holds
+        // them to a forward pass's within 1e-3), so RLOO and GRPO need no second forward pass.
+        // PPO's old values need one, and its log-probabilities come with them.
         var oldLogProbabilities = episodes.map(\.samplingLogProbabilities), oldValues: [[Float]] = []
-        if value != nil || options.updateEpochs > 1 || options.minibatches > 1 {
+        if value != nil {
             (oldLogProbabilities, oldValues) = try scoreWithPolicy(episodes)
         }
         let referenceScored = monotonicSeconds()
@@ -345,7 +346,7 @@ public final class PolicyTrainer: Trainer {
         for pass in StepPlan.passes(Array(chosen.indices), length: { chosen[$0].tokens.count }) {
             let batch = SupervisedTrainer.batch(pass.map { chosen[$0] })
             let output = try policy.model.forward(tokens: batch.tokens, targets: batch.targets, attentionMask: nil, positionIDs: nil,
-                                                  batchSize: batch.rows, sequenceLength: batch.length, forBackward: true, computesLogits: true)
+                                                  batchSize: batch.rows, sequenceLength: batch.length, forBackward: true, logits: .targets)
             lossSum += Double(output.loss ?? 0) * Double(batch.answerTokens)
             let weight = -options.pretrainingCoefficient / Float(answerTokens)
             try policy.model.backward(logProbabilityGradients: batch.targets.map { $0 >= 0 ? weight : 0 }, temperature: 1, finalHiddenGradient: nil)
