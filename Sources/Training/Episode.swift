@@ -76,11 +76,12 @@ struct AnswerBatch {
         StepPlan.passes(indices ?? Array(episodes.indices)) { episodes[$0].prompt.count + episodes[$0].answer.count }
     }
 
-    /// One forward pass of `model` over the batch, logits included; without `forBackward` it
-    /// keeps one layer's activations, enough to read the log-probabilities (a scoring pass).
+    /// One forward pass of `model` over the batch, its output head run at the answer tokens only
+    /// (the prompts' and the padding's logits are never read); without `forBackward` it keeps one
+    /// layer's activations, enough to read the log-probabilities (a scoring pass).
     func forward(_ model: any LanguageModel, forBackward: Bool) throws {
         try model.forward(tokens: tokens, targets: targets, attentionMask: nil, positionIDs: nil, batchSize: rowCount, sequenceLength: rowLength,
-                          forBackward: forBackward, computesLogits: true)
+                          forBackward: forBackward, logits: .targets)
     }
 
     /// Each episode's per-token log-probabilities from the last forward pass.

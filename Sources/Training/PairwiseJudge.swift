@@ -63,7 +63,7 @@ public struct PairwiseJudge {
         // A conversation longer than the judge reads keeps its end, where the question is.
         if tokens.count > context { tokens = Array(tokens.suffix(context)) }
         try model.model.forward(tokens: tokens, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: 1, sequenceLength: tokens.count,
-                                forBackward: false, computesLogits: true)
+                                forBackward: false, logits: .every)
         let vocabulary = model.model.vocabularySize, last = (tokens.count - 1) * vocabulary
         let logits = model.model.logits
         let difference = Double(logits[last + Int(letters.a)]) - Double(logits[last + Int(letters.b)])

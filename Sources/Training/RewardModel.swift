@@ -59,7 +59,7 @@ public final class RewardModel {
     /// from one forward pass; `forBackward` keeps what `backward` needs.
     func scores(of batch: RankingBatch, forBackward: Bool) throws -> [[Float]] {
         try trunk.forward(tokens: batch.tokens, targets: nil, attentionMask: batch.attentionMask, positionIDs: batch.positionIDs,
-                          batchSize: batch.rowCount, sequenceLength: batch.rowLength, forBackward: forBackward, computesLogits: false)
+                          batchSize: batch.rowCount, sequenceLength: batch.rowLength, forBackward: forBackward, logits: .skipped)
         let flat = head.forward(hiddenStates: trunk.finalHiddenStates, positions: batch.scorePositions.flatMap { $0 })
         var offset = 0
         return batch.scorePositions.map { positions in
@@ -105,7 +105,7 @@ public final class RewardModel {
             let batch = RankingBatch(rankings: members, sharesPrompt: sharesPrompt, padToken: padToken)
             try checkFits(batch, rankings: members[...])
             try trunk.forward(tokens: batch.tokens, targets: nil, attentionMask: batch.attentionMask, positionIDs: batch.positionIDs,
-                              batchSize: batch.rowCount, sequenceLength: batch.rowLength, forBackward: false, computesLogits: false)
+                              batchSize: batch.rowCount, sequenceLength: batch.rowLength, forBackward: false, logits: .skipped)
             let hidden = trunk.finalHiddenStates
             for (index, positions) in zip(pass, batch.scorePositions) {
                 features[index] = positions.map { Array(hidden[($0 * width)..<(($0 + 1) * width)]) }

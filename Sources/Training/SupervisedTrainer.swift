@@ -63,7 +63,7 @@ public final class SupervisedTrainer: Trainer {
             for demonstrations in passes {
                 let batch = Self.batch(demonstrations)
                 let output = try trunk.forward(tokens: batch.tokens, targets: batch.targets, attentionMask: nil, positionIDs: nil,
-                                               batchSize: batch.rows, sequenceLength: batch.length, forBackward: true, computesLogits: true)
+                                               batchSize: batch.rows, sequenceLength: batch.length, forBackward: true, logits: .targets)
                 lossSum += Double(output.loss ?? 0) * Double(batch.answerTokens)
                 let weight = -1 / Float(stepAnswerTokens)
                 try trunk.backward(logProbabilityGradients: batch.targets.map { $0 >= 0 ? weight : 0 }, temperature: 1, finalHiddenGradient: nil)
@@ -98,7 +98,7 @@ public final class SupervisedTrainer: Trainer {
         for pass in StepPlan.passes(Array(validation.indices), length: { validation[$0].tokens.count }) {
             let batch = Self.batch(pass.map { validation[$0] })
             let output = try model.model.forward(tokens: batch.tokens, targets: batch.targets, attentionMask: nil, positionIDs: nil,
-                                                 batchSize: batch.rows, sequenceLength: batch.length, forBackward: true, computesLogits: true)
+                                                 batchSize: batch.rows, sequenceLength: batch.length, forBackward: true, logits: .targets)
             lossSum += Double(output.loss ?? 0) * Double(batch.answerTokens)
             tokens += batch.answerTokens
         }

@@ -47,7 +47,7 @@ final class ValueFunction {
         let model = trunk?.model ?? policy
         if let trunk {
             try trunk.model.forward(tokens: batch.tokens, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: batch.rowCount,
-                                    sequenceLength: batch.rowLength, forBackward: forBackward, computesLogits: false)
+                                    sequenceLength: batch.rowLength, forBackward: forBackward, logits: .skipped)
         }
         let flat = head.forward(hiddenStates: model.finalHiddenStates, positions: batch.answerPositions.flatMap { $0 })
         var offset = 0

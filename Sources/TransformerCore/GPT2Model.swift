@@ -19,6 +19,8 @@ public final class GPT2Model: LanguageModel {
     private var keyMask: [UInt8]?
     private var targets: [Int32] = []
     private var targetCount = 0
+    /// Where the last forward pass ran the output head.
+    private let headRows = OutputHeadRows()
 
     public init(configuration: GPT2Configuration) throws {
         try configuration.validate()
@@ -60,16 +62,16 @@ public final class GPT2Model: LanguageModel {
     /// `forBackward` false (sampling's prefill) keeps one layer's activations instead of every
     /// layer's, the keys and values aside: a fraction of the memory, and no backward or loss after.
     public func forward(tokens: [Int32], targets: [Int32]? = nil, attentionMask: [UInt8]? = nil, positionIDs: [Int32]? = nil,
-                        batchSize B: Int, sequenceLength T: Int, forBackward: Bool = true, computesLogits: Bool = true) throws -> Output {
+                        batchSize B: Int, sequenceLength T: Int, forBackward: Bool = true, logits logitPositions: LogitPositions = .every) throws -> Output {
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         try ForwardInputs.validate(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs, batchSize: B,
                                    sequenceLength: T, vocabularySize: V, contextLength: configuration.contextLength)
-        guard computesLogits || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs the logits (computesLogits: true)") }
-        if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward || activations?.holdsLogits != computesLogits {
+        guard logitPositions != .skipped || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs the logits (logits: .every or .targets)") }
+        if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward || activations?.holdsLogits != (logitPositions != .skipped) {
             let previous = activations?.storage
             activations = nil
             activations = Activations(configuration: configuration, batchSize: B, sequenceLength: T, keepsEveryLayer: forBackward,
-                                      holdsLogits: computesLogits, reusing: previous)
+                                      holdsLogits: logitPositions != .skipped, reusing: previous)
         }
         let a = activations!
         let p = parameters.pointer
@@ -108,7 +110,9 @@ public final class GPT2Model: LanguageModel {
         }
         let last = a.residual3 + a.kept(L - 1) * N * C
         Kernels.layerNormForward(a.finalLayerNorm, a.finalLayerNormMean, a.finalLayerNormRstd, last, p + layout.finalLayerNormWeight, p + layout.finalLayerNormBias, rows: N, C: C, epsilon: configuration.layerNormEpsilon)
-        if computesLogits { Kernels.tiedHeadForward(a.logits, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V) }
+        headRows.select(logitPositions, targets: self.targets, hiddenStates: a.finalLayerNorm, width: C)
+        let M = headRows.count
+        if M > 0 { Kernels.tiedHeadForward(a.logits, headRows.input(a.finalLayerNorm), p + layout.tokenEmbedding, rows: M, C: C, V: V) }
 
         // Without backward, targets only name what `tokenLogProbabilities` reads: the loss's
         // probabilities are not held, so no loss.
@@ -116,17 +120,20 @@ public final class GPT2Model: LanguageModel {
             targetCount = 0
             return Output(loss: nil)
         }
-        self.targets.withUnsafeBufferPointer { Kernels.crossEntropyForward(a.losses, a.probabilities, a.logits, $0.baseAddress!, rows: N, V: V) }
-        let (loss, count) = ForwardInputs.meanLoss(a.losses, targets: self.targets)
+        headRows.targets.withUnsafeBufferPointer { Kernels.crossEntropyForward(a.losses, a.probabilities, a.logits, $0.baseAddress!, rows: M, V: V) }
+        let (loss, count) = ForwardInputs.meanLoss(a.losses, targets: headRows.targets)
         targetCount = count
         return ForwardOutput(loss: loss)
     }
 
-    /// The logits of the last forward pass, [B,T,V].
+    /// The logits of the last forward pass, [B,T,V] (with `logits: .targets`, the rows of the
+    /// positions with a target, in order: `logitRow(ofPosition:)`).
     public var logits: UnsafeBufferPointer<Float> {
         guard let a = activations, a.holdsLogits else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(start: a.logits, count: a.batchSize * a.sequenceLength * configuration.vocabularySize)
+        return UnsafeBufferPointer(start: a.logits, count: headRows.count * configuration.vocabularySize)
     }
+
+    public func logitRow(ofPosition position: Int) -> Int? { headRows.row(ofPosition: position) }
 
     /// The final hidden states (after the last LayerNorm) of the last forward pass, [B,T,C].
     public var finalHiddenStates: UnsafeBufferPointer<Float> {
@@ -155,7 +162,8 @@ public final class GPT2Model: LanguageModel {
     public func tokenLogProbabilities(temperature: Float) throws -> [Float] {
         guard let a = activations, targets.count == a.batchSize * a.sequenceLength else { throw ModelInputError.needsForwardPass("log-probabilities need a forward pass first") }
         guard a.holdsLogits else { throw ModelInputError.needsForwardPass("log-probabilities need a forward pass that computes the logits") }
-        return try ForwardInputs.tokenLogProbabilities(logits: a.logits, targets: targets, vocabularySize: configuration.vocabularySize, temperature: temperature)
+        return headRows.perPosition(try ForwardInputs.tokenLogProbabilities(logits: a.logits, targets: headRows.targets, vocabularySize: configuration.vocabularySize,
+                                                                            temperature: temperature), positionCount: targets.count)
     }
 
     private func backward(_ logitGradient: ForwardInputs.LogitGradient?, finalHiddenGradient: [Float]?) throws {
@@ -163,7 +171,7 @@ public final class GPT2Model: LanguageModel {
         guard a.keepsEveryLayer else { throw ModelInputError.needsForwardPass("backward needs a forward pass for backward (forBackward: true)") }
         let (V, C, L, NH) = (configuration.vocabularySize, configuration.width, configuration.layerCount, configuration.headCount)
         let (B, T) = (a.batchSize, a.sequenceLength)
-        let N = B * T
+        let N = B * T, M = headRows.count
         try ForwardInputs.checkBackward(targetCount: logitGradient == nil ? 0 : 1, finalHiddenGradient: finalHiddenGradient, rows: N, width: C)
         if logitGradient != nil, !a.holdsLogits { throw ModelInputError.needsForwardPass("a gradient of log-probabilities needs a forward pass that computes the logits") }
         if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
@@ -176,15 +184,21 @@ public final class GPT2Model: LanguageModel {
         switch logitGradient {
         case .meanLoss?:
             // d logits overwrite the probabilities (see crossEntropyBackwardInPlace).
-            targets.withUnsafeBufferPointer { Kernels.crossEntropyBackwardInPlace(a.probabilities, $0.baseAddress!, lossScale: 1 / Float(targetCount), rows: N, V: V) }
-            Kernels.tiedHeadBackward(d.finalLayerNorm, g + layout.tokenEmbedding, a.probabilities, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
+            headRows.targets.withUnsafeBufferPointer { Kernels.crossEntropyBackwardInPlace(a.probabilities, $0.baseAddress!, lossScale: 1 / Float(targetCount), rows: M, V: V) }
+            Kernels.tiedHeadBackward(headRows.inputGradient(d.finalLayerNorm), g + layout.tokenEmbedding, a.probabilities, headRows.input(a.finalLayerNorm),
+                                     p + layout.tokenEmbedding, rows: M, C: C, V: V)
+            headRows.addInputGradient(to: d.finalLayerNorm)
             targetCount = 0
         case .perToken(let gradients, let temperature)?:
             // d logits go to the probabilities' buffer too; the logits stay, so this may repeat.
-            targets.withUnsafeBufferPointer { targets in
-                gradients.withUnsafeBufferPointer { Kernels.logProbabilityBackward(a.probabilities, a.logits, targets.baseAddress!, $0.baseAddress!, temperature: temperature, rows: N, V: V) }
+            headRows.targets.withUnsafeBufferPointer { targets in
+                headRows.atRows(gradients).withUnsafeBufferPointer {
+                    Kernels.logProbabilityBackward(a.probabilities, a.logits, targets.baseAddress!, $0.baseAddress!, temperature: temperature, rows: M, V: V)
+                }
             }
-            Kernels.tiedHeadBackward(d.finalLayerNorm, g + layout.tokenEmbedding, a.probabilities, a.finalLayerNorm, p + layout.tokenEmbedding, rows: N, C: C, V: V)
+            Kernels.tiedHeadBackward(headRows.inputGradient(d.finalLayerNorm), g + layout.tokenEmbedding, a.probabilities, headRows.input(a.finalLayerNorm),
+                                     p + layout.tokenEmbedding, rows: M, C: C, V: V)
+            headRows.addInputGradient(to: d.finalLayerNorm)
         case nil:
             break
         }

@@ -19,7 +19,12 @@ public protocol LanguageModel: AnyObject {
     var parameterCount: Int { get }
     /// Floats held for the last forward and backward pass.
     var activationFloatCount: Int { get }
+    /// The logits of the last forward pass: [B*T, V], or with `logits: .targets` one row for each
+    /// position with a target, in order.
     var logits: UnsafeBufferPointer<Float> { get }
+    /// The row of `logits` that holds a flat position's (row * T + t), nil where the last
+    /// forward pass did not run the output head there.
+    func logitRow(ofPosition position: Int) -> Int?
     var finalHiddenStates: UnsafeBufferPointer<Float> { get }
     /// The parameter tensors, for the optimizer (which decays matrices) and checkpoints.
     var parameterTensors: [ParameterLayout.Tensor] { get }
@@ -27,13 +32,14 @@ public protocol LanguageModel: AnyObject {
     /// `forBackward` false keeps one layer's activations (and every layer's keys and values):
     /// for sampling, or for scoring targets with `tokenLogProbabilities` (a policy stage's
     /// reference), with neither a loss nor a backward pass after.
-    /// `computesLogits` false stops at the final hidden states (a reward model or value head
-    /// reads nothing else): the output head, a fifth of a small model's work, is skipped and its
-    /// [B*T, V] floats are not held; no loss, log-probabilities or their backward then.
+    /// `logits` says where the output head runs (`LogitPositions`): at every position, only
+    /// where there is a target (all a loss or log-probabilities need), or nowhere (a reward model
+    /// or a value head reads the final hidden states only, and the head's [B*T, V] floats are not
+    /// held).
     /// `attentionMask` values are those of `AttentionMask` (0/1 padding, or packed branches).
     @discardableResult
     func forward(tokens: [Int32], targets: [Int32]?, attentionMask: [UInt8]?, positionIDs: [Int32]?,
-                 batchSize: Int, sequenceLength: Int, forBackward: Bool, computesLogits: Bool) throws -> ForwardOutput
+                 batchSize: Int, sequenceLength: Int, forBackward: Bool, logits: LogitPositions) throws -> ForwardOutput
     /// How many of the top blocks backward reaches: all by default. Fewer trains only those
     /// blocks, the final norm and the output head, and backward stops below the lowest of them
     /// (the embeddings then train only as a tied output head).
@@ -72,7 +78,7 @@ extension LanguageModel {
     public func forward(tokens: [Int32], targets: [Int32]?, attentionMask: [UInt8]?, positionIDs: [Int32]?,
                         batchSize: Int, sequenceLength: Int, forBackward: Bool) throws -> ForwardOutput {
         try forward(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs,
-                    batchSize: batchSize, sequenceLength: sequenceLength, forBackward: forBackward, computesLogits: true)
+                    batchSize: batchSize, sequenceLength: sequenceLength, forBackward: forBackward, logits: .every)
     }
 
     /// The most likely next token after each step, recomputing the whole prefix each time (the
@@ -98,12 +104,17 @@ extension LanguageModel {
         guard temperature > 0, temperature.isFinite else { throw SamplingError.invalidOption(name: "the temperature", rule: "must be positive to score tokens") }
         let V = vocabularySize, held = logits
         guard let base = held.baseAddress, held.count >= V else { throw ModelInputError.needsForwardPass("entropies need a forward pass that computes the logits") }
-        if let bad = positions.first(where: { $0 < 0 || ($0 + 1) * V > held.count }) {
-            throw ModelInputError.needsForwardPass("position \(bad) is outside the last forward pass's \(held.count / V) positions")
+        var rows: [Int] = []
+        rows.reserveCapacity(positions.count)
+        for position in positions {
+            guard let row = logitRow(ofPosition: position) else {
+                throw ModelInputError.needsForwardPass("position \(position) has no logits in the last forward pass (outside it, or without a target where only targets' were computed)")
+            }
+            rows.append(row)
         }
         var out = [Float](repeating: 0, count: positions.count)
         out.withUnsafeMutableBufferPointer { out in
-            positions.withUnsafeBufferPointer { Kernels.entropies(out.baseAddress!, base, $0.baseAddress!, temperature: temperature, rows: positions.count, V: V) }
+            rows.withUnsafeBufferPointer { Kernels.entropies(out.baseAddress!, base, $0.baseAddress!, temperature: temperature, rows: positions.count, V: V) }
         }
         return out
     }

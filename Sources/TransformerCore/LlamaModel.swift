@@ -22,6 +22,8 @@ public final class LlamaModel: LanguageModel {
     private var keyMask: [UInt8]?
     private var targets: [Int32] = []
     private var targetCount = 0
+    /// Where the last forward pass ran the output head.
+    private let headRows = OutputHeadRows()
 
     public init(configuration: LlamaConfiguration) throws {
         try configuration.validate()
@@ -55,18 +57,18 @@ public final class LlamaModel: LanguageModel {
     /// its own (Hugging Face's cumsum(mask) - 1) with an attention mask.
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32]? = nil, attentionMask: [UInt8]? = nil, positionIDs: [Int32]? = nil,
-                        batchSize B: Int, sequenceLength T: Int, forBackward: Bool = true, computesLogits: Bool = true) throws -> ForwardOutput {
+                        batchSize B: Int, sequenceLength T: Int, forBackward: Bool = true, logits logitPositions: LogitPositions = .every) throws -> ForwardOutput {
         let (V, C, L) = (configuration.vocabularySize, configuration.width, configuration.layerCount)
         let (NH, KVH, hs, I) = (configuration.headCount, configuration.keyValueHeadCount, configuration.headSize, configuration.intermediateSize)
         let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)
         try ForwardInputs.validate(tokens: tokens, targets: targets, attentionMask: attentionMask, positionIDs: positionIDs, batchSize: B,
                                    sequenceLength: T, vocabularySize: V, contextLength: configuration.contextLength)
-        guard computesLogits || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs the logits (computesLogits: true)") }
-        if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward || activations?.holdsLogits != computesLogits {
+        guard logitPositions != .skipped || targets == nil else { throw ModelInputError.needsForwardPass("a loss needs the logits (logits: .every or .targets)") }
+        if activations?.batchSize != B || activations?.sequenceLength != T || activations?.keepsEveryLayer != forBackward || activations?.holdsLogits != (logitPositions != .skipped) {
             let previous = activations?.storage
             activations = nil
             activations = LlamaActivations(configuration: configuration, batchSize: B, sequenceLength: T, keepsEveryLayer: forBackward,
-                                           holdsLogits: computesLogits, reusing: previous)
+                                           holdsLogits: logitPositions != .skipped, reusing: previous)
         }
         let a = activations!
         let p = parameters.pointer
@@ -110,7 +112,9 @@ public final class LlamaModel: LanguageModel {
         }
         let last = a.residual3 + a.kept(L - 1) * N * C
         Kernels.rmsNormForward(a.finalNorm, a.finalNormRstd, last, p + layout.finalNormWeight, rows: N, C: C, epsilon: configuration.rmsNormEpsilon)
-        if computesLogits { Kernels.linearForward(a.logits, a.finalNorm, p + layout.outputHead, rows: N, C: C, OC: V) }
+        headRows.select(logitPositions, targets: self.targets, hiddenStates: a.finalNorm, width: C)
+        let M = headRows.count
+        if M > 0 { Kernels.linearForward(a.logits, headRows.input(a.finalNorm), p + layout.outputHead, rows: M, C: C, OC: V) }
 
         // Without backward, targets only name what `tokenLogProbabilities` reads: the loss's
         // probabilities are not held, so no loss.
@@ -118,8 +122,8 @@ public final class LlamaModel: LanguageModel {
             targetCount = 0
             return ForwardOutput(loss: nil)
         }
-        self.targets.withUnsafeBufferPointer { Kernels.crossEntropyForward(a.losses, a.probabilities, a.logits, $0.baseAddress!, rows: N, V: V) }
-        let (loss, count) = ForwardInputs.meanLoss(a.losses, targets: self.targets)
+        headRows.targets.withUnsafeBufferPointer { Kernels.crossEntropyForward(a.losses, a.probabilities, a.logits, $0.baseAddress!, rows: M, V: V) }
+        let (loss, count) = ForwardInputs.meanLoss(a.losses, targets: headRows.targets)
         targetCount = count
         return ForwardOutput(loss: loss)
     }
@@ -136,11 +140,14 @@ public final class LlamaModel: LanguageModel {
         }
     }
 
-    /// The logits of the last forward pass, [B,T,V].
+    /// The logits of the last forward pass, [B,T,V] (with `logits: .targets`, the rows of the
+    /// positions with a target, in order: `logitRow(ofPosition:)`).
     public var logits: UnsafeBufferPointer<Float> {
         guard let a = activations, a.holdsLogits else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(start: a.logits, count: a.batchSize * a.sequenceLength * configuration.vocabularySize)
+        return UnsafeBufferPointer(start: a.logits, count: headRows.count * configuration.vocabularySize)
     }
+
+    public func logitRow(ofPosition position: Int) -> Int? { headRows.row(ofPosition: position) }
 
     /// The final hidden states (after the last RMSNorm) of the last forward pass, [B,T,C].
     public var finalHiddenStates: UnsafeBufferPointer<Float> {
@@ -165,7 +172,8 @@ public final class LlamaModel: LanguageModel {
     public func tokenLogProbabilities(temperature: Float) throws -> [Float] {
         guard let a = activations, targets.count == a.batchSize * a.sequenceLength else { throw ModelInputError.needsForwardPass("log-probabilities need a forward pass first") }
         guard a.holdsLogits else { throw ModelInputError.needsForwardPass("log-probabilities need a forward pass that computes the logits") }
-        return try ForwardInputs.tokenLogProbabilities(logits: a.logits, targets: targets, vocabularySize: configuration.vocabularySize, temperature: temperature)
+        return headRows.perPosition(try ForwardInputs.tokenLogProbabilities(logits: a.logits, targets: headRows.targets, vocabularySize: configuration.vocabularySize,
+                                                                            temperature: temperature), positionCount: targets.count)
     }
 
     private func backward(_ logitGradient: ForwardInputs.LogitGradient?, finalHiddenGradient: [Float]?) throws {
@@ -175,7 +183,7 @@ public final class LlamaModel: LanguageModel {
         let (NH, KVH, hs, I) = (configuration.headCount, configuration.keyValueHeadCount, configuration.headSize, configuration.intermediateSize)
         let (Q, KV) = (configuration.queryWidth, configuration.keyValueWidth)
         let (B, T) = (a.batchSize, a.sequenceLength)
-        let N = B * T
+        let N = B * T, M = headRows.count
         try ForwardInputs.checkBackward(targetCount: logitGradient == nil ? 0 : 1, finalHiddenGradient: finalHiddenGradient, rows: N, width: C)
         if logitGradient != nil, !a.holdsLogits { throw ModelInputError.needsForwardPass("a gradient of log-probabilities needs a forward pass that computes the logits") }
         if gradients == nil { gradients = FloatBuffer(count: layout.totalCount) }
@@ -187,15 +195,19 @@ public final class LlamaModel: LanguageModel {
         switch logitGradient {
         case .meanLoss?:
             // d logits overwrite the probabilities (see crossEntropyBackwardInPlace).
-            targets.withUnsafeBufferPointer { Kernels.crossEntropyBackwardInPlace(a.probabilities, $0.baseAddress!, lossScale: 1 / Float(targetCount), rows: N, V: V) }
-            Kernels.linearBackward(d.finalNorm, g + layout.outputHead, a.probabilities, a.finalNorm, p + layout.outputHead, rows: N, C: C, OC: V)
+            headRows.targets.withUnsafeBufferPointer { Kernels.crossEntropyBackwardInPlace(a.probabilities, $0.baseAddress!, lossScale: 1 / Float(targetCount), rows: M, V: V) }
+            Kernels.linearBackward(headRows.inputGradient(d.finalNorm), g + layout.outputHead, a.probabilities, headRows.input(a.finalNorm), p + layout.outputHead, rows: M, C: C, OC: V)
+            headRows.addInputGradient(to: d.finalNorm)
             targetCount = 0
         case .perToken(let gradients, let temperature)?:
             // d logits go to the probabilities' buffer too; the logits stay, so this may repeat.
-            targets.withUnsafeBufferPointer { targets in
-                gradients.withUnsafeBufferPointer { Kernels.logProbabilityBackward(a.probabilities, a.logits, targets.baseAddress!, $0.baseAddress!, temperature: temperature, rows: N, V: V) }
+            headRows.targets.withUnsafeBufferPointer { targets in
+                headRows.atRows(gradients).withUnsafeBufferPointer {
+                    Kernels.logProbabilityBackward(a.probabilities, a.logits, targets.baseAddress!, $0.baseAddress!, temperature: temperature, rows: M, V: V)
+                }
             }
-            Kernels.linearBackward(d.finalNorm, g + layout.outputHead, a.probabilities, a.finalNorm, p + layout.outputHead, rows: N, C: C, OC: V)
+            Kernels.linearBackward(headRows.inputGradient(d.finalNorm), g + layout.outputHead, a.probabilities, headRows.input(a.finalNorm), p + layout.outputHead, rows: M, C: C, OC: V)
+            headRows.addInputGradient(to: d.finalNorm)
         case nil:
             break
         }

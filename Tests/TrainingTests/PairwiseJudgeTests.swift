@@ -19,12 +19,12 @@ import TransformerCore
         // One order by hand: the letters' logits at the last position of the question.
         let tokens = try model.promptTokens(judge.question(prompt: prompt, first: "a banana", second: "the cat sat on the mat"))
         try model.model.forward(tokens: tokens, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: 1, sequenceLength: tokens.count,
-                                forBackward: false, computesLogits: true)
+                                forBackward: false, logits: .every)
         let row = (tokens.count - 1) * model.model.vocabularySize
         let (a, b) = (Double(model.model.logits[row + Int(model.tokenizer.encode("A")[0])]), Double(model.model.logits[row + Int(model.tokenizer.encode("B")[0])]))
         let reversed = try model.promptTokens(judge.question(prompt: prompt, first: "the cat sat on the mat", second: "a banana"))
         try model.model.forward(tokens: reversed, targets: nil, attentionMask: nil, positionIDs: nil, batchSize: 1, sequenceLength: reversed.count,
-                                forBackward: false, computesLogits: true)
+                                forBackward: false, logits: .every)
         let last = (reversed.count - 1) * model.model.vocabularySize
         let (a2, b2) = (Double(model.model.logits[last + Int(model.tokenizer.encode("A")[0])]), Double(model.model.logits[last + Int(model.tokenizer.encode("B")[0])]))
         let expected = (1 / (1 + exp(b - a)) + 1 / (1 + exp(a2 - b2))) / 2

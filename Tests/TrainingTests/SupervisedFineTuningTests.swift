@@ -51,12 +51,12 @@ struct SupervisedFineTuningTests {
             #expect(demonstration.tokens.last == encoder.endOfTurn)
         }
         let model = base.model
-        try model.forward(tokens: batch.tokens, targets: batch.targets, attentionMask: nil, positionIDs: nil, batchSize: batch.rows, sequenceLength: batch.length, forBackward: true, computesLogits: true)
+        try model.forward(tokens: batch.tokens, targets: batch.targets, attentionMask: nil, positionIDs: nil, batchSize: batch.rows, sequenceLength: batch.length, forBackward: true, logits: .targets)
         model.zeroGradients()
         try model.backward(logProbabilityGradients: batch.targets.map { $0 >= 0 ? -1 / Float(batch.answerTokens) : 0 }, temperature: 1, finalHiddenGradient: nil)
         let perToken = Array(model.gradients!.buffer)
         model.zeroGradients()
-        try model.forward(tokens: batch.tokens, targets: batch.targets, attentionMask: nil, positionIDs: nil, batchSize: batch.rows, sequenceLength: batch.length, forBackward: true, computesLogits: true)
+        try model.forward(tokens: batch.tokens, targets: batch.targets, attentionMask: nil, positionIDs: nil, batchSize: batch.rows, sequenceLength: batch.length, forBackward: true, logits: .targets)
         try model.backward(finalHiddenGradient: nil)
         let meanLoss = Array(model.gradients!.buffer)
         let worst = zip(perToken, meanLoss).map { abs($0 - $1) }.max()!

@@ -96,6 +96,47 @@ struct TokenLogProbabilityTests {
         }
     }
 
+    /// The output head run only where there is a target gives what the every-position head
+    /// gives: the loss, the log-probabilities (0 elsewhere), the entropies, and the gradients of
+    /// both backward passes, with a scalar head's gradient beside them; a position without a
+    /// target has no logits to read.
+    @Test func theHeadAtTheTargetsOnlyEqualsTheHeadEverywhere() throws {
+        let hiddenGradient: (any LanguageModel) -> [Float] = { model in
+            (0..<(Self.tokens.count * model.finalHiddenWidth)).map { Float($0 % 5) * 0.01 - 0.02 }
+        }
+        // A policy stage's shape: each row's first five positions (its prompt) have no target.
+        let targets = Self.targets.indices.map { $0 % 12 < 5 ? -1 : Self.targets[$0] }
+        let weights = zip(Self.weights, targets).map { $1 < 0 ? 0 : $0 }
+        let answerPositions = targets.indices.filter { targets[$0] >= 0 }
+        for (name, model) in try Self.models() {
+            var results: [LogitPositions: [[Float]]] = [:]
+            for positions in [LogitPositions.every, .targets] {
+                model.zeroGradients()
+                let loss = try model.forward(tokens: Self.tokens, targets: targets, attentionMask: nil, positionIDs: nil,
+                                             batchSize: 2, sequenceLength: 12, forBackward: true, logits: positions).loss!
+                let logProbabilities = try model.tokenLogProbabilities(temperature: 0.7)
+                let entropies = try model.tokenEntropies(temperature: 0.7, positions: answerPositions)
+                try model.backward(finalHiddenGradient: hiddenGradient(model))
+                let meanLossGradients = Array(model.gradients!.buffer)
+                model.zeroGradients()
+                try model.backward(logProbabilityGradients: weights, temperature: 0.7, finalHiddenGradient: hiddenGradient(model))
+                results[positions] = [[loss], logProbabilities, entropies, meanLossGradients, Array(model.gradients!.buffer)]
+                if positions == .targets {
+                    #expect(model.logits.count == answerPositions.count * model.vocabularySize, "\(name)")
+                    let withoutTarget = targets.indices.first { targets[$0] < 0 }!
+                    #expect(model.logitRow(ofPosition: withoutTarget) == nil, "\(name)")
+                    #expect(throws: ModelInputError.self) { try model.tokenEntropies(temperature: 1, positions: [withoutTarget]) }
+                }
+            }
+            for (part, (every, targets)) in zip(["loss", "log-probabilities", "entropies", "loss gradients", "per-token gradients"],
+                                                zip(results[.every]!, results[.targets]!)) {
+                #expect(every.count == targets.count, "\(name) \(part)")
+                let largest = zip(every, targets).map { abs($0 - $1) }.max() ?? 0
+                #expect(largest <= 1e-5, "\(name) \(part): \(largest) apart")
+            }
+        }
+    }
+
     @Test func badGradientsAreRefused() throws {
         let model = try TrainingStepTests.smallModel()
         try model.forward(tokens: Self.tokens, targets: Self.targets, batchSize: 2, sequenceLength: 12)
@@ -112,7 +153,7 @@ struct TokenLogProbabilityTests {
 @Suite("Passes of changing shape")
 struct ChangingShapeTests {
     /// A pass after a larger one reuses its memory and computes what a fresh model computes:
-    /// logits, loss and every gradient, for both variants, with and without logits.
+    /// logits, loss and every gradient, for both variants, with logits everywhere, at the targets only, and none.
     @Test func aSmallerPassAfterALargerOneEqualsAFreshModel() throws {
         func models() throws -> [any LanguageModel] {
             var llama = LlamaConfiguration()
@@ -129,17 +170,17 @@ struct ChangingShapeTests {
         for (used, fresh) in zip(try models(), try models()) {
             try used.forward(tokens: large.tokens, targets: large.tokens, attentionMask: nil, positionIDs: nil, batchSize: large.B, sequenceLength: large.T, forBackward: true)
             try used.backward(finalHiddenGradient: nil)
-            for computesLogits in [true, false] {
+            for positions in [LogitPositions.every, .targets, .skipped] {
                 var results: [[Float]] = []
                 for model in [used, fresh] {
                     model.zeroGradients()
-                    let targets: [Int32]? = computesLogits ? small.tokens.map { $0 == 5 ? -1 : $0 } : nil
+                    let targets: [Int32]? = positions != .skipped ? small.tokens.map { $0 == 5 ? -1 : $0 } : nil
                     try model.forward(tokens: small.tokens, targets: targets, attentionMask: nil, positionIDs: nil, batchSize: small.B, sequenceLength: small.T,
-                                      forBackward: true, computesLogits: computesLogits)
-                    try model.backward(finalHiddenGradient: computesLogits ? nil : [Float](repeating: 0.01, count: small.tokens.count * model.finalHiddenWidth))
+                                      forBackward: true, logits: positions)
+                    try model.backward(finalHiddenGradient: positions != .skipped ? nil : [Float](repeating: 0.01, count: small.tokens.count * model.finalHiddenWidth))
                     results.append(Array(model.finalHiddenStates) + Array(model.logits) + Array(model.gradients!.buffer))
                 }
-                #expect(results[0] == results[1], "computesLogits \(computesLogits)")
+                #expect(results[0] == results[1], "logits at \(positions)")
             }
             #expect(throws: ModelInputError.self) { try used.tokenLogProbabilities(temperature: 1) }
         }
