@@ -16,10 +16,13 @@
                                   (kept in .build/bench-rl as they are computed; BENCH_REUSE=1
                                   takes the kept ones). A run stopped with Ctrl+C on its
                                   `tally train` (which saves a checkpoint) continues with
-                                  BENCH_RESUME=1 and the same settings.
+                                  BENCH_RESUME=1 and the same settings. BENCH_TRAINED_BLOCKS
+                                  trains only the policy's top blocks; BENCH_MISSING_END_PENALTY
+                                  is subtracted from the score of an answer cut at the limit.
 
 The reward model is `make bench-reward`'s (trained on HH-RLHF helpful pairs): the all-pairs one
-when it exists, else the 1,000-pair one. The prompts are Demo/seed-demonstrations.jsonl's (158
+when it exists, else the 1,000-pair one, else the 1,000-pair one trained on its top 10 blocks
+(BENCH_REWARD_MODEL=FOLDER names another). The prompts are Demo/seed-demonstrations.jsonl's (158
 training, 17 marked for validation). Each mode appends to Benchmarks/results/rl.jsonl and
 prints its result. Benchmark tooling only.
 """
@@ -33,7 +36,9 @@ REWARD_WORK = os.path.join(ROOT, ".build", "bench-reward")
 
 
 def reward_model():
-    for name in ("rm-train-all-full", "rm-train-1000-full"):
+    if os.environ.get("BENCH_REWARD_MODEL"):
+        return os.environ["BENCH_REWARD_MODEL"]
+    for name in ("rm-train-all-full", "rm-train-1000-full", "rm-train-1000-top-10-blocks"):
         folder = os.path.join(REWARD_WORK, name)
         if os.path.exists(os.path.join(folder, "config.json")):
             return folder
@@ -155,15 +160,20 @@ def quality():
     prompts = os.environ.get("BENCH_PROMPTS_PER_ITERATION", "16")
     answers = os.environ.get("BENCH_ANSWERS_PER_PROMPT", "2")
     minibatches = os.environ.get("BENCH_MINIBATCHES", "1")
+    trained_blocks = os.environ.get("BENCH_TRAINED_BLOCKS")
+    missing_end_penalty = os.environ.get("BENCH_MISSING_END_PENALTY")
     result = {"mode": "quality", "reward_model": os.path.basename(reward_model()), "iterations": iterations,
               "prompts_per_iteration": int(prompts), "k": int(answers), "minibatches": int(minibatches),
-              "max_new_tokens": 64, "learning_rate": float(learning_rate)}
+              "max_new_tokens": 64, "learning_rate": float(learning_rate),
+              "trained_blocks": int(trained_blocks) if trained_blocks else None,
+              "missing_end_penalty": float(missing_end_penalty) if missing_end_penalty else None}
+    extra = (["--trained-blocks", trained_blocks] if trained_blocks else []) + (["--missing-end-penalty", missing_end_penalty] if missing_end_penalty else [])
     result["best_of_4"], result["best_of_16"] = best_of(4), best_of(16)
     output = os.path.join(WORK, "rloo-quality")
     training, evaluations, peak = tally_policy("rloo", output, ["--iterations", str(iterations), "--prompts-per-iteration", prompts,
                                                                "--answers-per-prompt", answers, "--minibatches", minibatches, "--max-new-tokens", "64",
                                                                "--learning-rate", learning_rate,
-                                                               "--eval-steps", str(max(1, iterations // 4))],
+                                                               "--eval-steps", str(max(1, iterations // 4))] + extra,
                                                resume=bool(os.environ.get("BENCH_RESUME")))
     result["rloo"] = {"seconds": training_seconds(training), "peak_rss_mib": peak,
                       "evaluations": [{k: v for k, v in e.items() if k.startswith("eval_") or k in ("step", "samples")} for e in evaluations],
