@@ -6,12 +6,13 @@
                                   same SmolLM2-135M policy, reward model, prompts, k = 2, 8 answers a
                                   step, at most 64 tokens; and decoding tokens per second at batch 1,
                                   8 and 32
-    python3 bench_rl.py quality   RLOO for BENCH_ITERATIONS iterations (default 100) of
+    python3 bench_rl.py quality   RLOO (BENCH_STAGE=ppo or grpo for those) for BENCH_ITERATIONS
+                                  iterations (default 100) of
                                   BENCH_PROMPTS_PER_ITERATION prompts (16), BENCH_ANSWERS_PER_PROMPT
                                   answers to each (2), BENCH_MINIBATCHES optimizer steps an
                                   iteration (1), at BENCH_LEARNING_RATE (5e-5), 64 tokens, on the
                                   demo's training prompts against the reward model (its reports
-                                  stream to .build/bench-rl/rloo-quality.jsonl as it runs); its held-out mean reward and KL beside best-of-4 and
+                                  stream to .build/bench-rl/STAGE-quality.jsonl as it runs); its held-out mean reward and KL beside best-of-4 and
                                   best-of-16 of the starting policy on the held-out prompts
                                   (kept in .build/bench-rl as they are computed; BENCH_REUSE=1
                                   takes the kept ones). A run stopped with Ctrl+C on its
@@ -162,28 +163,31 @@ def quality():
     minibatches = os.environ.get("BENCH_MINIBATCHES", "1")
     trained_blocks = os.environ.get("BENCH_TRAINED_BLOCKS")
     missing_end_penalty = os.environ.get("BENCH_MISSING_END_PENALTY")
-    result = {"mode": "quality", "reward_model": os.path.basename(reward_model()), "iterations": iterations,
+    stage = os.environ.get("BENCH_STAGE", "rloo")
+    if stage not in ("rloo", "grpo", "ppo"):
+        sys.exit(f"BENCH_STAGE={stage}: the stages are rloo, grpo and ppo")
+    result = {"mode": "quality", "stage": stage, "reward_model": os.path.basename(reward_model()), "iterations": iterations,
               "prompts_per_iteration": int(prompts), "k": int(answers), "minibatches": int(minibatches),
               "max_new_tokens": 64, "learning_rate": float(learning_rate),
               "trained_blocks": int(trained_blocks) if trained_blocks else None,
               "missing_end_penalty": float(missing_end_penalty) if missing_end_penalty else None}
     extra = (["--trained-blocks", trained_blocks] if trained_blocks else []) + (["--missing-end-penalty", missing_end_penalty] if missing_end_penalty else [])
     result["best_of_4"], result["best_of_16"] = best_of(4), best_of(16)
-    output = os.path.join(WORK, "rloo-quality")
-    training, evaluations, peak = tally_policy("rloo", output, ["--iterations", str(iterations), "--prompts-per-iteration", prompts,
+    output = os.path.join(WORK, f"{stage}-quality")
+    training, evaluations, peak = tally_policy(stage, output, ["--iterations", str(iterations), "--prompts-per-iteration", prompts,
                                                                "--answers-per-prompt", answers, "--minibatches", minibatches, "--max-new-tokens", "64",
                                                                "--learning-rate", learning_rate,
                                                                "--eval-steps", str(max(1, iterations // 4))] + extra,
                                                resume=bool(os.environ.get("BENCH_RESUME")))
-    result["rloo"] = {"seconds": training_seconds(training), "peak_rss_mib": peak,
+    result[stage] = {"seconds": training_seconds(training), "peak_rss_mib": peak,
                       "evaluations": [{k: v for k, v in e.items() if k.startswith("eval_") or k in ("step", "samples")} for e in evaluations],
                       "training_reward_first_5": sum(r["reward"] for r in training[:5]) / 5, "training_reward_last_5": sum(r["reward"] for r in training[-5:]) / 5,
                       "kl_per_answer_last_5": sum(r["kl_per_answer"] for r in training[-5:]) / 5}
     # Four answers to each held-out prompt from the trained policy: its mean reward, on the
     # same prompts and seed as best-of-n's single answers.
     trained = json.loads(run([HELPER, "best-of", output, reward_model(), PROMPTS, "4", "64", "7"]).stdout)
-    result["rloo"]["held_out_mean_reward"] = trained["mean_reward"]
-    result["rloo"]["held_out_best_of_4"] = trained["mean_best_reward"]
+    result[stage]["held_out_mean_reward"] = trained["mean_reward"]
+    result[stage]["held_out_best_of_4"] = trained["mean_best_reward"]
     result["starting_policy_mean_reward"] = result["best_of_16"]["mean_reward"]
     record(result, "rl")
 

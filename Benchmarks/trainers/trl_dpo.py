@@ -4,7 +4,7 @@ pairs, given as the token ids Tally trains on (TRL's pre-tokenized prompt_ids / 
 rejected_ids), the reference's log-probabilities computed once (precompute_ref_log_probs), with
 Tally's batch, beta, learning rate and schedule, one epoch on this CPU.
 
-    python trl_dpo.py MODEL_FOLDER TRAIN-ids.jsonl EVAL-ids.jsonl OUTPUT
+    python trl_dpo.py MODEL_FOLDER TRAIN-ids.jsonl EVAL-ids.jsonl OUTPUT [LEARNING_RATE]
 
 Prints one JSON object: pairs trained on, training seconds (the reference's pass before it
 left out, as in Tally's report), pairs per second, and the held-out loss and
@@ -28,13 +28,14 @@ class PreTokenizedDPOTrainer(DPOTrainer):
 
 def main():
     folder, train_file, eval_file, output = sys.argv[1:5]
+    learning_rate = float(sys.argv[5]) if len(sys.argv) > 5 else 1e-6
     torch.manual_seed(42)
     load = lambda path: Dataset.from_list([json.loads(line) for line in open(path)])
     training, held_out = load(train_file), load(eval_file)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tokenizer.pad_token = "<|endoftext|>"
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    config = DPOConfig(output_dir=output, per_device_train_batch_size=8, per_device_eval_batch_size=8, num_train_epochs=1, learning_rate=1e-6,
+    config = DPOConfig(output_dir=output, per_device_train_batch_size=8, per_device_eval_batch_size=8, num_train_epochs=1, learning_rate=learning_rate,
                        lr_scheduler_type="linear", warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0, beta=0.1, max_length=None,
                        precompute_ref_log_probs=True, bf16=False, fp16=False, logging_steps=5, save_strategy="no", eval_strategy="no",
                        report_to=[], seed=42, use_cpu=True, dataloader_num_workers=0)
