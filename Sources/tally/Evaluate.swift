@@ -29,7 +29,7 @@ struct EvaluateReward: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("JSONL files of rankings or pairs.", valueName: "file"))
     var data: [String]
 
-    @Option(name: .long, help: "The longest prompt and answer, in tokens (default: 256).") var maxLength = 256
+    @Option(name: .long, help: "The longest prompt and answer, in tokens.") var maxLength = 256
     @Option(name: .long, help: "Compute threads (default: every core).") var threads: Int?
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 

@@ -39,7 +39,7 @@ struct Export: ParsableCommand {
     @Flag(name: .long, help: "Put the held-out labelers' labels in a split of their own, held_out_labelers.")
     var heldOutLabelersApart = false
 
-    @Option(name: .long, help: ArgumentHelp("The card's license, an SPDX id such as cc-by-4.0 (default: other).", valueName: "id"))
+    @Option(name: .long, help: ArgumentHelp("The card's license, an SPDX id such as cc-by-4.0.", valueName: "id"))
     var license = "other"
 
     func validate() throws {

@@ -36,7 +36,7 @@ struct PolicyCommandOptions: ParsableArguments {
     @Option(name: .customLong("max-grad-norm"), help: "Clip the gradient's norm to this (default: 1).") var maximumGradientNorm: Float?
     @Option(name: .long, help: "Seeds the prompt order, the sampling and the held-out split (default: 42).") var seed: UInt64?
     @Option(name: .long, help: "Train only the policy's top N blocks (default: all).") var trainedBlocks: Int?
-    @Option(name: .long, help: "The share of prompts held out for evaluation when no record names its split (default: 0.1).") var validationFraction: Double = 0.1
+    @Option(name: .long, help: "The share of prompts held out for evaluation when no record names its split.") var validationFraction: Double = 0.1
     @Option(name: .long, help: "Evaluate on the held-out prompts every N iterations (default: only at the start and the end).") var evalSteps: Int?
     @Option(name: .long, help: "Report every N iterations (default: 1).") var loggingSteps: Int?
     @Option(name: .long, help: "Compute threads (default: every core; env TALLY_COMPUTE_THREADS).") var threads: Int?
@@ -100,7 +100,7 @@ struct TrainLeaveOneOut: ParsableCommand {
     )
 
     @OptionGroup var common: PolicyCommandOptions
-    @Option(name: .long, help: "rloo (leave one out) or grpo (group-normalized) (default: rloo).") var advantage = "rloo"
+    @Option(name: .long, help: "rloo (leave one out) or grpo (group-normalized).") var advantage = "rloo"
 
     func run() throws {
         let defaults: PolicyOptions
@@ -126,7 +126,7 @@ struct TrainProximalPolicy: ParsableCommand {
     )
 
     @OptionGroup var common: PolicyCommandOptions
-    @Option(name: .long, help: "shared (a head on the policy's trunk) or separate (a trunk started from the reward model) (default: shared).") var valueModel = "shared"
+    @Option(name: .long, help: "shared (a head on the policy's trunk) or separate (a trunk started from the reward model).") var valueModel = "shared"
     @Option(name: .long, help: "The weight of the value loss (default: 0.1).") var valueCoefficient: Float?
     @Option(name: .long, help: "How far a value may move before its loss is clipped (default: 0.2).") var valueClipRange: Float?
     @Option(name: .long, help: "GAE's discount (default: 1).") var gamma: Float?

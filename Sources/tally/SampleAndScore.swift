@@ -17,11 +17,11 @@ struct Sample: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("The policy: a GGUF file or a Hugging Face folder.", valueName: "path")) var model: String
     @Option(name: .long, help: "The user's message; the model's chat template renders it.") var prompt: String
-    @Option(name: .shortAndLong, help: "How many completions (default: 1).") var n = 1
-    @Option(name: .long, help: "Sampling temperature; 0 picks the likeliest token (default: 0.7).") var temperature: Float = 0.7
-    @Option(name: .long, help: "Nucleus sampling: the smallest set of tokens of at least this probability (default: 0.9).") var topP: Float = 0.9
-    @Option(name: .long, help: "The longest completion, in tokens (default: 128).") var maxTokens = 128
-    @Option(name: .long, help: "Seeds the sampling (default: 0).") var seed: UInt64 = 0
+    @Option(name: .shortAndLong, help: "How many completions.") var n = 1
+    @Option(name: .long, help: "Sampling temperature; 0 picks the likeliest token.") var temperature: Float = 0.7
+    @Option(name: .long, help: "Nucleus sampling: the smallest set of tokens of at least this probability.") var topP: Float = 0.9
+    @Option(name: .long, help: "The longest completion, in tokens.") var maxTokens = 128
+    @Option(name: .long, help: "Seeds the sampling.") var seed: UInt64 = 0
     @Option(name: .long, help: "Sample this many completions and print the reward model's favourite (needs --reward).") var bestOf: Int?
     @Option(name: .long, help: ArgumentHelp("The reward model folder that picks the best of --best-of.", valueName: "path")) var reward: String?
     @Flag(name: .long, help: "With --best-of: print every completion with its reward as JSON, best first.") var json = false
@@ -84,7 +84,7 @@ struct Score: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The reward model folder.", valueName: "path")) var model: String
     @Option(name: .long, help: "The user's message.") var prompt: String
     @Option(name: .long, help: "The assistant's response to score.") var response: String
-    @Option(name: .long, help: "The longest prompt and response, in tokens; longer keeps the end of the prompt (default: 256).") var maxLength = 256
+    @Option(name: .long, help: "The longest prompt and response, in tokens; longer keeps the end of the prompt.") var maxLength = 256
 
     func run() throws {
         guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw ValidationError("--prompt: is empty") }
