@@ -59,8 +59,11 @@ def main():
                         "eval_loss": evaluation["eval_loss"], "eval_accuracy": evaluation["eval_rewards/accuracies"],
                         "eval_margin": evaluation["eval_rewards/margins"]}}
     folder = hugging_face_base(os.path.join(ROOT, ".build", "bench-reward"))
+    if os.path.exists(os.path.join(WORK, "trl-dpo.log")):
+        os.remove(os.path.join(WORK, "trl-dpo.log"))
     trl, trl_peak = timed([TORCH_PYTHON, os.path.join(PEERS, "trl_dpo.py"), folder, os.path.join(WORK, "train-ids.jsonl"),
-                           os.path.join(WORK, "eval-ids.jsonl"), os.path.join(WORK, "trl-dpo"), learning_rate])
+                           os.path.join(WORK, "eval-ids.jsonl"), os.path.join(WORK, "trl-dpo"), learning_rate],
+                           stream_to=os.path.join(WORK, "trl-dpo.log"))  # TRL's step logs, readable while it runs
     result["trl"] = json.loads(trl.stdout.strip().splitlines()[-1])
     result["trl"]["peak_rss_mib"] = trl_peak
     result["tally_over_trl_pairs_per_second"] = result["tally"]["pairs_per_second"] / result["trl"]["pairs_per_second"]

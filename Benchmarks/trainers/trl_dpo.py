@@ -37,7 +37,7 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     config = DPOConfig(output_dir=output, per_device_train_batch_size=8, per_device_eval_batch_size=8, num_train_epochs=1, learning_rate=learning_rate,
                        lr_scheduler_type="linear", warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0, beta=0.1, max_length=None,
-                       precompute_ref_log_probs=True, bf16=False, fp16=False, logging_steps=5, save_strategy="no", eval_strategy="no",
+                       precompute_ref_log_probs=True, bf16=False, fp16=False, logging_steps=1, disable_tqdm=True, save_strategy="no", eval_strategy="no",
                        report_to=[], seed=42, use_cpu=True, dataloader_num_workers=0)
     started = time.perf_counter()
     trainer = PreTokenizedDPOTrainer(model=model, args=config, train_dataset=training, eval_dataset=held_out, processing_class=tokenizer)
