@@ -154,6 +154,12 @@ def best_of(n):
     return result
 
 
+def score(report):
+    """The reward model's mean score in a training report: RLOO's and GRPO's `reward`, PPO's
+    `objective/scores` (TRL's names for each)."""
+    return report["reward"] if "reward" in report else report["objective/scores"]
+
+
 def quality():
     os.makedirs(WORK, exist_ok=True)
     iterations = int(os.environ.get("BENCH_ITERATIONS", "100"))
@@ -181,7 +187,7 @@ def quality():
                                                resume=bool(os.environ.get("BENCH_RESUME")))
     result[stage] = {"seconds": training_seconds(training), "peak_rss_mib": peak,
                       "evaluations": [{k: v for k, v in e.items() if k.startswith("eval_") or k in ("step", "samples")} for e in evaluations],
-                      "training_reward_first_5": sum(r["reward"] for r in training[:5]) / 5, "training_reward_last_5": sum(r["reward"] for r in training[-5:]) / 5,
+                      "training_reward_first_5": sum(map(score, training[:5])) / 5, "training_reward_last_5": sum(map(score, training[-5:])) / 5,
                       "kl_per_answer_last_5": sum(r["kl_per_answer"] for r in training[-5:]) / 5}
     # Four answers to each held-out prompt from the trained policy: its mean reward, on the
     # same prompts and seed as best-of-n's single answers.
