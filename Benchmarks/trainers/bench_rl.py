@@ -6,7 +6,7 @@
                                   same SmolLM2-135M policy, reward model, prompts, k = 2, 8 answers a
                                   step, at most 64 tokens; and decoding tokens per second at batch 1,
                                   8 and 32
-    python3 bench_rl.py quality   RLOO (BENCH_STAGE=ppo or grpo for those) for BENCH_ITERATIONS
+    python3 bench_rl.py quality   RLOO (BENCH_STAGE=ppo for PPO) for BENCH_ITERATIONS
                                   iterations (default 100) of
                                   BENCH_PROMPTS_PER_ITERATION prompts (16), BENCH_ANSWERS_PER_PROMPT
                                   answers to each (2), BENCH_MINIBATCHES optimizer steps an
@@ -155,7 +155,7 @@ def best_of(n):
 
 
 def score(report):
-    """The reward model's mean score in a training report: RLOO's and GRPO's `reward`, PPO's
+    """The reward model's mean score in a training report: RLOO's `reward`, PPO's
     `objective/scores` (TRL's names for each)."""
     return report["reward"] if "reward" in report else report["objective/scores"]
 
@@ -170,8 +170,8 @@ def quality():
     trained_blocks = os.environ.get("BENCH_TRAINED_BLOCKS")
     missing_end_penalty = os.environ.get("BENCH_MISSING_END_PENALTY")
     stage = os.environ.get("BENCH_STAGE", "rloo")
-    if stage not in ("rloo", "grpo", "ppo"):
-        sys.exit(f"BENCH_STAGE={stage}: the stages are rloo, grpo and ppo")
+    if stage not in ("rloo", "ppo"):
+        sys.exit(f"BENCH_STAGE={stage}: the stages are rloo and ppo")
     result = {"mode": "quality", "stage": stage, "reward_model": os.path.basename(reward_model()), "iterations": iterations,
               "prompts_per_iteration": int(prompts), "k": int(answers), "minibatches": int(minibatches),
               "max_new_tokens": 64, "learning_rate": float(learning_rate),
