@@ -9,8 +9,8 @@ import TransformerCore
 ///
 /// The reference is the policy before the first step: its log-probabilities of every answer
 /// are computed once, up front, and kept (in the checkpoint too), so no second model is held.
-/// One row per answer (prompt repeated), as TRL computes it: the first answer token of each is
-/// predicted from the prompt's last position, which a row of branches cannot give twice.
+/// Each comparison's prompt is computed once for its answers (`AnswerBatch(sharingPrompts:)`),
+/// unless `sharesPrompt` is off: then one row per answer, the prompt repeated, as TRL computes it.
 public final class DirectPreferenceTrainer: Trainer {
     public let model: PretrainedModel
     public let options: TrainingOptions
@@ -31,7 +31,11 @@ public final class DirectPreferenceTrainer: Trainer {
         if let count = options.trainedBlockCount {
             do { try model.model.setTrainedBlockCount(count) } catch { throw TrainingOptionError("--trained-blocks", "\(error)") }
         }
-        (self.model, self.options, self.training, self.validation) = (model, options, training, validation.filter { !$0.preferences.isEmpty })
+        let validation = validation.filter { !$0.preferences.isEmpty }
+        if options.sharesPrompt, let long = (training + validation).first(where: { $0.tokenCount - 1 > model.model.contextLength }) {
+            throw TrainingOptionError("--max-length", "\(long.source) packs its prompt and answers into \(long.tokenCount - 1) tokens, more than the model's context of \(model.model.contextLength); lower --max-length or pass --no-shared-prompt")
+        }
+        (self.model, self.options, self.training, self.validation) = (model, options, training, validation)
         beta = options.klCoefficient ?? TrainingOptions.directPreference.klCoefficient!
         plan = StepPlan(exampleCount: training.count, options: options)
         optimizer = AdamW(model: model.model, hyperparameters: options.optimizerHyperparameters)
@@ -48,8 +52,8 @@ public final class DirectPreferenceTrainer: Trainer {
     /// Each answer's summed log-probability under the current policy, no backward pass.
     func answerLogProbabilities(_ rankings: [EncodedRanking]) throws -> [[Float]] {
         var result = [[Float]](repeating: [], count: rankings.count)
-        for pass in passes(Array(rankings.indices), rankings) {
-            let batch = Self.batch(pass.map { rankings[$0] })
+        for pass in StepPlan.passes(Array(rankings.indices), rows: { self.rowCount(rankings[$0]) }, length: { self.rowLength(rankings[$0]) }) {
+            let batch = self.batch(pass.map { rankings[$0] })
             try batch.forward(model.model, forBackward: false)
             var sums = try batch.answerLogProbabilities(model.model, temperature: 1).map { $0.reduce(0, +) }[...]
             for index in pass {
@@ -60,13 +64,15 @@ public final class DirectPreferenceTrainer: Trainer {
         return result
     }
 
-    static func batch(_ rankings: [EncodedRanking]) -> AnswerBatch {
-        AnswerBatch(rows: rankings.flatMap { ranking in ranking.answers.map { (ranking.prompt, $0) } })
+    /// The rankings' answers laid out for one pass, each ranking's answers in order.
+    func batch(_ rankings: [EncodedRanking]) -> AnswerBatch {
+        options.sharesPrompt ? AnswerBatch(sharingPrompts: rankings.map { ($0.prompt, $0.answers) })
+                             : AnswerBatch(rows: rankings.flatMap { ranking in ranking.answers.map { (ranking.prompt, $0) } })
     }
 
-    private func passes(_ indices: [Int], _ rankings: [EncodedRanking]) -> [[Int]] {
-        StepPlan.passes(indices, rows: { rankings[$0].answers.count }, length: { rankings[$0].longestUnsharedRow })
-    }
+    /// A ranking's rows and their length in a pass, for cutting passes within the token budget.
+    private func rowCount(_ ranking: EncodedRanking) -> Int { options.sharesPrompt ? 1 : ranking.answers.count }
+    private func rowLength(_ ranking: EncodedRanking) -> Int { options.sharesPrompt ? ranking.tokenCount : ranking.longestUnsharedRow }
 
     /// The statistics of a set of rankings' implicit rewards, TRL's `rewards/*` and `logps/*`.
     struct PreferenceStatistics {
@@ -98,13 +104,13 @@ public final class DirectPreferenceTrainer: Trainer {
         var reports = ProgressReports(plan: plan, loggingSteps: options.loggingSteps, send: progress)
         while step < plan.totalSteps {
             if shouldStop() { return false }
-            let passes = plan.passes(ofStep: step, rows: { self.training[$0].answers.count }, length: { self.training[$0].longestUnsharedRow })
+            let passes = plan.passes(ofStep: step, rows: { self.rowCount(self.training[$0]) }, length: { self.rowLength(self.training[$0]) })
             let rankingsInStep = passes.reduce(0) { $0 + $1.count }
             trunk.zeroGradients()
             var statistics = PreferenceStatistics(), stepLoss = 0.0
             for pass in passes {
                 let rankings = pass.map { training[$0] }
-                let batch = Self.batch(rankings)
+                let batch = self.batch(rankings)
                 try batch.forward(trunk, forBackward: true)
                 let perToken = try batch.answerLogProbabilities(trunk, temperature: 1)
                 var offset = 0, gradients: [[Float]] = []
@@ -121,7 +127,7 @@ public final class DirectPreferenceTrainer: Trainer {
                     offset += ranking.answers.count
                 }
                 try trunk.backward(logProbabilityGradients: batch.flatGradients(gradients), temperature: 1, finalHiddenGradient: nil)
-                reports.count(tokens: batch.rowCount * batch.rowLength)
+                reports.count(tokens: batch.tokenCount)
             }
             let gradientNorm = clipGradientNorm([trunk.gradients!], maximumNorm: options.maximumGradientNorm)
             let learningRate = options.learningRateSchedule(totalSteps: plan.totalSteps).rate(at: step)

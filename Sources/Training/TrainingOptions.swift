@@ -23,7 +23,7 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var validationFraction: Double
     public var maximumGradientNorm: Float
     public var weightDecay: Float
-    /// Reward model only: each ranking's prompt computed once for its K answers.
+    /// Reward model and DPO: each ranking's prompt computed once for its K answers.
     public var sharesPrompt: Bool
     /// Report training metrics every this many optimizer steps.
     public var loggingSteps: Int
@@ -44,7 +44,7 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     /// one epoch of batches of 8 comparisons, at most 512 tokens a prompt and answer.
     public static let directPreference = TrainingOptions(learningRate: 1e-6, epochs: 1, batchSize: 8, gradientAccumulation: 1, maximumLength: 512,
                                                          warmupFraction: 0, schedule: .linear, seed: 42, trainedBlockCount: nil, validationFraction: 0.1,
-                                                         maximumGradientNorm: 1, weightDecay: 0, sharesPrompt: false, loggingSteps: 10, klCoefficient: 0.1)
+                                                         maximumGradientNorm: 1, weightDecay: 0, sharesPrompt: true, loggingSteps: 10, klCoefficient: 0.1)
 
     /// Refuses settings out of range, naming the command-line option.
     public func validate(layerCount: Int) throws {

@@ -18,11 +18,14 @@ struct TrainDirectPreference: ParsableCommand {
 
     @OptionGroup var common: TrainingCommandOptions
     @Option(name: .long, help: "DPO's beta (default: 0.1).") var beta: Float?
+    @Flag(name: .long, help: "Repeat each comparison's prompt for every answer instead of computing it once (slower; for comparison).")
+    var noSharedPrompt = false
 
     func run() throws {
         try common.checkOutputFolder()
         var options = try common.options(defaults: .directPreference)
         if let beta { options.klCoefficient = beta }
+        options.sharesPrompt = !noSharedPrompt
         let examples = try TrainingDataReader.rankingExamples(files: common.data, skipped: { note("skipped \($0)") })
         let run = try StageRun.directPreference(modelPath: common.model, examples: examples, options: options, fitsLength: common.maxLength == nil,
                                                 resumingIn: common.resume ? common.output : nil)

@@ -17,10 +17,11 @@ struct DirectPreferenceTests {
             } + [RankingExample(prompt: TinyModels.user("name a fruit or two."), answers: ["a pear and a plum.", "a plum.", "the mat."], ranks: [1, 1, 2], source: TinyModels.source(7))]
     }
 
-    static func trainer(seed: UInt64, epochs: Int) throws -> DirectPreferenceTrainer {
+    static func trainer(seed: UInt64, epochs: Int, sharesPrompt: Bool = true) throws -> DirectPreferenceTrainer {
         let base = try TinyModels.llama(seed: seed)
         var options = TrainingOptions.directPreference
         (options.learningRate, options.epochs, options.batchSize, options.loggingSteps, options.seed) = (3e-3, epochs, 4, 1, seed)
+        options.sharesPrompt = sharesPrompt
         let encoder = try ExampleEncoder(model: base, maximumLength: 64)
         return try DirectPreferenceTrainer(model: base, options: options, training: try comparisons().map(encoder.encode), validation: [])
     }
@@ -39,6 +40,47 @@ struct DirectPreferenceTests {
         #expect(margins.suffix(3).allSatisfy { $0 > 0.5 }, "margins \(margins)")
         #expect(reports.last!.metric("rewards/accuracies")! == 1)
         #expect(reports.last!.metric("loss")! < 0.5 * log(2))
+    }
+
+    /// A prompt computed once for its answers (the last prompt token opening each answer's
+    /// branch) gives each answer the log-probabilities of its own row with the prompt repeated,
+    /// in both architectures, for an empty answer and a one-token prompt too.
+    @Test(arguments: ["llama", "gpt2"])
+    func aSharedPromptGivesEachAnswerItsOwnRowsLogProbabilities(architecture: String) throws {
+        let model = architecture == "llama" ? try TinyModels.llama(seed: 6) : try TinyModels.gpt2(seed: 6)
+        let rows: [(prompt: [Int32], answers: [[Int32]])] = [([5, 9, 13, 2, 40], [[7, 8, 9], [], [11], [30, 31, 32, 33, 34]]), ([4], [[6, 6, 12, 3], [10, 2]])]
+        func logProbabilities(_ batch: AnswerBatch) throws -> [[Float]] {
+            try batch.forward(model.model, forBackward: false)
+            return try batch.answerLogProbabilities(model.model, temperature: 0.7)
+        }
+        let shared = try logProbabilities(AnswerBatch(sharingPrompts: rows))
+        let unshared = try logProbabilities(AnswerBatch(rows: rows.flatMap { row in row.answers.map { (row.prompt, $0) } }))
+        #expect(shared.map(\.count) == [3, 0, 1, 5, 4, 2])
+        #expect(unshared.map(\.count) == shared.map(\.count))
+        let difference = zip(shared.joined(), unshared.joined()).map { abs($0 - $1) }.max()!
+        #expect(difference < 1e-5, "largest log-probability difference \(difference)")
+    }
+
+    /// Training with the prompt shared takes the step the repeated prompt takes: the same
+    /// reference, loss, margins and gradient (both answers' gradients gather in the shared
+    /// prompt's positions).
+    @Test func aSharedPromptTrainsAsTheRepeatedOneDoes() throws {
+        func firstStep(sharesPrompt: Bool) throws -> (trainer: DirectPreferenceTrainer, report: TrainingProgress, gradient: [Float]) {
+            let trainer = try Self.trainer(seed: 7, epochs: 1, sharesPrompt: sharesPrompt)
+            var reports: [TrainingProgress] = []
+            #expect(try trainer.train(progress: { reports.append($0) }, shouldStop: { reports.count == 1 }) == false)
+            return (trainer, reports[0], Array(trainer.model.model.gradients!.buffer))
+        }
+        let shared = try firstStep(sharesPrompt: true), repeated = try firstStep(sharesPrompt: false)
+        #expect(zip(shared.trainer.referenceTraining.joined(), repeated.trainer.referenceTraining.joined()).allSatisfy { abs($0 - $1) < 1e-5 })
+        for name in ["loss", "rewards/margins", "grad_norm"] {
+            let (a, b) = (shared.report.metric(name)!, repeated.report.metric(name)!)
+            #expect(abs(a - b) < 1e-4 * max(1, abs(b)), "\(name): \(a) shared, \(b) repeated")
+        }
+        let largest = repeated.gradient.map(abs).max()!
+        #expect(largest > 0)
+        let worst = zip(shared.gradient, repeated.gradient).map { abs($0 - $1) }.max()!
+        #expect(worst < 1e-4 * max(1, largest), "largest gradient difference \(worst) (largest gradient \(largest))")
     }
 
     /// The reference is the policy before the first step, each answer's log-probability summed
